@@ -1,0 +1,4 @@
+//! Coracle's protocols. Each is a pure state machine implementing [`coracle_core::Protocol`];
+//! nothing here knows about the simulator or sockets.
+
+pub mod dummy;
