@@ -9,7 +9,9 @@ use crate::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// A node's role, in the vocabulary common to leader-based protocols.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Crashed (set by the driver, never by a protocol).
@@ -68,6 +70,16 @@ impl Role {
 pub struct EntryId {
     pub term: u64,
     pub digest: u64,
+}
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.digest == 0 {
+            write!(f, "no-op of term {}", self.term)
+        } else {
+            write!(f, "command {:08x} of term {}", self.digest >> 32, self.term)
+        }
+    }
 }
 
 /// A node's externally visible state after a step.

@@ -13,13 +13,13 @@
 //! crash as a [`Protocol::Write`]; the driver applies completed writes to the node's disk image
 //! ([`Protocol::Disk`]) and, after a crash, rebuilds the node from that image alone.
 
+use crate::NodeId;
 use crate::kv::{Op, OpResult};
 use crate::observe::{EntryId, Observation};
 use crate::rng::Rng;
 use crate::time::Time;
-use crate::NodeId;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 /// A wire message.

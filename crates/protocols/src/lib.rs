@@ -2,3 +2,4 @@
 //! nothing here knows about the simulator or sockets.
 
 pub mod dummy;
+pub mod raft;

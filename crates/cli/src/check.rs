@@ -1,0 +1,174 @@
+//! `coracle check`: validate and print the normalised scenario.
+
+use crate::config_error;
+use coracle_core::time_to_ms;
+use coracle_sim::config::spec::NodeKind;
+use coracle_sim::dist::Delay;
+use coracle_sim::scenario::{Action, Arrival};
+use coracle_sim::topology::Topology;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn delay(d: &Delay) -> String {
+    match d {
+        Delay::Constant { value } => format!("{value} ms"),
+        Delay::Uniform { min, max } => format!("U({min}, {max}) ms"),
+        Delay::Normal { mean, sd } => format!("N({mean}, {sd}) ms, truncated at 0"),
+        Delay::Lognormal { mu, sigma } => format!(
+            "lognormal(mu {mu}, sigma {sigma}), mean {:.3} ms",
+            d.mean_ms()
+        ),
+        Delay::Exponential { mean } => format!("exponential, mean {mean} ms"),
+        Delay::Pareto { scale, shape } => format!(
+            "pareto(scale {scale}, shape {shape}), mean {:.3} ms",
+            d.mean_ms()
+        ),
+    }
+}
+
+pub fn main(path: &Path) -> ExitCode {
+    let s = match coracle_sim::load_file(path) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e),
+    };
+    let (warnings, settings) = match coracle_sim::run::validate(&s) {
+        Ok(x) => x,
+        Err(e) => return config_error(&e),
+    };
+    let name = |i: usize| s.nodes[i].name.text();
+    println!("{}: valid ({})", path.display(), s.format.name());
+    if let Some(n) = &s.name {
+        println!("name: {n}");
+    }
+    println!(
+        "seed: {}",
+        s.seed
+            .map_or("none (drawn at run time)".to_string(), |x| x.to_string())
+    );
+    println!("termination: {} ms", time_to_ms(s.termination));
+    println!("protocol: {} {}", s.protocol, settings);
+    println!(
+        "nodes: {} servers, {} clients, {} hubs",
+        s.count(NodeKind::Server),
+        s.count(NodeKind::Client),
+        s.count(NodeKind::Hub)
+    );
+    for n in &s.nodes {
+        println!(
+            "  {:<8} {:<6}{}",
+            n.name.text(),
+            n.kind.name(),
+            if n.up { "" } else { "  (down at start)" }
+        );
+    }
+    println!("links: {}", s.links.len());
+    for l in &s.links {
+        let arrow = if l.bidirectional { "<->" } else { "->" };
+        let mut line = format!(
+            "  {:<8} {} {arrow} {}: latency {}, loss {}",
+            l.id.text(),
+            name(l.from),
+            name(l.to),
+            delay(&l.forward.latency),
+            l.forward.loss
+        );
+        if l.bidirectional && l.reverse != l.forward {
+            line.push_str(&format!(
+                "; reverse: latency {}, loss {}",
+                delay(&l.reverse.latency),
+                l.reverse.loss
+            ));
+        }
+        if !l.forward.up {
+            line.push_str("  (down at start)");
+        }
+        println!("{line}");
+    }
+    println!("timeline: {} actions", s.timeline.len());
+    for a in &s.timeline {
+        let what = match &a.action {
+            Action::Crash(n) => format!("crash {}", name(*n)),
+            Action::Recover(n) => format!("recover {}", name(*n)),
+            Action::Link {
+                link,
+                which,
+                up,
+                latency,
+                loss,
+            } => {
+                let mut parts = vec![];
+                if let Some(u) = up {
+                    parts.push(if *u {
+                        "up".to_string()
+                    } else {
+                        "down".to_string()
+                    });
+                }
+                if let Some(l) = latency {
+                    parts.push(format!("latency {}", delay(l)));
+                }
+                if let Some(p) = loss {
+                    parts.push(format!("loss {p}"));
+                }
+                format!(
+                    "link {} ({which:?}): {}",
+                    s.links[*link].id.text(),
+                    parts.join(", ")
+                )
+            }
+        };
+        println!("  {:>10} ms  {what}", time_to_ms(a.at));
+    }
+    let clients: Vec<_> = s
+        .workloads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+        .collect();
+    println!("workload: {} clients with operations", clients.len());
+    for (i, w) in clients {
+        let arrival = match &w.arrival {
+            Arrival::Closed { think } => format!("closed loop, think {} ms", time_to_ms(*think)),
+            Arrival::Open { rate } => format!("open loop, {rate} ops/s"),
+            Arrival::Interval { min, max } => format!(
+                "every U[{}, {}) ms (2015)",
+                time_to_ms(*min),
+                time_to_ms(*max)
+            ),
+        };
+        println!(
+            "  {:<8} {arrival}; {} keys, reads {}, cas {}",
+            name(i),
+            w.keys,
+            w.read_fraction,
+            w.cas_fraction
+        );
+    }
+    println!("storage: write latency {}", delay(&s.storage));
+    // Reachability at time 0 between servers.
+    let mut topo = Topology::new(&s, 0);
+    let servers: Vec<usize> = (0..s.nodes.len())
+        .filter(|&i| s.nodes[i].kind == NodeKind::Server)
+        .collect();
+    if servers.len() <= 12 {
+        println!("routes at time 0 between servers (expected one-way latency, ms):");
+        for &a in &servers {
+            let row: Vec<String> = servers
+                .iter()
+                .map(|&b| {
+                    if a == b {
+                        "-".to_string()
+                    } else {
+                        topo.route_cost(a, b)
+                            .map_or("x".into(), |c| format!("{}", time_to_ms(c)))
+                    }
+                })
+                .collect();
+            println!("  {:<8} {}", name(a), row.join("  "));
+        }
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,150 @@
+//! `coracle run`.
+
+use crate::{EXIT_USAGE, EXIT_VIOLATION, config_error, fresh_seed, shell_quote, shown, summary};
+use clap::Args;
+use coracle_core::{ms_to_time, time_to_ms};
+use coracle_sim::trace::Tracer;
+use coracle_sim::{CheckOptions, RunOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The scenario file (native, 2015 or compact form).
+    pub config: PathBuf,
+    /// Master seed; overrides the file's `seed`. Without either, a seed is drawn and printed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop at this simulated time (ms) instead of the file's `termination`.
+    #[arg(long, value_name = "MS")]
+    pub until: Option<f64>,
+    /// Write the results JSON here.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the event trace (JSON Lines) here.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print nothing but errors and warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn main(args: RunArgs) -> ExitCode {
+    let scenario = match coracle_sim::load_file(&args.config) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e),
+    };
+    if let Some(u) = args.until
+        && (!u.is_finite() || u < 0.0)
+    {
+        eprintln!("error: --until: expected a time ≥ 0 in milliseconds, found {u}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let until = args.until.map(ms_to_time);
+    let (seed, drawn) = match args.seed.or(scenario.seed) {
+        Some(s) => (s, false),
+        None => (fresh_seed(), true),
+    };
+    let tracer = match &args.trace {
+        None => None,
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(Tracer::Writer(Box::new(BufWriter::with_capacity(
+                1 << 16,
+                f,
+            )))),
+            Err(e) => {
+                eprintln!("error: cannot write the trace to {}: {e}", shown(p));
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    let mut reproduce = format!(
+        "coracle run {} --seed {seed}",
+        shell_quote(&shown(&args.config))
+    );
+    if let Some(u) = args.until {
+        reproduce.push_str(&format!(" --until {u}"));
+    }
+    if drawn && !args.quiet {
+        println!("seed {seed} (drawn; repeat this run with: {reproduce})");
+    }
+    let started = Instant::now();
+    let result = coracle_sim::run(
+        &scenario,
+        RunOptions {
+            seed,
+            until,
+            tracer,
+            stop_after: None,
+        },
+        &CheckOptions::default(),
+    );
+    let wall = started.elapsed();
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return config_error(&e),
+    };
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(p) = &args.output {
+        let text = serde_json::to_string_pretty(&r.results).expect("results serialise") + "\n";
+        if let Err(e) = std::fs::write(p, text) {
+            eprintln!("error: cannot write the results to {}: {e}", shown(p));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    if !args.quiet {
+        let mut out = std::io::stdout().lock();
+        let _ = summary::print(&mut out, &scenario, &r, wall);
+        let _ = out.flush();
+    }
+    let mut failed = false;
+    if let Some(v) = &r.outcome.violation {
+        failed = true;
+        let names: Vec<String> = v
+            .nodes
+            .iter()
+            .map(|n| scenario.nodes[n.index()].name.text())
+            .collect();
+        eprintln!(
+            "\nSAFETY VIOLATION: {} at {} ms (nodes {}): {}",
+            v.invariant,
+            time_to_ms(v.time),
+            names.join(", "),
+            v.message
+        );
+        let tail = coracle_sim::run::trace_tail(&scenario, seed, until, v.time, 30);
+        if !tail.is_empty() {
+            eprintln!("last trace events before the violation:");
+            for l in tail {
+                eprintln!("  {l}");
+            }
+        }
+    }
+    if let coracle_check::Verdict::Violation(w) = &r.linearizability.verdict {
+        failed = true;
+        eprintln!(
+            "\nLINEARIZABILITY VIOLATION on key {}: {}",
+            w.key, w.explanation
+        );
+        for op in &w.operations {
+            eprintln!(
+                "  client {} {:?} invoked {} ms, completed {}, result {:?}",
+                scenario.nodes[op.client.index()].name.text(),
+                op.op,
+                time_to_ms(op.invoke),
+                op.complete
+                    .map_or("never".to_string(), |c| format!("{} ms", time_to_ms(c))),
+                op.result
+            );
+        }
+    }
+    if failed {
+        eprintln!("reproduce with: {reproduce}");
+        return ExitCode::from(EXIT_VIOLATION);
+    }
+    ExitCode::SUCCESS
+}

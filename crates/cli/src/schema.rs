@@ -1,0 +1,45 @@
+//! `coracle schema`: the JSON Schema of the native configuration, with each protocol's
+//! `consensus` object.
+
+use coracle_protocols::dummy::DummyConfig;
+use coracle_protocols::raft::RaftConfig;
+use coracle_sim::config::spec::NativeConfig;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+fn protocol_schema<T: schemars::JsonSchema>(name: &str) -> Value {
+    let mut s = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut s {
+        o.remove("$schema");
+        let props = o.entry("properties").or_insert_with(|| json!({}));
+        props["protocol"] = json!({ "const": name, "description": "The protocol." });
+        let req = o.entry("required").or_insert_with(|| json!([]));
+        if let Value::Array(a) = req {
+            a.insert(0, json!("protocol"));
+        }
+    }
+    s
+}
+
+/// The complete schema.
+pub fn schema() -> Value {
+    let mut root = serde_json::to_value(schemars::schema_for!(NativeConfig)).unwrap_or(Value::Null);
+    let protocols = vec![
+        protocol_schema::<RaftConfig>("raft"),
+        protocol_schema::<DummyConfig>("dummy"),
+    ];
+    root["properties"]["consensus"] = json!({
+        "description": "The protocol and its parameters.",
+        "oneOf": protocols,
+    });
+    root["title"] = json!("Coracle scenario (native format)");
+    root
+}
+
+pub fn main() -> ExitCode {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema()).expect("schema serialises")
+    );
+    ExitCode::SUCCESS
+}

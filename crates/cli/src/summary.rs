@@ -1,0 +1,163 @@
+//! The human summary of a run, printed from the results document (so the terminal never says
+//! anything the results file does not), plus the wall-clock speed, which only the terminal gets.
+
+use coracle_sim::RunResult;
+use coracle_sim::scenario::Scenario;
+use serde_json::Value;
+use std::io::{self, Write};
+use std::time::Duration;
+
+fn f(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_u64() {
+                i.to_string()
+            } else {
+                let x = n.as_f64().unwrap_or(0.0);
+                if x.abs() >= 100.0 {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.2}")
+                }
+            }
+        }
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn lat(v: &Value) -> String {
+    if v.is_null() {
+        return "-".into();
+    }
+    format!(
+        "p50 {} ms, p99 {} ms, max {} ms",
+        f(&v["p50"]),
+        f(&v["p99"]),
+        f(&v["max"])
+    )
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0} ")
+    }
+}
+
+/// Prints the summary table.
+pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> io::Result<()> {
+    let res = &r.results;
+    let title = s.name.clone().unwrap_or_else(|| s.source.file.clone());
+    writeln!(
+        w,
+        "{title}  ({}, protocol {}, seed {})",
+        s.format.name(),
+        s.protocol,
+        res["seed"]
+    )?;
+    let events = res["events_processed"].as_u64().unwrap_or(0);
+    let secs = wall.as_secs_f64().max(1e-9);
+    let sim_ms = res["simulated_ms"].as_f64().unwrap_or(0.0);
+    writeln!(
+        w,
+        "  simulated {} ms ({}), {} events in {:.3} s: {}events/s, {:.0}x real time",
+        f(&res["simulated_ms"]),
+        f(&res["termination_reason"]),
+        events,
+        secs,
+        si(events as f64 / secs),
+        sim_ms / 1000.0 / secs
+    )?;
+    let n = &res["network"];
+    let d = &n["packets_dropped"];
+    writeln!(
+        w,
+        "  network    sent {}, delivered {}, dropped: loss {}, no route {}, node down {}, link down {}; latency {}",
+        n["packets_sent"],
+        n["packets_delivered"],
+        d["loss"],
+        d["no_route"],
+        d["node_down"],
+        d["link_down"],
+        lat(&n["latency_ms"])
+    )?;
+    let p = &res["protocol_stats"];
+    let avail = p["available_ms"].as_f64().unwrap_or(0.0);
+    writeln!(
+        w,
+        "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, committing leader {:.1}% of the time",
+        f(&p["time_to_first_leader_ms"]),
+        p["leader_elections"],
+        p["leader_changes"],
+        p["max_term"],
+        if sim_ms > 0.0 {
+            100.0 * avail / sim_ms
+        } else {
+            0.0
+        }
+    )?;
+    let c = &res["clients"];
+    if c["ops_issued"].as_u64().unwrap_or(0) > 0 {
+        writeln!(
+            w,
+            "  clients    {} of {} operations completed ({} failed, {} outstanding, {} skipped); latency {}; {} ops/s",
+            c["ops_completed"],
+            c["ops_issued"],
+            c["ops_failed"],
+            c["ops_outstanding"],
+            c["ops_skipped"],
+            lat(&c["latency_ms"]),
+            f(&c["throughput_ops_per_s"])
+        )?;
+    }
+    let ch = &res["checks"];
+    writeln!(
+        w,
+        "  checks     invariants {}, linearizability {} ({} operations, {} keys)",
+        f(&ch["invariants"]["status"]),
+        f(&ch["linearizability"]["status"]),
+        ch["linearizability"]["operations"],
+        ch["linearizability"]["keys_checked"]
+    )?;
+    // Nodes table (servers and clients).
+    let nodes = res["nodes"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<&Value> = nodes.iter().filter(|n| n["type"] != "hub").collect();
+    if !rows.is_empty() && rows.len() <= 30 {
+        writeln!(
+            w,
+            "  {:<10} {:<7} {:<5} {:<13} {:>6} {:>8} {:>8} {:>8}",
+            "node", "type", "up", "role", "term", "log", "commit", "applied"
+        )?;
+        for n in rows {
+            writeln!(
+                w,
+                "  {:<10} {:<7} {:<5} {:<13} {:>6} {:>8} {:>8} {:>8}",
+                f(&n["id"]),
+                f(&n["type"]),
+                f(&n["up"]),
+                f(&n["role"]),
+                f(&n["term"]),
+                f(&n["log_len"]),
+                f(&n["commit_index"]),
+                f(&n["applied"])
+            )?;
+        }
+    }
+    let counters = &p["counters"];
+    if let Value::Object(m) = counters
+        && !m.is_empty()
+    {
+        let list: Vec<String> = m
+            .iter()
+            .filter(|(_, v)| v.as_u64() != Some(0))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(w, "  counters   {}", list.join(", "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The `coracle` binary, driven as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn coracle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("coracle runs")
+}
+
+/// The workspace root (examples and fixtures are addressed from there).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("coracle-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+/// Every example in `examples/` (and its subfolders) runs and exits 0.
+#[test]
+fn every_example_runs() {
+    let mut n = 0;
+    for f in json_files(&root().join("examples")) {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel.contains("experiments/") {
+            continue; // sweep specs, not scenarios
+        }
+        let o = coracle(&["run", &rel, "--seed", "1", "--quiet"]);
+        assert!(o.status.success(), "{rel}: {}", stderr(&o));
+        n += 1;
+    }
+    assert!(n >= 4, "examples found: {n}");
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn same_seed_gives_byte_identical_results_and_trace() {
+    let (r1, t1, r2, t2) = (
+        tmp("r1.json"),
+        tmp("t1.jsonl"),
+        tmp("r2.json"),
+        tmp("t2.jsonl"),
+    );
+    for (r, t) in [(&r1, &t1), (&r2, &t2)] {
+        let o = coracle(&[
+            "run",
+            "examples/hello-mesh.json",
+            "--seed",
+            "77",
+            "-q",
+            "-o",
+            r.to_str().unwrap(),
+            "--trace",
+            t.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let (a, b) = (std::fs::read(&r1).unwrap(), std::fs::read(&r2).unwrap());
+    assert_eq!(a, b);
+    assert_eq!(std::fs::read(&t1).unwrap(), std::fs::read(&t2).unwrap());
+    assert!(!std::fs::read(&t1).unwrap().is_empty());
+    let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["seed"], 77);
+}
+
+#[test]
+fn a_drawn_seed_is_printed_and_recorded() {
+    let r = tmp("drawn.json");
+    let o = coracle(&["run", "examples/hello-mesh.json", "-o", r.to_str().unwrap()]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&r).unwrap()).unwrap();
+    let seed = v["seed"].as_u64().unwrap();
+    assert!(out.contains(&format!("seed {seed} (drawn; repeat this run with: coracle run examples/hello-mesh.json --seed {seed})")), "{out}");
+}
+
+#[test]
+fn bad_config_exits_2_with_a_located_message() {
+    let f = tmp("bad.json");
+    std::fs::write(
+        &f,
+        r#"{"nodes": 3, "loss": 7, "consensus": {"protocol": "dummy"}}"#,
+    )
+    .unwrap();
+    let o = coracle(&["run", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.json:1:22: loss: expected a probability in [0, 1], found 7"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn missing_file_and_bad_usage_exit_2() {
+    let o = coracle(&["run", "does/not/exist.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does/not/exist.json: cannot read the file"));
+    let o = coracle(&["run"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = coracle(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_prints_the_normalised_scenario() {
+    let o = coracle(&["check", "examples/hello-mesh.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("valid (compact form)"), "{out}");
+    assert!(out.contains("nodes: 5 servers, 0 clients, 0 hubs"), "{out}");
+    assert!(out.contains("links: 10"), "{out}");
+}
+
+#[test]
+fn schema_is_json_schema_with_every_protocol() {
+    let o = coracle(&["schema"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["$schema"].as_str().unwrap().contains("json-schema.org"));
+    let names: Vec<&str> = v["properties"]["consensus"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["properties"]["protocol"]["const"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"dummy"), "{names:?}");
+    assert!(v["properties"]["network"].is_object());
+}
+
+#[test]
+fn help_has_examples() {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let o = coracle(&args);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Example"), "{args:?}");
+    }
+}

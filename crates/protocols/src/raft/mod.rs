@@ -1,0 +1,291 @@
+//! Raft (Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm", extended
+//! version, 2014; Ongaro's PhD thesis, 2014) as a pure sans-IO state machine.
+//!
+//! * [`RaftServer`] is a replica: leader election (§5.2), log replication (§5.3), the election
+//!   restriction (§5.4.1), the commitment rule (§5.4.2), a no-op entry at the start of every term
+//!   (thesis §6.4), client sessions (thesis §6.3) and optional ReadIndex reads (thesis §6.4).
+//! * [`RaftClient`] is the client proxy: it finds the leader, numbers its requests and retries.
+//! * [`RaftConfig`] holds the switches: the two 2015 prototype options (`batch_requests`,
+//!   `lazy_update`), the election variants practitioners argue about (`prevote`,
+//!   `prevote_without_leader_check`, `check_quorum`, `leader_stickiness`, `candidate_timeout`,
+//!   `backoff`, `lazy_voting`, `term_bound`), and teaching switches that break safety on purpose
+//!   (`unsafe`).
+//!
+//! Durable state is `currentTerm`, `votedFor` and the log ([`RaftDisk`]). Every change is
+//! described by a [`RaftWrite`] and emitted as `Output::Persist` *before* any message that
+//! reveals it, so that the driver's barrier holds those messages until the write completed.
+//! The state machine ([`coracle_core::KvStore`]) is volatile: after a crash, entries are applied
+//! again from index 1 as the commit index is re-learnt.
+//!
+//! # Decisions where the papers (or the design notes) leave a choice
+//!
+//! Elections
+//! * Timeouts are drawn uniformly from `[min, max)` in whole nanoseconds at every (re)arm;
+//!   `min == max` gives exactly `min`. Followers use the election range; candidates and
+//!   pre-candidates use `candidate_timeout` (default: the election range) times `2^k` with
+//!   `backoff`, where `k` counts failed attempts (a candidate's or pre-candidate's timer firing),
+//!   capped at 6, and is reset on becoming follower or leader.
+//! * A follower that adopts a higher term from anything but a valid AppendEntries keeps its
+//!   election timer running (only a granted vote or the leader's AppendEntries reset it); a
+//!   leader, candidate or pre-candidate that becomes follower arms a fresh follower timer.
+//! * A retransmitted RequestVote from the candidate we already voted for is granted again (and
+//!   resets the timer); `votedFor` is never cleared within a term.
+//! * A term adoption and the vote that follows it are one `HardState` write, flushed before any
+//!   send or log write of the same step.
+//! * With pre-vote, every election attempt goes through pre-vote, including the retry after a
+//!   failed candidacy (as etcd). Pre-vote responses echo the requested term; only grants for
+//!   the current `term + 1` count. "Heard from a valid leader" means a valid AppendEntries of
+//!   the current term less than `election_timeout_min` ago (a leader counts as hearing from
+//!   itself); adopting a term by other means forgets it.
+//! * `leader_stickiness` drops RequestVotes of a term >= ours without an answer; lower-term
+//!   requests still get the usual refusal (it changes nothing). It applies to leaders too.
+//! * `term_bound` answers its refusal with our term (the candidate ignores it); it is checked
+//!   after stickiness and before lazy voting, and applies to RequestVote only.
+//! * `lazy_voting` defers any request it would grant now (same term and not yet voted, or a
+//!   higher term), keeping the highest term (first on ties); requests it would refuse are
+//!   handled as in basic Raft. The deferred vote is re-checked (term, vote, log) when the timer
+//!   fires. A leader, having no election timer, never grants a deferred vote.
+//! * `check_quorum` counts any AppendEntries response of the leader's term (a rejection also
+//!   proves the follower accepts the leader), checks every `election_timeout_min` from the
+//!   election, and steps down to follower in the same term. It does not make followers ignore
+//!   votes (etcd's CheckQuorum does; here that is `leader_stickiness`).
+//!
+//! Replication
+//! * nextIndex moves forward only on successful responses (no optimistic pipelining); every
+//!   AppendEntries, heartbeats included, carries the entries from nextIndex (at most
+//!   `max_entries_per_message`). After a success the leader continues at once if the follower
+//!   still lags and nothing newer is in flight: always for batches cut by the cap, for new
+//!   entries only without `batch_requests`.
+//! * A rejection moves nextIndex only if it answers the current nextIndex (`prev_log_index + 1 ==
+//!   nextIndex`); older rejections are stale and ignored. nextIndex never drops to matchIndex or
+//!   below. Followers always send the conflict hints; the leader uses them only with
+//!   `fast_backtrack`.
+//! * A single-server cluster has no follower whose acknowledgement proves the leader's own
+//!   write completed, so its leader sends itself a [`RaftMsg::Persisted`] note after each
+//!   append; the driver holds it behind the write and delivers it locally, and only then does
+//!   the leader count its own copy. (With more servers any acknowledgement implies it, because
+//!   the AppendEntries was itself held behind the write.)
+//!
+//! Clients
+//! * The leader answers only requests it received while leading (plus retries): an applied
+//!   `(client, seq)` is answered at once from the session table, one pending in the unapplied
+//!   log is not appended twice and is answered when applied. A request older than the client's
+//!   session is appended and applied as stale without an answer (its client has moved on).
+//! * Non-leaders answer "not leader" with the leader of their current term (none while
+//!   campaigning). Pending client replies and reads are dropped when a leader steps down.
+//! * ReadIndex reads wait for an entry of the current term to be committed, then for the next
+//!   heartbeat round (sent at once, or with the next heartbeat under `batch_requests`) to be
+//!   acknowledged by a majority; they are answered in arrival order.
+//! * The proxy counts every send of a request as an attempt (redirects included) and re-arms
+//!   its retry timer on each; a hint naming the replier or a non-server is ignored. It numbers
+//!   requests from `max(1, local clock in ns)` at every (re)start, so a restarted proxy is never
+//!   mistaken for its previous incarnation by the session table.
+//!
+//! Counters live in the node value: a driver that rebuilds a node after a crash starts them
+//! again from zero.
+
+mod client;
+mod config;
+mod election;
+mod msg;
+mod replication;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::RaftClient;
+pub use config::{MAX_BACKOFF_EXPONENT, RaftConfig, UnsafeSwitch};
+pub use msg::RaftMsg;
+pub use server::RaftServer;
+
+use coracle_core::{Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One log entry: the term in which a leader created it and its command (`None` for the no-op a
+/// leader appends at the start of its term, thesis §6.4).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: u64,
+    pub cmd: Option<Command>,
+}
+
+impl Entry {
+    /// The entry's identity as checkers see it (digest 0 for a no-op).
+    pub fn id(&self) -> EntryId {
+        EntryId {
+            term: self.term,
+            digest: self.cmd.map_or(0, |c| c.digest()),
+        }
+    }
+}
+
+/// One change to a server's durable state (Figure 2, "Persistent state on all servers").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case")]
+pub enum RaftWrite {
+    /// `currentTerm` and `votedFor`, written together.
+    HardState {
+        term: u64,
+        voted_for: Option<NodeId>,
+    },
+    /// Store `entries` at indexes `first_index..`; anything already stored at or after
+    /// `first_index` is replaced.
+    Append {
+        first_index: u64,
+        entries: Vec<Entry>,
+    },
+    /// Delete the entries at indexes `from..` (a follower discarding a conflicting suffix, §5.3).
+    Truncate { from: u64 },
+}
+
+/// A server's disk image: what survives a crash.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaftDisk {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    /// `log[i - 1]` is the entry at index `i`.
+    pub log: Vec<Entry>,
+}
+
+/// Raft's timers. One slot per name and node.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum RaftTimer {
+    /// Follower, pre-candidate and candidate election timeout (§5.2).
+    Election,
+    /// Leader heartbeat (periodic AppendEntries).
+    Heartbeat,
+    /// Leader's CheckQuorum period (thesis §6.2), armed only with `check_quorum`.
+    CheckQuorum,
+    /// Client proxy retry timer.
+    ClientRetry,
+}
+
+impl TimerName for RaftTimer {
+    const ALL: &'static [Self] = &[
+        RaftTimer::Election,
+        RaftTimer::Heartbeat,
+        RaftTimer::CheckQuorum,
+        RaftTimer::ClientRetry,
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn name(self) -> &'static str {
+        match self {
+            RaftTimer::Election => "election",
+            RaftTimer::Heartbeat => "heartbeat",
+            RaftTimer::CheckQuorum => "check_quorum",
+            RaftTimer::ClientRetry => "client_retry",
+        }
+    }
+}
+
+/// The validated configuration shared by every node of a run (durations in nanoseconds).
+#[derive(Debug)]
+pub(crate) struct Params {
+    /// Follower election timeout range `[min, max)`.
+    pub election: (Time, Time),
+    /// Candidate (and pre-candidate) timeout range before backoff.
+    pub candidate: (Time, Time),
+    pub heartbeat: Time,
+    pub client_timeout: Time,
+    pub batch_requests: bool,
+    pub lazy_update: bool,
+    pub fast_backtrack: bool,
+    pub max_entries: u64,
+    pub read_index: bool,
+    pub client_max_attempts: Option<u32>,
+    pub prevote: bool,
+    pub prevote_leader_check: bool,
+    pub check_quorum: bool,
+    pub leader_stickiness: bool,
+    pub backoff: bool,
+    pub lazy_voting: bool,
+    pub term_bound: Option<u64>,
+    pub no_log_check: bool,
+    pub forget_vote_on_crash: bool,
+    pub commit_old_terms: bool,
+    pub no_backtrack: bool,
+    pub reverse_apply: bool,
+    /// The servers, in configured order.
+    pub servers: Vec<NodeId>,
+    /// `pos[id.index()]`: the position of server `id` in `servers`.
+    pub pos: Vec<Option<usize>>,
+    pub majority: usize,
+}
+
+impl Params {
+    pub fn pos(&self, id: NodeId) -> Option<usize> {
+        self.pos.get(id.index()).copied().flatten()
+    }
+}
+
+/// The Raft protocol: its validated configuration and node constructors.
+#[derive(Clone, Debug)]
+pub struct Raft {
+    config: RaftConfig,
+    params: Arc<Params>,
+    warnings: Vec<ConfigIssue>,
+}
+
+impl Raft {
+    /// The configuration as given (defaults filled in by serde).
+    pub fn config(&self) -> &RaftConfig {
+        &self.config
+    }
+}
+
+impl Protocol for Raft {
+    const NAME: &'static str = "raft";
+    type Config = RaftConfig;
+    type Msg = RaftMsg;
+    type Timer = RaftTimer;
+    type Write = RaftWrite;
+    type Disk = RaftDisk;
+    type Server = RaftServer;
+    type Client = RaftClient;
+
+    fn new(config: RaftConfig, cluster: &Cluster) -> Result<Self, ConfigIssue> {
+        let (params, warnings) = config.resolve(cluster)?;
+        Ok(Raft {
+            config,
+            params: Arc::new(params),
+            warnings,
+        })
+    }
+
+    fn warnings(&self) -> Vec<ConfigIssue> {
+        self.warnings.clone()
+    }
+
+    fn apply_write(disk: &mut RaftDisk, write: &RaftWrite) {
+        match write {
+            RaftWrite::HardState { term, voted_for } => {
+                disk.term = *term;
+                disk.voted_for = *voted_for;
+            }
+            RaftWrite::Append {
+                first_index,
+                entries,
+            } => {
+                let keep = first_index.saturating_sub(1) as usize;
+                debug_assert!(keep <= disk.log.len(), "append leaves a gap in the log");
+                disk.log.truncate(keep);
+                disk.log.extend_from_slice(entries);
+            }
+            RaftWrite::Truncate { from } => {
+                disk.log.truncate(from.saturating_sub(1) as usize);
+            }
+        }
+    }
+
+    fn server(&self, me: NodeId, disk: &RaftDisk) -> RaftServer {
+        RaftServer::from_disk(self.params.clone(), me, disk)
+    }
+
+    fn client(&self, me: NodeId) -> RaftClient {
+        RaftClient::new(self.params.clone(), me)
+    }
+}

@@ -1,0 +1,445 @@
+//! Log replication (§5.3), commitment (§5.4.2), applying entries, client requests with sessions
+//! (thesis §6.3) and ReadIndex reads (thesis §6.4).
+
+use super::server::{PendingRead, RaftServer};
+use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
+use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
+
+impl RaftServer {
+    /// Starts a heartbeat round: one AppendEntries to every peer.
+    pub(crate) fn broadcast(&mut self, out: &mut Out<Raft>) {
+        self.round += 1;
+        for i in 0..self.p.servers.len() {
+            if i != self.my_pos {
+                self.send_append(i, out);
+            }
+        }
+    }
+
+    /// Sends the entries from nextIndex (at most `max_entries_per_message`) to the peer at
+    /// position `i`, with the consistency check of its predecessor.
+    pub(crate) fn send_append(&mut self, i: usize, out: &mut Out<Raft>) {
+        let last = self.last_index();
+        let prev = (self.next_index[i].max(1) - 1).min(last);
+        let end = last.min(prev.saturating_add(self.p.max_entries));
+        let entries = self.log[prev as usize..end as usize].to_vec();
+        self.sent_up_to[i] = self.sent_up_to[i].max(end);
+        self.capped[i] = end < last;
+        let msg = RaftMsg::AppendEntries {
+            term: self.term,
+            prev_log_index: prev,
+            prev_log_term: self.term_at(prev),
+            entries,
+            leader_commit: self.commit_index,
+            round: self.round,
+        };
+        let to = self.p.servers[i];
+        self.send(out, to, msg);
+    }
+
+    pub(crate) fn on_heartbeat(&mut self, _ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.broadcast(out);
+        out.set_timer(RaftTimer::Heartbeat, self.p.heartbeat);
+        // ReadIndex reads waiting for a round (batched with `batch_requests`) got one now.
+        self.serve_reads(out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_append_entries(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        term: u64,
+        prev: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        round: u64,
+        out: &mut Out<Raft>,
+    ) {
+        if term < self.term {
+            let reply = RaftMsg::AppendEntriesResponse {
+                term: self.term,
+                success: false,
+                prev_log_index: prev,
+                match_index: 0,
+                conflict_term: None,
+                conflict_index: 0,
+                round,
+            };
+            self.send(out, from, reply);
+            return;
+        }
+        if term > self.term {
+            self.adopt_term(term);
+        } else if self.role == Role::Leader {
+            // Two leaders in one term: impossible unless an unsafe switch allowed it. Ignore.
+            return;
+        }
+        self.become_follower(ctx, Some(from), out);
+        self.leader_contact = Some(ctx.now);
+        self.deferred_vote = None;
+        self.arm_election_timer(ctx, out);
+
+        // Consistency check (§5.3).
+        let last = self.last_index();
+        if prev > last || self.term_at(prev) != prev_term {
+            self.c.append_rejections += 1;
+            let (conflict_term, conflict_index) = if prev > last {
+                (None, last + 1)
+            } else {
+                // Terms never decrease along a log: binary search for the first entry of t.
+                let t = self.term_at(prev);
+                let first = self.log.partition_point(|e| e.term < t) as u64 + 1;
+                (Some(t), first.min(prev))
+            };
+            if self.p.no_backtrack {
+                // UNSAFE (2015 bug R6): advance the commit index despite the failed check.
+                let c = leader_commit.min(last);
+                if c > self.commit_index {
+                    self.commit_index = c;
+                    self.apply_committed(out);
+                }
+            }
+            let reply = RaftMsg::AppendEntriesResponse {
+                term: self.term,
+                success: false,
+                prev_log_index: prev,
+                match_index: 0,
+                conflict_term,
+                conflict_index,
+                round,
+            };
+            self.send(out, from, reply);
+            return;
+        }
+
+        // Append what is new; truncate only at a real conflict, never for a matching prefix,
+        // an empty heartbeat or a stale (reordered, duplicated) request.
+        for (k, e) in entries.iter().enumerate() {
+            let idx = prev + 1 + k as u64;
+            if idx <= self.last_index() {
+                if self.term_at(idx) == e.term {
+                    continue;
+                }
+                self.log.truncate(idx as usize - 1);
+                self.c.truncations += 1;
+                self.persist_log(out, RaftWrite::Truncate { from: idx });
+                // Only possible below the commit index under an unsafe switch.
+                self.commit_index = self.commit_index.min(idx - 1);
+            }
+            let new = entries[k..].to_vec();
+            self.c.entries_replicated += new.len() as u64;
+            self.log.extend_from_slice(&new);
+            self.persist_log(
+                out,
+                RaftWrite::Append {
+                    first_index: idx,
+                    entries: new,
+                },
+            );
+            break;
+        }
+        let last_new = prev + entries.len() as u64;
+        let c = leader_commit.min(last_new);
+        if c > self.commit_index {
+            self.commit_index = c;
+            self.apply_committed(out);
+        }
+        let reply = RaftMsg::AppendEntriesResponse {
+            term: self.term,
+            success: true,
+            prev_log_index: prev,
+            match_index: last_new,
+            conflict_term: None,
+            conflict_index: 0,
+            round,
+        };
+        self.send(out, from, reply);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_append_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        term: u64,
+        success: bool,
+        prev: u64,
+        match_index: u64,
+        conflict_term: Option<u64>,
+        conflict_index: u64,
+        round: u64,
+        out: &mut Out<Raft>,
+    ) {
+        if term > self.term {
+            self.step_down(ctx, term, out);
+            return;
+        }
+        if self.role != Role::Leader || term != self.term {
+            return;
+        }
+        let Some(i) = self.p.pos(from) else { return };
+        self.recent_active[i] = true;
+        self.acked_round[i] = self.acked_round[i].max(round);
+        let last = self.last_index();
+        if success {
+            // matchIndex is monotonic: a reordered response never moves it back.
+            let m = match_index.min(last);
+            if m > self.match_index[i] {
+                self.match_index[i] = m;
+            }
+            self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
+            self.advance_commit(out);
+            // Keep a lagging follower moving when nothing else is in flight: at once for
+            // entries cut by the per-message cap, otherwise (new entries) unless batching.
+            if self.role == Role::Leader
+                && self.match_index[i] < self.last_index()
+                && match_index >= self.sent_up_to[i]
+                && (!self.p.batch_requests || self.capped[i])
+            {
+                self.send_append(i, out);
+            }
+        } else if prev + 1 == self.next_index[i] {
+            // A rejection of what we currently send (older rejections are stale: ignored).
+            if !self.p.no_backtrack {
+                let old = self.next_index[i];
+                let hint = if self.p.fast_backtrack {
+                    match conflict_term {
+                        Some(t) => match self.last_index_of_term(t, prev) {
+                            Some(j) => j + 1,
+                            None => conflict_index,
+                        },
+                        None => conflict_index,
+                    }
+                } else {
+                    old - 1
+                };
+                self.next_index[i] = hint.min(old - 1).max(self.match_index[i] + 1).max(1);
+                self.sent_up_to[i] = self.match_index[i];
+            }
+            // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged, so this resends the same
+            // failing request.
+            if !self.p.lazy_update {
+                self.send_append(i, out);
+            }
+        }
+        self.serve_reads(out);
+    }
+
+    /// The last index `<= below` holding an entry of term `t` (terms never decrease along a
+    /// log, so a binary search finds it).
+    fn last_index_of_term(&self, t: u64, below: u64) -> Option<u64> {
+        let j = (self.log.partition_point(|e| e.term <= t) as u64).min(below);
+        (j > 0 && self.term_at(j) == t).then_some(j)
+    }
+
+    /// After the leader appended to its log: in a single-server cluster, send ourselves a
+    /// `Persisted` note that the barrier releases once the write completed (see [`RaftMsg`]).
+    pub(crate) fn note_durable(&mut self, out: &mut Out<Raft>) {
+        if self.p.servers.len() == 1 {
+            let msg = RaftMsg::Persisted {
+                term: self.term,
+                index: self.last_index(),
+            };
+            self.send(out, self.me, msg);
+        }
+    }
+
+    pub(crate) fn on_persisted(&mut self, term: u64, index: u64, out: &mut Out<Raft>) {
+        if self.role == Role::Leader && term == self.term {
+            let m = index.min(self.last_index());
+            if m > self.match_index[self.my_pos] {
+                self.match_index[self.my_pos] = m;
+                self.advance_commit(out);
+            }
+        }
+    }
+
+    /// §5.4.2: commit the highest index stored on a majority (the leader counting itself) if it
+    /// is an entry of the current term.
+    pub(crate) fn advance_commit(&mut self, out: &mut Out<Raft>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut m = std::mem::take(&mut self.scratch);
+        m.clear();
+        m.extend_from_slice(&self.match_index);
+        if self.p.servers.len() > 1 {
+            // Any follower's acknowledgement implies our own write completed.
+            m[self.my_pos] = self.last_index();
+        }
+        m.sort_unstable_by(|a, b| b.cmp(a));
+        let n = m[self.p.majority - 1];
+        self.scratch = m;
+        if n > self.commit_index && (self.p.commit_old_terms || self.term_at(n) == self.term) {
+            self.commit_index = n;
+            self.apply_committed(out);
+        }
+    }
+
+    /// Applies entries up to the commit index, in index order (descending with the unsafe
+    /// `reverse_apply`). The leader answers the clients waiting for them.
+    pub(crate) fn apply_committed(&mut self, out: &mut Out<Raft>) {
+        let (from, to) = (self.last_applied + 1, self.commit_index);
+        if from > to {
+            return;
+        }
+        if self.p.reverse_apply {
+            for i in (from..=to).rev() {
+                self.apply_one(i, out);
+            }
+        } else {
+            for i in from..=to {
+                self.apply_one(i, out);
+            }
+        }
+        self.last_applied = to;
+        self.serve_reads(out);
+    }
+
+    fn apply_one(&mut self, i: u64, out: &mut Out<Raft>) {
+        let e = self.log[i as usize - 1];
+        out.applied(i, e.id());
+        self.c.entries_applied += 1;
+        let Some(cmd) = e.cmd else { return };
+        let result = self.kv.apply(&cmd).result();
+        let waited = self.role == Role::Leader && self.waiting.get(&cmd.client) == Some(&cmd.seq);
+        if let (true, Some(r)) = (waited, result) {
+            self.waiting.remove(&cmd.client);
+            self.reply(out, cmd.client, cmd.seq, Some(r));
+        }
+    }
+
+    fn reply(&mut self, out: &mut Out<Raft>, client: NodeId, seq: u64, result: Option<OpResult>) {
+        let leader_hint = if self.role == Role::Leader {
+            Some(self.me)
+        } else {
+            self.leader
+        };
+        let msg = RaftMsg::ClientResponse {
+            seq,
+            result,
+            leader_hint,
+        };
+        self.send(out, client, msg);
+    }
+
+    pub(crate) fn on_client_request(
+        &mut self,
+        _ctx: &mut Ctx<'_>,
+        from: NodeId,
+        seq: u64,
+        op: Op,
+        out: &mut Out<Raft>,
+    ) {
+        self.c.client_requests_received += 1;
+        if self.role != Role::Leader {
+            self.c.redirects += 1;
+            self.reply(out, from, seq, None);
+            return;
+        }
+        if self.p.read_index && op.is_read() {
+            self.reads.push(PendingRead {
+                client: from,
+                seq,
+                key: op.key(),
+                read_index: None,
+                need_round: 0,
+            });
+            self.serve_reads(out);
+            return;
+        }
+        // Sessions (thesis §6.3): an applied command is answered from the client table, a
+        // pending one is not appended twice.
+        if let Some(r) = self.kv.cached(from, seq) {
+            self.c.duplicate_requests += 1;
+            self.reply(out, from, seq, Some(r));
+            return;
+        }
+        self.waiting.insert(from, seq);
+        let pending = self
+            .log
+            .get(self.last_applied as usize..)
+            .unwrap_or(&[])
+            .iter()
+            .any(|e| e.cmd.is_some_and(|c| c.client == from && c.seq == seq));
+        if pending {
+            return;
+        }
+        let entry = Entry {
+            term: self.term,
+            cmd: Some(Command {
+                client: from,
+                seq,
+                op,
+            }),
+        };
+        self.log.push(entry);
+        self.c.entries_appended += 1;
+        let first_index = self.last_index();
+        self.persist_log(
+            out,
+            RaftWrite::Append {
+                first_index,
+                entries: vec![entry],
+            },
+        );
+        self.note_durable(out);
+        if !self.p.batch_requests {
+            self.broadcast(out);
+        }
+    }
+
+    /// ReadIndex (thesis §6.4): assign read indexes once an entry of this term is committed,
+    /// and answer the reads whose leadership round a majority acknowledged and whose read
+    /// index has been applied.
+    pub(crate) fn serve_reads(&mut self, out: &mut Out<Raft>) {
+        if self.reads.is_empty() || self.role != Role::Leader {
+            return;
+        }
+        let committed_in_term =
+            self.commit_index > 0 && self.term_at(self.commit_index) == self.term;
+        if !committed_in_term {
+            return;
+        }
+        let mut need_round = false;
+        for r in &mut self.reads {
+            if r.read_index.is_none() {
+                r.read_index = Some(self.commit_index);
+                r.need_round = self.round + 1;
+                need_round = true;
+            }
+        }
+        if need_round && !self.p.batch_requests {
+            self.broadcast(out);
+        }
+        let mut k = 0;
+        while k < self.reads.len() {
+            let r = self.reads[k];
+            let confirmed = self.round >= r.need_round && self.round_confirmed(r.need_round);
+            if confirmed && r.read_index.is_some_and(|ri| self.last_applied >= ri) {
+                self.reads.remove(k); // keep arrival order
+                self.c.reads_served += 1;
+                let value = self.kv.read(r.key);
+                self.reply(out, r.client, r.seq, Some(OpResult::Value { value }));
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    /// A majority (counting ourselves) acknowledged heartbeat round `round` or a later one.
+    fn round_confirmed(&self, round: u64) -> bool {
+        let acks = 1 + self
+            .acked_round
+            .iter()
+            .enumerate()
+            .filter(|&(i, &r)| i != self.my_pos && r >= round)
+            .count();
+        acks >= self.p.majority
+    }
+}

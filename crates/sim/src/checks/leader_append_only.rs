@@ -1,0 +1,44 @@
+//! Leader Append-Only (Raft §5.3, Figure 3): a leader never overwrites or deletes entries in its
+//! log; it only appends. Checked on every step of a leader within one term by remembering the
+//! index and identity of its last entry.
+
+use super::{LogView, Violation};
+use coracle_core::{EntryId, NodeId, Observation, Role, Time};
+
+pub const NAME: &str = "leader_append_only";
+
+pub(super) fn check(
+    tail: &mut Option<(u64, EntryId)>,
+    now: Time,
+    me: NodeId,
+    prev: &Observation,
+    obs: &Observation,
+    log: &dyn LogView,
+) -> Result<(), Violation> {
+    if obs.role != Role::Leader {
+        *tail = None;
+        return Ok(());
+    }
+    let same_term = prev.role == Role::Leader && prev.term == obs.term;
+    if same_term && let Some((index, entry)) = *tail {
+        let now_there = log.entry(index);
+        if obs.log_len < index || now_there != Some(entry) {
+            return Err(Violation {
+                invariant: NAME,
+                time: now,
+                nodes: vec![me],
+                message: format!(
+                    "leader {me} of term {} removed or changed its entry at index {index} (was {entry}, now {})",
+                    obs.term,
+                    now_there.map_or("nothing".to_string(), |e| e.to_string())
+                ),
+            });
+        }
+    }
+    *tail = if obs.log_len > 0 {
+        log.entry(obs.log_len).map(|e| (obs.log_len, e))
+    } else {
+        None
+    };
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Safety checks run during every simulation.
+//!
+//! The engine reports every node's [`Observation`] after each step, every `Applied` output, and
+//! crashes; the checks keep a compact global view (the committed prefix, the leader of every
+//! term) and compare. One module per invariant; each cites the rule it encodes. A violation
+//! stops the run.
+//!
+//! The checks are written against the protocol-neutral observation (Raft's term and VRR's view
+//! both appear as `term`; a VRR primary in normal status is a `Leader`), so they apply to every
+//! log-based protocol. Protocols without a log (the dummy) pass trivially.
+
+mod committed;
+mod election_safety;
+mod leader_append_only;
+mod leader_completeness;
+mod log_matching;
+mod state_machine_safety;
+
+use coracle_core::{EntryId, NodeId, Observation, Role, Time};
+use serde::Serialize;
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    /// Name of the invariant (`election_safety`, ...).
+    pub invariant: &'static str,
+    /// Simulated time, ns.
+    pub time: Time,
+    /// Nodes involved (indices).
+    pub nodes: Vec<NodeId>,
+    /// What happened.
+    pub message: String,
+}
+
+impl Violation {
+    /// Replaces node indices (`#3`) in the message by the nodes' names.
+    pub fn render(&mut self, names: &[String]) {
+        let mut out = String::with_capacity(self.message.len());
+        let mut chars = self.message.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '#' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                let mut n = String::new();
+                while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
+                    n.push(d);
+                    chars.next();
+                }
+                match n.parse::<usize>().ok().and_then(|i| names.get(i)) {
+                    Some(name) => out.push_str(name),
+                    None => {
+                        out.push('#');
+                        out.push_str(&n);
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        self.message = out;
+    }
+}
+
+/// Names of all invariants, for the results file.
+pub const INVARIANTS: &[&str] = &[
+    election_safety::NAME,
+    leader_append_only::NAME,
+    log_matching::NAME,
+    leader_completeness::NAME,
+    state_machine_safety::NAME,
+    committed::NAME,
+];
+
+/// A committed entry as first observed.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Committed {
+    pub entry: EntryId,
+    /// Term of the node that first reported it committed (the committing leader's term).
+    pub term: u64,
+}
+
+/// Read access to a node's log for the checks.
+pub trait LogView {
+    /// The entry at `index` (1-based).
+    fn entry(&self, index: u64) -> Option<EntryId>;
+}
+
+impl<F: Fn(u64) -> Option<EntryId>> LogView for F {
+    fn entry(&self, index: u64) -> Option<EntryId> {
+        self(index)
+    }
+}
+
+/// The checks' state.
+pub struct Checker {
+    is_server: Vec<bool>,
+    servers: usize,
+    prev: Vec<Observation>,
+    up: Vec<bool>,
+    committed: Vec<Committed>,
+    last_applied: Vec<u64>,
+    leaders: std::collections::BTreeMap<u64, NodeId>,
+    leader_tail: Vec<Option<(u64, EntryId)>>,
+    /// Entries applied this step, checked after the commit index is examined.
+    pending_applied: Vec<(u64, EntryId)>,
+}
+
+impl Checker {
+    /// Checks for nodes `0..n`, of which those flagged are servers.
+    pub fn new(is_server: Vec<bool>) -> Self {
+        let n = is_server.len();
+        Checker {
+            servers: is_server.iter().filter(|s| **s).count(),
+            is_server,
+            prev: vec![Observation::down(); n],
+            up: vec![false; n],
+            committed: Vec::new(),
+            last_applied: vec![0; n],
+            leaders: Default::default(),
+            leader_tail: vec![None; n],
+            pending_applied: Vec::new(),
+        }
+    }
+
+    /// Number of entries known committed.
+    pub fn committed_len(&self) -> u64 {
+        self.committed.len() as u64
+    }
+
+    /// Records an `Applied` output of `node` (checked in [`Checker::after_step`]).
+    #[inline]
+    pub fn applied(&mut self, index: u64, entry: EntryId) {
+        self.pending_applied.push((index, entry));
+    }
+
+    /// The node crashed: its volatile state (commit index, applied prefix) is gone.
+    pub fn crashed(&mut self, node: usize) {
+        self.prev[node] = Observation::down();
+        self.up[node] = false;
+        self.last_applied[node] = 0;
+        self.leader_tail[node] = None;
+    }
+
+    /// Checks a server after it stepped. `all` gives read access to every up server's log (for
+    /// the majority check), `log` to this node's.
+    pub fn after_step(
+        &mut self,
+        now: Time,
+        node: usize,
+        obs: Observation,
+        log: &dyn LogView,
+        all: &dyn Fn(usize, u64) -> Option<EntryId>,
+    ) -> Result<(), Violation> {
+        if !self.is_server[node] {
+            self.pending_applied.clear();
+            return Ok(());
+        }
+        let prev = self.prev[node];
+        let recovered = !self.up[node];
+        self.up[node] = true;
+        let me = NodeId(node as u32);
+        let result = (|| {
+            let became_leader =
+                obs.role == Role::Leader && (prev.role != Role::Leader || prev.term != obs.term);
+            if became_leader {
+                election_safety::check(&mut self.leaders, now, me, obs.term)?;
+                leader_completeness::check(&self.committed, now, me, obs.term, log)?;
+            }
+            leader_append_only::check(&mut self.leader_tail[node], now, me, &prev, &obs, log)?;
+            state_machine_safety::check_commits(&mut self.committed, now, me, &prev, &obs, log)?;
+            let pending = std::mem::take(&mut self.pending_applied);
+            let r = state_machine_safety::check_applied(
+                &self.committed,
+                &mut self.last_applied[node],
+                now,
+                me,
+                &obs,
+                &pending,
+            );
+            self.pending_applied = pending;
+            self.pending_applied.clear();
+            r?;
+            if recovered || became_leader || obs.log_len < prev.log_len {
+                committed::check_majority(
+                    &self.committed,
+                    self.servers,
+                    &self.is_server,
+                    &self.up,
+                    now,
+                    all,
+                )?;
+            }
+            Ok(())
+        })();
+        self.prev[node] = obs;
+        result
+    }
+
+    /// End-of-run checks over the final logs of the servers that are up.
+    pub fn finish(
+        &mut self,
+        now: Time,
+        logs: &dyn Fn(usize, u64) -> Option<EntryId>,
+        log_len: &dyn Fn(usize) -> Option<u64>,
+    ) -> Result<(), Violation> {
+        committed::check_majority(
+            &self.committed,
+            self.servers,
+            &self.is_server,
+            &self.up,
+            now,
+            logs,
+        )?;
+        log_matching::check(&self.is_server, now, logs, log_len)
+    }
+}

@@ -1,0 +1,101 @@
+//! State Machine Safety (Raft §5.4.3, Figure 3): if a server has applied a log entry at a given
+//! index, no other server ever applies a different entry at that index. Applied sequences are
+//! therefore prefixes of one another. Checked three ways:
+//! * whenever a node's commit index advances, the newly committed entries must equal those any
+//!   node committed before at the same indices (the global committed prefix grows only by
+//!   appending);
+//! * every applied entry must be committed in the node's own view (index ≤ its commit index)
+//!   and equal to the globally committed entry at that index;
+//! * entries are applied in index order, each exactly once per incarnation of the node
+//!   (`index == last applied + 1`).
+
+use super::{Committed, LogView, Violation};
+use coracle_core::{EntryId, NodeId, Observation, Time};
+
+pub const NAME: &str = "state_machine_safety";
+
+pub(super) fn check_commits(
+    committed: &mut Vec<Committed>,
+    now: Time,
+    me: NodeId,
+    prev: &Observation,
+    obs: &Observation,
+    log: &dyn LogView,
+) -> Result<(), Violation> {
+    if obs.commit_index <= prev.commit_index {
+        return Ok(());
+    }
+    for index in prev.commit_index + 1..=obs.commit_index {
+        let Some(entry) = log.entry(index) else {
+            return Err(Violation {
+                invariant: NAME,
+                time: now,
+                nodes: vec![me],
+                message: format!(
+                    "{me} has commit index {} but no entry at index {index}",
+                    obs.commit_index
+                ),
+            });
+        };
+        match committed.get(index as usize - 1) {
+            Some(c) if c.entry != entry => {
+                return Err(Violation {
+                    invariant: NAME,
+                    time: now,
+                    nodes: vec![me],
+                    message: format!(
+                        "{me} committed {entry} at index {index}, but {} was committed there before (in term {})",
+                        c.entry, c.term
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => committed.push(Committed {
+                entry,
+                term: obs.term,
+            }),
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_applied(
+    committed: &[Committed],
+    last_applied: &mut u64,
+    now: Time,
+    me: NodeId,
+    obs: &Observation,
+    applied: &[(u64, EntryId)],
+) -> Result<(), Violation> {
+    for &(index, entry) in applied {
+        let fail = |message: String| Violation {
+            invariant: NAME,
+            time: now,
+            nodes: vec![me],
+            message,
+        };
+        if index != *last_applied + 1 {
+            return Err(fail(format!(
+                "{me} applied index {index} right after index {}: entries must be applied in order, once each",
+                *last_applied
+            )));
+        }
+        if index > obs.commit_index {
+            return Err(fail(format!(
+                "{me} applied index {index} beyond its commit index {}",
+                obs.commit_index
+            )));
+        }
+        match committed.get(index as usize - 1) {
+            Some(c) if c.entry != entry => {
+                return Err(fail(format!(
+                    "{me} applied {entry} at index {index}, but {} is committed there",
+                    c.entry
+                )));
+            }
+            _ => {}
+        }
+        *last_applied = index;
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Configuration errors written for people.
+//!
+//! Every problem with a scenario file becomes one [`ConfigError`]: the file, the JSON path of the
+//! offending value (`network.links[3].latency.max`), what was expected and what was found, the
+//! line and column when they can be located, and, for misspelt keys or names, a suggestion.
+
+use super::locate;
+use std::fmt;
+
+/// One problem with a configuration file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    /// The file as given on the command line (or `<inline>`).
+    pub file: String,
+    /// JSON path of the offending value; empty for the whole document.
+    pub path: String,
+    /// What was expected and what was found.
+    pub message: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// A suggestion ("did you mean ...").
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)?;
+        } else {
+            write!(f, ": {}: {}", self.path, self.message)?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds errors for one source text, locating paths in it.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
+}
+
+impl Source {
+    /// An error at `path` with `message`, located in the text when possible.
+    pub fn error(&self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        let path = path.into();
+        let position = locate::position(&self.text, &path);
+        ConfigError {
+            file: self.file.clone(),
+            path,
+            message: message.into(),
+            position,
+            hint: None,
+        }
+    }
+
+    /// Turns a serde error from deserialising this text (with path tracking) into a
+    /// [`ConfigError`], rewording serde's phrasing and adding suggestions. `prefix` is the path
+    /// of the deserialised value inside the document (empty for the whole document).
+    pub fn from_serde(
+        &self,
+        prefix: &str,
+        path: &str,
+        raw: &str,
+        position: Option<(usize, usize)>,
+    ) -> ConfigError {
+        let raw = strip_position(raw);
+        let mut path = join(prefix, if path == "." { "" } else { path });
+        let (message, hint) = reword(raw);
+        // Point at the start of the offending value (serde points at its end). For unknown keys
+        // the path ends at the unknown key; for missing keys it is the enclosing object.
+        let position = if path.is_empty() {
+            position
+        } else {
+            locate::position(&self.text, &path).or(position)
+        };
+        if path.is_empty() {
+            path = String::new();
+        }
+        ConfigError {
+            file: self.file.clone(),
+            path,
+            message,
+            position,
+            hint,
+        }
+    }
+}
+
+/// `a` + `.b` / `[3]`.
+pub fn join(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_string()
+    } else if rest.is_empty() {
+        prefix.to_string()
+    } else if rest.starts_with('[') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
+fn strip_position(raw: &str) -> &str {
+    match raw.rfind(" at line ") {
+        Some(i) if raw[i..].contains(" column ") => &raw[..i],
+        _ => raw,
+    }
+}
+
+/// Rewrites serde's messages into "expected ..., found ..." and adds suggestions.
+fn reword(raw: &str) -> (String, Option<String>) {
+    if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let (name, expected) = split_name(rest);
+        let allowed = backticked(expected);
+        let msg = format!("unknown key \"{name}\"");
+        return (msg, Some(suggest(name, &allowed, "key")));
+    }
+    if let Some(rest) = raw.strip_prefix("unknown variant `") {
+        let (name, expected) = split_name(rest);
+        let allowed = backticked(expected);
+        let msg = format!("unknown value \"{name}\"");
+        return (msg, Some(suggest(name, &allowed, "value")));
+    }
+    if let Some(rest) = raw.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (format!("missing required key \"{name}\""), None);
+    }
+    if let Some(rest) = raw.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (
+            format!("expected {}, found {}", describe_expected(expected), found),
+            None,
+        );
+    }
+    if let Some(rest) = raw.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (
+            format!("expected {}, found {}", describe_expected(expected), found),
+            None,
+        );
+    }
+    if let Some(rest) = raw.strip_prefix("invalid length ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (format!("expected {expected}, found length {found}"), None);
+    }
+    (raw.to_string(), None)
+}
+
+fn describe_expected(e: &str) -> String {
+    match e {
+        "f64" | "f32" => "a number".to_string(),
+        "u64" | "u32" | "u16" | "u8" | "usize" => "a non-negative integer".to_string(),
+        "i64" | "i32" => "an integer".to_string(),
+        "a boolean" | "bool" => "true or false".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn split_name(rest: &str) -> (&str, &str) {
+    match rest.find('`') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    }
+}
+
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// "did you mean ..." for `name` among `allowed`.
+pub fn suggest(name: &str, allowed: &[String], what: &str) -> String {
+    let best = allowed
+        .iter()
+        .map(|a| {
+            (
+                strsim::damerau_levenshtein(&name.to_ascii_lowercase(), &a.to_ascii_lowercase()),
+                a,
+            )
+        })
+        .min_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+    let list = if allowed.is_empty() {
+        String::from("(none)")
+    } else {
+        allowed
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match best {
+        Some((d, a)) if d <= 2.max(name.len() / 3) => {
+            format!("did you mean \"{a}\"? allowed {what}s here: {list}")
+        }
+        _ => format!("allowed {what}s here: {list}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewords_serde_messages() {
+        let (m, h) = reword("unknown field `lentency`, expected one of `id`, `from`, `latency`");
+        assert_eq!(m, "unknown key \"lentency\"");
+        assert!(h.unwrap().starts_with("did you mean \"latency\"?"));
+        let (m, _) = reword("invalid type: string \"1000\", expected f64");
+        assert_eq!(m, "expected a number, found string \"1000\"");
+        let (m, _) = reword("missing field `network`");
+        assert_eq!(m, "missing required key \"network\"");
+    }
+
+    #[test]
+    fn display_has_file_position_path_and_hint() {
+        let e = ConfigError {
+            file: "x.json".into(),
+            path: "network.links[3].latency.max".into(),
+            message: "expected max ≥ min (5), found 2".into(),
+            position: Some((12, 7)),
+            hint: Some("swap them".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "x.json:12:7: network.links[3].latency.max: expected max ≥ min (5), found 2\n  hint: swap them"
+        );
+    }
+}

@@ -1,0 +1,603 @@
+//! The 2015 prototype's formats and the seed's compact form, converted to the native schema.
+//!
+//! * The 2015 simulator format describes the network as a list of snapshot deltas
+//!   (`network.events`): the first (at time 0) is the initial state, later ones change links and
+//!   nodes. Per-element `events`, `cx` and `cy` written by the web editor are accepted and
+//!   ignored, as the 2015 simulator did. A link never mentioned at time 0 starts down; a link
+//!   event without a `type` means `"l"` (the 2015 fix for issue #89).
+//! * The 2015 web editor's export has top-level `nodes` and `links`, capitalised types, and the
+//!   timeline inside each element (`events` with `time`, `active`, `linkSize`). It carries no
+//!   protocol settings, so the web editor's own defaults are used (see `docs/config.md`).
+//! * The compact form `{"nodes": N, "loss": p, ...}` is a full mesh of N servers.
+//!
+//! Converters check references with their own paths, so a message points into the file the
+//! user wrote.
+
+use super::spec::*;
+use super::{ConfigError, Format, Source, error, resolve};
+use crate::scenario::Scenario;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// 2015 default horizon when `termination` is absent (the prototype's default).
+pub const LEGACY_DEFAULT_TERMINATION_MS: f64 = 100.0;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Legacy {
+    #[serde(default)]
+    termination: Option<f64>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    workload_min: Option<f64>,
+    #[serde(default)]
+    workload_max: Option<f64>,
+    consensus: serde_json::Map<String, serde_json::Value>,
+    network: LegacyNetwork,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyNetwork {
+    nodes: Vec<LegacyNode>,
+    links: Vec<LegacyLink>,
+    events: Vec<LegacyEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyNode {
+    id: Name,
+    #[serde(rename = "type")]
+    kind: NodeKind,
+    #[serde(default)]
+    #[allow(dead_code)]
+    cx: Option<f64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    cy: Option<f64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    events: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyLink {
+    id: Name,
+    start: Name,
+    end: Name,
+    direction: Direction,
+    #[serde(default)]
+    #[allow(dead_code)]
+    events: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyEvent {
+    time: f64,
+    links: Vec<LegacyLinkState>,
+    nodes: Vec<LegacyNodeState>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyLinkState {
+    id: Name,
+    active: bool,
+    #[serde(default, rename = "type")]
+    class: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyNodeState {
+    id: Name,
+    active: bool,
+}
+
+/// A change at a time, common to both 2015 formats.
+struct Change {
+    at: f64,
+    path: String,
+    what: ChangeKind,
+}
+
+enum ChangeKind {
+    Link {
+        link: usize,
+        active: bool,
+        class: Option<String>,
+    },
+    Node {
+        node: usize,
+        active: bool,
+    },
+}
+
+/// Builds the native config from 2015 nodes, links and a list of timed changes.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    src: &Source,
+    nodes: Vec<(Name, NodeKind)>,
+    links: Vec<(Name, usize, usize, Direction)>,
+    mut changes: Vec<Change>,
+    termination: f64,
+    seed: Option<u64>,
+    workload: Option<WorkloadSpec>,
+    consensus: serde_json::Map<String, serde_json::Value>,
+) -> Result<NativeConfig, ConfigError> {
+    changes.sort_by(|a, b| a.at.total_cmp(&b.at));
+    let mut node_up = vec![true; nodes.len()];
+    let mut link_state: Vec<(bool, String)> = vec![(false, "l".to_string()); links.len()];
+    let mut timeline = Vec::new();
+    for c in &changes {
+        if !c.at.is_finite() || c.at < 0.0 {
+            return Err(src.error(&c.path, format!("expected a time ≥ 0, found {}", c.at)));
+        }
+        let initial = c.at == 0.0;
+        match &c.what {
+            ChangeKind::Node { node, active } => {
+                if initial {
+                    node_up[*node] = *active;
+                } else if node_up[*node] != *active {
+                    node_up[*node] = *active;
+                    timeline.push(ActionSpec {
+                        at: c.at,
+                        action: if *active {
+                            ActionKind::Recover
+                        } else {
+                            ActionKind::Crash
+                        },
+                        node: Some(nodes[*node].0.clone()),
+                        link: None,
+                        direction: None,
+                        latency: None,
+                        loss: None,
+                    });
+                }
+            }
+            ChangeKind::Link {
+                link,
+                active,
+                class,
+            } => {
+                let class = class.clone().unwrap_or_else(|| "l".to_string());
+                if crate::dist::latency_class(&class).is_none() {
+                    return Err(src.error(
+                        format!("{}.type", c.path),
+                        format!("expected a link type \"s\", \"m\" or \"l\", found \"{class}\""),
+                    ));
+                }
+                let (was_up, was_class) = link_state[*link].clone();
+                if initial {
+                    link_state[*link] = (*active, class);
+                    continue;
+                }
+                let id = links[*link].0.clone();
+                let mk = |action, latency| ActionSpec {
+                    at: c.at,
+                    action,
+                    node: None,
+                    link: Some(id.clone()),
+                    direction: None,
+                    latency,
+                    loss: None,
+                };
+                if !class.eq_ignore_ascii_case(&was_class) {
+                    timeline.push(mk(
+                        ActionKind::LinkChange,
+                        Some(Latency::Class(class.clone())),
+                    ));
+                }
+                if *active != was_up {
+                    timeline.push(mk(
+                        if *active {
+                            ActionKind::LinkUp
+                        } else {
+                            ActionKind::LinkDown
+                        },
+                        None,
+                    ));
+                }
+                link_state[*link] = (*active, class);
+            }
+        }
+    }
+    let native_nodes = nodes
+        .iter()
+        .zip(&node_up)
+        .map(|((id, kind), up)| NodeSpec {
+            id: id.clone(),
+            kind: *kind,
+            up: Some(*up),
+        })
+        .collect();
+    let native_links = links
+        .iter()
+        .enumerate()
+        .map(|(i, (id, from, to, direction))| LinkSpec {
+            id: Some(id.clone()),
+            from: nodes[*from].0.clone(),
+            to: nodes[*to].0.clone(),
+            direction: Some(*direction),
+            latency: Some(Latency::Class(link_state[i].1.clone())),
+            loss: None,
+            up: Some(link_state[i].0),
+            reverse: None,
+        })
+        .collect();
+    Ok(NativeConfig {
+        name: None,
+        description: None,
+        seed,
+        termination: Some(termination),
+        consensus,
+        network: NetworkSpec {
+            defaults: None,
+            nodes: native_nodes,
+            links: native_links,
+            mesh: false,
+        },
+        timeline,
+        workload,
+        storage: None,
+    })
+}
+
+fn index_nodes(
+    src: &Source,
+    ids: &[(String, Name)],
+) -> Result<BTreeMap<String, usize>, ConfigError> {
+    let mut m = BTreeMap::new();
+    for (i, (path, id)) in ids.iter().enumerate() {
+        if m.insert(id.text(), i).is_some() {
+            return Err(src.error(path, format!("duplicate node id {id}")));
+        }
+    }
+    Ok(m)
+}
+
+fn lookup(
+    src: &Source,
+    map: &BTreeMap<String, usize>,
+    path: String,
+    name: &Name,
+    what: &str,
+) -> Result<usize, ConfigError> {
+    map.get(&name.text()).copied().ok_or_else(|| {
+        let mut e = src.error(
+            path,
+            format!("expected the id of a {what}, found {name}, which does not exist"),
+        );
+        let known: Vec<String> = map.keys().cloned().collect();
+        e.hint = Some(error::suggest(&name.text(), &known, &format!("{what} id")));
+        e
+    })
+}
+
+fn legacy_workload(min: Option<f64>, max: Option<f64>) -> Option<WorkloadSpec> {
+    if min.is_none() && max.is_none() {
+        return None;
+    }
+    Some(WorkloadSpec {
+        kind: Some(ArrivalKind::Interval),
+        min,
+        max,
+        ..Default::default()
+    })
+}
+
+/// The 2015 simulator format.
+pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError> {
+    let net = &cfg.network;
+    let node_ids: Vec<(String, Name)> = net
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("network.nodes[{i}].id"), n.id.clone()))
+        .collect();
+    let nmap = index_nodes(&src, &node_ids)?;
+    let mut lmap = BTreeMap::new();
+    let mut links = Vec::new();
+    for (i, l) in net.links.iter().enumerate() {
+        let p = format!("network.links[{i}]");
+        if lmap.insert(l.id.text(), i).is_some() {
+            return Err(src.error(format!("{p}.id"), format!("duplicate link id {}", l.id)));
+        }
+        let from = lookup(&src, &nmap, format!("{p}.start"), &l.start, "node")?;
+        let to = lookup(&src, &nmap, format!("{p}.end"), &l.end, "node")?;
+        links.push((l.id.clone(), from, to, l.direction));
+    }
+    if net.events.is_empty() {
+        return Err(src.error(
+            "network.events",
+            "expected at least one event (the state at time 0), found none",
+        ));
+    }
+    let mut changes = Vec::new();
+    for (e, ev) in net.events.iter().enumerate() {
+        for (j, ls) in ev.links.iter().enumerate() {
+            let p = format!("network.events[{e}].links[{j}]");
+            let link = lookup(&src, &lmap, format!("{p}.id"), &ls.id, "link")?;
+            changes.push(Change {
+                at: ev.time,
+                path: p,
+                what: ChangeKind::Link {
+                    link,
+                    active: ls.active,
+                    class: ls.class.clone(),
+                },
+            });
+        }
+        for (j, ns) in ev.nodes.iter().enumerate() {
+            let p = format!("network.events[{e}].nodes[{j}]");
+            let node = lookup(&src, &nmap, format!("{p}.id"), &ns.id, "node")?;
+            changes.push(Change {
+                at: ev.time,
+                path: p,
+                what: ChangeKind::Node {
+                    node,
+                    active: ns.active,
+                },
+            });
+        }
+    }
+    let nodes = net.nodes.iter().map(|n| (n.id.clone(), n.kind)).collect();
+    let native = assemble(
+        &src,
+        nodes,
+        links,
+        changes,
+        cfg.termination.unwrap_or(LEGACY_DEFAULT_TERMINATION_MS),
+        cfg.seed,
+        legacy_workload(cfg.workload_min, cfg.workload_max),
+        cfg.consensus,
+    )?;
+    resolve(native, src, Format::Legacy2015)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebExport {
+    nodes: Vec<WebNode>,
+    links: Vec<WebLink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebNode {
+    id: Name,
+    #[serde(rename = "type")]
+    kind: NodeKind,
+    #[serde(default)]
+    #[allow(dead_code)]
+    cx: Option<f64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    cy: Option<f64>,
+    #[serde(default)]
+    events: Vec<WebNodeEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebNodeEvent {
+    time: f64,
+    active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebLink {
+    id: Name,
+    start: Name,
+    end: Name,
+    direction: Direction,
+    #[serde(default)]
+    events: Vec<WebLinkEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebLinkEvent {
+    time: f64,
+    active: bool,
+    #[serde(default, rename = "linkSize")]
+    link_size: Option<String>,
+}
+
+/// The 2015 web editor's defaults, applied to its exports (which carry no settings).
+pub mod web_defaults {
+    pub const TERMINATION_MS: f64 = 1000.0;
+    pub const WORKLOAD_MIN_MS: f64 = 100.0;
+    pub const WORKLOAD_MAX_MS: f64 = 150.0;
+    pub const ELECTION_MIN_MS: f64 = 150.0;
+    pub const ELECTION_MAX_MS: f64 = 300.0;
+    pub const HEARTBEAT_MS: f64 = 30.0;
+    pub const CLIENT_TIMEOUT_MS: f64 = 50.0;
+}
+
+/// The 2015 web editor's export.
+pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError> {
+    use web_defaults::*;
+    let node_ids: Vec<(String, Name)> = cfg
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("nodes[{i}].id"), n.id.clone()))
+        .collect();
+    let nmap = index_nodes(&src, &node_ids)?;
+    let mut changes = Vec::new();
+    for (i, n) in cfg.nodes.iter().enumerate() {
+        for (j, e) in n.events.iter().enumerate() {
+            changes.push(Change {
+                at: e.time,
+                path: format!("nodes[{i}].events[{j}]"),
+                what: ChangeKind::Node {
+                    node: i,
+                    active: e.active,
+                },
+            });
+        }
+    }
+    let mut lmap = BTreeMap::new();
+    let mut links = Vec::new();
+    for (i, l) in cfg.links.iter().enumerate() {
+        let p = format!("links[{i}]");
+        if lmap.insert(l.id.text(), i).is_some() {
+            return Err(src.error(format!("{p}.id"), format!("duplicate link id {}", l.id)));
+        }
+        let from = lookup(&src, &nmap, format!("{p}.start"), &l.start, "node")?;
+        let to = lookup(&src, &nmap, format!("{p}.end"), &l.end, "node")?;
+        links.push((l.id.clone(), from, to, l.direction));
+        for (j, e) in l.events.iter().enumerate() {
+            changes.push(Change {
+                at: e.time,
+                path: format!("{p}.events[{j}]"),
+                what: ChangeKind::Link {
+                    link: i,
+                    active: e.active,
+                    class: e.link_size.clone(),
+                },
+            });
+        }
+    }
+    let mut consensus = serde_json::Map::new();
+    consensus.insert("protocol".into(), "raft".into());
+    consensus.insert("election_timeout_min".into(), ELECTION_MIN_MS.into());
+    consensus.insert("election_timeout_max".into(), ELECTION_MAX_MS.into());
+    consensus.insert("heartbeat_interval".into(), HEARTBEAT_MS.into());
+    consensus.insert("client_timeout".into(), CLIENT_TIMEOUT_MS.into());
+    let nodes = cfg.nodes.iter().map(|n| (n.id.clone(), n.kind)).collect();
+    let native = assemble(
+        &src,
+        nodes,
+        links,
+        changes,
+        TERMINATION_MS,
+        None,
+        legacy_workload(Some(WORKLOAD_MIN_MS), Some(WORKLOAD_MAX_MS)),
+        consensus,
+    )?;
+    resolve(native, src, Format::WebEditor2015)
+}
+
+/// The compact form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compact {
+    nodes: u64,
+    #[serde(default)]
+    clients: Option<u64>,
+    #[serde(default)]
+    loss: Option<f64>,
+    #[serde(default)]
+    latency: Option<Latency>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    termination: Option<f64>,
+    #[serde(default)]
+    workload_min: Option<f64>,
+    #[serde(default)]
+    workload_max: Option<f64>,
+    #[serde(default)]
+    workload: Option<WorkloadSpec>,
+    #[serde(default)]
+    storage: Option<StorageSpec>,
+    #[serde(default)]
+    timeline: Vec<ActionSpec>,
+    consensus: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The compact form: servers `1..=nodes`, clients `nodes+1..` (the 2015 numbering), every pair
+/// of nodes linked.
+pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigError> {
+    let servers = cfg.nodes as usize;
+    let clients = cfg.clients.unwrap_or(0) as usize;
+    if servers == 0 || servers + clients > super::MAX_NODES {
+        return Err(src.error(
+            "nodes",
+            format!(
+                "expected between 1 and {} nodes in all, found {} servers and {} clients",
+                super::MAX_NODES,
+                servers,
+                clients
+            ),
+        ));
+    }
+    if (servers + clients) * (servers + clients - 1) / 2 > super::MAX_LINKS {
+        return Err(src.error("nodes", "a full mesh of this many nodes has too many links"));
+    }
+    if cfg.workload.is_some() && (cfg.workload_min.is_some() || cfg.workload_max.is_some()) {
+        return Err(src.error(
+            "workload",
+            "give either \"workload\" or the 2015 keys \"workload_min\"/\"workload_max\", not both",
+        ));
+    }
+    let total = servers + clients;
+    let mut nodes = Vec::with_capacity(total);
+    for i in 1..=total {
+        nodes.push(NodeSpec {
+            id: Name::Int(i as i64),
+            kind: if i <= servers {
+                NodeKind::Server
+            } else {
+                NodeKind::Client
+            },
+            up: None,
+        });
+    }
+    let mut links = Vec::new();
+    for a in 1..=total {
+        for b in a + 1..=total {
+            links.push(LinkSpec {
+                id: None,
+                from: Name::Int(a as i64),
+                to: Name::Int(b as i64),
+                direction: None,
+                latency: None,
+                loss: None,
+                up: None,
+                reverse: None,
+            });
+        }
+    }
+    let native = NativeConfig {
+        name: cfg.name,
+        description: cfg.description,
+        seed: cfg.seed,
+        termination: cfg.termination,
+        consensus: cfg.consensus,
+        network: NetworkSpec {
+            defaults: Some(ChannelSpec {
+                latency: cfg.latency,
+                loss: cfg.loss,
+            }),
+            nodes,
+            links,
+            mesh: false,
+        },
+        timeline: cfg.timeline,
+        workload: cfg
+            .workload
+            .or_else(|| legacy_workload(cfg.workload_min, cfg.workload_max)),
+        storage: cfg.storage,
+    };
+    // Paths of the compact form: "network.defaults.loss" becomes "loss".
+    let text = src.text.clone();
+    resolve(native, src, Format::Compact).map_err(|mut e| {
+        if let Some(rest) = e.path.strip_prefix("network.defaults.") {
+            e.path = rest.to_string();
+            e.position = super::locate::position(&text, &e.path).or(e.position);
+        }
+        e
+    })
+}

@@ -1,0 +1,799 @@
+//! Loading scenario files.
+//!
+//! Three forms are accepted and resolved into one [`Scenario`]:
+//!
+//! | form | recognised by |
+//! |---|---|
+//! | 2015 simulator format | a `network` object with an `events` list |
+//! | 2015 web-editor export | top-level `nodes` and `links` lists and no `network` |
+//! | compact form | top-level `nodes` is a number |
+//! | native | anything else (a `network` object without `events`) |
+//!
+//! Every error is a [`ConfigError`] naming the file, the JSON path, what was expected and what
+//! was found, and the line and column where they can be found.
+
+pub mod error;
+mod legacy;
+pub mod locate;
+pub mod spec;
+
+use crate::dist::{Delay, latency_class};
+use crate::scenario::*;
+use coracle_core::{MS, Time, ms_to_time};
+pub use error::{ConfigError, Source};
+use serde::de::DeserializeOwned;
+use spec::*;
+use std::collections::BTreeMap;
+
+/// Largest accepted number of nodes (routing tables grow with the square of it).
+pub const MAX_NODES: usize = 10_000;
+/// Largest accepted number of links.
+pub const MAX_LINKS: usize = 1_000_000;
+/// Largest accepted number of timeline actions.
+pub const MAX_ACTIONS: usize = 1_000_000;
+/// Largest accepted key space.
+pub const MAX_KEYS: u32 = 1_000_000;
+/// Largest accepted horizon: 10^10 ms (about 115 days of simulated time).
+pub const MAX_TERMINATION_MS: f64 = 1e10;
+/// Default horizon of native and compact scenarios.
+pub const DEFAULT_TERMINATION_MS: f64 = 10_000.0;
+/// Default link latency when neither the link nor `network.defaults` gives one.
+pub const DEFAULT_LATENCY_MS: f64 = 10.0;
+
+/// Protocols the loader accepts in `consensus.protocol`.
+pub const PROTOCOLS: &[&str] = &["dummy", "raft"];
+
+/// Reads and resolves a scenario file.
+pub fn load_file(path: &std::path::Path) -> Result<Scenario, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        path: String::new(),
+        message: format!("cannot read the file: {e}"),
+        position: None,
+        hint: None,
+    })?;
+    load_str(&file, &text)
+}
+
+/// Resolves a scenario from its text; `file` names it in messages.
+pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
+    let src = Source {
+        file: file.to_string(),
+        text: text.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError {
+        file: file.to_string(),
+        path: String::new(),
+        message: format!("invalid JSON: {}", strip_pos(&e.to_string())),
+        position: Some((e.line(), e.column())),
+        hint: None,
+    })?;
+    let obj = match &value {
+        serde_json::Value::Object(o) => o,
+        other => {
+            return Err(src.error(
+                "",
+                format!(
+                    "expected a JSON object at the top level, found {}",
+                    kind_of(other)
+                ),
+            ));
+        }
+    };
+    let net_events = obj
+        .get("network")
+        .and_then(|n| n.as_object())
+        .is_some_and(|n| n.contains_key("events"));
+    if net_events {
+        let cfg: legacy::Legacy = parse(&src, "")?;
+        return legacy::resolve_legacy(cfg, src);
+    }
+    if !obj.contains_key("network") && obj.get("nodes").is_some_and(|n| n.is_array()) {
+        let cfg: legacy::WebExport = parse(&src, "")?;
+        return legacy::resolve_web(cfg, src);
+    }
+    if obj.get("nodes").is_some_and(|n| n.is_number()) {
+        let cfg: legacy::Compact = parse(&src, "")?;
+        return legacy::resolve_compact(cfg, src);
+    }
+    let cfg: NativeConfig = parse(&src, "")?;
+    resolve(cfg, src, Format::Native)
+}
+
+/// Deserialises the whole text into `T` with path tracking.
+fn parse<T: DeserializeOwned>(src: &Source, prefix: &str) -> Result<T, ConfigError> {
+    let mut de = serde_json::Deserializer::from_str(&src.text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let pos = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+        src.from_serde(prefix, &path, &inner.to_string(), pos)
+    })
+}
+
+/// Deserialises a sub-value (already parsed) found at `prefix` in `src`, with path tracking.
+pub fn parse_value<T: DeserializeOwned>(
+    src: &Source,
+    prefix: &str,
+    value: serde_json::Value,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        src.from_serde(prefix, &path, &inner.to_string(), None)
+    })
+}
+
+fn strip_pos(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// "a string", "an array", ... for messages.
+pub fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Checks a time in ms and converts it.
+pub(crate) fn time_at(src: &Source, path: &str, ms: f64) -> Result<Time, ConfigError> {
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(src.error(
+            path,
+            format!("expected a time ≥ 0 (milliseconds), found {ms}"),
+        ));
+    }
+    if ms > MAX_TERMINATION_MS {
+        return Err(src.error(
+            path,
+            format!("expected at most {MAX_TERMINATION_MS} ms (about 115 days), found {ms}"),
+        ));
+    }
+    Ok(ms_to_time(ms))
+}
+
+pub(crate) fn probability(src: &Source, path: &str, p: f64) -> Result<f64, ConfigError> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(src.error(path, format!("expected a probability in [0, 1], found {p}")));
+    }
+    Ok(p)
+}
+
+/// Resolves a latency spec at `path`.
+pub(crate) fn delay(src: &Source, path: &str, l: &Latency) -> Result<Delay, ConfigError> {
+    let d = match l {
+        Latency::Ms(v) => Delay::Constant { value: *v },
+        Latency::Class(c) => match latency_class(c) {
+            Some(ms) => Delay::constant(ms),
+            None => {
+                let mut e = src.error(
+                    path,
+                    format!("expected a latency class \"s\", \"m\" or \"l\" (5, 10, 20 ms), found \"{c}\""),
+                );
+                e.hint = Some("a number is taken as milliseconds; objects such as {\"dist\": \"uniform\", \"min\": 1, \"max\": 2} give distributions".into());
+                return Err(e);
+            }
+        },
+        Latency::Dist(d) => dist(src, path, d)?,
+    };
+    d.validate().map_err(|(field, msg)| {
+        let p = match l {
+            Latency::Dist(_) => error::join(path, field),
+            _ => path.to_string(),
+        };
+        src.error(p, msg)
+    })?;
+    Ok(d)
+}
+
+fn dist(src: &Source, path: &str, d: &DistSpec) -> Result<Delay, ConfigError> {
+    let given: Vec<(&str, Option<f64>)> = vec![
+        ("value", d.value),
+        ("min", d.min),
+        ("max", d.max),
+        ("mean", d.mean),
+        ("sd", d.sd),
+        ("mu", d.mu),
+        ("sigma", d.sigma),
+        ("scale", d.scale),
+        ("shape", d.shape),
+    ];
+    let needs: &[&str] = match d.dist {
+        DistKind::Constant => &["value"],
+        DistKind::Uniform => &["min", "max"],
+        DistKind::Normal => &["mean", "sd"],
+        DistKind::Lognormal => &["mu", "sigma"],
+        DistKind::Exponential => &["mean"],
+        DistKind::Pareto => &["scale", "shape"],
+    };
+    let name = serde_json::to_value(d.dist).unwrap_or_default();
+    let name = name.as_str().unwrap_or("?");
+    for (k, v) in &given {
+        if v.is_some() && !needs.contains(k) {
+            return Err(src.error(
+                error::join(path, k),
+                format!(
+                    "key \"{k}\" is not a parameter of the {name} distribution (it takes {})",
+                    needs.join(", ")
+                ),
+            ));
+        }
+    }
+    let get = |k: &str| -> Result<f64, ConfigError> {
+        given
+            .iter()
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| *v)
+            .ok_or_else(|| {
+                src.error(
+                    path,
+                    format!(
+                        "missing required key \"{k}\": the {name} distribution takes {}",
+                        needs.join(", ")
+                    ),
+                )
+            })
+    };
+    Ok(match d.dist {
+        DistKind::Constant => Delay::Constant {
+            value: get("value")?,
+        },
+        DistKind::Uniform => Delay::Uniform {
+            min: get("min")?,
+            max: get("max")?,
+        },
+        DistKind::Normal => Delay::Normal {
+            mean: get("mean")?,
+            sd: get("sd")?,
+        },
+        DistKind::Lognormal => Delay::Lognormal {
+            mu: get("mu")?,
+            sigma: get("sigma")?,
+        },
+        DistKind::Exponential => Delay::Exponential { mean: get("mean")? },
+        DistKind::Pareto => Delay::Pareto {
+            scale: get("scale")?,
+            shape: get("shape")?,
+        },
+    })
+}
+
+/// Resolves the native schema (also the target of the other forms' conversions).
+pub(crate) fn resolve(
+    cfg: NativeConfig,
+    src: Source,
+    format: Format,
+) -> Result<Scenario, ConfigError> {
+    let mut warnings = Vec::new();
+    let termination = time_at(
+        &src,
+        "termination",
+        cfg.termination.unwrap_or(DEFAULT_TERMINATION_MS),
+    )?;
+
+    // Nodes.
+    let net = &cfg.network;
+    if net.nodes.len() > MAX_NODES {
+        return Err(src.error(
+            "network.nodes",
+            format!(
+                "expected at most {MAX_NODES} nodes, found {}",
+                net.nodes.len()
+            ),
+        ));
+    }
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut nodes = Vec::with_capacity(net.nodes.len());
+    for (i, n) in net.nodes.iter().enumerate() {
+        if let Some(prev) = index.insert(n.id.text(), i) {
+            return Err(src.error(
+                format!("network.nodes[{i}].id"),
+                format!(
+                    "duplicate node id {} (already used by network.nodes[{prev}])",
+                    n.id
+                ),
+            ));
+        }
+        nodes.push(NodeDef {
+            name: n.id.clone(),
+            kind: n.kind,
+            up: n.up.unwrap_or(true),
+        });
+    }
+    if !nodes.iter().any(|n| n.kind == NodeKind::Server) {
+        return Err(src.error(
+            "network.nodes",
+            "expected at least one node of type \"server\", found none",
+        ));
+    }
+    let known_nodes: Vec<String> = index.keys().cloned().collect();
+    let node_ref = |path: String, name: &Name| -> Result<usize, ConfigError> {
+        index.get(&name.text()).copied().ok_or_else(|| {
+            let mut e = src.error(
+                path,
+                format!("expected the id of a node, found {name}, which is not in network.nodes"),
+            );
+            e.hint = Some(error::suggest(&name.text(), &known_nodes, "node id"));
+            e
+        })
+    };
+
+    // Links.
+    if net.links.len() > MAX_LINKS {
+        return Err(src.error(
+            "network.links",
+            format!(
+                "expected at most {MAX_LINKS} links, found {}",
+                net.links.len()
+            ),
+        ));
+    }
+    let defaults = net.defaults.clone().unwrap_or_default();
+    let default_latency = match &defaults.latency {
+        Some(l) => delay(&src, "network.defaults.latency", l)?,
+        None => Delay::constant(DEFAULT_LATENCY_MS),
+    };
+    let default_loss = match defaults.loss {
+        Some(p) => probability(&src, "network.defaults.loss", p)?,
+        None => 0.0,
+    };
+    let mut link_index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut links = Vec::with_capacity(net.links.len());
+    for (i, l) in net.links.iter().enumerate() {
+        let p = format!("network.links[{i}]");
+        let from = node_ref(format!("{p}.from"), &l.from)?;
+        let to = node_ref(format!("{p}.to"), &l.to)?;
+        if from == to {
+            return Err(src.error(
+                format!("{p}.to"),
+                format!(
+                    "expected a node other than \"from\", found {} at both ends",
+                    l.to
+                ),
+            ));
+        }
+        let id =
+            l.id.clone()
+                .unwrap_or_else(|| Name::Str(format!("{}-{}", l.from.text(), l.to.text())));
+        if let Some(prev) = link_index.insert(id.text(), i) {
+            return Err(src.error(
+                if l.id.is_some() { format!("{p}.id") } else { p.clone() },
+                format!("duplicate link id {id} (already used by network.links[{prev}]); give one of them an \"id\""),
+            ));
+        }
+        let bidirectional = l.direction.unwrap_or(Direction::Bi) == Direction::Bi;
+        let up = l.up.unwrap_or(true);
+        let latency = match &l.latency {
+            Some(x) => delay(&src, &format!("{p}.latency"), x)?,
+            None => default_latency.clone(),
+        };
+        let loss = match l.loss {
+            Some(x) => probability(&src, &format!("{p}.loss"), x)?,
+            None => default_loss,
+        };
+        let forward = ChannelDef {
+            latency: latency.clone(),
+            loss,
+            up,
+        };
+        let reverse = match &l.reverse {
+            None => forward.clone(),
+            Some(r) => {
+                if !bidirectional {
+                    return Err(src.error(
+                        format!("{p}.reverse"),
+                        "a \"uni\" link carries packets one way only, so it has no \"reverse\" direction",
+                    ));
+                }
+                ChannelDef {
+                    latency: match &r.latency {
+                        Some(x) => delay(&src, &format!("{p}.reverse.latency"), x)?,
+                        None => latency,
+                    },
+                    loss: match r.loss {
+                        Some(x) => probability(&src, &format!("{p}.reverse.loss"), x)?,
+                        None => loss,
+                    },
+                    up,
+                }
+            }
+        };
+        links.push(LinkDef {
+            id,
+            from,
+            to,
+            bidirectional,
+            forward,
+            reverse,
+        });
+    }
+    if net.mesh {
+        let mut linked = std::collections::BTreeSet::new();
+        for l in &links {
+            linked.insert((l.from.min(l.to), l.from.max(l.to)));
+        }
+        let ends: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].kind != NodeKind::Hub)
+            .collect();
+        for (x, &a) in ends.iter().enumerate() {
+            for &b in &ends[x + 1..] {
+                if linked.contains(&(a, b)) {
+                    continue;
+                }
+                if links.len() >= MAX_LINKS {
+                    return Err(src.error(
+                        "network.mesh",
+                        format!("a full mesh of these nodes has more than {MAX_LINKS} links"),
+                    ));
+                }
+                let id = Name::Str(format!("{}-{}", nodes[a].name.text(), nodes[b].name.text()));
+                if let Some(prev) = link_index.insert(id.text(), links.len()) {
+                    return Err(src.error(
+                        format!("network.links[{prev}].id"),
+                        format!(
+                            "link id {id} is also the id \"mesh\" gives the link between {} and {}",
+                            nodes[a].name, nodes[b].name
+                        ),
+                    ));
+                }
+                let ch = ChannelDef {
+                    latency: default_latency.clone(),
+                    loss: default_loss,
+                    up: true,
+                };
+                links.push(LinkDef {
+                    id,
+                    from: a,
+                    to: b,
+                    bidirectional: true,
+                    forward: ch.clone(),
+                    reverse: ch,
+                });
+            }
+        }
+    }
+    let known_links: Vec<String> = link_index.keys().cloned().collect();
+
+    // Timeline.
+    if cfg.timeline.len() > MAX_ACTIONS {
+        return Err(src.error(
+            "timeline",
+            format!(
+                "expected at most {MAX_ACTIONS} actions, found {}",
+                cfg.timeline.len()
+            ),
+        ));
+    }
+    let mut timeline = Vec::with_capacity(cfg.timeline.len());
+    for (i, a) in cfg.timeline.iter().enumerate() {
+        let p = format!("timeline[{i}]");
+        let at = time_at(&src, &format!("{p}.at"), a.at)?;
+        if at > termination {
+            warnings.push(format!(
+                "{p}: the action at {} ms comes after the end of the run ({} ms) and will not happen",
+                a.at,
+                termination as f64 / MS as f64
+            ));
+        }
+        let name = serde_json::to_value(a.action).unwrap_or_default();
+        let name = name.as_str().unwrap_or("?").to_string();
+        let unused = |key: &str, present: bool| -> Result<(), ConfigError> {
+            if present {
+                Err(src.error(
+                    format!("{p}.{key}"),
+                    format!("key \"{key}\" is not used by action \"{name}\""),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let action = match a.action {
+            ActionKind::Crash | ActionKind::Recover => {
+                unused("link", a.link.is_some())?;
+                unused("direction", a.direction.is_some())?;
+                unused("latency", a.latency.is_some())?;
+                unused("loss", a.loss.is_some())?;
+                let node = a.node.as_ref().ok_or_else(|| {
+                    src.error(&p, format!("missing required key \"node\": action \"{name}\" needs the node it applies to"))
+                })?;
+                let n = node_ref(format!("{p}.node"), node)?;
+                if a.action == ActionKind::Crash {
+                    Action::Crash(n)
+                } else {
+                    Action::Recover(n)
+                }
+            }
+            ActionKind::LinkDown | ActionKind::LinkUp | ActionKind::LinkChange => {
+                unused("node", a.node.is_some())?;
+                let lname = a.link.as_ref().ok_or_else(|| {
+                    src.error(&p, format!("missing required key \"link\": action \"{name}\" needs the link it applies to"))
+                })?;
+                let link = *link_index.get(&lname.text()).ok_or_else(|| {
+                    let mut e = src.error(
+                        format!("{p}.link"),
+                        format!("expected the id of a link, found {lname}, which is not in network.links"),
+                    );
+                    e.hint = Some(error::suggest(&lname.text(), &known_links, "link id"));
+                    e
+                })?;
+                let which = a.direction.unwrap_or_default();
+                if !links[link].bidirectional && which == Which::Reverse {
+                    return Err(src.error(
+                        format!("{p}.direction"),
+                        "link is \"uni\": it has no reverse direction",
+                    ));
+                }
+                let (up, latency, loss) = match a.action {
+                    ActionKind::LinkDown | ActionKind::LinkUp => {
+                        unused("latency", a.latency.is_some())?;
+                        unused("loss", a.loss.is_some())?;
+                        (Some(a.action == ActionKind::LinkUp), None, None)
+                    }
+                    _ => {
+                        if a.latency.is_none() && a.loss.is_none() {
+                            return Err(src.error(
+                                &p,
+                                "action \"link_change\" needs \"latency\" and/or \"loss\"",
+                            ));
+                        }
+                        let latency = match &a.latency {
+                            Some(l) => Some(delay(&src, &format!("{p}.latency"), l)?),
+                            None => None,
+                        };
+                        let loss = match a.loss {
+                            Some(x) => Some(probability(&src, &format!("{p}.loss"), x)?),
+                            None => None,
+                        };
+                        (None, latency, loss)
+                    }
+                };
+                Action::Link {
+                    link,
+                    which,
+                    up,
+                    latency,
+                    loss,
+                }
+            }
+        };
+        timeline.push(TimedAction { at, action });
+    }
+    // Stable: same-time actions keep file order.
+    timeline.sort_by_key(|a| a.at);
+
+    // Workload.
+    let mut workloads = vec![None; nodes.len()];
+    if let Some(w) = &cfg.workload {
+        let base = client_workload(&src, "workload", w, None)?;
+        for (i, n) in nodes.iter().enumerate() {
+            if n.kind == NodeKind::Client {
+                workloads[i] = Some(base.clone());
+            }
+        }
+        for (name, over) in &w.clients {
+            let p = format!("workload.clients.{name}");
+            let i = node_ref(p.clone(), &Name::Str(name.clone()))?;
+            if nodes[i].kind != NodeKind::Client {
+                return Err(src.error(
+                    p,
+                    format!(
+                        "expected the id of a client, found \"{name}\", which is a {}",
+                        nodes[i].kind.name()
+                    ),
+                ));
+            }
+            if !over.clients.is_empty() {
+                return Err(src.error(
+                    format!("{p}.clients"),
+                    "per-client overrides cannot be nested",
+                ));
+            }
+            workloads[i] = Some(client_workload(&src, &p, over, Some((w, &base)))?);
+        }
+    }
+
+    // Storage.
+    let storage = match cfg.storage.as_ref().and_then(|s| s.latency.as_ref()) {
+        Some(l) => delay(&src, "storage.latency", l)?,
+        None => Delay::constant(0.0),
+    };
+
+    // Consensus.
+    let mut consensus = cfg.consensus.clone();
+    let protocol = match consensus.remove("protocol") {
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => {
+            return Err(src.error(
+                "consensus.protocol",
+                format!(
+                    "expected a protocol name (one of {}), found {}",
+                    PROTOCOLS.join(", "),
+                    kind_of(&other)
+                ),
+            ));
+        }
+        None => {
+            let mut e = src.error("consensus", "missing required key \"protocol\"");
+            e.hint = Some(format!("known protocols: {}", PROTOCOLS.join(", ")));
+            return Err(e);
+        }
+    };
+    if !PROTOCOLS.contains(&protocol.as_str()) {
+        let mut e = src.error(
+            "consensus.protocol",
+            format!("unknown protocol \"{protocol}\""),
+        );
+        let names: Vec<String> = PROTOCOLS.iter().map(|s| s.to_string()).collect();
+        e.hint = Some(error::suggest(&protocol, &names, "protocol"));
+        return Err(e);
+    }
+
+    Ok(Scenario {
+        source: src,
+        format,
+        name: cfg.name.clone(),
+        description: cfg.description.clone(),
+        seed: cfg.seed,
+        termination,
+        nodes,
+        links,
+        timeline,
+        workloads,
+        storage,
+        protocol,
+        consensus: serde_json::Value::Object(consensus),
+        warnings,
+    })
+}
+
+/// Resolves one client's workload; `parent` supplies values an override leaves out.
+fn client_workload(
+    src: &Source,
+    p: &str,
+    w: &WorkloadSpec,
+    parent: Option<(&WorkloadSpec, &ClientWorkload)>,
+) -> Result<ClientWorkload, ConfigError> {
+    let inherit = parent.map(|x| x.1);
+    let has_arrival = w.kind.is_some()
+        || w.rate.is_some()
+        || w.min.is_some()
+        || w.max.is_some()
+        || w.think_time.is_some();
+    let arrival = if let Some(parent) = inherit.filter(|_| !has_arrival) {
+        parent.arrival.clone()
+    } else {
+        let kind = w.kind.unwrap_or(if w.rate.is_some() {
+            ArrivalKind::Open
+        } else if w.min.is_some() || w.max.is_some() {
+            ArrivalKind::Interval
+        } else {
+            ArrivalKind::Closed
+        });
+        let not_for = |key: &str, present: bool, kind: &str| -> Result<(), ConfigError> {
+            if present {
+                Err(src.error(
+                    error::join(p, key),
+                    format!("key \"{key}\" does not apply to a \"{kind}\" workload"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match kind {
+            ArrivalKind::Closed => {
+                not_for("rate", w.rate.is_some(), "closed")?;
+                not_for("min", w.min.is_some(), "closed")?;
+                not_for("max", w.max.is_some(), "closed")?;
+                Arrival::Closed {
+                    think: time_at(
+                        src,
+                        &error::join(p, "think_time"),
+                        w.think_time.unwrap_or(0.0),
+                    )?,
+                }
+            }
+            ArrivalKind::Open => {
+                not_for("think_time", w.think_time.is_some(), "open")?;
+                not_for("min", w.min.is_some(), "open")?;
+                not_for("max", w.max.is_some(), "open")?;
+                let rate = w.rate.ok_or_else(|| src.error(p, "missing required key \"rate\" (operations per second) for an \"open\" workload"))?;
+                if !rate.is_finite() || rate <= 0.0 || rate > 1e6 {
+                    return Err(src.error(
+                        error::join(p, "rate"),
+                        format!(
+                            "expected a rate in (0, 1000000] operations per second, found {rate}"
+                        ),
+                    ));
+                }
+                Arrival::Open { rate }
+            }
+            ArrivalKind::Interval => {
+                not_for("think_time", w.think_time.is_some(), "interval")?;
+                not_for("rate", w.rate.is_some(), "interval")?;
+                let (min, max) = match (w.min, w.max) {
+                    (Some(a), Some(b)) => (a, b),
+                    (Some(a), None) | (None, Some(a)) => (a, a),
+                    (None, None) => return Err(src.error(p, "missing required key \"min\" and/or \"max\" (ms between operations) for an \"interval\" workload")),
+                };
+                let min_t = time_at(src, &error::join(p, "min"), min)?;
+                let max_t = time_at(src, &error::join(p, "max"), max)?;
+                if min > max {
+                    return Err(src.error(
+                        error::join(p, "max"),
+                        format!("expected max ≥ min ({min}), found {max}"),
+                    ));
+                }
+                if max_t == 0 {
+                    return Err(src.error(
+                        error::join(p, "max"),
+                        "expected an interval > 0 ms, found 0",
+                    ));
+                }
+                Arrival::Interval {
+                    min: min_t,
+                    max: max_t,
+                }
+            }
+        }
+    };
+    let keys = w.keys.or(inherit.map(|x| x.keys)).unwrap_or(5);
+    if keys == 0 || keys > MAX_KEYS {
+        return Err(src.error(
+            error::join(p, "keys"),
+            format!("expected between 1 and {MAX_KEYS} keys, found {keys}"),
+        ));
+    }
+    let read_fraction = probability(
+        src,
+        &error::join(p, "read_fraction"),
+        w.read_fraction
+            .or(inherit.map(|x| x.read_fraction))
+            .unwrap_or(0.5),
+    )?;
+    let cas_fraction = probability(
+        src,
+        &error::join(p, "cas_fraction"),
+        w.cas_fraction
+            .or(inherit.map(|x| x.cas_fraction))
+            .unwrap_or(0.0),
+    )?;
+    if read_fraction + cas_fraction > 1.0 + 1e-12 {
+        return Err(src.error(
+            error::join(p, "cas_fraction"),
+            format!(
+                "expected read_fraction + cas_fraction ≤ 1, found {read_fraction} + {cas_fraction}"
+            ),
+        ));
+    }
+    let start = match w.start {
+        Some(s) => time_at(src, &error::join(p, "start"), s)?,
+        None => inherit.map_or(0, |x| x.start),
+    };
+    let stop = match w.stop {
+        Some(s) => Some(time_at(src, &error::join(p, "stop"), s)?),
+        None => inherit.and_then(|x| x.stop),
+    };
+    if let Some(stop) = stop
+        && stop < start
+    {
+        return Err(src.error(error::join(p, "stop"), "expected stop ≥ start"));
+    }
+    Ok(ClientWorkload {
+        arrival,
+        keys,
+        read_fraction,
+        cas_fraction,
+        start,
+        stop,
+        max_ops: w.max_ops.or(inherit.and_then(|x| x.max_ops)),
+    })
+}

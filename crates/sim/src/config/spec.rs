@@ -1,0 +1,468 @@
+//! The native configuration schema, as deserialised from JSON.
+//!
+//! These types mirror the file one to one (unknown keys rejected) and derive the JSON Schema
+//! printed by `coracle schema`. They are checked and resolved into a [`crate::Scenario`] by
+//! [`super::resolve`]; nothing else reads them.
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A scenario: a network, a protocol, a timeline of faults and a client workload.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NativeConfig {
+    /// Short name of the scenario (shown in summaries).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the scenario shows and what to look at in its output.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Master seed. Absent: one is drawn, printed and written into the results.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Simulated time at which the run stops, in milliseconds (default 10000).
+    #[serde(default)]
+    pub termination: Option<f64>,
+    /// The protocol and its parameters: `{"protocol": "raft", ...}`.
+    pub consensus: serde_json::Map<String, serde_json::Value>,
+    /// Nodes and links.
+    pub network: NetworkSpec,
+    /// Actions at given times: crashes, recoveries, link changes.
+    #[serde(default)]
+    pub timeline: Vec<ActionSpec>,
+    /// What the clients do.
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    /// Durable-storage model of the servers.
+    #[serde(default)]
+    pub storage: Option<StorageSpec>,
+}
+
+/// Nodes and links.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Latency and loss of links that do not set their own.
+    #[serde(default)]
+    pub defaults: Option<ChannelSpec>,
+    /// Every node: servers run the protocol, clients run the workload, hubs only route.
+    pub nodes: Vec<NodeSpec>,
+    /// Links between nodes. Only hubs forward packets, so two servers talk only over a direct
+    /// link or through hubs.
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+    /// Also link every pair of servers and clients that `links` does not already connect, with
+    /// the default latency and loss (ids `"A-B"`). Default false.
+    #[serde(default)]
+    pub mesh: bool,
+}
+
+/// A node.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Any integer or string, unique among nodes.
+    pub id: Name,
+    /// `server`, `client` or `hub` (case-insensitive).
+    #[serde(rename = "type")]
+    pub kind: NodeKind,
+    /// Whether the node is running at time 0 (default true). A node down at time 0 boots at
+    /// its first `recover` action.
+    #[serde(default)]
+    pub up: Option<bool>,
+}
+
+/// A link. `bi` links carry packets both ways (each direction may have its own latency and
+/// loss through `reverse`); `uni` links carry packets from `from` to `to` only.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Any integer or string, unique among links (default `"<from>-<to>"`).
+    #[serde(default)]
+    pub id: Option<Name>,
+    /// One end (the sender of a `uni` link).
+    pub from: Name,
+    /// The other end.
+    pub to: Name,
+    /// `bi` (default) or `uni`.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// Per-packet latency from `from` to `to` (and back, unless `reverse` sets it).
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    /// Probability that a packet is lost, independently per packet (default 0).
+    #[serde(default)]
+    pub loss: Option<f64>,
+    /// Whether the link is up at time 0 (default true).
+    #[serde(default)]
+    pub up: Option<bool>,
+    /// Latency and loss of the `to` → `from` direction of a `bi` link, when they differ.
+    #[serde(default)]
+    pub reverse: Option<ChannelSpec>,
+}
+
+/// The behaviour of one direction of a link.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// Per-packet latency.
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    /// Independent per-packet loss probability.
+    #[serde(default)]
+    pub loss: Option<f64>,
+}
+
+/// One timeline action. `action` says which; the other keys it needs are listed with it.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    /// When, in milliseconds of simulated time.
+    pub at: f64,
+    /// What happens.
+    pub action: ActionKind,
+    /// The node of `crash` / `recover`.
+    #[serde(default)]
+    pub node: Option<Name>,
+    /// The link of `link_down` / `link_up` / `link_change`.
+    #[serde(default)]
+    pub link: Option<Name>,
+    /// Which direction of a link the action affects: `forward` (from → to), `reverse` or
+    /// `both` (default).
+    #[serde(default)]
+    pub direction: Option<Which>,
+    /// New latency (`link_change`).
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    /// New loss probability (`link_change`).
+    #[serde(default)]
+    pub loss: Option<f64>,
+}
+
+/// Timeline action kinds.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Stop a node: a server loses its volatile state and unfinished disk writes, a client its
+    /// proxy state, a hub stops routing. Needs `node`.
+    Crash,
+    /// Restart a crashed node (a server from its durable state). Needs `node`.
+    Recover,
+    /// Take a link (or one direction, `direction`) down; packets on it are lost. Needs `link`.
+    LinkDown,
+    /// Bring a link (or one direction) back up. Needs `link`.
+    LinkUp,
+    /// Change a link's `latency` and/or `loss` (both directions unless `direction`). Needs `link`.
+    LinkChange,
+}
+
+/// Link direction (case-insensitive: the 2015 formats wrote `"Bi"` too).
+#[derive(Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Bi,
+    Uni,
+}
+
+impl<'de> Deserialize<'de> for Direction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_lowercase().as_str() {
+            "bi" => Ok(Direction::Bi),
+            "uni" => Ok(Direction::Uni),
+            _ => Err(de::Error::unknown_variant(&s, &["bi", "uni"])),
+        }
+    }
+}
+
+/// Which direction(s) of a link an action affects.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Which {
+    Forward,
+    Reverse,
+    #[default]
+    Both,
+}
+
+/// Node type.
+#[derive(Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    Server,
+    Client,
+    Hub,
+}
+
+impl NodeKind {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Server => "server",
+            NodeKind::Client => "client",
+            NodeKind::Hub => "hub",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeKind {
+    /// Case-insensitive, because the 2015 web editor wrote `"Server"`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_lowercase().as_str() {
+            "server" => Ok(NodeKind::Server),
+            "client" => Ok(NodeKind::Client),
+            "hub" => Ok(NodeKind::Hub),
+            _ => Err(de::Error::unknown_variant(&s, &["server", "client", "hub"])),
+        }
+    }
+}
+
+/// A node or link name: any integer or string. Integers and their decimal strings are the same
+/// name (`1` and `"1"`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Name {
+    Int(i64),
+    Str(String),
+}
+
+impl Name {
+    /// The canonical text form.
+    pub fn text(&self) -> String {
+        match self {
+            Name::Int(i) => i.to_string(),
+            Name::Str(s) => s.clone(),
+        }
+    }
+    /// As JSON, keeping the user's type.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Name::Int(i) => serde_json::Value::from(*i),
+            Name::Str(s) => serde_json::Value::from(s.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::Int(i) => write!(f, "{i}"),
+            Name::Str(s) => write!(f, "\"{s}\""),
+        }
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Name::Int(i) => s.serialize_i64(*i),
+            Name::Str(x) => s.serialize_str(x),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Name, E> {
+                Ok(Name::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Name, E> {
+                i64::try_from(v)
+                    .map(Name::Int)
+                    .map_err(|_| E::custom("integer id too large"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
+                if v.is_empty() {
+                    return Err(E::invalid_value(
+                        de::Unexpected::Str(v),
+                        &"a non-empty string",
+                    ));
+                }
+                Ok(Name::Str(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Name {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Name".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An integer or a non-empty string.",
+            "type": ["integer", "string"]
+        })
+    }
+}
+
+/// A latency: a number of milliseconds (constant), a 2015 class (`"s"`, `"m"`, `"l"` = 5, 10,
+/// 20 ms), or a distribution object such as `{"dist": "uniform", "min": 1, "max": 2}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Latency {
+    Ms(f64),
+    Class(String),
+    Dist(DistSpec),
+}
+
+/// A latency distribution. Keys by `dist`: `constant` (value), `uniform` (min, max), `normal`
+/// (mean, sd; negative draws are redrawn), `lognormal` (mu, sigma of ln(ms)), `exponential`
+/// (mean), `pareto` (scale, shape > 1).
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DistSpec {
+    /// Which distribution.
+    pub dist: DistKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<f64>,
+}
+
+/// Distribution families.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DistKind {
+    Constant,
+    Uniform,
+    Normal,
+    Lognormal,
+    Exponential,
+    Pareto,
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Latency;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a latency: milliseconds, \"s\"/\"m\"/\"l\", or {\"dist\": ..., ...}")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Latency, E> {
+                Ok(Latency::Ms(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Latency, E> {
+                Ok(Latency::Ms(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Latency, E> {
+                Ok(Latency::Ms(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Latency, E> {
+                Ok(Latency::Class(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
+                // Deserialising through the caller's MapAccess keeps path tracking, so errors
+                // inside the object name the exact key.
+                DistSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(Latency::Dist)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Latency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Latency".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let dist = g.subschema_for::<DistSpec>();
+        schemars::json_schema!({
+            "description": "Milliseconds, a 2015 class (\"s\" = 5, \"m\" = 10, \"l\" = 20 ms), or a distribution object.",
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "enum": ["s", "m", "l", "S", "M", "L"]},
+                dist
+            ]
+        })
+    }
+}
+
+/// What clients do. Arrival `type`: `closed` (the next operation `think_time` ms after the
+/// previous completes), `open` (Poisson arrivals at `rate` operations per second, queued in the
+/// client), or `interval` (the 2015 form: every U[min, max) ms; a tick while an operation is
+/// outstanding is skipped and counted).
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Arrival process: `closed`, `open` or `interval`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ArrivalKind>,
+    /// `closed`: pause between a completion and the next operation, ms (default 0).
+    #[serde(default)]
+    pub think_time: Option<f64>,
+    /// `open`: operations per second per client.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// `interval`: minimum gap between operations, ms.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// `interval`: maximum gap between operations, ms.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Number of keys; operations pick one uniformly (default 5).
+    #[serde(default)]
+    pub keys: Option<u32>,
+    /// Fraction of operations that are reads (default 0.5).
+    #[serde(default)]
+    pub read_fraction: Option<f64>,
+    /// Fraction of operations that are compare-and-set (default 0); the rest are puts.
+    #[serde(default)]
+    pub cas_fraction: Option<f64>,
+    /// When clients start issuing operations, ms (default 0).
+    #[serde(default)]
+    pub start: Option<f64>,
+    /// When clients stop issuing new operations, ms (default: never).
+    #[serde(default)]
+    pub stop: Option<f64>,
+    /// Stop after this many operations per client (default: no limit).
+    #[serde(default)]
+    pub max_ops: Option<u64>,
+    /// Per-client overrides of any of the keys above, by client id.
+    #[serde(default)]
+    pub clients: BTreeMap<String, WorkloadSpec>,
+}
+
+/// Arrival processes.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalKind {
+    Closed,
+    Open,
+    Interval,
+}
+
+/// The servers' durable storage.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// Time one durable write takes (default 0). Writes of one server complete in order; a
+    /// server answers only after the writes its answer depends on have completed.
+    #[serde(default)]
+    pub latency: Option<Latency>,
+}

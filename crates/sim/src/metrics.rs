@@ -1,0 +1,268 @@
+//! Metrics accumulated during a run: protocol-neutral measures derived from observations
+//! (leaders, terms, availability), network counters, and time series for plots.
+//!
+//! Everything here is cheap per event; the costly summaries (quantiles) are computed once at
+//! the end.
+
+use coracle_core::{NodeId, Observation, Role, Time};
+
+/// A latency histogram with 1% relative precision and constant memory. Written here because the
+/// only need is a few quantiles of positive integers; a log-bucketed array does it in 40 lines.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    pub n: u64,
+    pub sum: u128,
+    pub min: u64,
+    pub max: u64,
+}
+
+const SUB: u64 = 128; // buckets per power of two: < 1% relative error
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: Vec::new(),
+            n: 0,
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(v: u64) -> usize {
+        if v < SUB {
+            return v as usize;
+        }
+        let msb = 63 - v.leading_zeros() as u64; // ≥ 7
+        let shift = msb - 7;
+        ((shift + 1) * SUB + ((v >> shift) - SUB)) as usize
+    }
+
+    fn lower(b: usize) -> u64 {
+        let b = b as u64;
+        if b < SUB {
+            return b;
+        }
+        let shift = b / SUB - 1;
+        (SUB + b % SUB) << shift
+    }
+
+    /// Adds a value.
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        let b = Self::bucket(v);
+        if b >= self.counts.len() {
+            self.counts.resize(b + 1, 0);
+        }
+        self.counts[b] += 1;
+        self.n += 1;
+        self.sum += v as u128;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    /// The q-quantile (0 ≤ q ≤ 1), to 1%; exact at the extremes.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.n == 0 {
+            return 0;
+        }
+        if q <= 0.0 {
+            return self.min;
+        }
+        if q >= 1.0 {
+            return self.max;
+        }
+        let rank = ((q * self.n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (b, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::lower(b).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+
+    /// The mean.
+    pub fn mean(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.n as f64
+        }
+    }
+}
+
+/// Why packets were dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Drops {
+    pub loss: u64,
+    pub no_route: u64,
+    pub node_down: u64,
+    pub link_down: u64,
+}
+
+/// Network counters.
+#[derive(Clone, Debug, Default)]
+pub struct NetStats {
+    pub sent: u64,
+    pub delivered: u64,
+    pub loopback: u64,
+    pub drops: Drops,
+    pub latency: Histogram,
+    /// Messages sent, by `Message::kind`.
+    pub by_kind: Vec<(&'static str, u64)>,
+}
+
+impl NetStats {
+    /// Counts one message of `kind`.
+    #[inline]
+    pub fn count_kind(&mut self, kind: &'static str) {
+        for e in &mut self.by_kind {
+            if std::ptr::eq(e.0, kind) || e.0 == kind {
+                e.1 += 1;
+                return;
+            }
+        }
+        self.by_kind.push((kind, 1));
+    }
+}
+
+/// A step function sampled at changes: (time, value).
+pub type Series = Vec<(Time, u64)>;
+
+/// Leader, term and availability measures.
+#[derive(Clone, Debug, Default)]
+pub struct LeaderStats {
+    pub first_leader: Option<Time>,
+    pub leader_elections: u64,
+    pub leader_changes: u64,
+    pub last_leader: Option<NodeId>,
+    pub max_term: u64,
+    /// Availability: a leader that has committed an entry of its term and whose term is held
+    /// by a majority of the servers that are up.
+    pub available_since: Option<Time>,
+    pub available_total: Time,
+    pub unavailable_since: Option<Time>,
+    pub windows: Vec<(Time, Time)>,
+    pub windows_total: u64,
+}
+
+/// Cap on recorded unavailability windows (the count and total time are always exact).
+pub const MAX_WINDOWS: usize = 1000;
+
+impl LeaderStats {
+    /// Starts with the cluster unavailable at time 0.
+    pub fn new() -> Self {
+        LeaderStats {
+            unavailable_since: Some(0),
+            ..Default::default()
+        }
+    }
+
+    /// A node became leader of `term`.
+    pub fn elected(&mut self, now: Time, node: NodeId) {
+        self.first_leader.get_or_insert(now);
+        self.leader_elections += 1;
+        if self.last_leader.is_some_and(|l| l != node) {
+            self.leader_changes += 1;
+        }
+        self.last_leader = Some(node);
+    }
+
+    /// Recomputes availability after a change.
+    pub fn set_available(&mut self, now: Time, available: bool) {
+        match (available, self.available_since) {
+            (true, None) => {
+                self.available_since = Some(now);
+                if let Some(s) = self.unavailable_since.take() {
+                    self.close_window(s, now);
+                }
+            }
+            (false, Some(s)) => {
+                self.available_total += now - s;
+                self.available_since = None;
+                self.unavailable_since = Some(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn close_window(&mut self, start: Time, end: Time) {
+        self.windows_total += 1;
+        if self.windows.len() < MAX_WINDOWS {
+            self.windows.push((start, end));
+        }
+    }
+
+    /// Closes open intervals at the end of the run.
+    pub fn finish(&mut self, end: Time) {
+        if let Some(s) = self.available_since.take() {
+            self.available_total += end - s;
+            self.available_since = Some(s);
+        }
+        if let Some(s) = self.unavailable_since
+            && end > s
+        {
+            self.close_window(s, end);
+        }
+    }
+}
+
+/// Whether some leader can commit (see [`LeaderStats`]).
+pub fn cluster_available(
+    obs: &[Observation],
+    is_server: &[bool],
+    established: &[Option<u64>],
+    servers: usize,
+) -> bool {
+    let majority = servers / 2 + 1;
+    obs.iter().enumerate().any(|(i, o)| {
+        is_server[i]
+            && o.role == Role::Leader
+            && established[i] == Some(o.term)
+            && obs
+                .iter()
+                .enumerate()
+                .filter(|(j, p)| is_server[*j] && p.role != Role::Down && p.term == o.term)
+                .count()
+                >= majority
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_within_one_percent() {
+        let mut h = Histogram::default();
+        for v in 1..=100_000u64 {
+            h.record(v * 1000);
+        }
+        for q in [0.5, 0.9, 0.99] {
+            let exact = (q * 100_000.0) * 1000.0;
+            let got = h.quantile(q) as f64;
+            assert!(
+                (got - exact).abs() / exact < 0.01,
+                "q={q}: {got} vs {exact}"
+            );
+        }
+        assert_eq!(h.quantile(0.0), 1000);
+        assert_eq!(h.quantile(1.0), 100_000_000);
+        assert_eq!(h.n, 100_000);
+    }
+
+    #[test]
+    fn small_values_are_exact() {
+        let mut h = Histogram::default();
+        for v in [3, 1, 2] {
+            h.record(v);
+        }
+        assert_eq!(h.quantile(0.5), 2);
+        assert_eq!(h.mean(), 2.0);
+    }
+}

@@ -1,0 +1,196 @@
+//! The results file: a versioned, fully deterministic JSON document (`docs/results.md`).
+//!
+//! Nothing here depends on wall-clock time; the same scenario and seed give the same bytes.
+
+use crate::config::spec::NodeKind;
+use crate::engine::{NodeReport, Outcome};
+use crate::metrics::Histogram;
+use crate::scenario::Scenario;
+use coracle_core::{Time, time_to_ms};
+use serde_json::{Map, Value, json};
+
+/// Version of the results schema. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn ms(t: Time) -> Value {
+    json!(time_to_ms(t))
+}
+
+fn latency_json(h: &Histogram) -> Value {
+    if h.n == 0 {
+        return Value::Null;
+    }
+    json!({
+        "min": time_to_ms(h.min),
+        "mean": h.mean().round() / 1e6,
+        "p50": time_to_ms(h.quantile(0.5)),
+        "p90": time_to_ms(h.quantile(0.9)),
+        "p99": time_to_ms(h.quantile(0.99)),
+        "max": time_to_ms(h.max),
+    })
+}
+
+fn series_json(s: &[(Time, u64)]) -> Value {
+    Value::Array(s.iter().map(|(t, v)| json!([time_to_ms(*t), v])).collect())
+}
+
+fn counters_json(c: &[(&'static str, u64)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in c {
+        m.insert((*k).to_string(), json!(v));
+    }
+    Value::Object(m)
+}
+
+fn node_json(s: &Scenario, n: &NodeReport) -> Value {
+    let d = &s.nodes[n.index];
+    let mut o = json!({
+        "id": d.name.to_json(),
+        "type": d.kind.name(),
+        "up": n.up,
+    });
+    if n.kind == NodeKind::Server {
+        o["role"] = json!(n.obs.role.name());
+        o["term"] = json!(n.obs.term);
+        o["commit_index"] = json!(n.obs.commit_index);
+        o["log_len"] = json!(n.obs.log_len);
+        o["applied"] = json!(n.applied);
+    }
+    if !n.counters.is_empty() {
+        o["counters"] = counters_json(&n.counters);
+    }
+    if !n.state.is_null() {
+        o["state"] = n.state.clone();
+    }
+    o
+}
+
+/// Builds the results document.
+pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
+    let net = &o.net;
+    let mut by_kind: Vec<_> = net.by_kind.clone();
+    by_kind.sort_by(|a, b| a.0.cmp(b.0));
+    let l = &o.leaders;
+    let windows: Vec<Value> = l
+        .windows
+        .iter()
+        .map(|(a, b)| json!([time_to_ms(*a), time_to_ms(*b)]))
+        .collect();
+
+    // Clients.
+    let mut lat = Histogram::default();
+    let mut per_client_lat: Vec<Histogram> = vec![Histogram::default(); s.nodes.len()];
+    for h in &o.history {
+        if let (Some(c), Some(_)) = (h.complete, h.result) {
+            lat.record(c - h.arrival);
+            per_client_lat[h.client.index()].record(c - h.arrival);
+        }
+    }
+    let secs = time_to_ms(o.end) / 1000.0;
+    let per_client: Vec<Value> = o
+        .clients
+        .iter()
+        .map(|c| {
+            json!({
+                "id": s.nodes[c.index].name.to_json(),
+                "ops_issued": c.issued,
+                "ops_completed": c.completed,
+                "ops_failed": c.failed,
+                "ops_skipped": c.skipped,
+                "ops_outstanding": c.outstanding,
+                "ops_lost_in_crash": c.lost,
+                "latency_ms": latency_json(&per_client_lat[c.index]),
+                "throughput_ops_per_s": if secs > 0.0 { c.completed as f64 / secs } else { 0.0 },
+            })
+        })
+        .collect();
+    let sum = |f: fn(&crate::engine::ClientReport) -> u64| o.clients.iter().map(f).sum::<u64>();
+    let completed = sum(|c| c.completed);
+
+    let servers: Vec<&NodeReport> = o
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Server)
+        .collect();
+    let series_of = |f: fn(&NodeReport) -> &Vec<(Time, u64)>| -> Value {
+        Value::Array(servers.iter().map(|n| json!({ "node": s.nodes[n.index].name.to_json(), "points": series_json(f(n)) })).collect())
+    };
+
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "coracle_version": env!("CARGO_PKG_VERSION"),
+        "scenario": {
+            "file": s.source.file,
+            "name": s.name,
+            "format": s.format.name(),
+            "servers": s.count(NodeKind::Server),
+            "clients": s.count(NodeKind::Client),
+            "hubs": s.count(NodeKind::Hub),
+            "links": s.links.len(),
+        },
+        "seed": o.seed,
+        "protocol": s.protocol,
+        "simulated_ms": time_to_ms(o.end),
+        "horizon_ms": time_to_ms(o.horizon),
+        "termination_reason": o.reason.name(),
+        "events_processed": o.events,
+        "network": {
+            "packets_sent": net.sent,
+            "packets_delivered": net.delivered,
+            "packets_dropped": {
+                "loss": net.drops.loss,
+                "no_route": net.drops.no_route,
+                "node_down": net.drops.node_down,
+                "link_down": net.drops.link_down,
+            },
+            "packets_in_flight": o.in_flight,
+            "loopback": net.loopback,
+            "latency_ms": latency_json(&net.latency),
+            "messages_by_type": counters_json(&by_kind),
+            "route_computations": o.route_computations,
+        },
+        "nodes": o.nodes.iter().map(|n| node_json(s, n)).collect::<Vec<_>>(),
+        "protocol_stats": {
+            "time_to_first_leader_ms": l.first_leader.map(ms),
+            "leader_elections": l.leader_elections,
+            "leader_changes": l.leader_changes,
+            "max_term": l.max_term,
+            "committed_entries": o.committed,
+            "available_ms": time_to_ms(l.available_total),
+            "unavailable_ms": time_to_ms(o.end.saturating_sub(l.available_total)),
+            "unavailability_windows": windows,
+            "unavailability_windows_total": l.windows_total,
+            "counters": counters_json(&o.counters),
+        },
+        "clients": {
+            "ops_issued": sum(|c| c.issued),
+            "ops_completed": completed,
+            "ops_failed": sum(|c| c.failed),
+            "ops_skipped": sum(|c| c.skipped),
+            "ops_outstanding": sum(|c| c.outstanding),
+            "ops_lost_in_crash": sum(|c| c.lost),
+            "latency_ms": latency_json(&lat),
+            "throughput_ops_per_s": if secs > 0.0 { completed as f64 / secs } else { 0.0 },
+            "per_client": per_client,
+        },
+        "checks": {
+            "invariants": {
+                "status": if o.violation.is_some() { "violation" } else { "ok" },
+                "checked": crate::checks::INVARIANTS,
+                "violation": o.violation.as_ref().map(|v| json!({
+                    "invariant": v.invariant,
+                    "time_ms": time_to_ms(v.time),
+                    "nodes": v.nodes.iter().map(|n| s.nodes[n.index()].name.to_json()).collect::<Vec<_>>(),
+                    "message": v.message,
+                })),
+            },
+            "linearizability": lin.to_json(),
+        },
+        "series": {
+            "term": series_of(|n| &n.terms),
+            "role": series_of(|n| &n.roles),
+            "commits": series_of(|n| &n.commits),
+        },
+        "warnings": s.warnings,
+    })
+}

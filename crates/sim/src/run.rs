@@ -1,0 +1,152 @@
+//! Running a scenario: protocol dispatch, the checks after the run, and the replay that shows
+//! what led to a violation.
+
+use crate::config::spec::NodeKind;
+use crate::config::{ConfigError, error::join, parse_value};
+use crate::engine::{Engine, Outcome, RunOptions};
+use crate::scenario::Scenario;
+use crate::trace::Tracer;
+use coracle_core::{Cluster, NodeId, Protocol, Severity, Time};
+use coracle_protocols::dummy::Dummy;
+use coracle_protocols::raft::Raft;
+
+/// A finished run.
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub linearizability: coracle_check::Report,
+    /// Configuration warnings (scenario and protocol).
+    pub warnings: Vec<String>,
+    /// The results document.
+    pub results: serde_json::Value,
+}
+
+/// Options beyond the engine's.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Skip the linearizability check (for benchmarks of the engine alone).
+    pub skip_linearizability: bool,
+    /// Search budget of the linearizability checker.
+    pub limits: coracle_check::Limits,
+}
+
+/// The membership seen by protocols.
+pub fn cluster_of(s: &Scenario) -> Cluster {
+    let ids = |k| {
+        s.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == k)
+            .map(|(i, _)| NodeId(i as u32))
+            .collect()
+    };
+    Cluster {
+        servers: ids(NodeKind::Server),
+        clients: ids(NodeKind::Client),
+        names: s.nodes.iter().map(|n| n.name.text()).collect(),
+    }
+}
+
+fn prepare<P: Protocol>(
+    s: &Scenario,
+) -> Result<(P, Cluster, Vec<String>, serde_json::Value), ConfigError> {
+    let cluster = cluster_of(s);
+    let cfg: P::Config = parse_value(&s.source, "consensus", s.consensus.clone())?;
+    let settings = serde_json::to_value(&cfg).unwrap_or_default();
+    let proto =
+        P::new(cfg, &cluster).map_err(|i| s.source.error(join("consensus", &i.path), i.message))?;
+    let mut warnings = s.warnings.clone();
+    for w in proto.warnings() {
+        let p = join("consensus", &w.path);
+        match w.severity {
+            Severity::Warning => warnings.push(format!("{p}: {}", w.message)),
+            Severity::Error => return Err(s.source.error(p, w.message)),
+        }
+    }
+    Ok((proto, cluster, warnings, settings))
+}
+
+/// Validates the protocol configuration of `s` without running; returns all warnings and the
+/// protocol settings with defaults filled in.
+pub fn validate(s: &Scenario) -> Result<(Vec<String>, serde_json::Value), ConfigError> {
+    match s.protocol.as_str() {
+        "dummy" => prepare::<Dummy>(s).map(|x| (x.2, x.3)),
+        "raft" => prepare::<Raft>(s).map(|x| (x.2, x.3)),
+        other => Err(s.source.error(
+            "consensus.protocol",
+            format!("protocol \"{other}\" is not available in this build"),
+        )),
+    }
+}
+
+/// Runs `s` with `opts`.
+pub fn run(
+    s: &Scenario,
+    opts: RunOptions,
+    checks: &CheckOptions,
+) -> Result<RunResult, ConfigError> {
+    match s.protocol.as_str() {
+        "dummy" => run_with::<Dummy>(s, opts, checks),
+        "raft" => run_with::<Raft>(s, opts, checks),
+        other => Err(s.source.error(
+            "consensus.protocol",
+            format!("protocol \"{other}\" is not available in this build"),
+        )),
+    }
+}
+
+fn run_with<P: Protocol>(
+    s: &Scenario,
+    opts: RunOptions,
+    checks: &CheckOptions,
+) -> Result<RunResult, ConfigError> {
+    let (proto, cluster, warnings, _) = prepare::<P>(s)?;
+    let outcome = Engine::new(s, proto, cluster, opts).run();
+    let linearizability = if checks.skip_linearizability {
+        coracle_check::Report {
+            verdict: coracle_check::Verdict::Ok,
+            keys_checked: 0,
+            operations: 0,
+            steps: 0,
+        }
+    } else {
+        coracle_check::check(
+            &crate::engine::checkable_history(&outcome.history),
+            &checks.limits,
+        )
+    };
+    let results = crate::results::build(s, &outcome, &linearizability);
+    Ok(RunResult {
+        outcome,
+        linearizability,
+        warnings,
+        results,
+    })
+}
+
+/// Re-runs `s` with the same seed up to `time`, keeping the last `lines` trace records: the
+/// events that led to a violation at `time`.
+pub fn trace_tail(
+    s: &Scenario,
+    seed: u64,
+    until: Option<Time>,
+    time: Time,
+    lines: usize,
+) -> Vec<String> {
+    let opts = RunOptions {
+        seed,
+        until,
+        tracer: Some(Tracer::Ring {
+            cap: lines,
+            lines: Default::default(),
+        }),
+        stop_after: Some(time),
+    };
+    let checks = CheckOptions {
+        skip_linearizability: true,
+        ..Default::default()
+    };
+    match run(s, opts, &checks) {
+        Ok(r) => r.outcome.tracer.map(|t| t.kept()).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}

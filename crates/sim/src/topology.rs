@@ -1,0 +1,373 @@
+//! The network: nodes, directed channels, and hop-by-hop shortest-path routing through hubs.
+//!
+//! Every link becomes two directed channels (the reverse one unused for `uni` links), each with
+//! its own latency distribution, loss probability, up/down state and random stream. Only hubs
+//! forward packets: a route from a server or client is either a direct channel to the
+//! destination or a path whose intermediate nodes are all hubs that are up. That is what makes
+//! non-transitive reachability expressible (A reaches B and B reaches C, yet A cannot reach C).
+//!
+//! Routing picks the path of least expected latency; ties go to fewer hops, then to the lowest
+//! channel index (declaration order of the links), so routes never depend on hash order or on
+//! the order in which the search visits nodes. Next-hop tables are computed per destination on
+//! first use and recomputed only after the topology changed (a channel or hub went up or down,
+//! or a channel's expected latency changed).
+
+use crate::config::spec::NodeKind;
+use crate::dist::Delay;
+use crate::scenario::{ChannelDef, Scenario};
+use coracle_core::{Rng, Time, ms_to_time, rng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// No channel.
+pub const NONE: u32 = u32::MAX;
+
+/// One direction of a link.
+#[derive(Debug)]
+pub struct Channel {
+    pub from: u32,
+    pub to: u32,
+    /// Index of the link in the scenario.
+    pub link: u32,
+    /// False for the unused reverse direction of a one-way link.
+    pub exists: bool,
+    pub up: bool,
+    pub latency: Delay,
+    pub loss: f64,
+    /// Expected latency in ns: the routing cost.
+    pub cost: Time,
+    /// How many times this channel went down; a packet remembers the value it saw when it
+    /// entered the channel, so a change means the channel failed under it.
+    pub downs: u32,
+    pub rng: Rng,
+}
+
+impl Channel {
+    fn new(from: usize, to: usize, link: usize, exists: bool, def: &ChannelDef, rng: Rng) -> Self {
+        Channel {
+            from: from as u32,
+            to: to as u32,
+            link: link as u32,
+            exists,
+            up: def.up,
+            latency: def.latency.clone(),
+            loss: def.loss,
+            cost: cost_of(&def.latency),
+            downs: 0,
+            rng,
+        }
+    }
+}
+
+fn cost_of(d: &Delay) -> Time {
+    ms_to_time(d.mean_ms())
+}
+
+/// Per-destination next-hop table.
+#[derive(Debug, Default)]
+struct Routes {
+    version: u64,
+    next: Vec<u32>,
+}
+
+/// The network state.
+#[derive(Debug)]
+pub struct Topology {
+    kinds: Vec<NodeKind>,
+    /// Whether hubs are up (servers' and clients' state lives in the engine; it does not
+    /// affect routes because they never forward).
+    hub_up: Vec<bool>,
+    pub channels: Vec<Channel>,
+    incoming: Vec<Vec<u32>>,
+    version: u64,
+    routes: Vec<Routes>,
+    /// Number of route-table computations (for benchmarks and tests).
+    pub recomputations: u64,
+}
+
+impl Topology {
+    /// Builds the network of `scenario`; link `i`'s directions are channels `2i` and `2i+1`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Self {
+        let n = scenario.nodes.len();
+        let mut channels = Vec::with_capacity(scenario.links.len() * 2);
+        let mut incoming = vec![Vec::new(); n];
+        for (i, l) in scenario.links.iter().enumerate() {
+            let f = Channel::new(
+                l.from,
+                l.to,
+                i,
+                true,
+                &l.forward,
+                rng::stream(seed, rng::purpose::LINK, 2 * i as u64),
+            );
+            let r = Channel::new(
+                l.to,
+                l.from,
+                i,
+                l.bidirectional,
+                &l.reverse,
+                rng::stream(seed, rng::purpose::LINK, 2 * i as u64 + 1),
+            );
+            incoming[l.to].push(2 * i as u32);
+            if l.bidirectional {
+                incoming[l.from].push(2 * i as u32 + 1);
+            }
+            channels.push(f);
+            channels.push(r);
+        }
+        Topology {
+            kinds: scenario.nodes.iter().map(|n| n.kind).collect(),
+            hub_up: scenario
+                .nodes
+                .iter()
+                .map(|n| n.kind == NodeKind::Hub && n.up)
+                .collect(),
+            channels,
+            incoming,
+            version: 1,
+            routes: (0..n).map(|_| Routes::default()).collect(),
+            recomputations: 0,
+        }
+    }
+
+    /// True if `node` is a hub that is up.
+    pub fn hub_up(&self, node: usize) -> bool {
+        self.hub_up[node]
+    }
+
+    /// Marks a hub up or down.
+    pub fn set_hub(&mut self, node: usize, up: bool) {
+        if self.kinds[node] == NodeKind::Hub && self.hub_up[node] != up {
+            self.hub_up[node] = up;
+            self.version += 1;
+        }
+    }
+
+    /// Brings a channel up or down.
+    pub fn set_channel_up(&mut self, ch: usize, up: bool) {
+        let c = &mut self.channels[ch];
+        if !c.exists || c.up == up {
+            return;
+        }
+        c.up = up;
+        if !up {
+            c.downs = c.downs.wrapping_add(1);
+        }
+        self.version += 1;
+    }
+
+    /// Changes a channel's latency and/or loss.
+    pub fn change_channel(&mut self, ch: usize, latency: Option<&Delay>, loss: Option<f64>) {
+        let c = &mut self.channels[ch];
+        if !c.exists {
+            return;
+        }
+        if let Some(l) = latency {
+            let cost = cost_of(l);
+            c.latency = l.clone();
+            if cost != c.cost {
+                c.cost = cost;
+                self.version += 1;
+            }
+        }
+        if let Some(p) = loss {
+            c.loss = p;
+        }
+    }
+
+    /// The channel a packet at `at` heading for `dst` takes next, or [`NONE`] if there is no
+    /// route.
+    #[inline]
+    pub fn next_hop(&mut self, at: usize, dst: usize) -> u32 {
+        if self.routes[dst].version != self.version {
+            self.compute(dst);
+        }
+        self.routes[dst].next[at]
+    }
+
+    /// Reverse Dijkstra from `dst` over up channels, extending paths backwards only through
+    /// hubs that are up.
+    fn compute(&mut self, dst: usize) {
+        self.recomputations += 1;
+        let n = self.kinds.len();
+        let mut dist: Vec<(Time, u32)> = vec![(Time::MAX, u32::MAX); n];
+        let routes = &mut self.routes[dst];
+        routes.next.clear();
+        routes.next.resize(n, NONE);
+        routes.version = self.version;
+        let mut heap = BinaryHeap::new();
+        dist[dst] = (0, 0);
+        heap.push(Reverse((0, 0u32, dst as u32)));
+        while let Some(Reverse((c, h, v))) = heap.pop() {
+            let v = v as usize;
+            if (c, h) != dist[v] {
+                continue;
+            }
+            if v != dst && !self.hub_up[v] {
+                continue; // only hubs relay
+            }
+            for &chi in &self.incoming[v] {
+                let ch = &self.channels[chi as usize];
+                if !ch.up {
+                    continue;
+                }
+                let u = ch.from as usize;
+                let cand = (c.saturating_add(ch.cost), h + 1);
+                if cand < dist[u] || (cand == dist[u] && chi < routes.next[u]) {
+                    if cand < dist[u] {
+                        dist[u] = cand;
+                        heap.push(Reverse((cand.0, cand.1, u as u32)));
+                    }
+                    routes.next[u] = chi;
+                }
+            }
+        }
+        routes.next[dst] = NONE;
+    }
+
+    /// The full path from `src` to `dst` as node indices (for `coracle check` and tests).
+    pub fn path(&mut self, src: usize, dst: usize) -> Option<Vec<usize>> {
+        let mut at = src;
+        let mut path = vec![src];
+        while at != dst {
+            let ch = self.next_hop(at, dst);
+            if ch == NONE || path.len() > self.kinds.len() {
+                return None;
+            }
+            at = self.channels[ch as usize].to as usize;
+            path.push(at);
+        }
+        Some(path)
+    }
+
+    /// Expected one-way latency along the current route, ns.
+    pub fn route_cost(&mut self, src: usize, dst: usize) -> Option<Time> {
+        let p = self.path(src, dst)?;
+        let mut total = 0;
+        for w in p.windows(2) {
+            let ch = self.next_hop(w[0], dst);
+            total += self.channels[ch as usize].cost;
+            debug_assert_eq!(self.channels[ch as usize].to as usize, w[1]);
+        }
+        Some(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn topo(json: &str) -> (Scenario, Topology) {
+        let s = load_str("t.json", json).unwrap();
+        let t = Topology::new(&s, 1);
+        (s, t)
+    }
+
+    const DIRECT_VS_HUB: &str = r#"{
+        "consensus": {"protocol": "dummy"},
+        "network": {
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "hub"}],
+            "links": [
+                {"from": 1, "to": 3, "latency": 5},
+                {"from": 3, "to": 2, "latency": 5},
+                {"from": 1, "to": 2, "latency": 20}
+            ]
+        }
+    }"#;
+
+    #[test]
+    fn cheapest_route_wins_whatever_the_link_order() {
+        // The 2015 prototype let link order decide between a direct link and a cheaper hub path.
+        let (_, mut t) = topo(DIRECT_VS_HUB);
+        assert_eq!(t.path(0, 1), Some(vec![0, 2, 1]));
+        assert_eq!(t.route_cost(0, 1), Some(10 * coracle_core::MS));
+        let reordered = DIRECT_VS_HUB.replace(
+            r#"{"from": 1, "to": 3, "latency": 5},
+                {"from": 3, "to": 2, "latency": 5},
+                {"from": 1, "to": 2, "latency": 20}"#,
+            r#"{"from": 1, "to": 2, "latency": 20},
+                {"from": 3, "to": 2, "latency": 5},
+                {"from": 1, "to": 3, "latency": 5}"#,
+        );
+        let (_, mut t2) = topo(&reordered);
+        assert_eq!(t2.path(0, 1), Some(vec![0, 2, 1]));
+    }
+
+    #[test]
+    fn servers_do_not_relay_and_down_hubs_do_not_route() {
+        let json = r#"{
+            "consensus": {"protocol": "dummy"},
+            "network": {
+                "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "h", "type": "hub"}],
+                "links": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "a", "to": "h"}, {"from": "h", "to": "c"}]
+            }
+        }"#;
+        let (_, mut t) = topo(json);
+        assert_eq!(
+            t.path(0, 2),
+            Some(vec![0, 3, 2]),
+            "a reaches c only through the hub, not through server b"
+        );
+        t.set_hub(3, false);
+        assert_eq!(t.path(0, 2), None);
+        assert_eq!(t.path(0, 1), Some(vec![0, 1]));
+        t.set_hub(3, true);
+        assert_eq!(t.path(0, 2), Some(vec![0, 3, 2]));
+    }
+
+    #[test]
+    fn one_way_links_route_one_way() {
+        let json = r#"{
+            "consensus": {"protocol": "dummy"},
+            "network": {
+                "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}],
+                "links": [{"from": 1, "to": 2, "direction": "uni"}]
+            }
+        }"#;
+        let (_, mut t) = topo(json);
+        assert_eq!(t.path(0, 1), Some(vec![0, 1]));
+        assert_eq!(t.path(1, 0), None);
+    }
+
+    #[test]
+    fn ties_go_to_fewer_hops_then_to_the_first_declared_link() {
+        let json = r#"{
+            "consensus": {"protocol": "dummy"},
+            "network": {
+                "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "hub"}, {"id": 4, "type": "hub"}],
+                "links": [
+                    {"id": "via4a", "from": 1, "to": 4, "latency": 5}, {"id": "via4b", "from": 4, "to": 2, "latency": 5},
+                    {"id": "via3a", "from": 1, "to": 3, "latency": 5}, {"id": "via3b", "from": 3, "to": 2, "latency": 5},
+                    {"id": "direct", "from": 1, "to": 2, "latency": 10}
+                ]
+            }
+        }"#;
+        let (_, mut t) = topo(json);
+        assert_eq!(
+            t.path(0, 1),
+            Some(vec![0, 1]),
+            "equal cost: the direct link has fewer hops"
+        );
+        let ch = t.next_hop(0, 1) as usize;
+        t.set_channel_up(ch, false);
+        // Two equal two-hop paths: the one whose first channel was declared first (via hub 4).
+        assert_eq!(t.path(0, 1), Some(vec![0, 3, 1]));
+    }
+
+    #[test]
+    fn routes_are_recomputed_only_after_a_change() {
+        let (_, mut t) = topo(DIRECT_VS_HUB);
+        t.next_hop(0, 1);
+        t.next_hop(2, 1);
+        t.next_hop(0, 1);
+        assert_eq!(t.recomputations, 1);
+        t.change_channel(0, None, Some(0.5)); // loss does not change routes
+        t.next_hop(0, 1);
+        assert_eq!(t.recomputations, 1);
+        t.set_channel_up(0, false);
+        t.next_hop(0, 1);
+        assert_eq!(t.recomputations, 2);
+        assert_eq!(t.path(0, 1), Some(vec![0, 1]));
+    }
+}

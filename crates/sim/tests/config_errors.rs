@@ -1,0 +1,321 @@
+//! Bad configurations produce one message naming the file, the JSON path, what was expected
+//! and what was found, with line and column where known; and no input makes the loader panic.
+
+use coracle_sim::load_str;
+use proptest::prelude::*;
+
+fn err(text: &str) -> String {
+    match load_str("bad.json", text) {
+        Ok(_) => panic!("expected an error for {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const BASE: &str = r#"{
+  "termination": 1000,
+  "consensus": {"protocol": "dummy"},
+  "network": {
+    "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "h", "type": "hub"}],
+    "links": [{"from": "a", "to": "h"}, {"from": "h", "to": "b", "latency": {"dist": "uniform", "min": 1, "max": 2}}]
+  },
+  "timeline": [{"at": 10, "action": "crash", "node": "a"}]
+}"#;
+
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn the_base_is_valid() {
+    load_str("ok.json", BASE).unwrap();
+}
+
+#[test]
+fn invalid_json_has_line_and_column() {
+    let e = err("{\n  \"termination\": 1000,\n  \"network\": {\n}");
+    assert!(e.starts_with("bad.json:4:"), "{e}");
+    assert!(e.contains("invalid JSON"), "{e}");
+}
+
+#[test]
+fn not_an_object() {
+    assert_eq!(
+        err("[1, 2]"),
+        "bad.json:1:1: expected a JSON object at the top level, found an array"
+    );
+}
+
+#[test]
+fn wrong_type_names_path_expected_and_found() {
+    let e = err(&with(r#""termination": 1000"#, r#""termination": "1000""#));
+    assert_eq!(
+        e,
+        "bad.json:2:18: termination: expected a number, found string \"1000\""
+    );
+}
+
+#[test]
+fn missing_key() {
+    let e = err(&with(r#"{"from": "a", "to": "h"}"#, r#"{"from": "a"}"#));
+    assert!(
+        e.contains("network.links[0]: missing required key \"to\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_key_with_suggestion() {
+    let e = err(&with(r#""latency": {"dist""#, r#""lantecy": {"dist""#));
+    assert!(
+        e.contains("network.links[1].lantecy: unknown key \"lantecy\""),
+        "{e}"
+    );
+    assert!(e.contains("hint: did you mean \"latency\"?"), "{e}");
+    let e = err(&with(r#""termination""#, r#""terminaton""#));
+    assert!(e.contains("hint: did you mean \"termination\"?"), "{e}");
+}
+
+#[test]
+fn min_above_max_points_at_max() {
+    let e = err(&with(r#""min": 1, "max": 2"#, r#""min": 5, "max": 2"#));
+    assert!(e.starts_with("bad.json:6:"), "{e}");
+    assert!(
+        e.contains("network.links[1].latency.max: expected max ≥ min (5), found 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_time() {
+    let e = err(&with(r#""at": 10"#, r#""at": -10"#));
+    assert!(
+        e.contains("timeline[0].at: expected a time ≥ 0 (milliseconds), found -10"),
+        "{e}"
+    );
+    let e = err(&with(r#""termination": 1000"#, r#""termination": -5"#));
+    assert!(e.contains("termination: expected a time ≥ 0"), "{e}");
+}
+
+#[test]
+fn loss_outside_unit_interval() {
+    let e = err(&with(
+        r#"{"from": "a", "to": "h"}"#,
+        r#"{"from": "a", "to": "h", "loss": 1.5}"#,
+    ));
+    assert!(
+        e.contains("network.links[0].loss: expected a probability in [0, 1], found 1.5"),
+        "{e}"
+    );
+}
+
+#[test]
+fn link_to_missing_node_with_suggestion() {
+    let e = err(&with(
+        r#"{"from": "h", "to": "b""#,
+        r#"{"from": "h", "to": "bb""#,
+    ));
+    assert!(e.contains("network.links[1].to: expected the id of a node, found \"bb\", which is not in network.nodes"), "{e}");
+    assert!(e.contains("did you mean \"b\"?"), "{e}");
+}
+
+#[test]
+fn duplicate_ids() {
+    let e = err(&with(
+        r#"{"id": "b", "type": "server"}"#,
+        r#"{"id": "a", "type": "server"}"#,
+    ));
+    assert!(
+        e.contains(
+            "network.nodes[1].id: duplicate node id \"a\" (already used by network.nodes[0])"
+        ),
+        "{e}"
+    );
+    // 1 and "1" are the same name.
+    let e = err(&with(
+        r#"{"id": "a", "type": "server"}, {"id": "b", "type": "server"}"#,
+        r#"{"id": 1, "type": "server"}, {"id": "1", "type": "server"}"#,
+    ));
+    assert!(e.contains("duplicate node id"), "{e}");
+}
+
+#[test]
+fn unknown_node_type_and_protocol() {
+    let e = err(&with(r#""type": "hub""#, r#""type": "router""#));
+    assert!(
+        e.contains("network.nodes[2].type: unknown value \"router\""),
+        "{e}"
+    );
+    assert!(
+        e.contains("allowed values here: \"server\", \"client\", \"hub\""),
+        "{e}"
+    );
+    let e = err(&with(r#""protocol": "dummy""#, r#""protocol": "rafft""#));
+    assert!(
+        e.contains("consensus.protocol: unknown protocol \"rafft\""),
+        "{e}"
+    );
+    assert!(e.contains("did you mean \"raft\"?"), "{e}");
+}
+
+#[test]
+fn absurd_sizes_are_refused_before_allocating() {
+    let e = err(r#"{"nodes": 4000000000, "consensus": {"protocol": "dummy"}}"#);
+    assert!(
+        e.contains("nodes: expected between 1 and 10000 nodes"),
+        "{e}"
+    );
+    let e = err(r#"{"nodes": 3, "termination": 1e300, "consensus": {"protocol": "dummy"}}"#);
+    assert!(e.contains("termination: expected at most"), "{e}");
+    let e = err(&with(
+        r#""at": 10, "action": "crash", "node": "a""#,
+        r#""at": 10, "action": "link_down", "link": "zz""#,
+    ));
+    assert!(
+        e.contains("timeline[0].link: expected the id of a link"),
+        "{e}"
+    );
+}
+
+#[test]
+fn actions_reject_keys_they_do_not_use() {
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "crash", "node": "a", "loss": 0.1"#,
+    ));
+    assert!(
+        e.contains("timeline[0].loss: key \"loss\" is not used by action \"crash\""),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "crash""#,
+    ));
+    assert!(
+        e.contains("timeline[0]: missing required key \"node\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn distribution_parameters_are_checked_per_family() {
+    let e = err(&with(
+        r#"{"dist": "uniform", "min": 1, "max": 2}"#,
+        r#"{"dist": "normal", "min": 1, "max": 2}"#,
+    ));
+    assert!(e.contains("latency.min: key \"min\" is not a parameter of the normal distribution (it takes mean, sd)"), "{e}");
+    let e = err(&with(
+        r#"{"dist": "uniform", "min": 1, "max": 2}"#,
+        r#"{"dist": "pareto", "scale": 1, "shape": 0.5}"#,
+    ));
+    assert!(e.contains("latency.shape: expected a shape > 1"), "{e}");
+    let e = err(&with(
+        r#"{"dist": "uniform", "min": 1, "max": 2}"#,
+        r#""xl""#,
+    ));
+    assert!(
+        e.contains("expected a latency class \"s\", \"m\" or \"l\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn compact_form_errors_use_compact_paths() {
+    let e = err(r#"{"nodes": 3, "loss": 2, "consensus": {"protocol": "dummy"}}"#);
+    assert!(
+        e.starts_with("bad.json:1:22: loss: expected a probability"),
+        "{e}"
+    );
+}
+
+#[test]
+fn legacy_format_errors_use_legacy_paths() {
+    let text = r#"{"termination": 100, "consensus": {"protocol": "dummy"},
+      "network": {"nodes": [{"id": 1, "type": "Server"}], "links": [{"id": 1, "start": 1, "end": 9, "direction": "bi"}],
+                  "events": [{"time": 0, "links": [], "nodes": []}]}}"#;
+    let e = err(text);
+    assert!(
+        e.contains("network.links[0].end: expected the id of a node, found 9"),
+        "{e}"
+    );
+}
+
+fn mutate(base: &str, pos: usize, len: usize, insert: &str) -> String {
+    let b: Vec<char> = base.chars().collect();
+    let pos = pos % (b.len() + 1);
+    let end = (pos + len).min(b.len());
+    let mut s: String = b[..pos].iter().collect();
+    s.push_str(insert);
+    s.extend(b[end..].iter());
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Mutated valid configs never panic the loader (and whatever loads, also validates).
+    #[test]
+    fn mutated_configs_never_panic(pos in 0usize..600, len in 0usize..8, insert in "[ -~]{0,6}|-1|1e999|null|\\{\\}|\\[\\]|\"s\"|0") {
+        let text = mutate(BASE, pos, len, &insert);
+        if let Ok(s) = load_str("m.json", &text) {
+            let _ = coracle_sim::run::validate(&s);
+        }
+    }
+
+    /// Arbitrary JSON values never panic the loader.
+    #[test]
+    fn random_json_never_panics(v in arb_json()) {
+        let _ = load_str("r.json", &v.to_string());
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{Value, json};
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|i| json!(i)),
+        (-1e6f64..1e6).prop_map(|f| json!(f)),
+        prop_oneof![
+            Just("server"),
+            Just("hub"),
+            Just("client"),
+            Just("dummy"),
+            Just("raft"),
+            Just("bi"),
+            Just("uni"),
+            Just("s"),
+            Just("crash")
+        ]
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        let keys = prop_oneof![
+            Just("nodes"),
+            Just("links"),
+            Just("network"),
+            Just("consensus"),
+            Just("protocol"),
+            Just("id"),
+            Just("type"),
+            Just("from"),
+            Just("to"),
+            Just("timeline"),
+            Just("at"),
+            Just("action"),
+            Just("node"),
+            Just("events"),
+            Just("start"),
+            Just("end"),
+            Just("direction"),
+            Just("latency"),
+            Just("termination"),
+            Just("workload"),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(keys.prop_map(String::from), inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}

@@ -1,0 +1,275 @@
+//! The network model's semantics, observed through the dummy protocol: what happens to packets
+//! in flight when links, hubs and nodes fail, loss, routing, and determinism.
+
+use coracle_sim::{CheckOptions, RunOptions, load_str, run};
+use serde_json::{Value, json};
+
+fn results(cfg: Value, seed: u64) -> Value {
+    let s = load_str("test.json", &cfg.to_string()).expect("valid scenario");
+    let opts = RunOptions {
+        seed,
+        until: None,
+        tracer: None,
+        stop_after: None,
+    };
+    run(&s, opts, &CheckOptions::default())
+        .expect("runs")
+        .results
+}
+
+/// Server 1 says hello to server 2 over `links`; `timeline` scripts faults.
+fn pair(links: Value, extra_nodes: Value, timeline: Value) -> Value {
+    let mut nodes = vec![
+        json!({"id": 1, "type": "server"}),
+        json!({"id": 2, "type": "server"}),
+    ];
+    nodes.extend(extra_nodes.as_array().cloned().unwrap_or_default());
+    json!({
+        "termination": 1000,
+        "consensus": {"protocol": "dummy", "id": 2},
+        "network": {"nodes": nodes, "links": links},
+        "timeline": timeline,
+    })
+}
+
+fn counter(r: &Value, node: usize) -> u64 {
+    r["nodes"][node]["state"]["counter"].as_u64().unwrap()
+}
+
+#[test]
+fn hello_round_trip_over_a_direct_link() {
+    let r = results(
+        pair(
+            json!([{"from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([]),
+        ),
+        1,
+    );
+    assert_eq!(counter(&r, 0), 1, "server 1 heard hello-back from 2");
+    assert_eq!(
+        counter(&r, 1),
+        1,
+        "server 2 said hello to itself and heard back"
+    );
+    assert_eq!(r["network"]["packets_sent"], 2);
+    assert_eq!(r["network"]["loopback"], 2);
+    assert_eq!(r["simulated_ms"], 20.0);
+    assert_eq!(r["termination_reason"], "no_events");
+}
+
+#[test]
+fn a_link_that_fails_under_a_packet_loses_it() {
+    let r = results(
+        pair(
+            json!([{"id": "l", "from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([{"at": 5, "action": "link_down", "link": "l"}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["link_down"], 1);
+    assert_eq!(counter(&r, 0), 0);
+}
+
+#[test]
+fn a_link_that_fails_and_recovers_under_a_packet_still_loses_it() {
+    let r = results(
+        pair(
+            json!([{"id": "l", "from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([{"at": 4, "action": "link_down", "link": "l"}, {"at": 6, "action": "link_up", "link": "l"}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["link_down"], 1);
+}
+
+#[test]
+fn one_direction_down_only_stops_that_direction() {
+    // The hello reaches 2; the hello-back is lost on the failed reverse direction.
+    let r = results(
+        pair(
+            json!([{"id": "l", "from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([{"at": 0, "action": "link_down", "link": "l", "direction": "reverse"}]),
+        ),
+        1,
+    );
+    assert_eq!(r["nodes"][1]["counters"]["hellos_received"], 2);
+    assert_eq!(r["network"]["packets_dropped"]["no_route"], 1);
+    assert_eq!(counter(&r, 0), 0);
+}
+
+#[test]
+fn a_destination_that_is_down_on_arrival_drops_the_packet() {
+    let r = results(
+        pair(
+            json!([{"from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([{"at": 5, "action": "crash", "node": 2}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["node_down"], 1);
+}
+
+#[test]
+fn a_destination_that_crashed_and_recovered_receives_the_packet() {
+    // Recovery makes 2 say hello again (to itself), so it has 2 hellos: its own and 1's.
+    let r = results(
+        pair(
+            json!([{"from": 1, "to": 2, "latency": 10}]),
+            json!([]),
+            json!([{"at": 3, "action": "crash", "node": 2}, {"at": 6, "action": "recover", "node": 2}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["node_down"], 0);
+    assert_eq!(counter(&r, 0), 1);
+}
+
+fn via_hub(timeline: Value) -> Value {
+    pair(
+        json!([{"id": "a", "from": 1, "to": "h", "latency": 10}, {"id": "b", "from": "h", "to": 2, "latency": 10}]),
+        json!([{"id": "h", "type": "hub"}]),
+        timeline,
+    )
+}
+
+#[test]
+fn hubs_relay_and_latency_adds_up() {
+    let r = results(via_hub(json!([])), 1);
+    assert_eq!(counter(&r, 0), 1);
+    assert_eq!(r["network"]["latency_ms"]["max"], 20.0);
+    assert_eq!(r["simulated_ms"], 40.0);
+}
+
+#[test]
+fn a_hub_that_fails_before_the_packet_reaches_it_drops_it() {
+    let r = results(
+        via_hub(json!([{"at": 5, "action": "crash", "node": "h"}])),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["node_down"], 1);
+    assert_eq!(counter(&r, 0), 0);
+}
+
+#[test]
+fn a_hub_that_fails_after_forwarding_does_not_affect_the_packet() {
+    // The hello leaves the hub at 10; the hub fails at 15; the hello reaches 2 at 20, but the
+    // hello-back finds no route.
+    let r = results(
+        via_hub(json!([{"at": 15, "action": "crash", "node": "h"}])),
+        1,
+    );
+    assert_eq!(r["nodes"][1]["counters"]["hellos_received"], 2);
+    assert_eq!(r["network"]["packets_dropped"]["no_route"], 1);
+}
+
+#[test]
+fn a_hub_reroutes_packets_already_on_their_way() {
+    // Two paths 1 -> h -> 2: a direct h-2 link (10 ms) and h -> g -> 2 (2 x 10 ms). The direct
+    // one fails while the hello is on its first hop; the hub forwards it the long way.
+    let cfg = pair(
+        json!([
+            {"id": "a", "from": 1, "to": "h", "latency": 10},
+            {"id": "b", "from": "h", "to": 2, "latency": 10},
+            {"id": "c", "from": "h", "to": "g", "latency": 10},
+            {"id": "d", "from": "g", "to": 2, "latency": 10}
+        ]),
+        json!([{"id": "h", "type": "hub"}, {"id": "g", "type": "hub"}]),
+        json!([{"at": 5, "action": "link_down", "link": "b"}]),
+    );
+    let r = results(cfg, 1);
+    assert_eq!(counter(&r, 0), 1);
+    assert_eq!(r["network"]["latency_ms"]["max"], 30.0);
+}
+
+#[test]
+fn a_down_hub_stops_routing_and_recovers() {
+    // The 2015 prototype routed through failed hubs.
+    let cfg = json!({
+        "termination": 1000,
+        "consensus": {"protocol": "dummy", "id": 2, "interval": 100},
+        "network": {
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": "h", "type": "hub"}],
+            "links": [{"from": 1, "to": "h", "latency": 1}, {"from": "h", "to": 2, "latency": 1}]
+        },
+        "timeline": [{"at": 250, "action": "crash", "node": "h"}, {"at": 650, "action": "recover", "node": "h"}]
+    });
+    let r = results(cfg, 1);
+    // Hellos at 0, 100, ..., 1000 (11); those at 300..600 find no route and the answer to the
+    // one at 1000 would arrive after the horizon.
+    assert_eq!(r["network"]["packets_dropped"]["no_route"], 4);
+    assert_eq!(counter(&r, 0), 6);
+}
+
+#[test]
+fn loss_is_per_packet_and_seeded() {
+    // Compact form: nodes 1 and 2 say hello to 1 every 10 ms; 1 answers those that arrive.
+    let cfg = json!({"nodes": 2, "loss": 0.25, "termination": 10000, "consensus": {"protocol": "dummy", "id": 1, "interval": 10}});
+    let a = results(cfg.clone(), 5);
+    let b = results(cfg.clone(), 5);
+    let c = results(cfg, 6);
+    assert_eq!(a, b, "same seed, same results");
+    assert_ne!(
+        a["network"]["packets_dropped"]["loss"],
+        c["network"]["packets_dropped"]["loss"]
+    );
+    let sent = a["network"]["packets_sent"].as_f64().unwrap();
+    let lost = a["network"]["packets_dropped"]["loss"].as_f64().unwrap();
+    assert!(
+        (lost / sent - 0.25).abs() < 0.05,
+        "loss rate {}",
+        lost / sent
+    );
+}
+
+#[test]
+fn nodes_down_at_start_boot_at_their_first_recovery() {
+    let cfg = json!({
+        "termination": 1000,
+        "consensus": {"protocol": "dummy", "id": 2},
+        "network": {
+            "nodes": [{"id": 1, "type": "server", "up": false}, {"id": 2, "type": "server"}],
+            "links": [{"from": 1, "to": 2, "latency": 10}]
+        },
+        "timeline": [{"at": 100, "action": "recover", "node": 1}]
+    });
+    let r = results(cfg, 1);
+    assert_eq!(counter(&r, 0), 1);
+    assert_eq!(r["simulated_ms"], 120.0);
+}
+
+#[test]
+fn latency_distributions_vary_per_packet() {
+    let cfg = json!({
+        "nodes": 2,
+        "latency": {"dist": "uniform", "min": 1, "max": 3},
+        "termination": 2000,
+        "consensus": {"protocol": "dummy", "id": 1, "interval": 1}
+    });
+    let r = results(cfg, 9);
+    let l = &r["network"]["latency_ms"];
+    assert!(l["min"].as_f64().unwrap() >= 1.0 && l["max"].as_f64().unwrap() < 3.0);
+    assert!((l["mean"].as_f64().unwrap() - 2.0).abs() < 0.05);
+}
+
+#[test]
+fn string_and_integer_node_ids_in_any_order() {
+    let cfg = json!({
+        "termination": 100,
+        "consensus": {"protocol": "dummy", "id": "zeta"},
+        "network": {
+            "nodes": [{"id": 42, "type": "server"}, {"id": "zeta", "type": "server"}, {"id": -7, "type": "server"}],
+            "links": [{"from": "zeta", "to": 42}, {"from": -7, "to": "zeta"}]
+        }
+    });
+    let r = results(cfg, 1);
+    assert_eq!(r["nodes"][0]["id"], 42);
+    assert_eq!(r["nodes"][1]["id"], "zeta");
+    assert_eq!(r["nodes"][2]["id"], -7);
+    assert_eq!(counter(&r, 0), 1);
+    assert_eq!(counter(&r, 2), 1);
+}
