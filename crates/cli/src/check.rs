@@ -4,7 +4,7 @@ use crate::config_error;
 use coracle_core::time_to_ms;
 use coracle_sim::config::spec::NodeKind;
 use coracle_sim::dist::Delay;
-use coracle_sim::scenario::{Action, Arrival};
+use coracle_sim::scenario::Arrival;
 use coracle_sim::topology::Topology;
 use std::path::Path;
 use std::process::ExitCode;
@@ -86,38 +86,14 @@ pub fn main(path: &Path) -> ExitCode {
     }
     println!("timeline: {} actions", s.timeline.len());
     for a in &s.timeline {
-        let what = match &a.action {
-            Action::Crash(n) => format!("crash {}", name(*n)),
-            Action::Recover(n) => format!("recover {}", name(*n)),
-            Action::Link {
-                link,
-                which,
-                up,
-                latency,
-                loss,
-            } => {
-                let mut parts = vec![];
-                if let Some(u) = up {
-                    parts.push(if *u {
-                        "up".to_string()
-                    } else {
-                        "down".to_string()
-                    });
-                }
-                if let Some(l) = latency {
-                    parts.push(format!("latency {}", delay(l)));
-                }
-                if let Some(p) = loss {
-                    parts.push(format!("loss {p}"));
-                }
-                format!(
-                    "link {} ({which:?}): {}",
-                    s.links[*link].id.text(),
-                    parts.join(", ")
-                )
-            }
-        };
-        println!("  {:>10} ms  {what}", time_to_ms(a.at));
+        let what = s.describe(&a.action);
+        println!(
+            "  {:>10} ms{}  {what}",
+            time_to_ms(a.at),
+            a.delay
+                .as_ref()
+                .map_or(String::new(), |d| format!(" + {}", delay(d)))
+        );
     }
     let clients: Vec<_> = s
         .workloads
@@ -143,6 +119,30 @@ pub fn main(path: &Path) -> ExitCode {
             w.read_fraction,
             w.cas_fraction
         );
+    }
+    if let Some(c) = &s.chaos {
+        println!(
+            "chaos (random faults drawn from the seed), from {} ms to {}:",
+            time_to_ms(c.start),
+            c.stop
+                .map_or("the end".to_string(), |t| format!("{} ms", time_to_ms(t)))
+        );
+        for (name, f) in [
+            ("crash", &c.crash),
+            ("pause", &c.pause),
+            ("isolate", &c.isolate),
+            ("partition", &c.partition),
+            ("link", &c.link),
+        ] {
+            if let Some(f) = f {
+                println!(
+                    "  {name:<9} {} per second, lasting {} ({:?})",
+                    f.rate,
+                    delay(&f.duration),
+                    f.target
+                );
+            }
+        }
     }
     println!("storage: write latency {}", delay(&s.storage));
     // Reachability at time 0 between servers.

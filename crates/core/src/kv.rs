@@ -155,6 +155,12 @@ impl KvStore {
             .map(|s| s.result)
     }
 
+    /// True if `client` has already had a command with a higher sequence number applied: a
+    /// request with `seq` is a late copy its client no longer waits for.
+    pub fn is_stale(&self, client: NodeId, seq: u64) -> bool {
+        self.sessions.get(&client).is_some_and(|s| seq < s.seq)
+    }
+
     /// Number of commands that took effect (duplicates excluded).
     pub fn applied_commands(&self) -> u64 {
         self.applied

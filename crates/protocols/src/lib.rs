@@ -3,3 +3,6 @@
 
 pub mod dummy;
 pub mod raft;
+#[cfg(test)]
+mod testkit;
+pub mod vrr;

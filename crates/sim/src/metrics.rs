@@ -100,9 +100,45 @@ impl Histogram {
 #[derive(Clone, Debug, Default)]
 pub struct Drops {
     pub loss: u64,
+    pub burst_loss: u64,
+    pub queue: u64,
     pub no_route: u64,
     pub node_down: u64,
     pub link_down: u64,
+    pub isolated: u64,
+    pub partition: u64,
+}
+
+impl Drops {
+    /// Counts one drop.
+    #[inline]
+    pub fn count(&mut self, cause: crate::engine::DropCause) {
+        use crate::engine::DropCause::*;
+        *match cause {
+            Loss => &mut self.loss,
+            BurstLoss => &mut self.burst_loss,
+            Queue => &mut self.queue,
+            NoRoute => &mut self.no_route,
+            NodeDown => &mut self.node_down,
+            LinkDown => &mut self.link_down,
+            Isolated => &mut self.isolated,
+            Partition => &mut self.partition,
+        } += 1;
+    }
+
+    /// All causes with their counts, in a fixed order.
+    pub fn all(&self) -> [(&'static str, u64); 8] {
+        [
+            ("loss", self.loss),
+            ("burst_loss", self.burst_loss),
+            ("queue", self.queue),
+            ("no_route", self.no_route),
+            ("node_down", self.node_down),
+            ("link_down", self.link_down),
+            ("isolated", self.isolated),
+            ("partition", self.partition),
+        ]
+    }
 }
 
 /// Network counters.
@@ -111,6 +147,8 @@ pub struct NetStats {
     pub sent: u64,
     pub delivered: u64,
     pub loopback: u64,
+    /// Extra copies made by duplicating links.
+    pub duplicated: u64,
     pub drops: Drops,
     pub latency: Histogram,
     /// Messages sent, by `Message::kind`.

@@ -137,12 +137,8 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
         "network": {
             "packets_sent": net.sent,
             "packets_delivered": net.delivered,
-            "packets_dropped": {
-                "loss": net.drops.loss,
-                "no_route": net.drops.no_route,
-                "node_down": net.drops.node_down,
-                "link_down": net.drops.link_down,
-            },
+            "packets_dropped": net.drops.all().iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect::<Map<String, Value>>(),
+            "packets_duplicated": net.duplicated,
             "packets_in_flight": o.in_flight,
             "loopback": net.loopback,
             "latency_ms": latency_json(&net.latency),
@@ -191,6 +187,8 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
             "role": series_of(|n| &n.roles),
             "commits": series_of(|n| &n.commits),
         },
+        "actions": o.fired,
+        "actions_total": o.fired_total,
         "warnings": s.warnings,
     })
 }

@@ -6,7 +6,7 @@
 //! this.
 
 use crate::config::error::Source;
-use crate::config::spec::{Name, NodeKind, Which};
+use crate::config::spec::{ChaosTarget, Name, NodeKind, RoleTarget, Which};
 use crate::dist::Delay;
 use coracle_core::Time;
 
@@ -42,6 +42,10 @@ pub struct NodeDef {
     pub kind: NodeKind,
     /// Running at time 0.
     pub up: bool,
+    /// Clock drift rate (local seconds per real second).
+    pub clock_rate: f64,
+    /// Clock offset, ns (may be negative).
+    pub clock_offset: i64,
 }
 
 /// One direction of a link.
@@ -49,7 +53,42 @@ pub struct NodeDef {
 pub struct ChannelDef {
     pub latency: Delay,
     pub loss: f64,
+    pub burst: Option<BurstLoss>,
+    pub duplicate: f64,
+    /// Capacity in bytes per ns (`None`: unlimited).
+    pub bandwidth: Option<f64>,
+    /// Longest queue in packets (`None`: unlimited).
+    pub queue: Option<u32>,
     pub up: bool,
+}
+
+impl ChannelDef {
+    /// A channel with only a latency and a loss probability.
+    pub fn simple(latency: Delay, loss: f64) -> Self {
+        ChannelDef {
+            latency,
+            loss,
+            burst: None,
+            duplicate: 0.0,
+            bandwidth: None,
+            queue: None,
+            up: true,
+        }
+    }
+}
+
+/// Gilbert–Elliott parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurstLoss {
+    pub enter_bad: f64,
+    pub leave_bad: f64,
+    pub loss_good: f64,
+    pub loss_bad: f64,
+}
+
+/// Converts Mbit/s to bytes per ns.
+pub fn mbps_to_bytes_per_ns(mbps: f64) -> f64 {
+    mbps * 1e6 / 8.0 / 1e9
 }
 
 /// A link between two nodes.
@@ -65,17 +104,74 @@ pub struct LinkDef {
     pub reverse: ChannelDef,
 }
 
+/// Whom a node action hits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    Node(usize),
+    Role(RoleTarget),
+    /// (Internal, random faults.) The node an earlier action of the schedule resolved.
+    Bound(u32),
+}
+
+/// A partition member.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Member {
+    Node(usize),
+    Role(RoleTarget),
+}
+
+/// Changes to a link direction (`None`: unchanged).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LinkChange {
+    pub up: Option<bool>,
+    pub latency: Option<Delay>,
+    pub loss: Option<f64>,
+    pub burst: Option<BurstLoss>,
+    pub duplicate: Option<f64>,
+    pub bandwidth: Option<f64>,
+}
+
 /// A timeline action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    Crash(usize),
-    Recover(usize),
+    Crash(Target),
+    Recover(Target),
+    Pause(Target),
+    Resume(Target),
+    Isolate {
+        target: Target,
+        inbound: bool,
+        outbound: bool,
+    },
+    Rejoin(Target),
+    /// Traffic between different groups stops.
+    Partition {
+        groups: Vec<Vec<Member>>,
+    },
+    /// Traffic from `from` to `to` stops.
+    OneWay {
+        from: Vec<Member>,
+        to: Vec<Member>,
+    },
+    Heal,
+    /// (Internal, random faults.) Remove the partition made by schedule entry `id`.
+    HealOne(u32),
+    Clock {
+        target: Target,
+        rate: Option<f64>,
+        offset: Option<i64>,
+    },
     Link {
         link: usize,
         which: Which,
-        up: Option<bool>,
-        latency: Option<Delay>,
-        loss: Option<f64>,
+        change: LinkChange,
+    },
+    Flap {
+        link: usize,
+        which: Which,
+        up: Delay,
+        down: Delay,
+        until: Option<Time>,
     },
 }
 
@@ -83,7 +179,30 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimedAction {
     pub at: Time,
+    /// Random extra delay drawn at the start of the run.
+    pub delay: Option<Delay>,
     pub action: Action,
+}
+
+/// One kind of random fault.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChaosFault {
+    /// Events per second.
+    pub rate: f64,
+    pub duration: Delay,
+    pub target: ChaosTarget,
+}
+
+/// Random fault schedule, expanded into timeline actions from the run's seed.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Chaos {
+    pub start: Time,
+    pub stop: Option<Time>,
+    pub crash: Option<ChaosFault>,
+    pub pause: Option<ChaosFault>,
+    pub isolate: Option<ChaosFault>,
+    pub partition: Option<ChaosFault>,
+    pub link: Option<ChaosFault>,
 }
 
 /// How a client's operations arrive.
@@ -126,6 +245,8 @@ pub struct Scenario {
     pub workloads: Vec<Option<ClientWorkload>>,
     /// Duration of one durable write.
     pub storage: Delay,
+    /// Random faults.
+    pub chaos: Option<Chaos>,
     /// `consensus.protocol`.
     pub protocol: String,
     /// The `consensus` object without `protocol`.
@@ -143,5 +264,143 @@ impl Scenario {
     /// The index of the node called `name`.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.name.text() == name)
+    }
+}
+
+impl Scenario {
+    fn target_text(&self, t: &Target) -> String {
+        match t {
+            Target::Node(i) => self.nodes[*i].name.text(),
+            Target::Role(RoleTarget::Last) => "the node the last such fault hit".into(),
+            Target::Role(r) => format!(
+                "the {}",
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            Target::Bound(_) => "the node the matching fault hit".into(),
+        }
+    }
+
+    fn members_text(&self, m: &[Member]) -> String {
+        let v: Vec<String> = m
+            .iter()
+            .map(|x| match x {
+                Member::Node(i) => self.nodes[*i].name.text(),
+                Member::Role(r) => format!(
+                    "({})",
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
+            })
+            .collect();
+        format!("[{}]", v.join(", "))
+    }
+
+    /// A one-line description of an action, for `coracle check`.
+    pub fn describe(&self, a: &Action) -> String {
+        let link = |l: &usize, w: &Which| {
+            format!(
+                "link {} ({})",
+                self.links[*l].id.text(),
+                serde_json::to_value(w)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )
+        };
+        match a {
+            Action::Crash(t) => format!("crash {}", self.target_text(t)),
+            Action::Recover(t) => format!("recover {}", self.target_text(t)),
+            Action::Pause(t) => format!("pause {}", self.target_text(t)),
+            Action::Resume(t) => format!("resume {}", self.target_text(t)),
+            Action::Isolate {
+                target,
+                inbound,
+                outbound,
+            } => format!(
+                "isolate {} ({})",
+                self.target_text(target),
+                match (inbound, outbound) {
+                    (true, true) => "deaf and mute",
+                    (true, false) => "deaf: hears nothing",
+                    _ => "mute: nothing it sends leaves",
+                }
+            ),
+            Action::Rejoin(t) => format!("rejoin {}", self.target_text(t)),
+            Action::Partition { groups } => format!(
+                "partition {}",
+                groups
+                    .iter()
+                    .map(|g| self.members_text(g))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            Action::OneWay { from, to } => format!(
+                "partition one way: {} -> {}",
+                self.members_text(from),
+                self.members_text(to)
+            ),
+            Action::Heal | Action::HealOne(_) => "heal partitions".into(),
+            Action::Clock {
+                target,
+                rate,
+                offset,
+            } => format!(
+                "clock of {}: rate {:?}, offset {:?} ns",
+                self.target_text(target),
+                rate,
+                offset
+            ),
+            Action::Link {
+                link: l,
+                which,
+                change,
+            } => {
+                let mut parts = vec![];
+                if let Some(u) = change.up {
+                    parts.push(if u {
+                        "up".to_string()
+                    } else {
+                        "down".to_string()
+                    });
+                }
+                if let Some(x) = &change.latency {
+                    parts.push(format!("latency {x:?}"));
+                }
+                if let Some(p) = change.loss {
+                    parts.push(format!("loss {p}"));
+                }
+                if change.burst.is_some() {
+                    parts.push("bursty loss".into());
+                }
+                if let Some(d) = change.duplicate {
+                    parts.push(format!("duplicate {d}"));
+                }
+                if change.bandwidth.is_some() {
+                    parts.push("bandwidth".into());
+                }
+                format!("{}: {}", link(l, which), parts.join(", "))
+            }
+            Action::Flap {
+                link: l,
+                which,
+                up,
+                down,
+                until,
+            } => format!(
+                "{} flaps: down {:.1} ms, up {:.1} ms on average{}",
+                link(l, which),
+                down.mean_ms(),
+                up.mean_ms(),
+                until.map_or(String::new(), |u| format!(
+                    ", until {} ms",
+                    coracle_core::time_to_ms(u)
+                ))
+            ),
+        }
     }
 }

@@ -14,10 +14,11 @@
 
 use crate::config::spec::NodeKind;
 use crate::dist::Delay;
-use crate::scenario::{ChannelDef, Scenario};
+use crate::scenario::{BurstLoss, ChannelDef, LinkChange, Scenario};
 use coracle_core::{Rng, Time, ms_to_time, rng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 /// No channel.
 pub const NONE: u32 = u32::MAX;
@@ -34,12 +35,30 @@ pub struct Channel {
     pub up: bool,
     pub latency: Delay,
     pub loss: f64,
+    /// Gilbert–Elliott state.
+    pub burst: Option<Burst>,
+    pub duplicate: f64,
+    /// Bytes per ns, when limited.
+    pub bandwidth: Option<f64>,
+    /// Longest queue (packets waiting), when limited.
+    pub queue: Option<u32>,
+    /// When the transmitter is next free.
+    pub busy_until: Time,
+    /// Transmission start times of packets still waiting in the queue.
+    pub waiting: VecDeque<Time>,
     /// Expected latency in ns: the routing cost.
     pub cost: Time,
     /// How many times this channel went down; a packet remembers the value it saw when it
     /// entered the channel, so a change means the channel failed under it.
     pub downs: u32,
     pub rng: Rng,
+}
+
+/// Gilbert–Elliott loss state of a channel.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    pub spec: BurstLoss,
+    pub bad: bool,
 }
 
 impl Channel {
@@ -52,6 +71,12 @@ impl Channel {
             up: def.up,
             latency: def.latency.clone(),
             loss: def.loss,
+            burst: def.burst.clone().map(|spec| Burst { spec, bad: false }),
+            duplicate: def.duplicate,
+            bandwidth: def.bandwidth,
+            queue: def.queue,
+            busy_until: 0,
+            waiting: VecDeque::new(),
             cost: cost_of(&def.latency),
             downs: 0,
             rng,
@@ -156,13 +181,16 @@ impl Topology {
         self.version += 1;
     }
 
-    /// Changes a channel's latency and/or loss.
-    pub fn change_channel(&mut self, ch: usize, latency: Option<&Delay>, loss: Option<f64>) {
+    /// Applies a timeline change to a channel.
+    pub fn change_channel(&mut self, ch: usize, change: &LinkChange) {
+        if let Some(up) = change.up {
+            self.set_channel_up(ch, up);
+        }
         let c = &mut self.channels[ch];
         if !c.exists {
             return;
         }
-        if let Some(l) = latency {
+        if let Some(l) = &change.latency {
             let cost = cost_of(l);
             c.latency = l.clone();
             if cost != c.cost {
@@ -170,8 +198,20 @@ impl Topology {
                 self.version += 1;
             }
         }
-        if let Some(p) = loss {
+        if let Some(p) = change.loss {
             c.loss = p;
+        }
+        if let Some(b) = &change.burst {
+            c.burst = Some(Burst {
+                spec: b.clone(),
+                bad: false,
+            });
+        }
+        if let Some(d) = change.duplicate {
+            c.duplicate = d;
+        }
+        if let Some(b) = change.bandwidth {
+            c.bandwidth = Some(b);
         }
     }
 
@@ -362,7 +402,13 @@ mod tests {
         t.next_hop(2, 1);
         t.next_hop(0, 1);
         assert_eq!(t.recomputations, 1);
-        t.change_channel(0, None, Some(0.5)); // loss does not change routes
+        t.change_channel(
+            0,
+            &LinkChange {
+                loss: Some(0.5),
+                ..Default::default()
+            },
+        ); // loss does not change routes
         t.next_hop(0, 1);
         assert_eq!(t.recomputations, 1);
         t.set_channel_up(0, false);

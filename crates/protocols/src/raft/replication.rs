@@ -360,6 +360,12 @@ impl RaftServer {
             self.reply(out, from, seq, Some(r));
             return;
         }
+        if self.kv.is_stale(from, seq) {
+            // A late copy (a duplicated or delayed retry) of a request its client has moved
+            // past: nobody waits for it, so it is not appended.
+            self.c.stale_requests += 1;
+            return;
+        }
         self.waiting.insert(from, seq);
         let pending = self
             .log

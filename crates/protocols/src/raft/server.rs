@@ -45,6 +45,7 @@ pub(crate) struct ServerCounters {
     pub redirects: u64,
     /// Client requests answered at once from the session table (retries of applied commands).
     pub duplicate_requests: u64,
+    pub stale_requests: u64,
     /// Reads served with ReadIndex.
     pub reads_served: u64,
 }
@@ -72,6 +73,7 @@ impl ServerCounters {
         v("client_requests_received", self.client_requests_received);
         v("redirects", self.redirects);
         v("duplicate_requests", self.duplicate_requests);
+        v("stale_requests", self.stale_requests);
         v("reads_served", self.reads_served);
     }
 }

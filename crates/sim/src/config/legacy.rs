@@ -156,6 +156,7 @@ fn assemble(
                         direction: None,
                         latency: None,
                         loss: None,
+                        ..Default::default()
                     });
                 }
             }
@@ -185,6 +186,7 @@ fn assemble(
                     direction: None,
                     latency,
                     loss: None,
+                    ..Default::default()
                 };
                 if !class.eq_ignore_ascii_case(&was_class) {
                     timeline.push(mk(
@@ -213,6 +215,7 @@ fn assemble(
             id: id.clone(),
             kind: *kind,
             up: Some(*up),
+            clock: None,
         })
         .collect();
     let native_links = links
@@ -227,6 +230,10 @@ fn assemble(
             loss: None,
             up: Some(link_state[i].0),
             reverse: None,
+            burst_loss: None,
+            duplicate: None,
+            bandwidth: None,
+            queue: None,
         })
         .collect();
     Ok(NativeConfig {
@@ -244,6 +251,7 @@ fn assemble(
         timeline,
         workload,
         storage: None,
+        chaos: None,
     })
 }
 
@@ -514,6 +522,8 @@ pub struct Compact {
     storage: Option<StorageSpec>,
     #[serde(default)]
     timeline: Vec<ActionSpec>,
+    #[serde(default)]
+    chaos: Option<ChaosSpec>,
     consensus: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -553,6 +563,7 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
                 NodeKind::Client
             },
             up: None,
+            clock: None,
         });
     }
     let mut links = Vec::new();
@@ -567,6 +578,10 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
                 loss: None,
                 up: None,
                 reverse: None,
+                burst_loss: None,
+                duplicate: None,
+                bandwidth: None,
+                queue: None,
             });
         }
     }
@@ -580,6 +595,7 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
             defaults: Some(ChannelSpec {
                 latency: cfg.latency,
                 loss: cfg.loss,
+                ..Default::default()
             }),
             nodes,
             links,
@@ -590,6 +606,7 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
             .workload
             .or_else(|| legacy_workload(cfg.workload_min, cfg.workload_max)),
         storage: cfg.storage,
+        chaos: cfg.chaos,
     };
     // Paths of the compact form: "network.defaults.loss" becomes "loss".
     let text = src.text.clone();

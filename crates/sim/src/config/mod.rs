@@ -16,6 +16,7 @@ pub mod error;
 mod legacy;
 pub mod locate;
 pub mod spec;
+mod timeline;
 
 use crate::dist::{Delay, latency_class};
 use crate::scenario::*;
@@ -267,6 +268,96 @@ fn dist(src: &Source, path: &str, d: &DistSpec) -> Result<Delay, ConfigError> {
     })
 }
 
+/// Overlays the keys `spec` sets (at `path`) on `base`.
+pub(crate) fn channel(
+    src: &Source,
+    path: &str,
+    spec: &ChannelSpec,
+    base: &ChannelDef,
+) -> Result<ChannelDef, ConfigError> {
+    let mut c = base.clone();
+    if let Some(l) = &spec.latency {
+        c.latency = delay(src, &error::join(path, "latency"), l)?;
+    }
+    if let Some(p) = spec.loss {
+        c.loss = probability(src, &error::join(path, "loss"), p)?;
+    }
+    if let Some(b) = &spec.burst_loss {
+        c.burst = Some(burst(src, &error::join(path, "burst_loss"), b)?);
+    }
+    if let Some(p) = spec.duplicate {
+        c.duplicate = probability(src, &error::join(path, "duplicate"), p)?;
+    }
+    if let Some(b) = spec.bandwidth {
+        c.bandwidth = Some(bandwidth(src, &error::join(path, "bandwidth"), b)?);
+    }
+    if let Some(q) = spec.queue {
+        if spec.bandwidth.is_none() && base.bandwidth.is_none() {
+            return Err(src.error(
+                error::join(path, "queue"),
+                "a queue limit needs a \"bandwidth\" (without one packets never wait)",
+            ));
+        }
+        c.queue = Some(q);
+    }
+    Ok(c)
+}
+
+pub(crate) fn burst(src: &Source, path: &str, b: &BurstLossSpec) -> Result<BurstLoss, ConfigError> {
+    Ok(BurstLoss {
+        enter_bad: probability(src, &error::join(path, "enter_bad"), b.enter_bad)?,
+        leave_bad: probability(src, &error::join(path, "leave_bad"), b.leave_bad)?,
+        loss_good: probability(
+            src,
+            &error::join(path, "loss_good"),
+            b.loss_good.unwrap_or(0.0),
+        )?,
+        loss_bad: probability(
+            src,
+            &error::join(path, "loss_bad"),
+            b.loss_bad.unwrap_or(1.0),
+        )?,
+    })
+}
+
+pub(crate) fn bandwidth(src: &Source, path: &str, mbps: f64) -> Result<f64, ConfigError> {
+    if !mbps.is_finite() || mbps <= 0.0 || mbps > 1e7 {
+        return Err(src.error(
+            path,
+            format!("expected a bandwidth in (0, 10000000] Mbit/s, found {mbps}"),
+        ));
+    }
+    Ok(mbps_to_bytes_per_ns(mbps))
+}
+
+pub(crate) fn clock_rate(src: &Source, path: &str, rate: Option<f64>) -> Result<f64, ConfigError> {
+    match rate {
+        None => Ok(1.0),
+        Some(r) if r.is_finite() && (0.01..=100.0).contains(&r) => Ok(r),
+        Some(r) => Err(src.error(
+            path,
+            format!("expected a clock rate in [0.01, 100] (1 = no drift), found {r}"),
+        )),
+    }
+}
+
+pub(crate) fn clock_offset(
+    src: &Source,
+    path: &str,
+    offset: Option<f64>,
+) -> Result<i64, ConfigError> {
+    match offset {
+        None => Ok(0),
+        Some(o) if o.is_finite() && o.abs() <= MAX_TERMINATION_MS => {
+            Ok((o * MS as f64).round() as i64)
+        }
+        Some(o) => Err(src.error(
+            path,
+            format!("expected a clock offset within ±{MAX_TERMINATION_MS} ms, found {o}"),
+        )),
+    }
+}
+
 /// Resolves the native schema (also the target of the other forms' conversions).
 pub(crate) fn resolve(
     cfg: NativeConfig,
@@ -303,10 +394,14 @@ pub(crate) fn resolve(
                 ),
             ));
         }
+        let clock = n.clock.clone().unwrap_or_default();
+        let p = format!("network.nodes[{i}].clock");
         nodes.push(NodeDef {
             name: n.id.clone(),
             kind: n.kind,
             up: n.up.unwrap_or(true),
+            clock_rate: clock_rate(&src, &format!("{p}.rate"), clock.rate)?,
+            clock_offset: clock_offset(&src, &format!("{p}.offset"), clock.offset)?,
         });
     }
     if !nodes.iter().any(|n| n.kind == NodeKind::Server) {
@@ -337,15 +432,12 @@ pub(crate) fn resolve(
             ),
         ));
     }
-    let defaults = net.defaults.clone().unwrap_or_default();
-    let default_latency = match &defaults.latency {
-        Some(l) => delay(&src, "network.defaults.latency", l)?,
-        None => Delay::constant(DEFAULT_LATENCY_MS),
-    };
-    let default_loss = match defaults.loss {
-        Some(p) => probability(&src, "network.defaults.loss", p)?,
-        None => 0.0,
-    };
+    let defaults = channel(
+        &src,
+        "network.defaults",
+        &net.defaults.clone().unwrap_or_default(),
+        &ChannelDef::simple(Delay::constant(DEFAULT_LATENCY_MS), 0.0),
+    )?;
     let mut link_index: BTreeMap<String, usize> = BTreeMap::new();
     let mut links = Vec::with_capacity(net.links.len());
     for (i, l) in net.links.iter().enumerate() {
@@ -372,19 +464,16 @@ pub(crate) fn resolve(
         }
         let bidirectional = l.direction.unwrap_or(Direction::Bi) == Direction::Bi;
         let up = l.up.unwrap_or(true);
-        let latency = match &l.latency {
-            Some(x) => delay(&src, &format!("{p}.latency"), x)?,
-            None => default_latency.clone(),
+        let own = ChannelSpec {
+            latency: l.latency.clone(),
+            loss: l.loss,
+            burst_loss: l.burst_loss.clone(),
+            duplicate: l.duplicate,
+            bandwidth: l.bandwidth,
+            queue: l.queue,
         };
-        let loss = match l.loss {
-            Some(x) => probability(&src, &format!("{p}.loss"), x)?,
-            None => default_loss,
-        };
-        let forward = ChannelDef {
-            latency: latency.clone(),
-            loss,
-            up,
-        };
+        let mut forward = channel(&src, &p, &own, &defaults)?;
+        forward.up = up;
         let reverse = match &l.reverse {
             None => forward.clone(),
             Some(r) => {
@@ -394,17 +483,7 @@ pub(crate) fn resolve(
                         "a \"uni\" link carries packets one way only, so it has no \"reverse\" direction",
                     ));
                 }
-                ChannelDef {
-                    latency: match &r.latency {
-                        Some(x) => delay(&src, &format!("{p}.reverse.latency"), x)?,
-                        None => latency,
-                    },
-                    loss: match r.loss {
-                        Some(x) => probability(&src, &format!("{p}.reverse.loss"), x)?,
-                        None => loss,
-                    },
-                    up,
-                }
+                channel(&src, &format!("{p}.reverse"), r, &forward)?
             }
         };
         links.push(LinkDef {
@@ -445,11 +524,7 @@ pub(crate) fn resolve(
                         ),
                     ));
                 }
-                let ch = ChannelDef {
-                    latency: default_latency.clone(),
-                    loss: default_loss,
-                    up: true,
-                };
+                let ch = defaults.clone();
                 links.push(LinkDef {
                     id,
                     from: a,
@@ -461,114 +536,22 @@ pub(crate) fn resolve(
             }
         }
     }
-    let known_links: Vec<String> = link_index.keys().cloned().collect();
 
-    // Timeline.
-    if cfg.timeline.len() > MAX_ACTIONS {
-        return Err(src.error(
-            "timeline",
-            format!(
-                "expected at most {MAX_ACTIONS} actions, found {}",
-                cfg.timeline.len()
-            ),
-        ));
-    }
-    let mut timeline = Vec::with_capacity(cfg.timeline.len());
-    for (i, a) in cfg.timeline.iter().enumerate() {
-        let p = format!("timeline[{i}]");
-        let at = time_at(&src, &format!("{p}.at"), a.at)?;
-        if at > termination {
-            warnings.push(format!(
-                "{p}: the action at {} ms comes after the end of the run ({} ms) and will not happen",
-                a.at,
-                termination as f64 / MS as f64
-            ));
-        }
-        let name = serde_json::to_value(a.action).unwrap_or_default();
-        let name = name.as_str().unwrap_or("?").to_string();
-        let unused = |key: &str, present: bool| -> Result<(), ConfigError> {
-            if present {
-                Err(src.error(
-                    format!("{p}.{key}"),
-                    format!("key \"{key}\" is not used by action \"{name}\""),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let action = match a.action {
-            ActionKind::Crash | ActionKind::Recover => {
-                unused("link", a.link.is_some())?;
-                unused("direction", a.direction.is_some())?;
-                unused("latency", a.latency.is_some())?;
-                unused("loss", a.loss.is_some())?;
-                let node = a.node.as_ref().ok_or_else(|| {
-                    src.error(&p, format!("missing required key \"node\": action \"{name}\" needs the node it applies to"))
-                })?;
-                let n = node_ref(format!("{p}.node"), node)?;
-                if a.action == ActionKind::Crash {
-                    Action::Crash(n)
-                } else {
-                    Action::Recover(n)
-                }
-            }
-            ActionKind::LinkDown | ActionKind::LinkUp | ActionKind::LinkChange => {
-                unused("node", a.node.is_some())?;
-                let lname = a.link.as_ref().ok_or_else(|| {
-                    src.error(&p, format!("missing required key \"link\": action \"{name}\" needs the link it applies to"))
-                })?;
-                let link = *link_index.get(&lname.text()).ok_or_else(|| {
-                    let mut e = src.error(
-                        format!("{p}.link"),
-                        format!("expected the id of a link, found {lname}, which is not in network.links"),
-                    );
-                    e.hint = Some(error::suggest(&lname.text(), &known_links, "link id"));
-                    e
-                })?;
-                let which = a.direction.unwrap_or_default();
-                if !links[link].bidirectional && which == Which::Reverse {
-                    return Err(src.error(
-                        format!("{p}.direction"),
-                        "link is \"uni\": it has no reverse direction",
-                    ));
-                }
-                let (up, latency, loss) = match a.action {
-                    ActionKind::LinkDown | ActionKind::LinkUp => {
-                        unused("latency", a.latency.is_some())?;
-                        unused("loss", a.loss.is_some())?;
-                        (Some(a.action == ActionKind::LinkUp), None, None)
-                    }
-                    _ => {
-                        if a.latency.is_none() && a.loss.is_none() {
-                            return Err(src.error(
-                                &p,
-                                "action \"link_change\" needs \"latency\" and/or \"loss\"",
-                            ));
-                        }
-                        let latency = match &a.latency {
-                            Some(l) => Some(delay(&src, &format!("{p}.latency"), l)?),
-                            None => None,
-                        };
-                        let loss = match a.loss {
-                            Some(x) => Some(probability(&src, &format!("{p}.loss"), x)?),
-                            None => None,
-                        };
-                        (None, latency, loss)
-                    }
-                };
-                Action::Link {
-                    link,
-                    which,
-                    up,
-                    latency,
-                    loss,
-                }
-            }
-        };
-        timeline.push(TimedAction { at, action });
-    }
-    // Stable: same-time actions keep file order.
-    timeline.sort_by_key(|a| a.at);
+    // Timeline and chaos.
+    let refs = timeline::Refs {
+        src: &src,
+        nodes: &nodes,
+        index: &index,
+        links: &links,
+        link_index: &link_index,
+    };
+    let (timeline, chaos) = timeline::resolve(
+        &refs,
+        &cfg.timeline,
+        cfg.chaos.as_ref(),
+        termination,
+        &mut warnings,
+    )?;
 
     // Workload.
     let mut workloads = vec![None; nodes.len()];
@@ -649,6 +632,7 @@ pub(crate) fn resolve(
         timeline,
         workloads,
         storage,
+        chaos,
         protocol,
         consensus: serde_json::Value::Object(consensus),
         warnings,

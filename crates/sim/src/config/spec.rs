@@ -39,6 +39,10 @@ pub struct NativeConfig {
     /// Durable-storage model of the servers.
     #[serde(default)]
     pub storage: Option<StorageSpec>,
+    /// Random faults drawn from the run's seed: crashes, pauses, isolations, partitions and
+    /// link failures at given rates.
+    #[serde(default)]
+    pub chaos: Option<ChaosSpec>,
 }
 
 /// Nodes and links.
@@ -73,6 +77,22 @@ pub struct NodeSpec {
     /// its first `recover` action.
     #[serde(default)]
     pub up: Option<bool>,
+    /// The node's clock: drift `rate` (1.05 = its timers run 5% fast) and `offset` (ms added to
+    /// the local time it reports).
+    #[serde(default)]
+    pub clock: Option<ClockSpec>,
+}
+
+/// A node's clock.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// Local seconds per real second (default 1). Timers set for d local ms fire after d/rate ms.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Milliseconds added to the local time the node sees (default 0).
+    #[serde(default)]
+    pub offset: Option<f64>,
 }
 
 /// A link. `bi` links carry packets both ways (each direction may have its own latency and
@@ -96,6 +116,20 @@ pub struct LinkSpec {
     /// Probability that a packet is lost, independently per packet (default 0).
     #[serde(default)]
     pub loss: Option<f64>,
+    /// Bursty loss (Gilbert–Elliott), applied after `loss`.
+    #[serde(default)]
+    pub burst_loss: Option<BurstLossSpec>,
+    /// Probability that a packet is delivered twice (default 0).
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+    /// Capacity in Mbit/s (default unlimited). Packets are serialised one after another
+    /// through a FIFO queue, so a burst of large messages delays what follows.
+    #[serde(default)]
+    pub bandwidth: Option<f64>,
+    /// Longest FIFO queue, in packets waiting to be sent, before packets are dropped (tail
+    /// drop; default unlimited). Only meaningful with `bandwidth`.
+    #[serde(default)]
+    pub queue: Option<u32>,
     /// Whether the link is up at time 0 (default true).
     #[serde(default)]
     pub up: Option<bool>,
@@ -114,49 +148,245 @@ pub struct ChannelSpec {
     /// Independent per-packet loss probability.
     #[serde(default)]
     pub loss: Option<f64>,
+    /// Bursty loss (Gilbert–Elliott).
+    #[serde(default)]
+    pub burst_loss: Option<BurstLossSpec>,
+    /// Probability that a packet is delivered twice.
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+    /// Capacity in Mbit/s.
+    #[serde(default)]
+    pub bandwidth: Option<f64>,
+    /// Longest FIFO queue in packets.
+    #[serde(default)]
+    pub queue: Option<u32>,
 }
 
-/// One timeline action. `action` says which; the other keys it needs are listed with it.
-#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+/// Gilbert–Elliott bursty loss: a two-state Markov chain stepped once per packet. In the good
+/// state packets are lost with `loss_good`, in the bad state with `loss_bad`.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BurstLossSpec {
+    /// Probability of moving from good to bad at each packet.
+    pub enter_bad: f64,
+    /// Probability of moving from bad to good at each packet (mean burst = 1/leave_bad packets).
+    pub leave_bad: f64,
+    /// Loss probability in the good state (default 0).
+    #[serde(default)]
+    pub loss_good: Option<f64>,
+    /// Loss probability in the bad state (default 1).
+    #[serde(default)]
+    pub loss_bad: Option<f64>,
+}
+
+/// One timeline action. `action` says which; the keys each action takes are listed with it in
+/// `docs/config.md`, and any other key is an error.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
     /// When, in milliseconds of simulated time.
     pub at: f64,
+    /// A random extra delay added to `at`, drawn from the run's seed (for example a uniform
+    /// point within a heartbeat interval).
+    #[serde(default)]
+    pub delay: Option<Latency>,
     /// What happens.
     pub action: ActionKind,
-    /// The node of `crash` / `recover`.
+    /// The node (crash, recover, pause, resume, isolate, rejoin, clock).
     #[serde(default)]
     pub node: Option<Name>,
-    /// The link of `link_down` / `link_up` / `link_change`.
+    /// Instead of `node`: a role resolved when the action fires: `leader` (the leader with
+    /// the highest term), `follower` or `candidate` (one chosen at random), or `last` (the node
+    /// the last crash, pause or isolate hit, for recover, resume and rejoin).
+    #[serde(default)]
+    pub role: Option<RoleTarget>,
+    /// The link (link_down, link_up, link_change, flap).
     #[serde(default)]
     pub link: Option<Name>,
-    /// Which direction of a link the action affects: `forward` (from → to), `reverse` or
-    /// `both` (default).
+    /// Link actions: `forward` (from → to), `reverse`, `both` (default). `isolate`: `in` (the
+    /// node hears nothing), `out` (nothing it sends leaves), `both` (default).
     #[serde(default)]
     pub direction: Option<Which>,
-    /// New latency (`link_change`).
+    /// New latency (link_change).
     #[serde(default)]
     pub latency: Option<Latency>,
-    /// New loss probability (`link_change`).
+    /// New loss probability (link_change).
     #[serde(default)]
     pub loss: Option<f64>,
+    /// New bursty loss (link_change).
+    #[serde(default)]
+    pub burst_loss: Option<BurstLossSpec>,
+    /// New duplication probability (link_change).
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+    /// New capacity, Mbit/s (link_change).
+    #[serde(default)]
+    pub bandwidth: Option<f64>,
+    /// Groups that can no longer reach each other (partition): `[["a", "b"], ["c", "d", "e"]]`.
+    /// Nodes in no group are not affected.
+    #[serde(default)]
+    pub groups: Option<Vec<Vec<Member>>>,
+    /// One-way partition: packets from these nodes ...
+    #[serde(default)]
+    pub from: Option<Vec<Member>>,
+    /// ... to these nodes are lost.
+    #[serde(default)]
+    pub to: Option<Vec<Member>>,
+    /// New clock drift rate (clock).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// New clock offset, ms (clock).
+    #[serde(default)]
+    pub offset: Option<f64>,
+    /// How long the link stays up each time (flap).
+    #[serde(default)]
+    pub up: Option<Latency>,
+    /// How long the link stays down each time (flap).
+    #[serde(default)]
+    pub down: Option<Latency>,
+    /// When flapping stops, ms (flap; default: the end of the run). The link is left up.
+    #[serde(default)]
+    pub until: Option<f64>,
 }
 
 /// Timeline action kinds.
-#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Stop a node: a server loses its volatile state and unfinished disk writes, a client its
-    /// proxy state, a hub stops routing. Needs `node`.
+    /// proxy state and outstanding operations, a hub stops routing.
+    #[default]
     Crash,
-    /// Restart a crashed node (a server from its durable state). Needs `node`.
+    /// Restart a crashed node (a server from its durable state).
     Recover,
-    /// Take a link (or one direction, `direction`) down; packets on it are lost. Needs `link`.
+    /// Freeze a server or client (a stop-the-world GC, a stalled disk): nothing is processed;
+    /// packets, timers and disk completions wait.
+    Pause,
+    /// Unfreeze: everything that waited is handled at once, in order.
+    Resume,
+    /// Cut a node off the network (in, out or both directions) while it keeps running.
+    Isolate,
+    /// Undo `isolate`.
+    Rejoin,
+    /// Stop traffic between groups of nodes (`groups`), or one way (`from` → `to`).
+    Partition,
+    /// Remove every partition.
+    Heal,
+    /// Change a node's clock drift (`rate`) and/or offset.
+    Clock,
+    /// Take a link (or one direction) down; packets on it are lost.
     LinkDown,
-    /// Bring a link (or one direction) back up. Needs `link`.
+    /// Bring a link (or one direction) back up.
     LinkUp,
-    /// Change a link's `latency` and/or `loss` (both directions unless `direction`). Needs `link`.
+    /// Change a link's latency, loss, bursty loss, duplication or bandwidth.
     LinkChange,
+    /// Make a link alternate down and up with dwell times drawn from `down` and `up`.
+    Flap,
+}
+
+/// A role a timeline action can target instead of a node.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleTarget {
+    Leader,
+    Follower,
+    Candidate,
+    Last,
+}
+
+/// A partition group member: a node id, or `{"role": "leader"}` (resolved when the action
+/// fires).
+#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Member {
+    Node(Name),
+    Role { role: RoleTarget },
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Member;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a node id or {\"role\": ...}")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Member, E> {
+                Ok(Member::Node(Name::Int(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Member, E> {
+                i64::try_from(v)
+                    .map(|i| Member::Node(Name::Int(i)))
+                    .map_err(|_| E::custom("integer id too large"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Member, E> {
+                Ok(Member::Node(Name::Str(v.to_string())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct R {
+                    role: RoleTarget,
+                }
+                R::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|r| Member::Role { role: r.role })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Random faults. Each kind is a Poisson process at `rate` events per second between `start`
+/// and `stop`; each event lasts a draw from `duration`, then is undone.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosSpec {
+    /// When faults may start, ms (default 0).
+    #[serde(default)]
+    pub start: Option<f64>,
+    /// When faults stop starting, ms (default: the end of the run).
+    #[serde(default)]
+    pub stop: Option<f64>,
+    /// Crash and later recover a node.
+    #[serde(default)]
+    pub crash: Option<ChaosFault>,
+    /// Pause and later resume a node.
+    #[serde(default)]
+    pub pause: Option<ChaosFault>,
+    /// Isolate and later rejoin a node (both directions).
+    #[serde(default)]
+    pub isolate: Option<ChaosFault>,
+    /// Split the servers into a random minority and the rest (clients stay with the rest), then
+    /// heal.
+    #[serde(default)]
+    pub partition: Option<ChaosFault>,
+    /// Take a random link down and later up.
+    #[serde(default)]
+    pub link: Option<ChaosFault>,
+}
+
+/// One kind of random fault.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosFault {
+    /// Events per second.
+    pub rate: f64,
+    /// How long each lasts.
+    pub duration: Latency,
+    /// Whom node faults hit: `servers` (default, a random server), `any` (a random server or
+    /// client), `leader` (the current leader) or `follower`.
+    #[serde(default)]
+    pub target: Option<ChaosTarget>,
+}
+
+/// Targets of random node faults.
+#[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChaosTarget {
+    Servers,
+    Any,
+    Leader,
+    Follower,
 }
 
 /// Link direction (case-insensitive: the 2015 formats wrote `"Bi"` too).
@@ -186,6 +416,8 @@ pub enum Which {
     Reverse,
     #[default]
     Both,
+    In,
+    Out,
 }
 
 /// Node type.

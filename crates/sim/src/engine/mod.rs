@@ -23,18 +23,25 @@
 //! A crash loses the node's volatile state, its unfinished writes and the outputs held behind
 //! them; recovery rebuilds the node from its disk image.
 
+mod clients;
+mod faults;
+mod net;
+
+pub use faults::MAX_FIRED;
+pub use net::DropCause;
+
 use crate::checks::{Checker, Violation};
 use crate::config::spec::NodeKind;
 use crate::dist::Delay;
 use crate::metrics::{LeaderStats, NetStats, Series, cluster_available};
-use crate::scenario::{Action, Arrival, Scenario};
-use crate::topology::{NONE, Topology};
+use crate::scenario::Scenario;
+use crate::topology::Topology;
 use crate::trace::Tracer;
 use crate::workload::ClientDriver;
 use coracle_check::Operation;
 use coracle_core::{
-    Cluster, Ctx, Input, Message, Node, NodeId, Observation, OpResult, Out, Output, Protocol, Rng,
-    Role, Time, TimerName, rng, time_to_ms,
+    Cluster, Ctx, Input, Node, NodeId, Observation, OpResult, Out, Output, Protocol, Rng, Role,
+    Time, TimerName, rng, time_to_ms,
 };
 use serde_json::{Value, json};
 use std::cmp::Ordering;
@@ -87,6 +94,13 @@ enum Kind {
         node: u32,
         epoch: u32,
     },
+    /// Delivery to a node that was paused when the packet arrived.
+    Deliver {
+        packet: u32,
+    },
+    Flap {
+        index: u32,
+    },
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -114,18 +128,6 @@ impl Ord for Event {
     }
 }
 
-struct Packet<M> {
-    from: u32,
-    to: u32,
-    /// The channel the packet is on, or NONE for loopback.
-    channel: u32,
-    /// The channel's down counter when the packet entered it.
-    downs: u32,
-    hops: u8,
-    sent_at: Time,
-    msg: Option<M>,
-}
-
 enum State<P: Protocol> {
     Server(P::Server),
     Client(P::Client),
@@ -140,6 +142,13 @@ enum Held<P: Protocol> {
 struct Slot<P: Protocol> {
     kind: NodeKind,
     up: bool,
+    /// Frozen: events for the node wait in `deferred` until it resumes.
+    paused: bool,
+    deferred: Vec<Kind>,
+    /// Isolated inbound (hears nothing) / outbound (nothing it sends leaves).
+    deaf: bool,
+    mute: bool,
+    clock: faults::Clock,
     started: bool,
     epoch: u32,
     state: State<P>,
@@ -209,6 +218,9 @@ pub struct Outcome {
     pub history: Vec<OpRecord>,
     pub clients: Vec<ClientReport>,
     pub route_computations: u64,
+    /// Timeline actions that fired (first MAX_FIRED), with the nodes they hit.
+    pub fired: Vec<Value>,
+    pub fired_total: u64,
     pub tracer: Option<Tracer>,
     pub committed: u64,
 }
@@ -283,7 +295,16 @@ pub struct Engine<'s, P: Protocol> {
     queue: BinaryHeap<Event>,
     nodes: Vec<Slot<P>>,
     net: Topology,
-    packets: Vec<Packet<P::Msg>>,
+    packets: Vec<net::Packet<P::Msg>>,
+    /// Partitions in force (id, cut); id u32::MAX for scripted ones.
+    cuts: Vec<(u32, net::Cut)>,
+    planned: Vec<faults::Planned>,
+    bindings: Vec<Option<usize>>,
+    last_hit: [Option<usize>; 3],
+    timeline_rng: Rng,
+    flaps: Vec<faults::Flap>,
+    fired: Vec<Value>,
+    fired_total: u64,
     free_packets: Vec<u32>,
     out: Out<P>,
     checker: Checker,
@@ -316,6 +337,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
             .map(|(i, d)| Slot {
                 kind: d.kind,
                 up: false,
+                paused: false,
+                deferred: Vec::new(),
+                deaf: false,
+                mute: false,
+                clock: faults::Clock::new(d.clock_rate, d.clock_offset),
                 started: false,
                 epoch: 0,
                 state: State::None,
@@ -362,6 +388,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
             nodes,
             net: Topology::new(scenario, seed),
             packets: Vec::new(),
+            cuts: Vec::new(),
+            planned: Vec::new(),
+            bindings: Vec::new(),
+            last_hit: [None; 3],
+            timeline_rng: rng::stream(seed, rng::purpose::TIMELINE, 2),
+            flaps: Vec::new(),
+            fired: Vec::new(),
+            fired_total: 0,
             free_packets: Vec::new(),
             out: Out::default(),
             stats: NetStats::default(),
@@ -389,9 +423,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     /// Runs to the horizon, the end of events, or a violation.
     pub fn run(mut self) -> Outcome {
-        for (i, a) in self.scenario.timeline.iter().enumerate() {
-            self.push(a.at, Kind::Action { index: i as u32 });
-        }
+        self.plan();
         for i in 0..self.nodes.len() {
             if self.scenario.nodes[i].up {
                 self.boot(i);
@@ -439,13 +471,18 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn dispatch(&mut self, kind: Kind) {
         match kind {
             Kind::Hop { packet } => self.hop(packet),
+            Kind::Deliver { packet } => self.deliver(packet),
             Kind::Timer {
                 node,
                 timer,
                 generation,
             } => {
-                let slot = &self.nodes[node as usize];
+                let slot = &mut self.nodes[node as usize];
                 if slot.up && slot.timers[timer as usize] == generation {
+                    if slot.paused {
+                        slot.deferred.push(kind);
+                        return;
+                    }
                     let t = P::Timer::ALL[timer as usize];
                     if self.tracer.is_some() {
                         self.trace(node as usize, "timer", json!({ "timer": t.name() }));
@@ -454,14 +491,25 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 }
             }
             Kind::Action { index } => self.action(index as usize),
+            Kind::Flap { index } => self.flap(index as usize),
             Kind::Tick { node, epoch } => {
-                let slot = &self.nodes[node as usize];
+                let slot = &mut self.nodes[node as usize];
                 if slot.up && slot.epoch == epoch {
+                    if slot.paused {
+                        slot.deferred.push(kind);
+                        return;
+                    }
                     self.tick(node as usize);
                 }
             }
             Kind::Disk { node, epoch } => {
-                if self.nodes[node as usize].epoch == epoch {
+                let slot = &mut self.nodes[node as usize];
+                if slot.epoch == epoch {
+                    if slot.paused {
+                        // The write itself completes; the process acts on it when it resumes.
+                        slot.deferred.push(kind);
+                        return;
+                    }
                     self.disk_done(node as usize);
                 }
             }
@@ -498,10 +546,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
     }
 
     fn crash(&mut self, i: usize) {
-        let slot = &mut self.nodes[i];
-        if !slot.up {
+        if !self.nodes[i].up {
             return;
         }
+        self.drop_deferred(i);
+        let slot = &mut self.nodes[i];
         slot.up = false;
         slot.epoch = slot.epoch.wrapping_add(1);
         let mut retired = std::mem::take(&mut slot.retired);
@@ -541,7 +590,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let slot = &mut self.nodes[i];
         let mut ctx = Ctx {
             me: NodeId(i as u32),
-            now: self.now,
+            now: slot.clock.local(self.now),
             rng: &mut slot.rng,
             cluster: &self.cluster,
         };
@@ -583,7 +632,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
                         );
                     }
                     let idx = timer.index();
-                    let g = &mut self.nodes[i].timers[idx];
+                    let slot = &mut self.nodes[i];
+                    let after = slot.clock.global(after);
+                    let g = &mut slot.timers[idx];
                     *g = g.wrapping_add(1);
                     let generation = *g;
                     self.push(
@@ -692,40 +743,42 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     fn observe(&mut self, i: usize) {
         let slot = &self.nodes[i];
-        let Some(node) = slot.node() else { return };
+        let Some(node) = slot.node() else {
+            return;
+        };
         let obs = node.observe();
-        if self.is_server[i] {
-            let Engine {
-                nodes,
-                checker,
-                now,
-                ..
-            } = self;
-            let log = |idx: u64| nodes[i].node().and_then(|n| n.entry(idx));
-            let all = |n: usize, idx: u64| nodes[n].node().and_then(|x| x.entry(idx));
-            if let Err(v) = checker.after_step(*now, i, obs, &log, &all) {
-                self.violate(v);
-            }
-            // A leader that commits an entry of its own term is established.
-            if obs.role == Role::Leader
-                && obs.commit_index > 0
-                && self.nodes[i].established != Some(obs.term)
-            {
-                let e = self.nodes[i].node().and_then(|n| n.entry(obs.commit_index));
-                if e.is_some_and(|e| e.term == obs.term) {
-                    self.nodes[i].established = Some(obs.term);
-                    self.set_obs(i, obs);
-                    self.update_availability();
-                    return;
-                }
+        let prev = slot.obs;
+        if obs != prev {
+            self.set_obs(i, obs);
+        }
+        if !self.is_server[i] {
+            return;
+        }
+        let mut availability = obs.role != prev.role || obs.term != prev.term;
+        // A leader that commits an entry of its own term is established: it can commit.
+        if obs.role == Role::Leader
+            && obs.commit_index > 0
+            && self.nodes[i].established != Some(obs.term)
+        {
+            let e = self.nodes[i].node().and_then(|n| n.entry(obs.commit_index));
+            if e.is_some_and(|e| e.term == obs.term) {
+                self.nodes[i].established = Some(obs.term);
+                availability = true;
             }
         }
-        if obs != self.nodes[i].obs {
-            let prev = self.nodes[i].obs;
-            self.set_obs(i, obs);
-            if self.is_server[i] && (prev.role != obs.role || prev.term != obs.term) {
-                self.update_availability();
-            }
+        if availability {
+            self.update_availability();
+        }
+        let Engine {
+            nodes,
+            checker,
+            now,
+            ..
+        } = self;
+        let log = |idx: u64| nodes[i].node().and_then(|n| n.entry(idx));
+        let all = |n: usize, idx: u64| nodes[n].node().and_then(|x| x.entry(idx));
+        if let Err(v) = checker.after_step(*now, i, obs, &log, &all) {
+            self.violate(v);
         }
     }
 
@@ -787,348 +840,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
             }
             self.violation = Some(v);
         }
-    }
-
-    // ---------------------------------------------------------------- network
-
-    fn alloc_packet(&mut self, p: Packet<P::Msg>) -> u32 {
-        match self.free_packets.pop() {
-            Some(idx) => {
-                self.packets[idx as usize] = p;
-                idx
-            }
-            None => {
-                self.packets.push(p);
-                (self.packets.len() - 1) as u32
-            }
-        }
-    }
-
-    fn free_packet(&mut self, idx: u32) -> Option<P::Msg> {
-        self.free_packets.push(idx);
-        self.packets[idx as usize].msg.take()
-    }
-
-    fn transmit(&mut self, from: usize, to: usize, msg: P::Msg) {
-        self.stats.count_kind(msg.kind());
-        if from == to {
-            self.stats.loopback += 1;
-            let p = self.alloc_packet(Packet {
-                from: from as u32,
-                to: to as u32,
-                channel: NONE,
-                downs: 0,
-                hops: 0,
-                sent_at: self.now,
-                msg: Some(msg),
-            });
-            self.push(self.now, Kind::Hop { packet: p });
-            return;
-        }
-        self.stats.sent += 1;
-        let ch = self.net.next_hop(from, to);
-        if ch == NONE {
-            self.stats.drops.no_route += 1;
-            if self.tracer.is_some() {
-                self.trace(
-                    from,
-                    "drop",
-                    json!({ "cause": "no_route", "to": self.name(to), "msg": msg }),
-                );
-            }
-            return;
-        }
-        let p = self.alloc_packet(Packet {
-            from: from as u32,
-            to: to as u32,
-            channel: NONE,
-            downs: 0,
-            hops: 0,
-            sent_at: self.now,
-            msg: Some(msg),
-        });
-        self.enter(p, ch);
-    }
-
-    /// Puts packet `p` on channel `ch`: loss, then latency.
-    fn enter(&mut self, p: u32, ch: u32) {
-        let c = &mut self.net.channels[ch as usize];
-        if c.loss > 0.0 && rand::RngExt::random_bool(&mut c.rng, c.loss) {
-            self.stats.drops.loss += 1;
-            self.drop_packet(p, "loss");
-            return;
-        }
-        let lat = c.latency.sample(&mut c.rng);
-        let downs = c.downs;
-        let pk = &mut self.packets[p as usize];
-        pk.channel = ch;
-        pk.downs = downs;
-        pk.hops += 1;
-        self.push(self.now.saturating_add(lat), Kind::Hop { packet: p });
-    }
-
-    fn drop_packet(&mut self, p: u32, cause: &'static str) {
-        if self.tracer.is_some() {
-            let pk = &self.packets[p as usize];
-            let (from, to) = (pk.from as usize, pk.to as usize);
-            let msg = serde_json::to_value(pk.msg.as_ref()).unwrap_or(Value::Null);
-            let at = if pk.channel == NONE {
-                from
-            } else {
-                self.net.channels[pk.channel as usize].from as usize
-            };
-            self.trace(
-                at,
-                "drop",
-                json!({ "cause": cause, "from": self.name(from), "to": self.name(to), "msg": msg }),
-            );
-        }
-        self.free_packet(p);
-    }
-
-    fn hop(&mut self, p: u32) {
-        let pk = &self.packets[p as usize];
-        let (to, ch) = (pk.to as usize, pk.channel);
-        let at = if ch == NONE {
-            to
-        } else {
-            let c = &self.net.channels[ch as usize];
-            if !c.up || c.downs != pk.downs {
-                self.stats.drops.link_down += 1;
-                self.drop_packet(p, "link_down");
-                return;
-            }
-            c.to as usize
-        };
-        if at != to {
-            // At a hub on the way.
-            if !self.net.hub_up(at) {
-                self.stats.drops.node_down += 1;
-                self.drop_packet(p, "node_down");
-                return;
-            }
-            let next = self.net.next_hop(at, to);
-            if next == NONE || self.packets[p as usize].hops >= MAX_HOPS {
-                self.stats.drops.no_route += 1;
-                self.drop_packet(p, "no_route");
-                return;
-            }
-            self.enter(p, next);
-            return;
-        }
-        if !self.nodes[to].up {
-            self.stats.drops.node_down += 1;
-            self.drop_packet(p, "node_down");
-            return;
-        }
-        let (from, sent_at) = (
-            self.packets[p as usize].from,
-            self.packets[p as usize].sent_at,
-        );
-        if ch != NONE {
-            self.stats.delivered += 1;
-            self.stats.latency.record(self.now - sent_at);
-        }
-        let msg = self.free_packet(p).expect("packet in flight has a message");
-        if self.tracer.is_some() {
-            self.trace(
-                to,
-                "recv",
-                json!({ "from": self.name(from as usize), "msg": msg }),
-            );
-        }
-        self.step(
-            to,
-            Input::Packet {
-                from: NodeId(from),
-                msg,
-            },
-        );
-    }
-
-    // ---------------------------------------------------------------- timeline
-
-    fn action(&mut self, index: usize) {
-        let a = self.scenario.timeline[index].action.clone();
-        if self.tracer.is_some() {
-            let rec = match &a {
-                Action::Crash(n) => json!({ "action": "crash", "node": self.name(*n) }),
-                Action::Recover(n) => json!({ "action": "recover", "node": self.name(*n) }),
-                Action::Link {
-                    link,
-                    which,
-                    up,
-                    latency,
-                    loss,
-                } => json!({
-                    "action": "link", "link": self.scenario.links[*link].id.to_json(), "direction": which,
-                    "up": up, "latency": latency, "loss": loss,
-                }),
-            };
-            if let Some(t) = &mut self.tracer {
-                let mut rec = rec;
-                rec["t"] = json!(time_to_ms(self.now));
-                rec["kind"] = json!("action");
-                let _ = t.record(&rec);
-            }
-        }
-        match a {
-            Action::Crash(n) => self.crash(n),
-            Action::Recover(n) => {
-                if !self.nodes[n].up {
-                    self.boot(n);
-                }
-            }
-            Action::Link {
-                link,
-                which,
-                up,
-                latency,
-                loss,
-            } => {
-                use crate::config::spec::Which;
-                let chans: &[usize] = match which {
-                    Which::Forward => &[2 * link],
-                    Which::Reverse => &[2 * link + 1],
-                    Which::Both => &[2 * link, 2 * link + 1],
-                };
-                for &ch in chans {
-                    if let Some(up) = up {
-                        self.net.set_channel_up(ch, up);
-                    }
-                    if latency.is_some() || loss.is_some() {
-                        self.net.change_channel(ch, latency.as_ref(), loss);
-                    }
-                }
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- workload
-
-    fn start_workload(&mut self, i: usize) {
-        let now = self.now;
-        let epoch = self.nodes[i].epoch;
-        let Some(c) = &mut self.clients[i] else {
-            return;
-        };
-        let at = c.spec.start.max(now);
-        self.push(
-            at,
-            Kind::Tick {
-                node: i as u32,
-                epoch,
-            },
-        );
-    }
-
-    fn tick(&mut self, i: usize) {
-        let now = self.now;
-        let epoch = self.nodes[i].epoch;
-        let Some(c) = &mut self.clients[i] else {
-            return;
-        };
-        if !c.active(now) {
-            return;
-        }
-        let issue = match c.spec.arrival {
-            Arrival::Closed { .. } => c.outstanding() == 0,
-            Arrival::Open { .. } => true,
-            Arrival::Interval { .. } => {
-                if c.outstanding() > 0 {
-                    c.skipped += 1;
-                    false
-                } else {
-                    true
-                }
-            }
-        };
-        if let Some(gap) = c.next_gap() {
-            self.push(
-                now.saturating_add(gap),
-                Kind::Tick {
-                    node: i as u32,
-                    epoch,
-                },
-            );
-        }
-        if issue {
-            let c = self.clients[i].as_mut().expect("client");
-            let op = c.next_op();
-            let id = self.history.len() as u64;
-            c.queue.push_back(id);
-            self.history.push(OpRecord {
-                client: NodeId(i as u32),
-                op,
-                arrival: now,
-                dispatch: None,
-                complete: None,
-                result: None,
-            });
-            self.dispatch_next(i);
-        }
-    }
-
-    /// Hands the client's next queued operation to its proxy, if none is in flight. The proxy
-    /// sees one operation at a time; later arrivals (open loops) wait here, so an operation
-    /// still queued at the end, or when its client crashes, provably never reached a server.
-    fn dispatch_next(&mut self, i: usize) {
-        let Some(c) = &mut self.clients[i] else {
-            return;
-        };
-        if c.in_flight.is_some() {
-            return;
-        }
-        let Some(id) = c.queue.pop_front() else {
-            return;
-        };
-        c.in_flight = Some(id);
-        let h = &mut self.history[id as usize];
-        h.dispatch = Some(self.now);
-        let op = h.op;
-        if self.tracer.is_some() {
-            self.trace(i, "request", json!({ "id": id, "op": op }));
-        }
-        self.step(i, Input::Request { id, op });
-    }
-
-    fn complete(&mut self, i: usize, id: u64, result: Option<OpResult>) {
-        let now = self.now;
-        let epoch = self.nodes[i].epoch;
-        let Some(c) = &mut self.clients[i] else {
-            return;
-        };
-        if c.in_flight != Some(id) {
-            return; // not this client's current operation: ignore
-        }
-        c.in_flight = None;
-        let h = &mut self.history[id as usize];
-        let op = h.op;
-        if let Some(r) = result {
-            h.complete = Some(now);
-            h.result = Some(r);
-            c.completed += 1;
-            c.observe(&op, &r);
-        } else {
-            c.failed += 1;
-        }
-        let closed = match c.spec.arrival {
-            Arrival::Closed { think } => Some(think),
-            _ => None,
-        };
-        if self.tracer.is_some() {
-            self.trace(i, "complete", json!({ "id": id, "result": result }));
-        }
-        if let Some(think) = closed {
-            self.push(
-                now.saturating_add(think),
-                Kind::Tick {
-                    node: i as u32,
-                    epoch,
-                },
-            );
-        }
-        self.dispatch_next(i);
     }
 
     // ---------------------------------------------------------------- end
@@ -1210,6 +921,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
             history: self.history,
             clients,
             route_computations: self.net.recomputations,
+            fired: std::mem::take(&mut self.fired),
+            fired_total: self.fired_total,
             tracer: self.tracer,
             committed: self.checker.committed_len(),
         }

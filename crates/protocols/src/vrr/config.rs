@@ -1,0 +1,182 @@
+//! VRR's configuration: the scenario's `consensus` object without its `protocol` key.
+//!
+//! All durations are milliseconds (fractions allowed) and are converted to nanoseconds once, in
+//! [`VrrConfig::resolve`], which also validates them.
+
+use super::Params;
+use coracle_core::{Cluster, ConfigIssue, Time, ms_to_time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+fn default_commit_interval() -> f64 {
+    50.0
+}
+fn default_view_change_min() -> f64 {
+    150.0
+}
+fn default_view_change_max() -> f64 {
+    300.0
+}
+fn default_max_entries() -> u64 {
+    64
+}
+
+/// VRR's `consensus` object (the driver removes the `protocol` key before deserialising).
+/// Durations are in milliseconds; fractions are allowed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VrrConfig {
+    /// Interval in ms of the primary's heartbeat (default 50): every commit_interval the
+    /// primary sends a Commit(v, k) to each backup it sent nothing to since the previous tick
+    /// (§4.1), or re-sends the first Prepare that backup has not acknowledged. Should be well
+    /// below view_change_timeout_min.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: f64,
+    /// Lower bound in ms of the view-change timeout (default 150). A backup that hears nothing
+    /// from the primary for this long starts a view change (§4.2); a view change that does not
+    /// complete within it moves to the next view; a recovering replica retries after it
+    /// (§4.3). Every (re)arm draws uniformly from [view_change_timeout_min,
+    /// view_change_timeout_max) so that replicas do not time out in lockstep (the paper does
+    /// not say how timeouts are chosen).
+    #[serde(default = "default_view_change_min")]
+    pub view_change_timeout_min: f64,
+    /// Upper bound (exclusive) in ms of the view-change timeout (default 300). May equal
+    /// view_change_timeout_min (no randomisation).
+    #[serde(default = "default_view_change_max")]
+    pub view_change_timeout_max: f64,
+    /// Client proxy retry timeout in ms (default: view_change_timeout_max). On expiry the proxy
+    /// resends the same request (same request number) to a random server; a backup answers
+    /// with its view so that the proxy finds the primary.
+    #[serde(default)]
+    pub client_timeout: Option<f64>,
+    /// Most log entries carried by one NewState message of state transfer (§5.2) (default 64,
+    /// at least 1). DoViewChange, StartView and RecoveryResponse carry whole logs, as in the
+    /// paper.
+    #[serde(default = "default_max_entries")]
+    pub max_entries_per_message: u64,
+    /// Attempts (sends of one request, redirects included) after which the client proxy gives
+    /// up and completes the operation with no result (it may or may not have taken effect).
+    /// Default null: retry forever. At least 1.
+    #[serde(default)]
+    pub client_max_attempts: Option<u32>,
+    /// Disk-based replicas instead of the paper's diskless ones (default false). When true the
+    /// view number, the last normal view and the log are written to disk before any message
+    /// that reveals them, and a restarted replica resumes from its disk (normal status if its
+    /// last normal view is its view, view-change status otherwise) instead of running the
+    /// recovery protocol of §4.3. When false nothing is written and a restarted replica
+    /// recovers from the others.
+    #[serde(default)]
+    pub durable: bool,
+}
+
+impl Default for VrrConfig {
+    fn default() -> Self {
+        VrrConfig {
+            commit_interval: default_commit_interval(),
+            view_change_timeout_min: default_view_change_min(),
+            view_change_timeout_max: default_view_change_max(),
+            client_timeout: None,
+            max_entries_per_message: default_max_entries(),
+            client_max_attempts: None,
+            durable: false,
+        }
+    }
+}
+
+/// A positive, finite duration in ms converted to nanoseconds.
+fn duration(path: &str, ms: f64) -> Result<Time, ConfigIssue> {
+    if !ms.is_finite() || ms <= 0.0 {
+        return Err(ConfigIssue::error(
+            path,
+            format!("expected a positive, finite duration in milliseconds, found {ms}"),
+        ));
+    }
+    let t = ms_to_time(ms);
+    if t == 0 {
+        return Err(ConfigIssue::error(
+            path,
+            format!("expected a duration of at least 1 ns (0.000001 ms), found {ms} ms"),
+        ));
+    }
+    Ok(t)
+}
+
+impl VrrConfig {
+    /// Validates the configuration and converts it to the form nodes use.
+    pub(crate) fn resolve(
+        &self,
+        cluster: &Cluster,
+    ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
+        let mut warnings = Vec::new();
+        let vmin = duration("view_change_timeout_min", self.view_change_timeout_min)?;
+        let vmax = duration("view_change_timeout_max", self.view_change_timeout_max)?;
+        if vmin > vmax {
+            return Err(ConfigIssue::error(
+                "view_change_timeout_min",
+                format!(
+                    "expected view_change_timeout_min <= view_change_timeout_max, found {} > {} \
+                     ms",
+                    self.view_change_timeout_min, self.view_change_timeout_max
+                ),
+            ));
+        }
+        let commit_interval = duration("commit_interval", self.commit_interval)?;
+        if commit_interval >= vmin {
+            warnings.push(ConfigIssue::warning(
+                "commit_interval",
+                format!(
+                    "expected commit_interval well below view_change_timeout_min, found {} ms >= \
+                     {} ms: backups will start view changes between heartbeats",
+                    self.commit_interval, self.view_change_timeout_min
+                ),
+            ));
+        }
+        let client_timeout = match self.client_timeout {
+            Some(ms) => duration("client_timeout", ms)?,
+            None => vmax,
+        };
+        if self.max_entries_per_message == 0 {
+            return Err(ConfigIssue::error(
+                "max_entries_per_message",
+                "expected an integer >= 1, found 0",
+            ));
+        }
+        if self.client_max_attempts == Some(0) {
+            return Err(ConfigIssue::error(
+                "client_max_attempts",
+                "expected an integer >= 1 or null (retry forever), found 0",
+            ));
+        }
+        let servers = cluster.servers.clone();
+        if servers.len() == 1 && !self.durable {
+            warnings.push(ConfigIssue::warning(
+                "durable",
+                "expected durable: true or at least 3 replicas, found a single diskless replica: \
+                 after a crash it has lost everything and no other replica can help it recover, \
+                 so it stays in recovering status",
+            ));
+        }
+        let mut pos = vec![
+            None;
+            cluster
+                .names
+                .len()
+                .max(1 + servers.iter().map(|s| s.index()).max().unwrap_or(0))
+        ];
+        for (i, s) in servers.iter().enumerate() {
+            pos[s.index()] = Some(i);
+        }
+        let params = Params {
+            view_change: (vmin, vmax),
+            commit_interval,
+            client_timeout,
+            max_entries: self.max_entries_per_message,
+            client_max_attempts: self.client_max_attempts,
+            durable: self.durable,
+            quorum: servers.len() / 2 + 1,
+            servers,
+            pos,
+        };
+        Ok((params, warnings))
+    }
+}

@@ -1,0 +1,323 @@
+//! Viewstamped Replication Revisited (Liskov & Cowling, "Viewstamped Replication Revisited",
+//! MIT-CSAIL-TR-2012-021) as a pure sans-IO state machine.
+//!
+//! * [`VrrServer`] is a replica: normal operation (§4.1), view changes (§4.2), recovery of
+//!   diskless replicas (§4.3), the client table (§4.1) and state transfer (§5.2). The primary of
+//!   view `v` is the `(v mod n)`-th server in the configured order (`Cluster::servers`).
+//! * [`VrrClient`] is the client proxy: it numbers its requests, sends them to the primary of the
+//!   latest view it knows and retries.
+//! * [`VrrConfig`] holds the timeouts, the state-transfer batch size, the client's retry budget
+//!   and the `durable` switch (disk-based replicas instead of the paper's diskless ones).
+//!
+//! # What the checkers see
+//!
+//! [`coracle_core::Observation`]: `role` is `Leader` for the primary in normal status,
+//! `Follower` for a backup in normal status, `Candidate` in view-change status and `Recovering`
+//! in recovering status; `term` is the view-number; `leader` the primary of the view when in
+//! normal status; `commit_index` the commit-number; `log_len` the op-number; `last_log_term`
+//! the view in which the last log entry was created. Every [`Entry`] records the view of the
+//! primary that assigned its op-number, and keeps it through view changes, recovery and state
+//! transfer, so `(op-number, view)` identifies an entry as `(index, term)` does in Raft. Ops
+//! are executed in op-number order, each once per incarnation, and reported with
+//! `Output::Applied`; a recovering replica rebuilds its state machine from op 1.
+//!
+//! # Decisions where the paper is silent (or where this implementation departs from it)
+//!
+//! Quorums and timers
+//! * A quorum is a majority, `n / 2 + 1` servers ("f + 1" for `n = 2f + 1`; for an even `n`
+//!   "f + 1" would not intersect, so the majority is used). "f other replicas" means quorum - 1.
+//! * The view-change timeout is drawn uniformly from `[view_change_timeout_min,
+//!   view_change_timeout_max)` in whole nanoseconds at every (re)arm. It is the backup's
+//!   primary-failure timeout (re-armed by every Prepare, Commit, StartView or NewState from
+//!   the primary of its view), the limit on a view change (on expiry the replica moves to the
+//!   next view) and the recovering replica's retry period.
+//! * While in view-change status a replica re-broadcasts its StartViewChange, and re-sends its
+//!   DoViewChange if it sent one, every `commit_interval` (the paper sends them once; with
+//!   message loss a view change would otherwise often wait for the next timeout).
+//!
+//! Normal operation
+//! * The primary's heartbeat ticks every `commit_interval`. At a tick, each backup that was
+//!   sent nothing since the previous tick gets a Commit(v, k) if it acknowledged every op, or
+//!   else the Prepare of the first op it has not acknowledged (the paper does not say how lost
+//!   Prepares are repaired; a backup that is further behind asks for state transfer).
+//! * A backup answers a Prepare it already holds with a PrepareOK for its whole op-number
+//!   (its log is a prefix of the primary's, so that acknowledges everything up to it). A
+//!   Prepare that arrives ahead of a missing one is buffered (at most 1024 of them) and
+//!   appended once the gap fills. A backup asks for state transfer (§5.2) when a Prepare or
+//!   Commit carries a commit-number above its op-number, at most once per `commit_interval`
+//!   (a NewState that leaves it still behind is followed at once by the next GetState).
+//! * Every op in the primary's log, including ops inherited from earlier views, is committed
+//!   once a quorum (the primary included) holds it: unlike Raft's §5.4.2, VRR's view change
+//!   selects logs by last normal view, so counting replicas is safe for old ops too.
+//! * Client table: besides the state machine's table (at-most-once execution and cached
+//!   results), the primary scans its unexecuted ops, so a retried request that is already in
+//!   the log is not appended twice (the paper updates the table when it appends). A request
+//!   whose number is lower than the client's latest is dropped; an equal one gets the cached
+//!   reply if executed, and is answered when executed otherwise. Only the primary that
+//!   received a request (or its retry) while in normal status answers it.
+//! * A backup in normal status answers a request with `Reply { result: None, view }`, a
+//!   redirect to the primary of its view; replicas in view-change or recovering status drop
+//!   requests.
+//!
+//! View changes
+//! * The new primary needs f + 1 DoViewChange messages including its own, which it "sends"
+//!   (records) under the same rule as everyone, after f StartViewChange messages from others.
+//!   That rule is what makes a diskless replica that promised a view change and then crashed
+//!   safe to recover: no f + 1 replicas can still be normal in the old view.
+//! * The selected log is the one with the highest last normal view, then the highest
+//!   op-number; ties go to the replica first in the configured order (such logs are equal). The
+//!   new commit-number is the highest one received (the new primary's own included).
+//! * The new primary answers a DoViewChange of its current view that arrives after the view
+//!   started with a StartView of its current log (a straggler's fast path), and starts with
+//!   every backup's acknowledged op-number at the new commit-number (only ops above it need
+//!   acknowledgements; a backup that lacks committed ops learns it from the next Commit).
+//! * A replica that adopts a StartView sends a PrepareOK when its log has uncommitted ops, as
+//!   in the paper.
+//!
+//! State transfer (§5.2)
+//! * A replica learns that view `v` is in normal operation from a Prepare or Commit of the
+//!   primary of `v`, when its view is older, or equal while it is still in view-change status
+//!   (its StartView was lost). It moves to view `v` in normal status but keeps its log and its
+//!   last normal view until the transfer completes: it asks for the ops after its
+//!   commit-number (GetState), collects the NewState batches aside, and only when it holds
+//!   everything up to the responder's op-number replaces its uncommitted suffix and sets its
+//!   last normal view to `v`. The paper truncates the log to the commit-number at once; doing
+//!   so (or labelling the truncated log with the new view) lets a later view change select a
+//!   log that lacks an op committed in an older view, when the replica had acknowledged that
+//!   op and the op's other holders are down. Until the transfer completes the replica does
+//!   not acknowledge, execute or answer Recovery messages.
+//! * GetState is sent to the primary that revealed the gap; any replica in normal status,
+//!   caught up, in the requested view answers it. A backup that is merely behind in its own
+//!   view appends NewState batches directly (its log is a prefix of the primary's) and sends a
+//!   PrepareOK for its new op-number.
+//!
+//! Recovery (§4.3, `durable: false`)
+//! * The recovering replica needs f + 1 RecoveryResponses from other replicas with its nonce,
+//!   including the primary's of the latest view among them; on timeout it starts again with a
+//!   fresh nonce (earlier responses are discarded). Only replicas in normal status that are
+//!   caught up answer. After recovery it sends a PrepareOK when its new log has uncommitted
+//!   ops, and executes from op 1. A single diskless replica can never recover (nobody can
+//!   answer it); `Vrr::new` warns about that configuration.
+//!
+//! Disk-based replicas (`durable: true`)
+//! * The view-number and last normal view ([`VrrWrite::View`]) and the log
+//!   ([`VrrWrite::Append`], [`VrrWrite::Truncate`]) are persisted before any message that
+//!   reveals them. When both change, the log is written first, so that a crash in between
+//!   leaves an old last normal view on a newer log (harmless: the log holds everything
+//!   committed before that view) rather than a new one on an older log.
+//! * A restarted replica resumes from its disk: in normal status if its last normal view is
+//!   its view (as the primary of that view if it is, re-learning the commit-number from
+//!   PrepareOKs), in view-change status otherwise (re-broadcasting StartViewChange). This is
+//!   safe because everything it ever acknowledged or promised was on disk before it said so.
+//!   Commit-number and state machine are volatile and re-learnt, as in Raft.
+//! * A single durable replica commits an op only when its own write completed, learnt through
+//!   a [`VrrMsg::Persisted`] note it sends itself.
+//!
+//! Client proxy
+//! * Requests go to the primary of the highest view the proxy has seen in a reply, or to a
+//!   random server (seeded, uniform over all servers) when it knows none. On `client_timeout`
+//!   it resends the same request number to a random server other than the last one and
+//!   forgets the primary; a redirect names the view whose primary to try (a random other server
+//!   if that is the replier). Every send counts as an attempt towards `client_max_attempts`.
+//!   Requests are numbered from `max(1, local clock in ns)` at every (re)start, exactly as
+//!   Raft's proxy, so that the client table never mistakes a restarted proxy for its previous
+//!   incarnation.
+//!
+//! Counters live in the node value: a driver that rebuilds a node after a crash starts them
+//! again from zero.
+
+mod client;
+mod config;
+mod msg;
+mod normal;
+mod server;
+mod transfer;
+mod view_change;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::VrrClient;
+pub use config::VrrConfig;
+pub use msg::VrrMsg;
+pub use server::{Status, VrrServer};
+
+use coracle_core::{Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One log entry: the view of the primary that assigned its op-number, and the client's
+/// request.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub view: u64,
+    pub cmd: Command,
+}
+
+impl Entry {
+    /// The entry's identity as checkers see it.
+    pub fn id(&self) -> EntryId {
+        EntryId {
+            term: self.view,
+            digest: self.cmd.digest(),
+        }
+    }
+}
+
+/// One change to a disk-based replica's durable state (`durable: true` only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case")]
+pub enum VrrWrite {
+    /// The view-number and the last view in which the replica's status was normal.
+    View { view: u64, last_normal: u64 },
+    /// Store `entries` at op-numbers `first_index..`; anything stored at or after
+    /// `first_index` is replaced.
+    Append {
+        first_index: u64,
+        entries: Vec<Entry>,
+    },
+    /// Delete the ops at op-numbers `from..`.
+    Truncate { from: u64 },
+}
+
+/// A replica's disk image. Empty unless `durable` is on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrDisk {
+    pub view: u64,
+    pub last_normal: u64,
+    /// `log[i - 1]` is the op with op-number `i`.
+    pub log: Vec<Entry>,
+}
+
+/// VRR's timers. One slot per name and node.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum VrrTimer {
+    /// The primary's commit interval (heartbeat).
+    Heartbeat,
+    /// A backup's primary-failure timeout, and the view-change timeout.
+    ViewChange,
+    /// Retransmission of StartViewChange and DoViewChange during a view change.
+    Resend,
+    /// A recovering replica's retry.
+    Recovery,
+    /// Client proxy retry timer.
+    ClientRetry,
+}
+
+impl TimerName for VrrTimer {
+    const ALL: &'static [Self] = &[
+        VrrTimer::Heartbeat,
+        VrrTimer::ViewChange,
+        VrrTimer::Resend,
+        VrrTimer::Recovery,
+        VrrTimer::ClientRetry,
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn name(self) -> &'static str {
+        match self {
+            VrrTimer::Heartbeat => "heartbeat",
+            VrrTimer::ViewChange => "view_change",
+            VrrTimer::Resend => "resend",
+            VrrTimer::Recovery => "recovery",
+            VrrTimer::ClientRetry => "client_retry",
+        }
+    }
+}
+
+/// The validated configuration shared by every node of a run (durations in nanoseconds).
+#[derive(Debug)]
+pub(crate) struct Params {
+    /// View-change timeout range `[min, max)`.
+    pub view_change: (Time, Time),
+    pub commit_interval: Time,
+    pub client_timeout: Time,
+    pub max_entries: u64,
+    pub client_max_attempts: Option<u32>,
+    pub durable: bool,
+    /// The servers, in configured order: the replica order.
+    pub servers: Vec<NodeId>,
+    /// `pos[id.index()]`: the position (replica number) of server `id` in `servers`.
+    pub pos: Vec<Option<usize>>,
+    /// Replicas in a quorum (f + 1 for n = 2f + 1).
+    pub quorum: usize,
+}
+
+impl Params {
+    pub fn pos(&self, id: NodeId) -> Option<usize> {
+        self.pos.get(id.index()).copied().flatten()
+    }
+    /// The primary of `view`.
+    pub fn primary(&self, view: u64) -> NodeId {
+        self.servers[(view % self.servers.len() as u64) as usize]
+    }
+}
+
+/// The VRR protocol: its validated configuration and node constructors.
+#[derive(Clone, Debug)]
+pub struct Vrr {
+    config: VrrConfig,
+    params: Arc<Params>,
+    warnings: Vec<ConfigIssue>,
+}
+
+impl Vrr {
+    /// The configuration as given (defaults filled in by serde).
+    pub fn config(&self) -> &VrrConfig {
+        &self.config
+    }
+}
+
+impl Protocol for Vrr {
+    const NAME: &'static str = "vrr";
+    type Config = VrrConfig;
+    type Msg = VrrMsg;
+    type Timer = VrrTimer;
+    type Write = VrrWrite;
+    type Disk = VrrDisk;
+    type Server = VrrServer;
+    type Client = VrrClient;
+
+    fn new(config: VrrConfig, cluster: &Cluster) -> Result<Self, ConfigIssue> {
+        let (params, warnings) = config.resolve(cluster)?;
+        Ok(Vrr {
+            config,
+            params: Arc::new(params),
+            warnings,
+        })
+    }
+
+    fn warnings(&self) -> Vec<ConfigIssue> {
+        self.warnings.clone()
+    }
+
+    fn apply_write(disk: &mut VrrDisk, write: &VrrWrite) {
+        match write {
+            VrrWrite::View { view, last_normal } => {
+                disk.view = *view;
+                disk.last_normal = *last_normal;
+            }
+            VrrWrite::Append {
+                first_index,
+                entries,
+            } => {
+                let keep = first_index.saturating_sub(1) as usize;
+                debug_assert!(keep <= disk.log.len(), "append leaves a gap in the log");
+                disk.log.truncate(keep);
+                disk.log.extend_from_slice(entries);
+            }
+            VrrWrite::Truncate { from } => {
+                disk.log.truncate(from.saturating_sub(1) as usize);
+            }
+        }
+    }
+
+    fn server(&self, me: NodeId, disk: &VrrDisk) -> VrrServer {
+        VrrServer::from_disk(self.params.clone(), me, disk)
+    }
+
+    fn client(&self, me: NodeId) -> VrrClient {
+        VrrClient::new(self.params.clone(), me)
+    }
+}

@@ -1,0 +1,484 @@
+//! A VRR replica: state, input dispatch and observation. Normal operation lives in
+//! `normal.rs`, view changes in `view_change.rs`, recovery and state transfer in
+//! `transfer.rs`.
+
+use super::{Entry, Params, Vrr, VrrDisk, VrrMsg, VrrTimer, VrrWrite};
+use coracle_core::{
+    Ctx, EntryId, Input, KvStore, Node, NodeId, Observation, Out, Role, Time,
+};
+use rand::RngExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A replica's status (§4).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Normal,
+    ViewChange,
+    Recovering,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Normal => "normal",
+            Status::ViewChange => "view_change",
+            Status::Recovering => "recovering",
+        }
+    }
+}
+
+/// Per-replica counters, summed over nodes by drivers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ServerCounters {
+    /// Times this replica moved to a higher view in view-change status (own timeout or a
+    /// StartViewChange/DoViewChange of a higher view). Like Raft's `elections_started`.
+    pub view_changes_started: u64,
+    /// Times it became primary through a view change (like Raft's `elections_won`).
+    pub view_changes_completed: u64,
+    /// Its view-change timer fired while it was still in view-change status.
+    pub view_change_timeouts: u64,
+    /// Recovery protocols started (one per crash of a diskless replica).
+    pub recoveries_started: u64,
+    /// Recovery protocols completed.
+    pub recoveries_completed: u64,
+    /// GetState requests sent.
+    pub state_transfers: u64,
+    /// State transfers into a newer view completed (the replica's log was replaced).
+    pub state_transfers_completed: u64,
+    /// Prepare messages sent (retransmissions included).
+    pub prepares_sent: u64,
+    /// Commit messages sent.
+    pub commits_sent: u64,
+    /// Ops it assigned as primary.
+    pub entries_appended: u64,
+    /// Ops executed on its state machine (re-executions after a recovery included).
+    pub entries_applied: u64,
+    /// Client requests it received.
+    pub client_requests_received: u64,
+    /// Client requests answered with a redirect (backup in normal status).
+    pub redirects: u64,
+    /// Client requests answered at once from the client table (retries of executed ops).
+    pub duplicate_requests: u64,
+}
+
+impl ServerCounters {
+    pub fn visit(&self, v: &mut dyn FnMut(&'static str, u64)) {
+        v("view_changes_started", self.view_changes_started);
+        v("view_changes_completed", self.view_changes_completed);
+        v("view_change_timeouts", self.view_change_timeouts);
+        v("recoveries_started", self.recoveries_started);
+        v("recoveries_completed", self.recoveries_completed);
+        v("state_transfers", self.state_transfers);
+        v("state_transfers_completed", self.state_transfers_completed);
+        v("prepares_sent", self.prepares_sent);
+        v("commits_sent", self.commits_sent);
+        v("entries_appended", self.entries_appended);
+        v("entries_applied", self.entries_applied);
+        v("client_requests_received", self.client_requests_received);
+        v("redirects", self.redirects);
+        v("duplicate_requests", self.duplicate_requests);
+    }
+}
+
+/// What a DoViewChange told the new primary.
+#[derive(Clone, Debug)]
+pub(crate) struct DvcInfo {
+    pub last_normal: u64,
+    pub log: Vec<Entry>,
+    pub commit: u64,
+}
+
+/// One RecoveryResponse.
+#[derive(Clone, Debug)]
+pub(crate) struct RecoveryInfo {
+    pub view: u64,
+    /// The primary's log and commit-number; `None` from a backup.
+    pub state: Option<(Vec<Entry>, u64)>,
+}
+
+/// Most out-of-order Prepares a backup buffers.
+pub(crate) const MAX_BUFFERED: usize = 1024;
+
+/// A VRR replica.
+#[derive(Clone, Debug)]
+pub struct VrrServer {
+    pub(crate) p: Arc<Params>,
+    pub(crate) me: NodeId,
+    /// Replica number: position of `me` in the server list.
+    pub(crate) my_pos: usize,
+
+    // Durable with `durable` (Figure 2 of the paper, plus the last normal view of §4.2).
+    pub(crate) view: u64,
+    /// The latest view in which this replica's status was normal *and* it held that view's log.
+    pub(crate) last_normal: u64,
+    /// `log[i - 1]` is op-number `i`; the op-number is the log's length.
+    pub(crate) log: Vec<Entry>,
+
+    // Volatile.
+    pub(crate) status: Status,
+    /// Commit-number (never above the op-number).
+    pub(crate) commit: u64,
+    /// Op-number of the last op executed.
+    pub(crate) executed: u64,
+    pub(crate) kv: KvStore,
+    /// Highest request number executed per client (the request-number column of the paper's
+    /// client table; results live in `kv`).
+    pub(crate) client_table: BTreeMap<NodeId, u64>,
+
+    // Primary.
+    /// Highest op-number each replica acknowledged in this view (by position).
+    pub(crate) acked: Vec<u64>,
+    /// Whether the primary sent each backup a Prepare (or StartView) since the last tick.
+    pub(crate) sent_since_tick: Vec<bool>,
+    /// Clients waiting for this primary's reply: client -> request number.
+    pub(crate) waiting: BTreeMap<NodeId, u64>,
+
+    // Backup.
+    /// Prepares of the current view that arrived ahead of a missing one: op-number -> entry.
+    pub(crate) buffered: BTreeMap<u64, Entry>,
+    /// Local time of the last GetState sent.
+    pub(crate) get_state_at: Option<Time>,
+    /// State transfer into a newer view (`status == Normal && last_normal < view`): the ops
+    /// after `transfer_base` collected so far.
+    pub(crate) transfer_base: u64,
+    pub(crate) staged: Vec<Entry>,
+
+    // View change.
+    /// StartViewChange received for the current view, by position.
+    pub(crate) svc: Vec<bool>,
+    pub(crate) dvc_sent: bool,
+    /// DoViewChange received for the current view (as its primary), by position.
+    pub(crate) dvcs: Vec<Option<DvcInfo>>,
+
+    // Recovery.
+    pub(crate) nonce: u64,
+    pub(crate) responses: Vec<Option<RecoveryInfo>>,
+
+    pub(crate) c: ServerCounters,
+}
+
+impl VrrServer {
+    pub(crate) fn from_disk(p: Arc<Params>, me: NodeId, disk: &VrrDisk) -> VrrServer {
+        let n = p.servers.len();
+        let my_pos = p.pos(me).unwrap_or(usize::MAX);
+        VrrServer {
+            me,
+            my_pos,
+            view: disk.view,
+            last_normal: disk.last_normal,
+            log: disk.log.clone(),
+            status: Status::Normal,
+            commit: 0,
+            executed: 0,
+            kv: KvStore::default(),
+            client_table: BTreeMap::new(),
+            acked: vec![0; n],
+            sent_since_tick: vec![false; n],
+            waiting: BTreeMap::new(),
+            buffered: BTreeMap::new(),
+            get_state_at: None,
+            transfer_base: 0,
+            staged: Vec::new(),
+            svc: vec![false; n],
+            dvc_sent: false,
+            dvcs: vec![None; n],
+            nonce: 0,
+            responses: vec![None; n],
+            c: ServerCounters::default(),
+            p,
+        }
+    }
+
+    /// View-number.
+    pub fn view(&self) -> u64 {
+        self.view
+    }
+    /// The latest view in which this replica was normal with that view's log.
+    pub fn last_normal(&self) -> u64 {
+        self.last_normal
+    }
+    /// Status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// Op-number.
+    pub fn op_number(&self) -> u64 {
+        self.log.len() as u64
+    }
+    /// Commit-number.
+    pub fn commit_number(&self) -> u64 {
+        self.commit
+    }
+    /// Op-number of the last executed op.
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+    /// The replicated key-value store.
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+    /// The log (`log()[i - 1]` is op-number `i`).
+    pub fn log(&self) -> &[Entry] {
+        &self.log
+    }
+    /// True for the primary of the current view in normal status.
+    pub fn is_primary(&self) -> bool {
+        self.status == Status::Normal && self.p.primary(self.view) == self.me
+    }
+    /// True while transferring state into the current view (normal status, log not yet
+    /// replaced).
+    pub fn transferring(&self) -> bool {
+        self.status == Status::Normal && self.last_normal < self.view
+    }
+
+    pub(crate) fn op(&self) -> u64 {
+        self.log.len() as u64
+    }
+    /// In normal status with the current view's log.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.status == Status::Normal && self.last_normal == self.view
+    }
+    pub(crate) fn n(&self) -> usize {
+        self.p.servers.len()
+    }
+
+    /// Persists `w` when disk-based (diskless replicas write nothing).
+    pub(crate) fn persist(&self, out: &mut Out<Vrr>, w: VrrWrite) {
+        if self.p.durable {
+            out.persist(w);
+        }
+    }
+    pub(crate) fn persist_view(&self, out: &mut Out<Vrr>) {
+        self.persist(
+            out,
+            VrrWrite::View {
+                view: self.view,
+                last_normal: self.last_normal,
+            },
+        );
+    }
+
+    /// Replaces the log by `new`, persisting only what differs.
+    pub(crate) fn replace_log(&mut self, new: Vec<Entry>, out: &mut Out<Vrr>) {
+        let common = self
+            .log
+            .iter()
+            .zip(new.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        if common < new.len() {
+            self.persist(
+                out,
+                VrrWrite::Append {
+                    first_index: common as u64 + 1,
+                    entries: new[common..].to_vec(),
+                },
+            );
+        } else if new.len() < self.log.len() {
+            self.persist(
+                out,
+                VrrWrite::Truncate {
+                    from: new.len() as u64 + 1,
+                },
+            );
+        }
+        self.log = new;
+        self.buffered.clear();
+    }
+
+    /// Sends `msg` to every other server.
+    pub(crate) fn broadcast(&self, out: &mut Out<Vrr>, msg: &VrrMsg) {
+        for (i, &s) in self.p.servers.iter().enumerate() {
+            if i != self.my_pos {
+                out.send(s, msg.clone());
+            }
+        }
+    }
+
+    /// A uniform draw from the view-change range.
+    pub(crate) fn draw_timeout(&self, ctx: &mut Ctx<'_>) -> Time {
+        let (lo, hi) = self.p.view_change;
+        if hi > lo {
+            ctx.rng.random_range(lo..hi)
+        } else {
+            lo
+        }
+    }
+    pub(crate) fn arm_view_change_timer(&self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        let after = self.draw_timeout(ctx);
+        out.set_timer(VrrTimer::ViewChange, after);
+    }
+
+    /// Forgets the state of a view change, a transfer and the clients waiting for a reply.
+    pub(crate) fn clear_view_state(&mut self) {
+        self.svc.fill(false);
+        self.dvc_sent = false;
+        self.dvcs.fill(None);
+        self.buffered.clear();
+        self.staged.clear();
+        self.waiting.clear();
+        self.get_state_at = None;
+    }
+
+    /// Status normal as a backup of the current view (primary-failure timer armed).
+    pub(crate) fn become_backup(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        self.status = Status::Normal;
+        out.cancel_timer(VrrTimer::Heartbeat);
+        out.cancel_timer(VrrTimer::Resend);
+        self.arm_view_change_timer(ctx, out);
+    }
+
+    /// First boot, or restart of a disk-based replica: resume in the status the disk implies.
+    fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        if self.view == self.last_normal {
+            if self.p.primary(self.view) == self.me {
+                // Everything in the log came from disk: it is durable.
+                let commit = self.commit;
+                self.become_primary(commit, out);
+            } else {
+                self.become_backup(ctx, out);
+            }
+        } else {
+            self.resume_view_change(ctx, out);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, from: NodeId, msg: VrrMsg, out: &mut Out<Vrr>) {
+        // Only servers take part in the protocol; clients only send requests.
+        let from_server = self.p.pos(from).is_some();
+        match msg {
+            VrrMsg::Request { seq, op } => self.on_request(from, seq, op, out),
+            VrrMsg::Prepare {
+                view,
+                entry,
+                op,
+                commit,
+            } if from_server => self.on_prepare(ctx, from, view, entry, op, commit, out),
+            VrrMsg::PrepareOk { view, op } if from_server => {
+                self.on_prepare_ok(from, view, op, out)
+            }
+            VrrMsg::Commit { view, commit } if from_server => {
+                self.on_commit(ctx, from, view, commit, out)
+            }
+            VrrMsg::StartViewChange { view } if from_server => {
+                self.on_start_view_change(ctx, from, view, out)
+            }
+            VrrMsg::DoViewChange {
+                view,
+                log,
+                last_normal,
+                op: _,
+                commit,
+            } if from_server => self.on_do_view_change(
+                ctx,
+                from,
+                view,
+                DvcInfo {
+                    last_normal,
+                    log,
+                    commit,
+                },
+                out,
+            ),
+            VrrMsg::StartView {
+                view,
+                log,
+                op: _,
+                commit,
+            } if from_server => self.on_start_view(ctx, from, view, log, commit, out),
+            VrrMsg::Recovery { nonce } if from_server => self.on_recovery(from, nonce, out),
+            VrrMsg::RecoveryResponse {
+                view,
+                nonce,
+                log,
+                op: _,
+                commit,
+            } if from_server => self.on_recovery_response(ctx, from, view, nonce, log, commit, out),
+            VrrMsg::GetState { view, op } if from_server => {
+                self.on_get_state(from, view, op, out)
+            }
+            VrrMsg::NewState {
+                view,
+                after,
+                entries,
+                op,
+                commit,
+            } if from_server => self.on_new_state(ctx, from, view, after, entries, op, commit, out),
+            VrrMsg::Persisted { view, op } if from == self.me => self.on_persisted(view, op, out),
+            _ => {}
+        }
+    }
+}
+
+impl Node<Vrr> for VrrServer {
+    fn step(&mut self, ctx: &mut Ctx<'_>, input: Input<VrrMsg, VrrTimer>, out: &mut Out<Vrr>) {
+        if self.my_pos == usize::MAX {
+            return; // not a server of this cluster
+        }
+        match input {
+            // First boot: normal status in view 0 with an empty log (or whatever a disk image
+            // given to the driver says).
+            Input::Start => self.resume(ctx, out),
+            Input::Recover => {
+                if self.p.durable {
+                    self.resume(ctx, out)
+                } else {
+                    self.start_recovery(ctx, out)
+                }
+            }
+            Input::Packet { from, msg } => self.on_message(ctx, from, msg, out),
+            Input::Timer(VrrTimer::Heartbeat) => self.on_heartbeat(out),
+            Input::Timer(VrrTimer::ViewChange) => self.on_view_change_timeout(ctx, out),
+            Input::Timer(VrrTimer::Resend) => self.on_resend(out),
+            Input::Timer(VrrTimer::Recovery) => self.on_recovery_timeout(ctx, out),
+            Input::Timer(VrrTimer::ClientRetry) | Input::Request { .. } => {}
+        }
+    }
+
+    fn observe(&self) -> Observation {
+        let role = match self.status {
+            Status::Normal if self.p.primary(self.view) == self.me => Role::Leader,
+            Status::Normal => Role::Follower,
+            Status::ViewChange => Role::Candidate,
+            Status::Recovering => Role::Recovering,
+        };
+        Observation {
+            role,
+            term: self.view,
+            leader: (self.status == Status::Normal).then(|| self.p.primary(self.view)),
+            commit_index: self.commit,
+            log_len: self.op(),
+            last_log_term: self.log.last().map_or(0, |e| e.view),
+        }
+    }
+
+    fn entry(&self, index: u64) -> Option<EntryId> {
+        if index == 0 {
+            return None;
+        }
+        self.log.get(index as usize - 1).map(Entry::id)
+    }
+
+    fn counters(&self, visit: &mut dyn FnMut(&'static str, u64)) {
+        self.c.visit(visit);
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "role": self.observe().role.name(),
+            "status": self.status.name(),
+            "view": self.view,
+            "last_normal_view": self.last_normal,
+            "primary": self.p.servers.get(0).map(|_| self.p.primary(self.view).0),
+            "op_number": self.op(),
+            "commit_number": self.commit,
+            "executed": self.executed,
+            "log_len": self.log.len(),
+            "kv_keys": self.kv.len(),
+            "kv_commands_applied": self.kv.applied_commands(),
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Recovery of diskless replicas (§4.3) and state transfer (§5.2).
+
+use super::server::{RecoveryInfo, Status, VrrServer};
+use super::{Entry, Vrr, VrrMsg, VrrTimer, VrrWrite};
+use coracle_core::{Ctx, NodeId, Out};
+use rand::RngExt;
+
+impl VrrServer {
+    // ----- recovery -----------------------------------------------------------------------
+
+    /// §4.3: a diskless replica restarted with nothing. It does not take part in anything until
+    /// it has the state of the latest view's primary.
+    pub(crate) fn start_recovery(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        self.status = Status::Recovering;
+        self.view = 0;
+        self.last_normal = 0;
+        self.log.clear();
+        self.commit = 0;
+        self.executed = 0;
+        self.clear_view_state();
+        self.c.recoveries_started += 1;
+        self.send_recovery(ctx, out);
+    }
+
+    fn send_recovery(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        self.nonce = ctx.rng.random::<u64>();
+        self.responses.fill(None);
+        self.broadcast(out, &VrrMsg::Recovery { nonce: self.nonce });
+        let after = self.draw_timeout(ctx);
+        out.set_timer(VrrTimer::Recovery, after);
+    }
+
+    pub(crate) fn on_recovery_timeout(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        if self.status == Status::Recovering {
+            self.send_recovery(ctx, out);
+        }
+    }
+
+    /// §4.3 step 2: replicas in normal status answer; the primary includes its state.
+    pub(crate) fn on_recovery(&mut self, from: NodeId, nonce: u64, out: &mut Out<Vrr>) {
+        if !self.caught_up() || from == self.me {
+            return;
+        }
+        let primary = self.is_primary();
+        out.send(
+            from,
+            VrrMsg::RecoveryResponse {
+                view: self.view,
+                nonce,
+                log: primary.then(|| self.log.clone()),
+                op: if primary { self.op() } else { 0 },
+                commit: if primary { self.commit } else { 0 },
+            },
+        );
+    }
+
+    /// §4.3 step 3: f + 1 responses with our nonce, including the primary's of the latest view
+    /// among them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_recovery_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        nonce: u64,
+        log: Option<Vec<Entry>>,
+        commit: u64,
+        out: &mut Out<Vrr>,
+    ) {
+        if self.status != Status::Recovering || nonce != self.nonce {
+            return;
+        }
+        let Some(i) = self.p.pos(from) else { return };
+        if i == self.my_pos || self.responses[i].as_ref().is_some_and(|r| r.view > view) {
+            return;
+        }
+        self.responses[i] = Some(RecoveryInfo {
+            view,
+            state: log.map(|l| (l, commit)),
+        });
+        if self.responses.iter().flatten().count() < self.p.quorum {
+            return;
+        }
+        let latest = self.responses.iter().flatten().map(|r| r.view).max();
+        let Some(latest) = latest else { return };
+        let Some(p) = self.p.pos(self.p.primary(latest)) else {
+            return;
+        };
+        let Some(RecoveryInfo {
+            view: v,
+            state: Some((log, k)),
+        }) = self.responses[p].take()
+        else {
+            return;
+        };
+        if v != latest {
+            return;
+        }
+        self.responses.fill(None);
+        self.view = latest;
+        self.last_normal = latest;
+        self.log = log;
+        self.commit = k.min(self.op());
+        self.c.recoveries_completed += 1;
+        out.cancel_timer(VrrTimer::Recovery);
+        self.become_backup(ctx, out);
+        if self.op() > self.commit {
+            out.send(
+                self.p.primary(latest),
+                VrrMsg::PrepareOk {
+                    view: latest,
+                    op: self.op(),
+                },
+            );
+        }
+        self.execute(out);
+    }
+
+    // ----- state transfer -----------------------------------------------------------------
+
+    /// §5.2: view `view` is in normal operation (we heard from its primary `from`) but we do not
+    /// hold its log. Move to the view and fetch the ops after our commit-number; the log and the
+    /// last normal view are replaced only when the transfer is complete.
+    pub(crate) fn start_transfer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        out: &mut Out<Vrr>,
+    ) {
+        self.view = view;
+        self.clear_view_state();
+        self.transfer_base = self.commit;
+        self.persist_view(out);
+        self.become_backup(ctx, out);
+        self.request_state(ctx, from, true, out);
+    }
+
+    /// Sends GetState to `to` for what we lack; unless `now`, at most once per commit
+    /// interval.
+    pub(crate) fn request_state(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        to: NodeId,
+        now: bool,
+        out: &mut Out<Vrr>,
+    ) {
+        let recent = self
+            .get_state_at
+            .is_some_and(|t| ctx.now.saturating_sub(t) < self.p.commit_interval);
+        if recent && !now {
+            return;
+        }
+        let after = if self.caught_up() {
+            self.op()
+        } else {
+            self.transfer_base + self.staged.len() as u64
+        };
+        self.get_state_at = Some(ctx.now);
+        self.c.state_transfers += 1;
+        out.send(
+            to,
+            VrrMsg::GetState {
+                view: self.view,
+                op: after,
+            },
+        );
+    }
+
+    /// §5.2: a replica in normal status in `view`, holding that view's log, sends the ops after
+    /// `after` (at most `max_entries_per_message`), possibly none.
+    pub(crate) fn on_get_state(&mut self, from: NodeId, view: u64, after: u64, out: &mut Out<Vrr>) {
+        if !self.caught_up() || view != self.view || after > self.op() || from == self.me {
+            return;
+        }
+        let end = self.op().min(after.saturating_add(self.p.max_entries));
+        out.send(
+            from,
+            VrrMsg::NewState {
+                view,
+                after,
+                entries: self.log[after as usize..end as usize].to_vec(),
+                op: self.op(),
+                commit: self.commit,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_new_state(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        after: u64,
+        entries: Vec<Entry>,
+        n: u64,
+        k: u64,
+        out: &mut Out<Vrr>,
+    ) {
+        if self.status != Status::Normal || view != self.view || self.is_primary() {
+            return;
+        }
+        let primary = self.p.primary(view);
+        if self.caught_up() {
+            // Behind in our own view: our log is a prefix of the responder's.
+            let op = self.op();
+            if after > op {
+                return;
+            }
+            let skip = (op - after) as usize;
+            if skip < entries.len() {
+                self.log.extend_from_slice(&entries[skip..]);
+                while let Some(e) = self.buffered.remove(&(self.op() + 1)) {
+                    self.log.push(e);
+                }
+                let now_op = self.op();
+                self.buffered.retain(|&i, _| i > now_op);
+                self.persist(
+                    out,
+                    VrrWrite::Append {
+                        first_index: op + 1,
+                        entries: self.log[op as usize..].to_vec(),
+                    },
+                );
+                out.send(
+                    primary,
+                    VrrMsg::PrepareOk {
+                        view,
+                        op: self.op(),
+                    },
+                );
+            }
+            let c = k.min(self.op());
+            if c > self.commit {
+                self.commit = c;
+                self.execute(out);
+            }
+            if self.op() < n {
+                self.request_state(ctx, from, true, out);
+            }
+            return;
+        }
+        // Transferring into the view: collect aside until we hold the responder's op-number.
+        let expected = self.transfer_base + self.staged.len() as u64;
+        if after > expected {
+            return;
+        }
+        let skip = (expected - after) as usize;
+        if skip < entries.len() {
+            self.staged.extend_from_slice(&entries[skip..]);
+        }
+        let end = self.transfer_base + self.staged.len() as u64;
+        if end < n {
+            self.request_state(ctx, from, true, out);
+            return;
+        }
+        let mut log = self.log[..self.transfer_base as usize].to_vec();
+        log.append(&mut self.staged);
+        self.replace_log(log, out);
+        self.last_normal = view;
+        self.persist_view(out);
+        self.commit = self.commit.max(k).min(self.op());
+        self.c.state_transfers_completed += 1;
+        self.get_state_at = None;
+        self.arm_view_change_timer(ctx, out);
+        out.send(
+            primary,
+            VrrMsg::PrepareOk {
+                view,
+                op: self.op(),
+            },
+        );
+        self.execute(out);
+    }
+}

@@ -1,0 +1,228 @@
+//! View changes (§4.2): StartViewChange, DoViewChange, StartView, and moving on to the next view
+//! when one does not complete in time.
+
+use super::server::{DvcInfo, Status, VrrServer};
+use super::{Entry, Vrr, VrrMsg, VrrTimer};
+use coracle_core::{Ctx, NodeId, Out};
+
+impl VrrServer {
+    /// The primary-failure timeout of a backup, or the limit on a view change.
+    pub(crate) fn on_view_change_timeout(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        match self.status {
+            Status::Normal if self.is_primary() => {}
+            Status::Normal => self.start_view_change(ctx, self.view + 1, out),
+            Status::ViewChange => {
+                self.c.view_change_timeouts += 1;
+                self.start_view_change(ctx, self.view + 1, out);
+            }
+            Status::Recovering => {}
+        }
+    }
+
+    /// §4.2 step 1: move to view `view` (> current) in view-change status and tell everyone.
+    pub(crate) fn start_view_change(&mut self, ctx: &mut Ctx<'_>, view: u64, out: &mut Out<Vrr>) {
+        debug_assert!(view > self.view);
+        self.view = view;
+        self.c.view_changes_started += 1;
+        // The new view is a promise not to accept Prepares of older views: durable first.
+        self.persist_view(out);
+        self.resume_view_change(ctx, out);
+    }
+
+    /// View-change status in the current view (also a disk-based replica's restart in it).
+    pub(crate) fn resume_view_change(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        self.status = Status::ViewChange;
+        self.clear_view_state();
+        self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
+        out.cancel_timer(VrrTimer::Heartbeat);
+        self.arm_view_change_timer(ctx, out);
+        out.set_timer(VrrTimer::Resend, self.p.commit_interval);
+        self.maybe_send_do_view_change(out);
+    }
+
+    /// Retransmission while the view change is in progress.
+    pub(crate) fn on_resend(&mut self, out: &mut Out<Vrr>) {
+        if self.status != Status::ViewChange {
+            return;
+        }
+        self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
+        if self.dvc_sent && self.p.primary(self.view) != self.me {
+            out.send(self.p.primary(self.view), self.do_view_change());
+        }
+        out.set_timer(VrrTimer::Resend, self.p.commit_interval);
+    }
+
+    pub(crate) fn on_start_view_change(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        out: &mut Out<Vrr>,
+    ) {
+        if self.status == Status::Recovering {
+            return; // a recovering replica does not take part
+        }
+        if view > self.view {
+            self.start_view_change(ctx, view, out);
+        }
+        if self.status == Status::ViewChange
+            && view == self.view
+            && let Some(i) = self.p.pos(from)
+            && i != self.my_pos
+        {
+            self.svc[i] = true;
+            self.maybe_send_do_view_change(out);
+        }
+    }
+
+    fn do_view_change(&self) -> VrrMsg {
+        VrrMsg::DoViewChange {
+            view: self.view,
+            log: self.log.clone(),
+            last_normal: self.last_normal,
+            op: self.op(),
+            commit: self.commit,
+        }
+    }
+
+    /// §4.2 step 2: after StartViewChange from f other replicas, DoViewChange to the new
+    /// primary (recorded directly when that is us).
+    fn maybe_send_do_view_change(&mut self, out: &mut Out<Vrr>) {
+        if self.dvc_sent || self.status != Status::ViewChange {
+            return;
+        }
+        let others = self.svc.iter().filter(|&&b| b).count();
+        if others + 1 < self.p.quorum {
+            return;
+        }
+        self.dvc_sent = true;
+        let primary = self.p.primary(self.view);
+        if primary == self.me {
+            self.dvcs[self.my_pos] = Some(DvcInfo {
+                last_normal: self.last_normal,
+                log: self.log.clone(),
+                commit: self.commit,
+            });
+            self.maybe_start_view(out);
+        } else {
+            out.send(primary, self.do_view_change());
+        }
+    }
+
+    pub(crate) fn on_do_view_change(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        info: DvcInfo,
+        out: &mut Out<Vrr>,
+    ) {
+        if self.status == Status::Recovering {
+            return;
+        }
+        if view > self.view {
+            self.start_view_change(ctx, view, out);
+        }
+        if view != self.view || self.p.primary(view) != self.me {
+            return;
+        }
+        let Some(i) = self.p.pos(from) else { return };
+        if i == self.my_pos {
+            return;
+        }
+        match self.status {
+            Status::ViewChange => {
+                self.dvcs[i] = Some(info);
+                self.maybe_start_view(out);
+            }
+            Status::Normal if self.caught_up() => {
+                // A straggler of the view change we completed: its StartView was lost.
+                out.send(from, self.start_view_msg());
+            }
+            _ => {}
+        }
+    }
+
+    fn start_view_msg(&self) -> VrrMsg {
+        VrrMsg::StartView {
+            view: self.view,
+            log: self.log.clone(),
+            op: self.op(),
+            commit: self.commit,
+        }
+    }
+
+    /// §4.2 steps 3-4: with f + 1 DoViewChange messages (our own included), take the log with
+    /// the highest last normal view, then the highest op-number, the highest commit-number,
+    /// and start the view.
+    fn maybe_start_view(&mut self, out: &mut Out<Vrr>) {
+        if self.status != Status::ViewChange
+            || self.p.primary(self.view) != self.me
+            || self.dvcs[self.my_pos].is_none()
+        {
+            return;
+        }
+        if self.dvcs.iter().filter(|d| d.is_some()).count() < self.p.quorum {
+            return;
+        }
+        let mut best: Option<&DvcInfo> = None;
+        let mut commit = self.commit;
+        for d in self.dvcs.iter().flatten() {
+            commit = commit.max(d.commit);
+            let better = best.is_none_or(|b| {
+                (d.last_normal, d.log.len()) > (b.last_normal, b.log.len())
+            });
+            if better {
+                best = Some(d);
+            }
+        }
+        let log: Vec<Entry> = best.map(|b| b.log.clone()).unwrap_or_default();
+        self.clear_view_state();
+        self.replace_log(log, out);
+        self.last_normal = self.view;
+        self.persist_view(out);
+        self.c.view_changes_completed += 1;
+        self.become_primary(commit, out);
+        let msg = self.start_view_msg();
+        self.broadcast(out, &msg);
+        self.sent_since_tick.fill(true);
+        self.execute(out);
+    }
+
+    /// §4.2 step 5: adopt the new primary's log and view.
+    pub(crate) fn on_start_view(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        view: u64,
+        log: Vec<Entry>,
+        commit: u64,
+        out: &mut Out<Vrr>,
+    ) {
+        if self.status == Status::Recovering
+            || from != self.p.primary(view)
+            || from == self.me
+            || view < self.view
+            || (view == self.view && self.caught_up())
+        {
+            return;
+        }
+        self.view = view;
+        self.clear_view_state();
+        self.replace_log(log, out);
+        self.last_normal = view;
+        self.persist_view(out);
+        self.commit = self.commit.max(commit).min(self.op());
+        self.become_backup(ctx, out);
+        if self.op() > self.commit {
+            out.send(
+                from,
+                VrrMsg::PrepareOk {
+                    view,
+                    op: self.op(),
+                },
+            );
+        }
+        self.execute(out);
+    }
+}

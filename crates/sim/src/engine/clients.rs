@@ -1,0 +1,134 @@
+//! Clients: the workload issues operations, queues them, and hands them one at a time to the
+//! client proxy; completions are recorded for the metrics and the linearizability check.
+
+use super::{Engine, Kind, OpRecord};
+use crate::scenario::Arrival;
+use coracle_core::{Input, NodeId, OpResult, Protocol};
+use serde_json::json;
+
+impl<P: Protocol> Engine<'_, P> {
+    pub(super) fn start_workload(&mut self, i: usize) {
+        let now = self.now;
+        let epoch = self.nodes[i].epoch;
+        let Some(c) = &mut self.clients[i] else {
+            return;
+        };
+        let at = c.spec.start.max(now);
+        self.push(
+            at,
+            Kind::Tick {
+                node: i as u32,
+                epoch,
+            },
+        );
+    }
+
+    pub(super) fn tick(&mut self, i: usize) {
+        let now = self.now;
+        let epoch = self.nodes[i].epoch;
+        let Some(c) = &mut self.clients[i] else {
+            return;
+        };
+        if !c.active(now) {
+            return;
+        }
+        let issue = match c.spec.arrival {
+            Arrival::Closed { .. } => c.outstanding() == 0,
+            Arrival::Open { .. } => true,
+            Arrival::Interval { .. } => {
+                if c.outstanding() > 0 {
+                    c.skipped += 1;
+                    false
+                } else {
+                    true
+                }
+            }
+        };
+        if let Some(gap) = c.next_gap() {
+            self.push(
+                now.saturating_add(gap),
+                Kind::Tick {
+                    node: i as u32,
+                    epoch,
+                },
+            );
+        }
+        if issue {
+            let c = self.clients[i].as_mut().expect("client");
+            let op = c.next_op();
+            let id = self.history.len() as u64;
+            c.queue.push_back(id);
+            self.history.push(OpRecord {
+                client: NodeId(i as u32),
+                op,
+                arrival: now,
+                dispatch: None,
+                complete: None,
+                result: None,
+            });
+            self.dispatch_next(i);
+        }
+    }
+
+    /// Hands the client's next queued operation to its proxy, if none is in flight. The proxy
+    /// sees one operation at a time; later arrivals (open loops) wait here, so an operation
+    /// still queued at the end, or when its client crashes, provably never reached a server.
+    fn dispatch_next(&mut self, i: usize) {
+        let Some(c) = &mut self.clients[i] else {
+            return;
+        };
+        if c.in_flight.is_some() {
+            return;
+        }
+        let Some(id) = c.queue.pop_front() else {
+            return;
+        };
+        c.in_flight = Some(id);
+        let h = &mut self.history[id as usize];
+        h.dispatch = Some(self.now);
+        let op = h.op;
+        if self.tracer.is_some() {
+            self.trace(i, "request", json!({ "id": id, "op": op }));
+        }
+        self.step(i, Input::Request { id, op });
+    }
+
+    pub(super) fn complete(&mut self, i: usize, id: u64, result: Option<OpResult>) {
+        let now = self.now;
+        let epoch = self.nodes[i].epoch;
+        let Some(c) = &mut self.clients[i] else {
+            return;
+        };
+        if c.in_flight != Some(id) {
+            return; // not this client's current operation: ignore
+        }
+        c.in_flight = None;
+        let h = &mut self.history[id as usize];
+        let op = h.op;
+        if let Some(r) = result {
+            h.complete = Some(now);
+            h.result = Some(r);
+            c.completed += 1;
+            c.observe(&op, &r);
+        } else {
+            c.failed += 1;
+        }
+        let closed = match c.spec.arrival {
+            Arrival::Closed { think } => Some(think),
+            _ => None,
+        };
+        if self.tracer.is_some() {
+            self.trace(i, "complete", json!({ "id": id, "result": result }));
+        }
+        if let Some(think) = closed {
+            self.push(
+                now.saturating_add(think),
+                Kind::Tick {
+                    node: i as u32,
+                    epoch,
+                },
+            );
+        }
+        self.dispatch_next(i);
+    }
+}

@@ -1,0 +1,539 @@
+//! The timeline: scripted and random faults.
+//!
+//! At the start of a run the scripted actions (with their random delays) and the random-fault
+//! schedule (`chaos`) are drawn from the timeline's own random streams and merged into one plan,
+//! so the same seed gives the same faults. Role targets (`"role": "leader"`) are resolved when
+//! the action fires, and every fired action is recorded with the node it hit.
+
+use super::net::{Cut, DropCause};
+use super::{Engine, Kind};
+use crate::config::spec::{ChaosTarget, NodeKind, RoleTarget, Which};
+use crate::dist::Delay;
+use crate::scenario::{Action, LinkChange, Member, Target};
+use coracle_core::{Protocol, Rng, Role, Time, rng, time_to_ms};
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+
+/// A planned action; `bind` records the node (or partition) it hits for a later undo.
+pub(super) struct Planned {
+    pub action: Action,
+    pub bind: Option<u32>,
+}
+
+/// A flapping link.
+pub(super) struct Flap {
+    link: usize,
+    which: Which,
+    up: Delay,
+    down: Delay,
+    until: Option<Time>,
+    rng: Rng,
+    is_up: bool,
+}
+
+/// Cap on recorded fired actions (the total is always exact).
+pub const MAX_FIRED: usize = 10_000;
+
+const CRASHED: usize = 0;
+const PAUSED: usize = 1;
+const ISOLATED: usize = 2;
+
+impl<P: Protocol> Engine<'_, P> {
+    /// Draws the plan: scripted actions with their delays, then the random faults.
+    pub(super) fn plan(&mut self) {
+        let s = self.scenario;
+        let mut trng = rng::stream(self.seed, rng::purpose::TIMELINE, 0);
+        let mut plan: Vec<(Time, Planned)> = Vec::with_capacity(s.timeline.len());
+        for a in &s.timeline {
+            let t =
+                a.at.saturating_add(a.delay.as_ref().map_or(0, |d| d.sample(&mut trng)));
+            plan.push((
+                t,
+                Planned {
+                    action: a.action.clone(),
+                    bind: None,
+                },
+            ));
+        }
+        if let Some(c) = &s.chaos {
+            let mut crng = rng::stream(self.seed, rng::purpose::TIMELINE, 1);
+            let end = c.stop.unwrap_or(self.horizon);
+            let servers: Vec<usize> = (0..s.nodes.len())
+                .filter(|&i| s.nodes[i].kind == NodeKind::Server)
+                .collect();
+            let procs: Vec<usize> = (0..s.nodes.len())
+                .filter(|&i| s.nodes[i].kind != NodeKind::Hub)
+                .collect();
+            let mut next_bind = 0u32;
+            let kinds = [
+                (&c.crash, 0),
+                (&c.pause, 1),
+                (&c.isolate, 2),
+                (&c.partition, 3),
+                (&c.link, 4),
+            ];
+            for (fault, kind) in kinds {
+                let Some(f) = fault else { continue };
+                let mut t = c.start;
+                loop {
+                    let u: f64 = crng.random();
+                    t = t.saturating_add(
+                        coracle_core::ms_to_time(-(1.0 - u).ln() / f.rate * 1000.0).max(1),
+                    );
+                    if t >= end {
+                        break;
+                    }
+                    let d = f.duration.sample(&mut crng);
+                    let bind = next_bind;
+                    next_bind += 1;
+                    let target = match f.target {
+                        ChaosTarget::Servers => {
+                            Target::Node(servers[crng.random_range(0..servers.len())])
+                        }
+                        ChaosTarget::Any => Target::Node(procs[crng.random_range(0..procs.len())]),
+                        ChaosTarget::Leader => Target::Role(RoleTarget::Leader),
+                        ChaosTarget::Follower => Target::Role(RoleTarget::Follower),
+                    };
+                    let (first, undo) = match kind {
+                        0 => (Action::Crash(target), Action::Recover(Target::Bound(bind))),
+                        1 => (Action::Pause(target), Action::Resume(Target::Bound(bind))),
+                        2 => (
+                            Action::Isolate {
+                                target,
+                                inbound: true,
+                                outbound: true,
+                            },
+                            Action::Rejoin(Target::Bound(bind)),
+                        ),
+                        3 => {
+                            let mut sv = servers.clone();
+                            sv.shuffle(&mut crng);
+                            let m = crng.random_range(1..=((servers.len() - 1) / 2).max(1));
+                            let minority: Vec<Member> =
+                                sv[..m].iter().map(|&i| Member::Node(i)).collect();
+                            let rest: Vec<Member> = procs
+                                .iter()
+                                .filter(|i| !sv[..m].contains(i))
+                                .map(|&i| Member::Node(i))
+                                .collect();
+                            (
+                                Action::Partition {
+                                    groups: vec![minority, rest],
+                                },
+                                Action::HealOne(bind),
+                            )
+                        }
+                        _ => {
+                            if s.links.is_empty() {
+                                break;
+                            }
+                            let link = crng.random_range(0..s.links.len());
+                            let down = LinkChange {
+                                up: Some(false),
+                                ..Default::default()
+                            };
+                            let up = LinkChange {
+                                up: Some(true),
+                                ..Default::default()
+                            };
+                            (
+                                Action::Link {
+                                    link,
+                                    which: Which::Both,
+                                    change: down,
+                                },
+                                Action::Link {
+                                    link,
+                                    which: Which::Both,
+                                    change: up,
+                                },
+                            )
+                        }
+                    };
+                    plan.push((
+                        t,
+                        Planned {
+                            action: first,
+                            bind: Some(bind),
+                        },
+                    ));
+                    plan.push((
+                        t.saturating_add(d),
+                        Planned {
+                            action: undo,
+                            bind: None,
+                        },
+                    ));
+                }
+            }
+            self.bindings = vec![None; next_bind as usize];
+        }
+        plan.sort_by_key(|p| p.0); // stable: scripted before random at equal times
+        for (i, (t, p)) in plan.into_iter().enumerate() {
+            self.planned.push(p);
+            self.push(t, Kind::Action { index: i as u32 });
+        }
+    }
+
+    /// The node a target names now, if any.
+    fn resolve(&mut self, t: Target, last: usize) -> Option<usize> {
+        match t {
+            Target::Node(i) => Some(i),
+            Target::Bound(k) => self.bindings.get(k as usize).copied().flatten(),
+            Target::Role(RoleTarget::Last) => self.last_hit[last],
+            Target::Role(RoleTarget::Leader) => (0..self.nodes.len())
+                .filter(|&i| {
+                    self.is_server[i] && self.nodes[i].up && self.nodes[i].obs.role == Role::Leader
+                })
+                .max_by_key(|&i| (self.nodes[i].obs.term, std::cmp::Reverse(i))),
+            Target::Role(r) => {
+                let want = |role: Role| match r {
+                    RoleTarget::Follower => role == Role::Follower,
+                    _ => matches!(role, Role::Candidate | Role::PreCandidate),
+                };
+                let pool: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| {
+                        self.is_server[i] && self.nodes[i].up && want(self.nodes[i].obs.role)
+                    })
+                    .collect();
+                if pool.is_empty() {
+                    None
+                } else {
+                    Some(pool[self.timeline_rng.random_range(0..pool.len())])
+                }
+            }
+        }
+    }
+
+    fn members(&mut self, list: &[Member]) -> Vec<usize> {
+        list.iter()
+            .filter_map(|m| match *m {
+                Member::Node(i) => Some(i),
+                Member::Role(r) => self.resolve(Target::Role(r), CRASHED),
+            })
+            .collect()
+    }
+
+    /// Records a fired action for the results (and the trace).
+    fn fired(&mut self, what: &str, node: Option<usize>, mut extra: Value) {
+        self.fired_total += 1;
+        let mut rec = json!({ "t": time_to_ms(self.now), "action": what });
+        if let Some(n) = node {
+            rec["node"] = self.name(n);
+        }
+        if let (Value::Object(r), Value::Object(e)) = (&mut rec, &mut extra) {
+            r.append(e);
+        }
+        if let Some(t) = &mut self.tracer {
+            let mut line = rec.clone();
+            line["kind"] = json!("action");
+            let _ = t.record(&line);
+        }
+        if self.fired.len() < MAX_FIRED {
+            self.fired.push(rec);
+        }
+    }
+
+    /// Runs planned action `index`.
+    pub(super) fn action(&mut self, index: usize) {
+        let Planned { action, bind } = std::mem::replace(
+            &mut self.planned[index],
+            Planned {
+                action: Action::Heal,
+                bind: None,
+            },
+        );
+        let hit = |e: &mut Self, t: Target, last: usize, what: &str| -> Option<usize> {
+            let n = e.resolve(t, last);
+            if n.is_none() {
+                e.fired(what, None, json!({ "skipped": "no node had that role" }));
+            }
+            n
+        };
+        match action {
+            Action::Crash(t) => {
+                if let Some(n) = hit(self, t, CRASHED, "crash") {
+                    self.fired("crash", Some(n), json!({}));
+                    self.bind(bind, n);
+                    self.last_hit[CRASHED] = Some(n);
+                    self.crash(n);
+                }
+            }
+            Action::Recover(t) => {
+                if let Some(n) = hit(self, t, CRASHED, "recover") {
+                    self.fired("recover", Some(n), json!({}));
+                    if !self.nodes[n].up {
+                        self.boot(n);
+                    }
+                }
+            }
+            Action::Pause(t) => {
+                if let Some(n) = hit(self, t, PAUSED, "pause") {
+                    self.fired("pause", Some(n), json!({}));
+                    self.bind(bind, n);
+                    self.last_hit[PAUSED] = Some(n);
+                    if self.nodes[n].up {
+                        self.nodes[n].paused = true;
+                    }
+                }
+            }
+            Action::Resume(t) => {
+                if let Some(n) = hit(self, t, PAUSED, "resume") {
+                    self.fired("resume", Some(n), json!({}));
+                    self.resume(n);
+                }
+            }
+            Action::Isolate {
+                target,
+                inbound,
+                outbound,
+            } => {
+                if let Some(n) = hit(self, target, ISOLATED, "isolate") {
+                    let dir = match (inbound, outbound) {
+                        (true, true) => "both",
+                        (true, false) => "in",
+                        _ => "out",
+                    };
+                    self.fired("isolate", Some(n), json!({ "direction": dir }));
+                    self.bind(bind, n);
+                    self.last_hit[ISOLATED] = Some(n);
+                    self.nodes[n].deaf |= inbound;
+                    self.nodes[n].mute |= outbound;
+                }
+            }
+            Action::Rejoin(t) => {
+                if let Some(n) = hit(self, t, ISOLATED, "rejoin") {
+                    self.fired("rejoin", Some(n), json!({}));
+                    self.nodes[n].deaf = false;
+                    self.nodes[n].mute = false;
+                }
+            }
+            Action::Partition { groups } => {
+                let mut group_of = vec![0u16; self.nodes.len()];
+                let mut names = Vec::new();
+                for (g, members) in groups.iter().enumerate() {
+                    let ns = self.members(members);
+                    names.push(Value::Array(ns.iter().map(|&n| self.name(n)).collect()));
+                    for n in ns {
+                        group_of[n] = g as u16 + 1;
+                    }
+                }
+                self.fired("partition", None, json!({ "groups": names }));
+                self.cuts
+                    .push((bind.unwrap_or(u32::MAX), Cut::Groups(group_of)));
+            }
+            Action::OneWay { from, to } => {
+                let (f, t) = (self.members(&from), self.members(&to));
+                let mut fm = vec![false; self.nodes.len()];
+                let mut tm = vec![false; self.nodes.len()];
+                f.iter().for_each(|&n| fm[n] = true);
+                t.iter().for_each(|&n| tm[n] = true);
+                let fj: Vec<Value> = f.iter().map(|&n| self.name(n)).collect();
+                let tj: Vec<Value> = t.iter().map(|&n| self.name(n)).collect();
+                self.fired("partition", None, json!({ "from": fj, "to": tj }));
+                self.cuts
+                    .push((bind.unwrap_or(u32::MAX), Cut::OneWay { from: fm, to: tm }));
+            }
+            Action::Heal => {
+                self.fired("heal", None, json!({}));
+                self.cuts.clear();
+            }
+            Action::HealOne(id) => {
+                self.fired("heal", None, json!({}));
+                self.cuts.retain(|(c, _)| *c != id);
+            }
+            Action::Clock {
+                target,
+                rate,
+                offset,
+            } => {
+                if let Some(n) = hit(self, target, CRASHED, "clock") {
+                    self.fired(
+                        "clock",
+                        Some(n),
+                        json!({ "rate": rate, "offset_ms": offset.map(|o| o as f64 / 1e6) }),
+                    );
+                    let now = self.now;
+                    let slot = &mut self.nodes[n];
+                    if let Some(r) = rate {
+                        slot.clock.set_rate(now, r);
+                    }
+                    if let Some(o) = offset {
+                        slot.clock.offset = o;
+                    }
+                }
+            }
+            Action::Link {
+                link,
+                which,
+                change,
+            } => {
+                let id = self.scenario.links[link].id.to_json();
+                self.fired(
+                    "link",
+                    None,
+                    json!({ "link": id, "direction": which, "up": change.up, "latency": change.latency, "loss": change.loss }),
+                );
+                for ch in channels(link, which) {
+                    self.net.change_channel(ch, &change);
+                }
+            }
+            Action::Flap {
+                link,
+                which,
+                up,
+                down,
+                until,
+            } => {
+                let id = self.scenario.links[link].id.to_json();
+                self.fired("flap", None, json!({ "link": id, "direction": which }));
+                let rng = rng::stream(
+                    self.seed,
+                    rng::purpose::TIMELINE,
+                    1000 + self.flaps.len() as u64,
+                );
+                self.flaps.push(Flap {
+                    link,
+                    which,
+                    up,
+                    down,
+                    until,
+                    rng,
+                    is_up: true,
+                });
+                let k = self.flaps.len() - 1;
+                self.flap(k);
+            }
+        }
+    }
+
+    fn bind(&mut self, bind: Option<u32>, node: usize) {
+        if let Some(k) = bind {
+            self.bindings[k as usize] = Some(node);
+        }
+    }
+
+    /// Toggles flapping link `k` and schedules its next toggle.
+    pub(super) fn flap(&mut self, k: usize) {
+        let now = self.now;
+        let f = &mut self.flaps[k];
+        let stop = f.until.is_some_and(|u| now >= u);
+        let go_up = !f.is_up || stop;
+        if stop && f.is_up {
+            return;
+        }
+        f.is_up = go_up;
+        let (link, which) = (f.link, f.which);
+        let dwell = if go_up {
+            f.up.sample(&mut f.rng)
+        } else {
+            f.down.sample(&mut f.rng)
+        }
+        .max(1);
+        let change = LinkChange {
+            up: Some(go_up),
+            ..Default::default()
+        };
+        for ch in channels(link, which) {
+            self.net.change_channel(ch, &change);
+        }
+        if !stop {
+            let next = now.saturating_add(dwell);
+            let next = match self.flaps[k].until {
+                Some(u) if next > u && go_up => return,
+                Some(u) if next > u => u,
+                _ => next,
+            };
+            self.push(next, Kind::Flap { index: k as u32 });
+        }
+    }
+
+    /// Unfreezes node `n`: everything it missed is handled now, in order.
+    pub(super) fn resume(&mut self, n: usize) {
+        let slot = &mut self.nodes[n];
+        if !slot.paused {
+            return;
+        }
+        slot.paused = false;
+        let deferred = std::mem::take(&mut slot.deferred);
+        for k in deferred {
+            self.push(self.now, k);
+        }
+    }
+
+    /// Drops what a paused node was holding when it crashes.
+    pub(super) fn drop_deferred(&mut self, n: usize) {
+        let slot = &mut self.nodes[n];
+        slot.paused = false;
+        let deferred = std::mem::take(&mut slot.deferred);
+        for k in deferred {
+            if let Kind::Deliver { packet } = k {
+                self.drop_packet(packet, DropCause::NodeDown);
+            }
+        }
+    }
+}
+
+/// The channels of `link` that `which` selects.
+fn channels(link: usize, which: Which) -> impl Iterator<Item = usize> {
+    let (a, b) = match which {
+        Which::Forward => (2 * link, 2 * link + 1),
+        Which::Reverse => (2 * link + 1, 2 * link + 2),
+        _ => (2 * link, 2 * link + 2),
+    };
+    a..b
+}
+
+/// A node's clock: local time runs at `rate` and is shifted by `offset`.
+#[derive(Clone, Debug)]
+pub(super) struct Clock {
+    rate: f64,
+    anchor_global: Time,
+    anchor_local: i128,
+    pub offset: i64,
+}
+
+impl Clock {
+    pub fn new(rate: f64, offset: i64) -> Self {
+        Clock {
+            rate,
+            anchor_global: 0,
+            anchor_local: 0,
+            offset,
+        }
+    }
+
+    /// Local time at global time `t` (never negative).
+    #[inline]
+    pub fn local(&self, t: Time) -> Time {
+        let d = t - self.anchor_global;
+        let d = if self.rate == 1.0 {
+            d as i128
+        } else {
+            (d as f64 * self.rate) as i128
+        };
+        (self.anchor_local + d + self.offset as i128).max(0) as Time
+    }
+
+    /// Global duration of `d` local nanoseconds.
+    #[inline]
+    pub fn global(&self, d: Time) -> Time {
+        if self.rate == 1.0 {
+            d
+        } else {
+            (d as f64 / self.rate).ceil() as Time
+        }
+    }
+
+    fn set_rate(&mut self, now: Time, rate: f64) {
+        let d = now - self.anchor_global;
+        self.anchor_local += if self.rate == 1.0 {
+            d as i128
+        } else {
+            (d as f64 * self.rate) as i128
+        };
+        self.anchor_global = now;
+        self.rate = rate;
+    }
+}

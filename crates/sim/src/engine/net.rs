@@ -1,0 +1,284 @@
+//! Packets on the move: transmission, the link models (loss, bursty loss, duplication,
+//! bandwidth and queueing), hop-by-hop forwarding, and delivery.
+
+use super::{Engine, Kind, MAX_HOPS};
+use crate::topology::NONE;
+use coracle_core::{Input, Message, NodeId, Protocol, Time};
+use rand::RngExt;
+use serde_json::{Value, json};
+
+/// A message in flight.
+pub(super) struct Packet<M> {
+    pub from: u32,
+    pub to: u32,
+    /// The channel the packet is on, or NONE for loopback.
+    pub channel: u32,
+    /// The channel's down counter when the packet entered it.
+    pub downs: u32,
+    pub hops: u8,
+    /// Encoded size, bytes (for bandwidth).
+    pub size: u32,
+    pub sent_at: Time,
+    pub msg: Option<M>,
+}
+
+/// Why a packet was dropped.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DropCause {
+    Loss,
+    BurstLoss,
+    Queue,
+    NoRoute,
+    NodeDown,
+    LinkDown,
+    Isolated,
+    Partition,
+}
+
+impl DropCause {
+    /// Name in results and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropCause::Loss => "loss",
+            DropCause::BurstLoss => "burst_loss",
+            DropCause::Queue => "queue",
+            DropCause::NoRoute => "no_route",
+            DropCause::NodeDown => "node_down",
+            DropCause::LinkDown => "link_down",
+            DropCause::Isolated => "isolated",
+            DropCause::Partition => "partition",
+        }
+    }
+}
+
+/// A partition in force.
+pub(super) enum Cut {
+    /// Nodes in different groups (group ids > 0) cannot reach each other.
+    Groups(Vec<u16>),
+    /// Packets from `from` nodes to `to` nodes are lost.
+    OneWay { from: Vec<bool>, to: Vec<bool> },
+}
+
+impl Cut {
+    fn blocks(&self, a: usize, b: usize) -> bool {
+        match self {
+            Cut::Groups(g) => g[a] != 0 && g[b] != 0 && g[a] != g[b],
+            Cut::OneWay { from, to } => from[a] && to[b],
+        }
+    }
+}
+
+impl<P: Protocol> Engine<'_, P> {
+    fn alloc_packet(&mut self, p: Packet<P::Msg>) -> u32 {
+        match self.free_packets.pop() {
+            Some(idx) => {
+                self.packets[idx as usize] = p;
+                idx
+            }
+            None => {
+                self.packets.push(p);
+                (self.packets.len() - 1) as u32
+            }
+        }
+    }
+
+    pub(super) fn free_packet(&mut self, idx: u32) -> Option<P::Msg> {
+        self.free_packets.push(idx);
+        self.packets[idx as usize].msg.take()
+    }
+
+    /// True when a partition stops traffic from `a` to `b`.
+    #[inline]
+    fn cut(&self, a: usize, b: usize) -> bool {
+        !self.cuts.is_empty() && self.cuts.iter().any(|(_, c)| c.blocks(a, b))
+    }
+
+    /// A node hands `msg` to the network.
+    pub(super) fn transmit(&mut self, from: usize, to: usize, msg: P::Msg) {
+        self.stats.count_kind(msg.kind());
+        let size = msg.wire_size();
+        let pk = Packet {
+            from: from as u32,
+            to: to as u32,
+            channel: NONE,
+            downs: 0,
+            hops: 0,
+            size,
+            sent_at: self.now,
+            msg: Some(msg),
+        };
+        if from == to {
+            self.stats.loopback += 1;
+            let p = self.alloc_packet(pk);
+            self.push(self.now, Kind::Hop { packet: p });
+            return;
+        }
+        self.stats.sent += 1;
+        let p = self.alloc_packet(pk);
+        if self.nodes[from].mute {
+            return self.drop_packet(p, DropCause::Isolated);
+        }
+        if self.cut(from, to) {
+            return self.drop_packet(p, DropCause::Partition);
+        }
+        let ch = self.net.next_hop(from, to);
+        if ch == NONE {
+            return self.drop_packet(p, DropCause::NoRoute);
+        }
+        self.enter(p, ch);
+    }
+
+    /// Puts packet `p` on channel `ch`: loss, bursty loss, the FIFO queue, latency, and maybe
+    /// a duplicate.
+    fn enter(&mut self, p: u32, ch: u32) {
+        let now = self.now;
+        let size = self.packets[p as usize].size;
+        let c = &mut self.net.channels[ch as usize];
+        if c.loss > 0.0 && c.rng.random_bool(c.loss) {
+            return self.drop_packet(p, DropCause::Loss);
+        }
+        if let Some(ge) = &mut c.burst {
+            let flip = if ge.bad {
+                ge.spec.leave_bad
+            } else {
+                ge.spec.enter_bad
+            };
+            if flip > 0.0 && c.rng.random_bool(flip) {
+                ge.bad = !ge.bad;
+            }
+            let q = if ge.bad {
+                ge.spec.loss_bad
+            } else {
+                ge.spec.loss_good
+            };
+            if q > 0.0 && c.rng.random_bool(q) {
+                return self.drop_packet(p, DropCause::BurstLoss);
+            }
+        }
+        let mut depart = now;
+        if let Some(bw) = c.bandwidth {
+            while c.waiting.front().is_some_and(|&s| s <= now) {
+                c.waiting.pop_front();
+            }
+            if c.queue.is_some_and(|q| c.waiting.len() >= q as usize) {
+                return self.drop_packet(p, DropCause::Queue);
+            }
+            let start = c.busy_until.max(now);
+            let tx = ((size as f64 / bw).ceil() as Time).max(1);
+            c.busy_until = start + tx;
+            if start > now {
+                c.waiting.push_back(start);
+            }
+            depart = start + tx;
+        }
+        let lat = c.latency.sample(&mut c.rng);
+        let downs = c.downs;
+        let dup = c.duplicate > 0.0 && c.rng.random_bool(c.duplicate);
+        let dup_lat = if dup {
+            Some(c.latency.sample(&mut c.rng))
+        } else {
+            None
+        };
+        let pk = &mut self.packets[p as usize];
+        pk.channel = ch;
+        pk.downs = downs;
+        pk.hops += 1;
+        self.push(depart.saturating_add(lat), Kind::Hop { packet: p });
+        if let Some(l2) = dup_lat {
+            let orig = &self.packets[p as usize];
+            let copy = Packet {
+                from: orig.from,
+                to: orig.to,
+                channel: ch,
+                downs,
+                hops: orig.hops,
+                size: orig.size,
+                sent_at: orig.sent_at,
+                msg: orig.msg.clone(),
+            };
+            self.stats.duplicated += 1;
+            let q = self.alloc_packet(copy);
+            self.push(depart.saturating_add(l2), Kind::Hop { packet: q });
+        }
+    }
+
+    pub(super) fn drop_packet(&mut self, p: u32, cause: DropCause) {
+        self.stats.drops.count(cause);
+        if self.tracer.is_some() {
+            let pk = &self.packets[p as usize];
+            let (from, to) = (pk.from as usize, pk.to as usize);
+            let msg = serde_json::to_value(pk.msg.as_ref()).unwrap_or(Value::Null);
+            let at = if pk.channel == NONE {
+                from
+            } else {
+                self.net.channels[pk.channel as usize].from as usize
+            };
+            self.trace(at, "drop", json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "msg": msg }));
+        }
+        self.free_packet(p);
+    }
+
+    /// A packet reaches the end of its channel: forward it (hubs) or deliver it.
+    pub(super) fn hop(&mut self, p: u32) {
+        let pk = &self.packets[p as usize];
+        let (to, ch) = (pk.to as usize, pk.channel);
+        let at = if ch == NONE {
+            to
+        } else {
+            let c = &self.net.channels[ch as usize];
+            if !c.up || c.downs != pk.downs {
+                return self.drop_packet(p, DropCause::LinkDown);
+            }
+            c.to as usize
+        };
+        if at != to {
+            // At a hub on the way.
+            if !self.net.hub_up(at) {
+                return self.drop_packet(p, DropCause::NodeDown);
+            }
+            let next = self.net.next_hop(at, to);
+            if next == NONE || self.packets[p as usize].hops >= MAX_HOPS {
+                return self.drop_packet(p, DropCause::NoRoute);
+            }
+            return self.enter(p, next);
+        }
+        self.deliver(p);
+    }
+
+    /// Final delivery to the destination (also of deliveries deferred while it was paused).
+    pub(super) fn deliver(&mut self, p: u32) {
+        let pk = &self.packets[p as usize];
+        let (from, to, ch, sent_at) = (pk.from as usize, pk.to as usize, pk.channel, pk.sent_at);
+        let slot = &self.nodes[to];
+        if !slot.up {
+            return self.drop_packet(p, DropCause::NodeDown);
+        }
+        if ch != NONE {
+            if slot.deaf {
+                return self.drop_packet(p, DropCause::Isolated);
+            }
+            if self.cut(from, to) {
+                return self.drop_packet(p, DropCause::Partition);
+            }
+        }
+        if slot.paused {
+            self.nodes[to].deferred.push(Kind::Deliver { packet: p });
+            return;
+        }
+        if ch != NONE {
+            self.stats.delivered += 1;
+            self.stats.latency.record(self.now - sent_at);
+        }
+        let msg = self.free_packet(p).expect("packet in flight has a message");
+        if self.tracer.is_some() {
+            self.trace(to, "recv", json!({ "from": self.name(from), "msg": msg }));
+        }
+        self.step(
+            to,
+            Input::Packet {
+                from: NodeId(from as u32),
+                msg,
+            },
+        );
+    }
+}

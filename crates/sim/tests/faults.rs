@@ -1,0 +1,304 @@
+//! Fault models: pauses, isolation, partitions, role-targeted actions, clocks, flapping links,
+//! bursty loss, duplication, bandwidth and queues, random fault schedules.
+
+use coracle_sim::{CheckOptions, RunOptions, load_str, run};
+use serde_json::{Value, json};
+
+fn results(cfg: &Value, seed: u64) -> Value {
+    let s = load_str("test.json", &cfg.to_string()).expect("valid scenario");
+    let opts = RunOptions {
+        seed,
+        until: None,
+        tracer: None,
+        stop_after: None,
+    };
+    run(&s, opts, &CheckOptions::default())
+        .expect("runs")
+        .results
+}
+
+fn count(r: &Value, node: usize, counter: &str) -> u64 {
+    r["nodes"][node]["counters"][counter].as_u64().unwrap_or(0)
+}
+
+/// Servers 1..=n in a mesh (1 ms links), each saying hello to server 1 every 10 ms.
+fn hellos(n: usize, termination: u64, timeline: Value) -> Value {
+    json!({
+        "termination": termination,
+        "consensus": {"protocol": "dummy", "id": 1, "interval": 10},
+        "network": {
+            "defaults": {"latency": 1},
+            "nodes": (1..=n).map(|i| json!({"id": i, "type": "server"})).collect::<Vec<_>>(),
+            "mesh": true
+        },
+        "timeline": timeline
+    })
+}
+
+#[test]
+fn a_paused_node_handles_everything_it_missed_when_it_resumes() {
+    // Server 1 paused from 105 to 305 ms: server 2's hellos sent at 110..300 (20 of them) wait;
+    // 1's own timer (due at 110) waits too and fires once at resume, so its later ticks fall at
+    // 315, 325, ...: 20 of its own hellos fewer in all.
+    let tl = json!([{"at": 105, "action": "pause", "node": 1}, {"at": 305, "action": "resume", "node": 1}]);
+    let r = results(&hellos(2, 1000, tl.clone()), 1);
+    let base = results(&hellos(2, 1000, json!([])), 1);
+    assert_eq!(count(&base, 0, "hellos_received"), 2 * 101 - 1);
+    // Nothing is lost: server 2's hellos all arrive (late).
+    assert_eq!(r["network"]["packets_dropped"]["node_down"], 0);
+    assert_eq!(
+        count(&r, 0, "hellos_received"),
+        count(&base, 0, "hellos_received") - 20
+    );
+    assert_eq!(
+        count(&r, 1, "hello_backs_received"),
+        count(&base, 1, "hello_backs_received")
+    );
+    assert_eq!(r["actions"][0]["action"], "pause");
+    assert_eq!(r["actions"][0]["node"], 1);
+}
+
+#[test]
+fn isolation_in_and_out() {
+    // Server 2 deaf from 100 to 200: its hellos reach 1, the hello-backs are lost.
+    let r = results(
+        &hellos(
+            2,
+            1000,
+            json!([{"at": 100, "action": "isolate", "node": 2, "direction": "in"}, {"at": 200, "action": "rejoin", "node": 2}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["isolated"], 10);
+    // Mute instead: its hellos are lost at the source.
+    let r = results(
+        &hellos(
+            2,
+            1000,
+            json!([{"at": 100, "action": "isolate", "node": 2, "direction": "out"}, {"at": 200, "action": "rejoin", "node": 2}]),
+        ),
+        1,
+    );
+    assert_eq!(r["network"]["packets_dropped"]["isolated"], 10);
+    assert_eq!(count(&r, 0, "hellos_received"), 2 * 101 - 1 - 10);
+}
+
+#[test]
+fn partitions_two_way_one_way_and_heal() {
+    let tl = json!([
+        {"at": 100, "action": "partition", "groups": [[1], [2, 3]]},
+        {"at": 200, "action": "heal"},
+        {"at": 300, "action": "partition", "from": [3], "to": [1]},
+        {"at": 400, "action": "heal"}
+    ]);
+    let r = results(&hellos(3, 1000, tl), 1);
+    // 100..200: hellos of 2 and 3 (10 each) cut; 300..400: 3's hellos cut (10), answers to 2 fine.
+    assert_eq!(r["network"]["packets_dropped"]["partition"], 30);
+    assert_eq!(r["actions"][0]["groups"], json!([[1], [2, 3]]));
+}
+
+#[test]
+fn packets_in_flight_across_a_new_partition_are_lost() {
+    let cfg = json!({
+        "termination": 100,
+        "consensus": {"protocol": "dummy", "id": 2},
+        "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}], "links": [{"from": 1, "to": 2, "latency": 10}]},
+        "timeline": [{"at": 5, "action": "partition", "groups": [[1], [2]]}]
+    });
+    let r = results(&cfg, 1);
+    assert_eq!(r["network"]["packets_dropped"]["partition"], 1);
+}
+
+fn raft_cluster(timeline: Value) -> Value {
+    json!({
+        "termination": 4000,
+        "consensus": {"protocol": "raft"},
+        "network": {
+            "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}},
+            "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "k", "type": "client"}],
+            "mesh": true
+        },
+        "workload": {"type": "closed", "think_time": 5},
+        "timeline": timeline
+    })
+}
+
+#[test]
+fn role_targets_resolve_when_the_action_fires() {
+    let tl = json!([
+        {"at": 1000, "action": "crash", "role": "leader"},
+        {"at": 2000, "action": "recover", "role": "last"},
+        {"at": 3000, "action": "isolate", "role": "follower"},
+        {"at": 3500, "action": "rejoin", "role": "last"}
+    ]);
+    for seed in 1..=5 {
+        let r = results(&raft_cluster(tl.clone()), seed);
+        let acts = r["actions"].as_array().unwrap();
+        assert_eq!(acts.len(), 4);
+        let crashed = &acts[0]["node"];
+        assert_eq!(
+            &acts[1]["node"], crashed,
+            "recover hits the node the crash hit"
+        );
+        assert_eq!(&acts[3]["node"], &acts[2]["node"]);
+        // The crashed node was the leader: a new leader was elected after 1000 ms.
+        assert!(
+            r["protocol_stats"]["leader_elections"].as_u64().unwrap() >= 2,
+            "seed {seed}"
+        );
+        assert_eq!(r["checks"]["invariants"]["status"], "ok");
+        assert_eq!(r["checks"]["linearizability"]["status"], "ok");
+    }
+}
+
+#[test]
+fn a_role_nobody_has_skips_the_action() {
+    let r = results(
+        &raft_cluster(json!([{"at": 0, "action": "crash", "role": "leader"}])),
+        1,
+    );
+    assert_eq!(r["actions"][0]["skipped"], "no node had that role");
+}
+
+#[test]
+fn random_delays_are_drawn_from_the_seed() {
+    let tl = json!([{"at": 1000, "delay": {"dist": "uniform", "min": 0, "max": 50}, "action": "crash", "role": "leader"}]);
+    let t = |seed| {
+        results(&raft_cluster(tl.clone()), seed)["actions"][0]["t"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(t(1), t(1));
+    assert_ne!(t(1), t(2));
+    for seed in 1..10 {
+        assert!((1000.0..1050.0).contains(&t(seed)));
+    }
+}
+
+#[test]
+fn clock_drift_speeds_up_timers() {
+    let mut cfg = hellos(2, 1000, json!([]));
+    cfg["network"]["nodes"][1]["clock"] = json!({"rate": 2.0});
+    let r = results(&cfg, 1);
+    // Server 2's 10 ms timer fires every 5 real ms: 201 hellos instead of 101.
+    assert_eq!(count(&r, 1, "hello_backs_received"), 200);
+    // A clock action halves it again at 500 ms.
+    let mut cfg = hellos(
+        2,
+        1000,
+        json!([{"at": 500, "action": "clock", "node": 2, "rate": 1.0}]),
+    );
+    cfg["network"]["nodes"][1]["clock"] = json!({"rate": 2.0});
+    let r = results(&cfg, 1);
+    assert_eq!(count(&r, 1, "hello_backs_received"), 150);
+}
+
+#[test]
+fn flapping_links_alternate() {
+    let cfg = json!({
+        "termination": 10000,
+        "consensus": {"protocol": "dummy", "id": 1, "interval": 1},
+        "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}], "links": [{"id": "l", "from": 1, "to": 2, "latency": 0.1}]},
+        "timeline": [{"at": 0, "action": "flap", "link": "l", "up": 100, "down": 100, "until": 8000}]
+    });
+    let r = results(&cfg, 1);
+    // Down half the time until 8 s, then up: roughly 4000 of server 2's 10001 hellos lost.
+    let lost = r["network"]["packets_dropped"]["no_route"]
+        .as_u64()
+        .unwrap();
+    assert!((3900..=4100).contains(&lost), "{lost}");
+}
+
+#[test]
+fn bursty_loss_has_the_stationary_rate_and_comes_in_bursts() {
+    let cfg = json!({
+        "termination": 20000,
+        "consensus": {"protocol": "dummy", "id": 1, "interval": 1},
+        "network": {
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}],
+            "links": [{"from": 1, "to": 2, "latency": 0.1, "burst_loss": {"enter_bad": 0.02, "leave_bad": 0.2}}]
+        }
+    });
+    let r = results(&cfg, 3);
+    let d = &r["network"];
+    let lost = d["packets_dropped"]["burst_loss"].as_f64().unwrap();
+    let sent = d["packets_sent"].as_f64().unwrap();
+    // Stationary P(bad) = 0.02 / (0.02 + 0.2) = 0.0909, all lost in bad.
+    assert!((lost / sent - 0.0909).abs() < 0.015, "{}", lost / sent);
+}
+
+#[test]
+fn duplicating_links_deliver_twice() {
+    let cfg = json!({
+        "termination": 1000,
+        "consensus": {"protocol": "dummy", "id": 1, "interval": 1},
+        "network": {
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}],
+            "links": [{"from": 1, "to": 2, "latency": 0.1, "duplicate": 0.1}]
+        }
+    });
+    let r = results(&cfg, 3);
+    let dup = r["network"]["packets_duplicated"].as_f64().unwrap();
+    let sent = r["network"]["packets_sent"].as_f64().unwrap();
+    assert!((dup / sent - 0.1).abs() < 0.02);
+    let in_flight = r["network"]["packets_in_flight"].as_f64().unwrap();
+    assert_eq!(
+        r["network"]["packets_delivered"].as_f64().unwrap(),
+        sent + dup - in_flight
+    );
+}
+
+#[test]
+fn bandwidth_serialises_and_queues_drop_the_tail() {
+    // Ten servers say hello to server 1 at once through a hub whose link to 1 carries 16 bytes
+    // (one dummy message) per ms.
+    let mk = |queue: Option<u32>| {
+        let mut nodes = vec![json!({"id": "h", "type": "hub"})];
+        let mut links = vec![];
+        for i in 1..=11 {
+            nodes.push(json!({"id": i, "type": "server"}));
+            if i == 1 {
+                let mut l = json!({"from": "h", "to": 1, "direction": "uni", "latency": 1, "bandwidth": 0.128});
+                if let Some(q) = queue {
+                    l["queue"] = json!(q);
+                }
+                links.push(l);
+                links.push(json!({"from": 1, "to": "h", "direction": "uni", "latency": 1}));
+            } else {
+                links.push(json!({"from": i, "to": "h", "latency": 1}));
+            }
+        }
+        json!({"termination": 100, "consensus": {"protocol": "dummy", "id": 1}, "network": {"nodes": nodes, "links": links}})
+    };
+    let r = results(&mk(None), 1);
+    // 2 ms to the far side of the hub plus 1..10 ms of transmission.
+    assert_eq!(r["network"]["latency_ms"]["max"], 12.0);
+    assert_eq!(r["network"]["latency_ms"]["min"], 2.0);
+    let r = results(&mk(Some(3)), 1);
+    // One in transmission, three waiting: the other six are dropped.
+    assert_eq!(r["network"]["packets_dropped"]["queue"], 6);
+}
+
+#[test]
+fn chaos_is_seeded_and_undone() {
+    let mut cfg = raft_cluster(json!([]));
+    cfg["termination"] = json!(20000);
+    cfg["chaos"] = json!({
+        "start": 1000, "stop": 18000,
+        "crash": {"rate": 0.5, "duration": {"dist": "uniform", "min": 100, "max": 1000}},
+        "partition": {"rate": 0.3, "duration": 500},
+        "pause": {"rate": 0.2, "duration": 300, "target": "leader"}
+    });
+    let a = results(&cfg, 7);
+    let b = results(&cfg, 7);
+    let c = results(&cfg, 8);
+    assert_eq!(a, b);
+    assert_ne!(a["actions"], c["actions"]);
+    let acts = a["actions"].as_array().unwrap();
+    let n = |what: &str| acts.iter().filter(|x| x["action"] == what).count();
+    assert_eq!(n("crash"), n("recover"));
+    assert_eq!(n("partition"), n("heal"));
+    assert!((3..=20).contains(&n("crash")), "{}", n("crash"));
+    assert_eq!(a["checks"]["invariants"]["status"], "ok");
+    assert_eq!(a["checks"]["linearizability"]["status"], "ok");
+}

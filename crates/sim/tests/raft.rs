@@ -1,0 +1,389 @@
+//! Raft in the simulator: safe configurations never violate an invariant and produce
+//! linearizable histories over many seeds; every teaching switch is caught on a bundled
+//! scenario within a bounded number of seeds; and regression tests for the 2015 prototype's
+//! bugs R1–R15 (docs of the prototype, §4.8) and its double client start.
+
+use coracle_sim::trace::Tracer;
+use coracle_sim::{CheckOptions, RunOptions, Scenario, load_file, load_str, run};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+fn example(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn scenario(cfg: &Value) -> Scenario {
+    load_str("test.json", &cfg.to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn results(cfg: &Value, seed: u64) -> Value {
+    let opts = RunOptions {
+        seed,
+        until: None,
+        tracer: None,
+        stop_after: None,
+    };
+    run(&scenario(cfg), opts, &CheckOptions::default())
+        .expect("runs")
+        .results
+}
+
+fn assert_safe(r: &Value, what: &str) {
+    assert_eq!(
+        r["checks"]["invariants"]["status"], "ok",
+        "{what}: {}",
+        r["checks"]["invariants"]["violation"]
+    );
+    assert_eq!(
+        r["checks"]["linearizability"]["status"], "ok",
+        "{what}: {}",
+        r["checks"]["linearizability"]
+    );
+}
+
+fn with_unsafe(mut cfg: Value, switch: &str) -> Value {
+    cfg["consensus"]["unsafe"] = json!([switch]);
+    cfg
+}
+
+#[test]
+fn safe_configurations_hold_over_many_seeds() {
+    for (name, seeds) in [
+        ("raft-5.json", 10),
+        ("hub-star.json", 10),
+        ("one-way-link.json", 10),
+        ("crash-recover.json", 10),
+        ("teaching/storm.json", 30),
+        ("teaching/double-vote.json", 5),
+        ("teaching/figure-8.json", 5),
+    ] {
+        let cfg = example(name);
+        for seed in 1..=seeds {
+            let r = results(&cfg, seed);
+            assert_safe(&r, &format!("{name} seed {seed}"));
+        }
+    }
+}
+
+#[test]
+fn safe_raft_under_chaos_with_every_variant() {
+    let base = example("teaching/storm.json");
+    let variants = [
+        json!({}),
+        json!({"prevote": true}),
+        json!({"prevote": true, "check_quorum": true}),
+        json!({"leader_stickiness": true, "fast_backtrack": true}),
+        json!({"candidate_timeout": [23, 46], "backoff": true}),
+        json!({"lazy_voting": true}),
+        json!({"term_bound": 3, "read_index": true}),
+        json!({"prevote_without_leader_check": true, "batch_requests": true, "lazy_update": true}),
+    ];
+    for v in variants {
+        let mut cfg = base.clone();
+        for (k, x) in v.as_object().unwrap() {
+            cfg["consensus"][k] = x.clone();
+        }
+        for seed in 1..=6 {
+            let r = results(&cfg, seed);
+            assert_safe(&r, &format!("{v} seed {seed}"));
+        }
+    }
+}
+
+/// The first seed in 1..=max on which the switch is caught, if any.
+fn caught(cfg: &Value, max: u64) -> Option<(u64, Value)> {
+    (1..=max).find_map(|seed| {
+        let r = results(cfg, seed);
+        let bad = r["checks"]["invariants"]["status"] == "violation"
+            || r["checks"]["linearizability"]["status"] == "violation";
+        bad.then_some((seed, r))
+    })
+}
+
+#[test]
+fn every_teaching_switch_is_caught() {
+    for (switch, file, max) in [
+        ("no_log_check", "teaching/storm.json", 5),
+        ("reverse_apply", "teaching/storm.json", 5),
+        ("no_backtrack", "teaching/storm.json", 30),
+        ("forget_vote_on_crash", "teaching/double-vote.json", 1),
+        ("commit_old_terms", "teaching/figure-8.json", 1),
+    ] {
+        let (seed, r) = caught(&with_unsafe(example(file), switch), max)
+            .unwrap_or_else(|| panic!("{switch} not caught in {max} seeds of {file}"));
+        assert_eq!(r["termination_reason"], "violation", "{switch}");
+        eprintln!(
+            "{switch}: caught on seed {seed}: {}",
+            r["checks"]["invariants"]["violation"]["message"]
+        );
+    }
+    // The staged scenarios break with the switch on every seed, and name the right invariant.
+    let r = results(
+        &with_unsafe(example("teaching/double-vote.json"), "forget_vote_on_crash"),
+        7,
+    );
+    assert_eq!(
+        r["checks"]["invariants"]["violation"]["invariant"],
+        "election_safety"
+    );
+    let r = results(
+        &with_unsafe(example("teaching/figure-8.json"), "commit_old_terms"),
+        7,
+    );
+    assert_eq!(
+        r["checks"]["invariants"]["violation"]["invariant"],
+        "leader_completeness"
+    );
+}
+
+#[test]
+fn a_violation_replays_identically_and_shows_its_trace_tail() {
+    let cfg = with_unsafe(example("teaching/double-vote.json"), "forget_vote_on_crash");
+    let s = scenario(&cfg);
+    let r = run(
+        &s,
+        RunOptions {
+            seed: 3,
+            until: None,
+            tracer: None,
+            stop_after: None,
+        },
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    let v = r.outcome.violation.clone().unwrap();
+    assert_eq!(v.message, "two leaders in term 1: a and b");
+    let tail = coracle_sim::run::trace_tail(&s, 3, None, v.time, 10);
+    assert_eq!(tail.len(), 10);
+    assert!(
+        tail.last().unwrap().contains("\"violation\""),
+        "the violation comes last: {tail:?}"
+    );
+}
+
+// ------------------------------------------------------------------ 2015 regressions (§4.8)
+
+/// E5 of the prototype study: 3 servers on a hub, server 3 partitioned 300–1000 ms, leader 1
+/// failed at 1000 ms. In 2015 stale server 3 won term 4 and overwrote committed entries (R1).
+#[test]
+fn r1_a_stale_server_cannot_win_or_overwrite_committed_entries() {
+    let cfg = json!({
+        "termination": 5000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 30, "client_timeout": 200},
+        "network": {
+            "defaults": {"latency": "s"},
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"}, {"id": 4, "type": "client"}, {"id": 5, "type": "hub"}],
+            "links": [{"id": 1, "from": 1, "to": 5}, {"id": 2, "from": 2, "to": 5}, {"id": 3, "from": 3, "to": 5}, {"id": 4, "from": 4, "to": 5}]
+        },
+        "timeline": [
+            {"at": 300, "action": "link_down", "link": 3}, {"at": 1000, "action": "link_up", "link": 3},
+            {"at": 1000, "action": "crash", "role": "leader"}
+        ],
+        "workload": {"type": "interval", "min": 20, "max": 40}
+    });
+    for seed in 1..=20 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+    }
+    // The same scenario with the election restriction removed is caught on some seed.
+    assert!(caught(&with_unsafe(cfg, "no_log_check"), 40).is_some());
+}
+
+/// R2/R3: votedFor is never cleared within a term, and survives a crash.
+#[test]
+fn r2_r3_no_double_votes() {
+    for seed in 1..=10 {
+        assert_safe(
+            &results(&example("teaching/double-vote.json"), seed),
+            "double-vote",
+        );
+    }
+}
+
+/// E4 of the prototype study: server 4 down 300–1500 ms, the leader down from 1000 ms. In 2015
+/// nextIndex never decreased (R4), so the recovered follower never caught up.
+#[test]
+fn r4_r5_r6_a_lagging_follower_is_repaired() {
+    let cfg = json!({
+        "termination": 4000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 30},
+        "network": {
+            "defaults": {"latency": "s"},
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"}, {"id": 4, "type": "server"}, {"id": 5, "type": "server"},
+                      {"id": 6, "type": "client"}, {"id": 7, "type": "hub"}],
+            "links": [{"from": 1, "to": 7}, {"from": 2, "to": 7}, {"from": 3, "to": 7}, {"from": 4, "to": 7}, {"from": 5, "to": 7}, {"from": 6, "to": 7}]
+        },
+        "timeline": [{"at": 300, "action": "crash", "node": 4}, {"at": 1500, "action": "recover", "node": 4}, {"at": 1000, "action": "crash", "role": "leader"}],
+        "workload": {"type": "closed", "think_time": 10, "stop": 3500}
+    });
+    for seed in 1..=10 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let s4 = &r["nodes"][3];
+        let longest = r["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["log_len"].as_u64())
+            .max()
+            .unwrap();
+        assert_eq!(
+            s4["log_len"].as_u64().unwrap(),
+            longest,
+            "seed {seed}: server 4 caught up"
+        );
+        assert_eq!(s4["commit_index"], s4["log_len"], "seed {seed}");
+        assert_eq!(
+            s4["applied"], s4["commit_index"],
+            "seed {seed}: applied everything once, in order (R8, R9, R14)"
+        );
+    }
+}
+
+/// R7: Figure 8 is safe (and the unsafe counting rule is caught, see above).
+#[test]
+fn r7_old_terms_are_not_committed_by_counting() {
+    for seed in 1..=5 {
+        let r = results(&example("teaching/figure-8.json"), seed);
+        assert_safe(&r, "figure-8");
+        assert_eq!(r["protocol_stats"]["max_term"], 6);
+    }
+}
+
+/// R10: retransmitted requests are not appended twice and are answered from the session.
+#[test]
+fn r10_retries_over_duplicating_lossy_links_apply_once() {
+    let cfg = json!({
+        "termination": 10000,
+        "consensus": {"protocol": "raft", "client_timeout": 20},
+        "network": {
+            "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 15}, "loss": 0.05, "duplicate": 0.2},
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"}, {"id": "c", "type": "client"}],
+            "mesh": true
+        },
+        "workload": {"type": "closed", "keys": 2, "read_fraction": 0.2, "cas_fraction": 0.5}
+    });
+    for seed in 1..=5 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let c = &r["protocol_stats"]["counters"];
+        assert!(c["retries"].as_u64().unwrap() > 10, "{c}");
+        // One log entry per operation at most (plus a no-op per term): retries are not appended.
+        let committed = r["protocol_stats"]["committed_entries"].as_u64().unwrap();
+        let ops = r["clients"]["ops_issued"].as_u64().unwrap();
+        let terms = r["protocol_stats"]["leader_elections"].as_u64().unwrap();
+        assert!(
+            committed <= ops + terms,
+            "{committed} entries for {ops} operations and {terms} terms"
+        );
+    }
+}
+
+/// R11: a one-server cluster elects itself and commits.
+#[test]
+fn r11_one_server_elects_itself() {
+    let cfg = json!({"nodes": 1, "clients": 1, "termination": 2000, "consensus": {"protocol": "raft"}, "workload": {"type": "closed", "think_time": 10}});
+    let r = results(&cfg, 1);
+    assert_safe(&r, "one server");
+    assert_eq!(r["protocol_stats"]["leader_elections"], 1);
+    assert!(r["clients"]["ops_completed"].as_u64().unwrap() > 50);
+}
+
+/// R12: the client proxy picks among all servers, the last one included.
+#[test]
+fn r12_clients_try_every_server() {
+    let cfg = json!({"nodes": 3, "clients": 1, "termination": 5000, "consensus": {"protocol": "raft", "client_timeout": 30},
+                     "workload": {"type": "closed"}, "timeline": [{"at": 1000, "action": "crash", "role": "leader"}]});
+    let mut seen = [false; 3];
+    for seed in 1..=10 {
+        let r = results(&cfg, seed);
+        for (i, s) in seen.iter_mut().enumerate() {
+            *s |= r["nodes"][i]["counters"]["client_requests_received"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0;
+        }
+    }
+    assert_eq!(seen, [true; 3]);
+}
+
+/// The 2015 prototype started every client twice, doubling its rate. With one operation every
+/// U[100, 150) ms, 1000 ms allow at most 10 ticks.
+#[test]
+fn clients_start_once() {
+    let cfg = json!({"nodes": 3, "clients": 1, "termination": 1000, "workload_min": 100, "workload_max": 150,
+                     "consensus": {"protocol": "raft", "client_timeout": 50}});
+    for seed in 1..=5 {
+        let r = results(&cfg, seed);
+        let c = &r["clients"];
+        let ticks = c["ops_issued"].as_u64().unwrap() + c["ops_skipped"].as_u64().unwrap();
+        assert!((7..=10).contains(&ticks), "seed {seed}: {ticks} ticks");
+    }
+}
+
+/// R15: the trace names the client and the sequence number apart.
+#[test]
+fn r15_traces_show_client_requests_faithfully() {
+    let cfg = json!({"nodes": 3, "clients": 1, "termination": 600, "consensus": {"protocol": "raft"}, "workload": {"type": "closed", "max_ops": 1}});
+    let s = scenario(&cfg);
+    let opts = RunOptions {
+        seed: 1,
+        until: None,
+        tracer: Some(Tracer::Ring {
+            cap: 100_000,
+            lines: Default::default(),
+        }),
+        stop_after: None,
+    };
+    let r = run(&s, opts, &CheckOptions::default()).unwrap();
+    let lines = r.outcome.tracer.unwrap().kept();
+    let req = lines
+        .iter()
+        .find(|l| l.contains("\"client_request\""))
+        .expect("a client request");
+    let v: Value = serde_json::from_str(req).unwrap();
+    assert_eq!(v["node"], 4, "sent by the client");
+    assert!(v["msg"]["seq"].as_u64().is_some(), "{v}");
+    assert!(v["msg"]["op"]["key"].as_u64().is_some(), "{v}");
+}
+
+#[test]
+fn the_2015_fixtures_run_with_raft_and_report_sensible_results() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/coracle-2015");
+    for sub in ["test", "web-examples"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            for seed in 1..=3 {
+                let r = run(
+                    &s,
+                    RunOptions {
+                        seed,
+                        until: None,
+                        tracer: None,
+                        stop_after: None,
+                    },
+                    &CheckOptions::default(),
+                )
+                .unwrap()
+                .results;
+                assert_safe(&r, &format!("{name} seed {seed}"));
+                let first = r["protocol_stats"]["time_to_first_leader_ms"].as_f64();
+                match name.as_str() {
+                    // No majority can ever form (the two halves meet only through clients).
+                    "split_brain.json" => assert!(first.is_none(), "{name}"),
+                    // Non-transitive or one-way connectivity: a leader may or may not emerge.
+                    "asym.json" | "hidden_pair.json" => {}
+                    _ => {
+                        let t = first.unwrap_or_else(|| panic!("{name} seed {seed}: no leader"));
+                        assert!(t < 1000.0, "{name}: first leader after {t} ms");
+                    }
+                }
+            }
+        }
+    }
+}
