@@ -3,7 +3,10 @@
 //! A thin layer over `coracle-sim`: argument parsing, files, the terminal summary and exit
 //! codes (0 success, 1 a safety check failed, 2 bad input or usage).
 
+mod bench;
 mod check;
+mod compare;
+mod examples;
 mod run;
 mod schema;
 mod summary;
@@ -51,6 +54,23 @@ enum Command {
     /// Print the JSON Schema of the native configuration format.
     #[command(after_help = "Example:\n  coracle schema > coracle.schema.json")]
     Schema,
+    /// List the scenario gallery in examples/ with one-line descriptions.
+    #[command(after_help = "Example:\n  coracle examples\n  coracle examples --dir my-scenarios")]
+    Examples {
+        /// The folder to list.
+        #[arg(long, default_value = "examples")]
+        dir: std::path::PathBuf,
+    },
+    /// Run one scenario under several protocols with the same seed and compare the metrics.
+    #[command(
+        after_help = "Example:\n  coracle compare examples/raft-5.json --protocols raft,vrr --seed 7"
+    )]
+    Compare(compare::CompareArgs),
+    /// Measure the simulator's speed on fixed, seeded workloads.
+    #[command(
+        after_help = "Examples:\n  coracle bench\n  coracle bench --quick\n  coracle bench raft-5 raft-100-hub"
+    )]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +86,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Check { config } => check::main(&config),
         Command::Schema => schema::main(),
+        Command::Examples { dir } => examples::main(&dir),
+        Command::Compare(args) => compare::main(args),
+        Command::Bench(args) => bench::main(args),
     }
 }
 

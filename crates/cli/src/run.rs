@@ -78,6 +78,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             until,
             tracer,
             stop_after: None,
+            record_history: true,
         },
         &CheckOptions::default(),
     );

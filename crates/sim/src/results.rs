@@ -79,12 +79,8 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
 
     // Clients.
     let mut lat = Histogram::default();
-    let mut per_client_lat: Vec<Histogram> = vec![Histogram::default(); s.nodes.len()];
-    for h in &o.history {
-        if let (Some(c), Some(_)) = (h.complete, h.result) {
-            lat.record(c - h.arrival);
-            per_client_lat[h.client.index()].record(c - h.arrival);
-        }
+    for c in &o.clients {
+        lat.merge(&c.latency);
     }
     let secs = time_to_ms(o.end) / 1000.0;
     let per_client: Vec<Value> = o
@@ -99,7 +95,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
                 "ops_skipped": c.skipped,
                 "ops_outstanding": c.outstanding,
                 "ops_lost_in_crash": c.lost,
-                "latency_ms": latency_json(&per_client_lat[c.index]),
+                "latency_ms": latency_json(&c.latency),
                 "throughput_ops_per_s": if secs > 0.0 { c.completed as f64 / secs } else { 0.0 },
             })
         })
@@ -185,6 +181,10 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
         "series": {
             "term": series_of(|n| &n.terms),
             "role": series_of(|n| &n.roles),
+            "leader": Value::Array(servers.iter().map(|n| json!({
+                "node": s.nodes[n.index].name.to_json(),
+                "points": n.leaders.iter().map(|(t, l)| json!([time_to_ms(*t), if *l == 0 { Value::Null } else { s.nodes[*l as usize - 1].name.to_json() }])).collect::<Vec<_>>(),
+            })).collect()),
             "commits": series_of(|n| &n.commits),
         },
         "actions": o.fired,

@@ -140,6 +140,7 @@ pub fn trace_tail(
             lines: Default::default(),
         }),
         stop_after: Some(time),
+        record_history: false,
     };
     let checks = CheckOptions {
         skip_linearizability: true,

@@ -10,6 +10,14 @@ use coracle_core::{Key, Op, Rng, Time, Value, ms_to_time};
 use rand::RngExt;
 use std::collections::HashMap;
 
+/// An operation issued by the workload and not finished.
+#[derive(Copy, Clone, Debug)]
+pub struct Pending {
+    pub id: u64,
+    pub op: Op,
+    pub arrival: Time,
+}
+
 /// One client's workload state.
 pub struct ClientDriver {
     pub spec: ClientWorkload,
@@ -23,9 +31,11 @@ pub struct ClientDriver {
     /// `interval` ticks skipped because an operation was outstanding.
     pub skipped: u64,
     /// The operation the client proxy is working on.
-    pub in_flight: Option<u64>,
+    pub in_flight: Option<Pending>,
     /// Operations issued and waiting for the proxy (open loops).
-    pub queue: std::collections::VecDeque<u64>,
+    pub queue: std::collections::VecDeque<Pending>,
+    /// Latency of completed operations, from issue to completion.
+    pub latency: crate::metrics::Histogram,
     /// Operations lost to a crash of the client (never finished).
     pub lost: u64,
     tag: u64,
@@ -44,6 +54,7 @@ impl ClientDriver {
             skipped: 0,
             in_flight: None,
             queue: Default::default(),
+            latency: Default::default(),
             lost: 0,
             tag: (node as u64 + 1) << 40,
             seen: HashMap::new(),

@@ -11,6 +11,7 @@ fn results(cfg: &Value, seed: u64) -> Value {
         until: None,
         tracer: None,
         stop_after: None,
+        record_history: true,
     };
     run(&s, opts, &CheckOptions::default())
         .expect("runs")

@@ -25,6 +25,7 @@ fn results(cfg: &Value, seed: u64) -> Value {
         until: None,
         tracer: None,
         stop_after: None,
+        record_history: true,
     };
     run(&scenario(cfg), opts, &CheckOptions::default())
         .expect("runs")
@@ -150,6 +151,7 @@ fn a_violation_replays_identically_and_shows_its_trace_tail() {
             until: None,
             tracer: None,
             stop_after: None,
+            record_history: true,
         },
         &CheckOptions::default(),
     )
@@ -337,6 +339,7 @@ fn r15_traces_show_client_requests_faithfully() {
             lines: Default::default(),
         }),
         stop_after: None,
+        record_history: true,
     };
     let r = run(&s, opts, &CheckOptions::default()).unwrap();
     let lines = r.outcome.tracer.unwrap().kept();
@@ -366,6 +369,7 @@ fn the_2015_fixtures_run_with_raft_and_report_sensible_results() {
                         until: None,
                         tracer: None,
                         stop_after: None,
+                        record_history: true,
                     },
                     &CheckOptions::default(),
                 )

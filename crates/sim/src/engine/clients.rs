@@ -3,6 +3,7 @@
 
 use super::{Engine, Kind, OpRecord};
 use crate::scenario::Arrival;
+use crate::workload::Pending;
 use coracle_core::{Input, NodeId, OpResult, Protocol};
 use serde_json::json;
 
@@ -56,16 +57,23 @@ impl<P: Protocol> Engine<'_, P> {
         if issue {
             let c = self.clients[i].as_mut().expect("client");
             let op = c.next_op();
-            let id = self.history.len() as u64;
-            c.queue.push_back(id);
-            self.history.push(OpRecord {
-                client: NodeId(i as u32),
+            let id = self.next_op_id;
+            self.next_op_id += 1;
+            c.queue.push_back(Pending {
+                id,
                 op,
                 arrival: now,
-                dispatch: None,
-                complete: None,
-                result: None,
             });
+            if self.record_history {
+                self.history.push(OpRecord {
+                    client: NodeId(i as u32),
+                    op,
+                    arrival: now,
+                    dispatch: None,
+                    complete: None,
+                    result: None,
+                });
+            }
             self.dispatch_next(i);
         }
     }
@@ -80,13 +88,14 @@ impl<P: Protocol> Engine<'_, P> {
         if c.in_flight.is_some() {
             return;
         }
-        let Some(id) = c.queue.pop_front() else {
+        let Some(p) = c.queue.pop_front() else {
             return;
         };
-        c.in_flight = Some(id);
-        let h = &mut self.history[id as usize];
-        h.dispatch = Some(self.now);
-        let op = h.op;
+        c.in_flight = Some(p);
+        let (id, op) = (p.id, p.op);
+        if self.record_history {
+            self.history[id as usize].dispatch = Some(self.now);
+        }
         if self.tracer.is_some() {
             self.trace(i, "request", json!({ "id": id, "op": op }));
         }
@@ -99,16 +108,19 @@ impl<P: Protocol> Engine<'_, P> {
         let Some(c) = &mut self.clients[i] else {
             return;
         };
-        if c.in_flight != Some(id) {
+        let Some(p) = c.in_flight.filter(|p| p.id == id) else {
             return; // not this client's current operation: ignore
-        }
+        };
         c.in_flight = None;
-        let h = &mut self.history[id as usize];
-        let op = h.op;
+        let op = p.op;
         if let Some(r) = result {
-            h.complete = Some(now);
-            h.result = Some(r);
+            if self.record_history {
+                let h = &mut self.history[id as usize];
+                h.complete = Some(now);
+                h.result = Some(r);
+            }
             c.completed += 1;
+            c.latency.record(now - p.arrival);
             c.observe(&op, &r);
         } else {
             c.failed += 1;

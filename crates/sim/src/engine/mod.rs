@@ -170,6 +170,8 @@ struct Slot<P: Protocol> {
     commits: Series,
     terms: Series,
     roles: Series,
+    /// Who the node believes leads, at each change: node index + 1, or 0 for nobody.
+    leaders: Series,
 }
 
 impl<P: Protocol> Slot<P> {
@@ -200,6 +202,22 @@ pub struct RunOptions {
     /// Stop processing events after the first at or beyond this time (used to replay a run up
     /// to a violation).
     pub stop_after: Option<Time>,
+    /// Keep every client operation for the linearizability check (memory grows with the
+    /// number of operations; benchmarks turn it off).
+    pub record_history: bool,
+}
+
+impl RunOptions {
+    /// A run with `seed`, the scenario's horizon, no trace, and the history recorded.
+    pub fn seeded(seed: u64) -> Self {
+        RunOptions {
+            seed,
+            until: None,
+            tracer: None,
+            stop_after: None,
+            record_history: true,
+        }
+    }
 }
 
 /// Everything a run produced, for the results and the summary.
@@ -237,6 +255,7 @@ pub struct NodeReport {
     pub commits: Series,
     pub terms: Series,
     pub roles: Series,
+    pub leaders: Series,
 }
 
 /// One client operation as the workload saw it.
@@ -279,6 +298,7 @@ pub struct ClientReport {
     pub skipped: u64,
     pub outstanding: u64,
     pub lost: u64,
+    pub latency: crate::metrics::Histogram,
 }
 
 /// A simulation of protocol `P` over a scenario.
@@ -312,6 +332,8 @@ pub struct Engine<'s, P: Protocol> {
     leaders: LeaderStats,
     clients: Vec<Option<ClientDriver>>,
     history: Vec<OpRecord>,
+    record_history: bool,
+    next_op_id: u64,
     tracer: Option<Tracer>,
     storage: Delay,
     events: u64,
@@ -361,6 +383,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 commits: Vec::new(),
                 terms: Vec::new(),
                 roles: Vec::new(),
+                leaders: Vec::new(),
             })
             .collect();
         let clients = scenario
@@ -402,6 +425,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
             leaders: LeaderStats::new(),
             clients,
             history: Vec::new(),
+            record_history: opts.record_history,
+            next_op_id: 0,
             tracer: opts.tracer,
             storage: scenario.storage.clone(),
             events: 0,
@@ -801,6 +826,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
             if prev.role != obs.role || slot.roles.is_empty() {
                 slot.roles.push((now, obs.role.level() as u64));
             }
+            if prev.leader != obs.leader || slot.leaders.is_empty() {
+                slot.leaders
+                    .push((now, obs.leader.map_or(0, |l| l.0 as u64 + 1)));
+            }
             if prev.role != Role::Leader || obs.role != Role::Leader || prev.term != obs.term {
                 slot.established = slot
                     .established
@@ -883,6 +912,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 commits: std::mem::take(&mut slot.commits),
                 terms: std::mem::take(&mut slot.terms),
                 roles: std::mem::take(&mut slot.roles),
+                leaders: std::mem::take(&mut slot.leaders),
             });
         }
         counters.sort_by(|a, b| a.0.cmp(b.0));
@@ -898,6 +928,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     failed: c.failed,
                     skipped: c.skipped,
                     outstanding: c.outstanding(),
+                    latency: c.latency.clone(),
                     lost: c.lost,
                 })
             })

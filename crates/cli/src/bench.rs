@@ -1,0 +1,179 @@
+//! `coracle bench`: the simulator's speed on fixed, seeded workloads.
+//!
+//! Each workload is a scenario file in `bench/` (so the same file can be timed on another
+//! simulator) run in a child process of its own, so that its peak memory (the kernel's VmHWM)
+//! is its own. The engine runs as in `coracle run` minus what only serves correctness
+//! reporting after the run: no trace, no client history, no linearizability check (the
+//! invariants are still checked on every step). `--quick` shortens every horizon so the whole
+//! suite takes seconds; its event counts are deterministic and pinned by a test, so a
+//! behavioural change shows up as a changed count while timings are only printed.
+
+use crate::EXIT_USAGE;
+use clap::Args;
+use coracle_core::time_to_ms;
+use coracle_sim::{CheckOptions, RunOptions};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Workloads to run (file stems in --dir); default all.
+    pub names: Vec<String>,
+    /// Short horizons (a few seconds in all), for CI.
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder of workload files.
+    #[arg(long, default_value = "bench")]
+    pub dir: PathBuf,
+    /// Write the measurements as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// (Internal) run one workload in this process and print one JSON line.
+    #[arg(long, hide = true)]
+    pub one: Option<PathBuf>,
+    /// (Internal) horizon override for --one, ms.
+    #[arg(long, hide = true)]
+    pub until: Option<f64>,
+}
+
+/// Horizon of each workload in quick mode, ms.
+pub const QUICK_MS: f64 = 2000.0;
+
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run_one(path: &Path, until: Option<f64>) -> ExitCode {
+    let s = match coracle_sim::load_file(path) {
+        Ok(s) => s,
+        Err(e) => return crate::config_error(&e),
+    };
+    let seed = s.seed.unwrap_or(1);
+    let mut opts = RunOptions::seeded(seed);
+    opts.until = until.map(coracle_core::ms_to_time);
+    opts.record_history = false;
+    let checks = CheckOptions {
+        skip_linearizability: true,
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let r = match coracle_sim::run(&s, opts, &checks) {
+        Ok(r) => r,
+        Err(e) => return crate::config_error(&e),
+    };
+    let wall = t0.elapsed().as_secs_f64();
+    let o = &r.outcome;
+    let line = json!({
+        "events": o.events,
+        "wall_s": wall,
+        "simulated_ms": time_to_ms(o.end),
+        "peak_rss_kib": peak_rss_kib(),
+        "invariants": if o.violation.is_some() { "violation" } else { "ok" },
+    });
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+pub fn main(args: BenchArgs) -> ExitCode {
+    if let Some(p) = &args.one {
+        return run_one(p, args.until);
+    }
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&args.dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "error: cannot read {}: {e} (run from the repository root or pass --dir)",
+                args.dir.display()
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    files.sort();
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    if !args.names.is_empty() {
+        for n in &args.names {
+            if !files.iter().any(|f| &stem(f) == n) {
+                eprintln!("error: no workload \"{n}\" in {}", args.dir.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+        files.retain(|f| args.names.contains(&stem(f)));
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find the coracle executable: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    println!(
+        "{:<16} {:>12} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "workload", "events", "wall s", "sim s", "events/s", "sim/real", "peak MiB"
+    );
+    let mut all = Vec::new();
+    for f in &files {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("bench").arg("--one").arg(f);
+        if args.quick {
+            cmd.arg("--until").arg(QUICK_MS.to_string());
+        }
+        let out = match cmd.output() {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => {
+                eprintln!(
+                    "error: workload {} failed:\n{}",
+                    f.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+            Err(e) => {
+                eprintln!("error: cannot run the workload {}: {e}", f.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let events = v["events"].as_u64().unwrap_or(0);
+        let wall = v["wall_s"].as_f64().unwrap_or(0.0).max(1e-9);
+        let sim = v["simulated_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        let rss = v["peak_rss_kib"]
+            .as_u64()
+            .map_or("-".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
+        println!(
+            "{:<16} {:>12} {:>10.3} {:>10.1} {:>12} {:>12.0} {:>10}",
+            stem(f),
+            events,
+            wall,
+            sim,
+            format!("{:.2} M", events as f64 / wall / 1e6),
+            sim / wall,
+            rss
+        );
+        let mut rec = v.clone();
+        rec["workload"] = json!(stem(f));
+        rec["events_per_s"] = json!(events as f64 / wall);
+        all.push(rec);
+    }
+    if let Some(j) = &args.json {
+        if let Err(e) = std::fs::write(
+            j,
+            serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
+        ) {
+            eprintln!("error: cannot write {}: {e}", j.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,129 @@
+//! `coracle compare`: one seeded scenario under several protocols, metrics side by side.
+
+use crate::{EXIT_USAGE, EXIT_VIOLATION, config_error, fresh_seed};
+use clap::Args;
+use coracle_sim::{CheckOptions, RunOptions};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The scenario file.
+    pub config: PathBuf,
+    /// Protocols to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "raft,vrr")]
+    pub protocols: Vec<String>,
+    /// Master seed (the same for every protocol).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write all results as one JSON object keyed by protocol.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::Number(n) => match n.as_u64() {
+            Some(i) => i.to_string(),
+            None => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn main(args: CompareArgs) -> ExitCode {
+    let base = match coracle_sim::load_file(&args.config) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e),
+    };
+    let seed = args.seed.or(base.seed).unwrap_or_else(fresh_seed);
+    let mut all = serde_json::Map::new();
+    let mut failed = false;
+    for p in &args.protocols {
+        let mut s = base.clone();
+        s.protocol = p.clone();
+        if !coracle_sim::config::PROTOCOLS.contains(&p.as_str()) {
+            eprintln!(
+                "error: --protocols: unknown protocol \"{p}\" (known: {})",
+                coracle_sim::config::PROTOCOLS.join(", ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        let r = match coracle_sim::run(&s, RunOptions::seeded(seed), &CheckOptions::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: under protocol \"{p}\": {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        failed |= r.outcome.violation.is_some()
+            || matches!(
+                r.linearizability.verdict,
+                coracle_check::Verdict::Violation(_)
+            );
+        all.insert(p.clone(), r.results);
+    }
+    let rows: &[(&str, &[&str])] = &[
+        (
+            "first leader (ms)",
+            &["protocol_stats", "time_to_first_leader_ms"],
+        ),
+        ("leader elections", &["protocol_stats", "leader_elections"]),
+        ("leader changes", &["protocol_stats", "leader_changes"]),
+        ("max term / view", &["protocol_stats", "max_term"]),
+        ("available (ms)", &["protocol_stats", "available_ms"]),
+        (
+            "unavailable windows",
+            &["protocol_stats", "unavailability_windows_total"],
+        ),
+        (
+            "committed entries",
+            &["protocol_stats", "committed_entries"],
+        ),
+        ("ops completed", &["clients", "ops_completed"]),
+        ("ops outstanding", &["clients", "ops_outstanding"]),
+        ("latency p50 (ms)", &["clients", "latency_ms", "p50"]),
+        ("latency p99 (ms)", &["clients", "latency_ms", "p99"]),
+        ("throughput (ops/s)", &["clients", "throughput_ops_per_s"]),
+        ("packets sent", &["network", "packets_sent"]),
+        ("invariants", &["checks", "invariants", "status"]),
+        ("linearizability", &["checks", "linearizability", "status"]),
+    ];
+    println!("{}  (seed {seed})", args.config.display());
+    print!("  {:<22}", "metric");
+    for p in &args.protocols {
+        print!(" {p:>14}");
+    }
+    println!();
+    for (name, path) in rows {
+        print!("  {name:<22}");
+        for p in &args.protocols {
+            let mut v = &all[p];
+            for k in *path {
+                v = &v[*k];
+            }
+            print!(" {:>14}", cell(v));
+        }
+        println!();
+    }
+    if let Some(o) = &args.output {
+        if let Err(e) = std::fs::write(
+            o,
+            serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default() + "\n",
+        ) {
+            eprintln!("error: cannot write {}: {e}", o.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    if failed {
+        eprintln!(
+            "a safety check failed; reproduce each with: coracle run {} --seed {seed} (with the protocol changed)",
+            args.config.display()
+        );
+        return ExitCode::from(EXIT_VIOLATION);
+    }
+    ExitCode::SUCCESS
+}

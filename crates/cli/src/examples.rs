@@ -1,0 +1,51 @@
+//! `coracle examples`: the scenario gallery.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The first sentence of a description.
+fn first_sentence(d: &str) -> &str {
+    match d.find(". ") {
+        Some(i) => &d[..=i],
+        None => d,
+    }
+}
+
+pub fn main(dir: &Path) -> ExitCode {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            if d == dir {
+                eprintln!(
+                    "error: cannot read {}: run coracle from the repository root, or pass --dir",
+                    dir.display()
+                );
+                return ExitCode::from(crate::EXIT_USAGE);
+            }
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if v.get("sweep").is_some() || v.get("base").is_some() {
+            continue; // sweep specs are listed by `coracle experiment --list`
+        }
+        let desc = v["description"]
+            .as_str()
+            .map(first_sentence)
+            .unwrap_or("(no description)");
+        println!("{}\n    {desc}", f.display());
+    }
+    ExitCode::SUCCESS
+}
