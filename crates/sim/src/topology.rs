@@ -9,8 +9,10 @@
 //! Routing picks the path of least expected latency; ties go to fewer hops, then to the lowest
 //! channel index (declaration order of the links), so routes never depend on hash order or on
 //! the order in which the search visits nodes. Next-hop tables are computed per destination on
-//! first use and recomputed only after the topology changed (a channel or hub went up or down,
-//! or a channel's expected latency changed).
+//! first use. When a channel changes, only the tables it affects are thrown away: a channel
+//! going down (or getting slower) matters only to destinations whose shortest-path tree uses
+//! it, and a channel coming up (or getting faster) only to those where it offers a better path
+//! at its sender; each test is O(1) per table. A hub going up or down invalidates every table.
 
 use crate::config::spec::NodeKind;
 use crate::dist::Delay;
@@ -88,12 +90,15 @@ fn cost_of(d: &Delay) -> Time {
     ms_to_time(d.mean_ms())
 }
 
-/// Per-destination next-hop table.
+/// Per-destination next-hop table with the shortest-path tree's (cost, hops) per node.
 #[derive(Debug, Default)]
 struct Routes {
-    version: u64,
+    valid: bool,
     next: Vec<u32>,
+    dist: Vec<(Time, u32)>,
 }
+
+const FAR: (Time, u32) = (Time::MAX, u32::MAX);
 
 /// The network state.
 #[derive(Debug)]
@@ -104,8 +109,9 @@ pub struct Topology {
     hub_up: Vec<bool>,
     pub channels: Vec<Channel>,
     incoming: Vec<Vec<u32>>,
-    version: u64,
     routes: Vec<Routes>,
+    /// Destinations whose table is valid.
+    computed: Vec<u32>,
     /// Number of route-table computations (for benchmarks and tests).
     pub recomputations: u64,
 }
@@ -149,7 +155,7 @@ impl Topology {
                 .collect(),
             channels,
             incoming,
-            version: 1,
+            computed: Vec::new(),
             routes: (0..n).map(|_| Routes::default()).collect(),
             recomputations: 0,
         }
@@ -164,7 +170,9 @@ impl Topology {
     pub fn set_hub(&mut self, node: usize, up: bool) {
         if self.kinds[node] == NodeKind::Hub && self.hub_up[node] != up {
             self.hub_up[node] = up;
-            self.version += 1;
+            for d in self.computed.drain(..) {
+                self.routes[d as usize].valid = false;
+            }
         }
     }
 
@@ -175,10 +183,42 @@ impl Topology {
             return;
         }
         c.up = up;
-        if !up {
+        if up {
+            self.invalidate_better(ch);
+        } else {
             c.downs = c.downs.wrapping_add(1);
+            self.invalidate_users(ch);
         }
-        self.version += 1;
+    }
+
+    /// Drops the tables whose shortest-path tree uses channel `ch`.
+    fn invalidate_users(&mut self, ch: usize) {
+        let u = self.channels[ch].from as usize;
+        let routes = &mut self.routes;
+        self.computed.retain(|&d| {
+            let r = &mut routes[d as usize];
+            let keep = r.next[u] != ch as u32;
+            r.valid = keep;
+            keep
+        });
+    }
+
+    /// Drops the tables in which channel `ch` (now up, or cheaper) beats the route at its sender.
+    fn invalidate_better(&mut self, ch: usize) {
+        let c = &self.channels[ch];
+        let (u, v, cost) = (c.from as usize, c.to as usize, c.cost);
+        let (routes, hub_up) = (&mut self.routes, &self.hub_up);
+        self.computed.retain(|&d| {
+            let r = &mut routes[d as usize];
+            let relay = v == d as usize || hub_up[v];
+            let dv = r.dist[v];
+            let keep = !relay || dv == FAR || {
+                let cand = (dv.0.saturating_add(cost), dv.1 + 1);
+                !(cand < r.dist[u] || (cand == r.dist[u] && (ch as u32) < r.next[u]))
+            };
+            r.valid = keep;
+            keep
+        });
     }
 
     /// Applies a timeline change to a channel.
@@ -194,10 +234,20 @@ impl Topology {
             let cost = cost_of(l);
             c.latency = l.clone();
             if cost != c.cost {
+                let slower = cost > c.cost;
                 c.cost = cost;
-                self.version += 1;
+                let up = c.up;
+                if up {
+                    // Tables using it are stale either way; a faster channel may also beat
+                    // the routes of tables that do not use it yet.
+                    self.invalidate_users(ch);
+                    if !slower {
+                        self.invalidate_better(ch);
+                    }
+                }
             }
         }
+        let c = &mut self.channels[ch];
         if let Some(p) = change.loss {
             c.loss = p;
         }
@@ -219,7 +269,7 @@ impl Topology {
     /// route.
     #[inline]
     pub fn next_hop(&mut self, at: usize, dst: usize) -> u32 {
-        if self.routes[dst].version != self.version {
+        if !self.routes[dst].valid {
             self.compute(dst);
         }
         self.routes[dst].next[at]
@@ -230,11 +280,14 @@ impl Topology {
     fn compute(&mut self, dst: usize) {
         self.recomputations += 1;
         let n = self.kinds.len();
-        let mut dist: Vec<(Time, u32)> = vec![(Time::MAX, u32::MAX); n];
         let routes = &mut self.routes[dst];
         routes.next.clear();
         routes.next.resize(n, NONE);
-        routes.version = self.version;
+        routes.dist.clear();
+        routes.dist.resize(n, FAR);
+        routes.valid = true;
+        self.computed.push(dst as u32);
+        let dist = &mut routes.dist;
         let mut heap = BinaryHeap::new();
         dist[dst] = (0, 0);
         heap.push(Reverse((0, 0u32, dst as u32)));
@@ -254,9 +307,12 @@ impl Topology {
                 let u = ch.from as usize;
                 let cand = (c.saturating_add(ch.cost), h + 1);
                 if cand < dist[u] || (cand == dist[u] && chi < routes.next[u]) {
+                    // Only hubs relay, so only they are worth expanding further.
                     if cand < dist[u] {
                         dist[u] = cand;
-                        heap.push(Reverse((cand.0, cand.1, u as u32)));
+                        if self.hub_up[u] {
+                            heap.push(Reverse((cand.0, cand.1, u as u32)));
+                        }
                     }
                     routes.next[u] = chi;
                 }
@@ -415,5 +471,83 @@ mod tests {
         t.next_hop(0, 1);
         assert_eq!(t.recomputations, 2);
         assert_eq!(t.path(0, 1), Some(vec![0, 1]));
+    }
+
+    mod incremental {
+        use super::*;
+        use crate::dist::Delay;
+        use proptest::prelude::*;
+
+        fn graph(n_hubs: usize, n_ends: usize, edges: &[(usize, usize, u8, bool)]) -> String {
+            let mut nodes = vec![];
+            for i in 0..n_hubs {
+                nodes.push(serde_json::json!({"id": format!("h{i}"), "type": "hub"}));
+            }
+            for i in 0..n_ends {
+                nodes.push(serde_json::json!({"id": format!("s{i}"), "type": "server"}));
+            }
+            let total = n_hubs + n_ends;
+            let name = |i: usize| {
+                if i < n_hubs {
+                    format!("h{i}")
+                } else {
+                    format!("s{}", i - n_hubs)
+                }
+            };
+            let mut links = vec![];
+            for (k, &(a, b, lat, bi)) in edges.iter().enumerate() {
+                let (a, b) = (a % total, b % total);
+                if a == b {
+                    continue;
+                }
+                links.push(serde_json::json!({"id": k, "from": name(a), "to": name(b), "latency": lat as f64,
+                    "direction": if bi { "bi" } else { "uni" }}));
+            }
+            serde_json::json!({"consensus": {"protocol": "dummy"}, "network": {"nodes": nodes, "links": links}}).to_string()
+        }
+
+        fn all_routes(t: &mut Topology, n: usize) -> Vec<u32> {
+            let mut v = vec![];
+            for d in 0..n {
+                for a in 0..n {
+                    v.push(t.next_hop(a, d));
+                }
+            }
+            v
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+            /// Incremental invalidation gives exactly the routes of recomputing everything.
+            #[test]
+            fn incremental_routes_equal_full_recomputation(
+                hubs in 1usize..4,
+                ends in 2usize..6,
+                edges in prop::collection::vec((0usize..10, 0usize..10, 1u8..20, any::<bool>()), 3..20),
+                changes in prop::collection::vec((0usize..40, 0u8..4, 1u8..20), 1..25),
+            ) {
+                let json = graph(hubs, ends, &edges);
+                let s = crate::config::load_str("g.json", &json).unwrap();
+                let n = s.nodes.len();
+                let mut t = Topology::new(&s, 1);
+                all_routes(&mut t, n);
+                for (k, what, lat) in changes {
+                    let ch = k % t.channels.len().max(1);
+                    if t.channels.is_empty() { break; }
+                    match what {
+                        0 => t.set_channel_up(ch, false),
+                        1 => t.set_channel_up(ch, true),
+                        2 => t.change_channel(ch, &LinkChange { latency: Some(Delay::constant(lat as f64)), ..Default::default() }),
+                        _ => { let h = k % hubs; let up = !t.hub_up(h); t.set_hub(h, up); }
+                    }
+                    let incremental = all_routes(&mut t, n);
+                    for r in &mut t.routes { r.valid = false; }
+                    t.computed.clear();
+                    let full = all_routes(&mut t, n);
+                    prop_assert_eq!(incremental, full);
+                }
+            }
+        }
     }
 }

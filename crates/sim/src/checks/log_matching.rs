@@ -5,7 +5,6 @@
 
 use super::Violation;
 use coracle_core::{EntryId, NodeId, Time, rng::mix64};
-use std::collections::HashMap;
 
 pub const NAME: &str = "log_matching";
 
@@ -15,16 +14,27 @@ pub(super) fn check(
     logs: &dyn Fn(usize, u64) -> Option<EntryId>,
     log_len: &dyn Fn(usize) -> Option<u64>,
 ) -> Result<(), Violation> {
-    // (index, term) -> (chained hash of the prefix, first node seen with it)
-    let mut seen: HashMap<(u64, u64), (u64, usize)> = HashMap::new();
-    for (n, _) in is_server.iter().enumerate().filter(|(_, s)| **s) {
-        let Some(len) = log_len(n) else { continue };
-        let mut h = 0u64;
-        for i in 1..=len {
-            let Some(e) = logs(n, i) else { break };
-            h = mix64(h ^ mix64(e.term ^ mix64(e.digest)));
-            match seen.get(&(i, e.term)) {
-                Some(&(other_h, other)) if other_h != h => {
+    // Walk all logs index by index, keeping each one's chained hash of its prefix; at each
+    // index, servers with the same term must have the same hash.
+    let servers: Vec<(usize, u64)> = is_server
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s)
+        .filter_map(|(n, _)| log_len(n).map(|l| (n, l)))
+        .collect();
+    let mut hash = vec![0u64; servers.len()];
+    let longest = servers.iter().map(|s| s.1).max().unwrap_or(0);
+    let mut seen: Vec<(u64, u64, usize)> = Vec::with_capacity(servers.len());
+    for i in 1..=longest {
+        seen.clear();
+        for (k, &(n, len)) in servers.iter().enumerate() {
+            if i > len {
+                continue;
+            }
+            let Some(e) = logs(n, i) else { continue };
+            hash[k] = mix64(hash[k] ^ mix64(e.term ^ e.digest.rotate_left(7)));
+            match seen.iter().find(|(t, _, _)| *t == e.term) {
+                Some(&(_, h, other)) if h != hash[k] => {
                     return Err(Violation {
                         invariant: NAME,
                         time: now,
@@ -38,9 +48,7 @@ pub(super) fn check(
                     });
                 }
                 Some(_) => {}
-                None => {
-                    seen.insert((i, e.term), (h, n));
-                }
+                None => seen.push((e.term, hash[k], n)),
             }
         }
     }

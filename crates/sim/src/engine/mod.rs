@@ -78,10 +78,15 @@ enum Kind {
     Hop {
         packet: u32,
     },
+    /// A timer's queued wake-up (see [`TimerSlot`]).
     Timer {
         node: u32,
         timer: u16,
-        generation: u32,
+    },
+    /// A timer that expired while its node was paused, fired at resume.
+    TimerFire {
+        node: u32,
+        timer: u16,
     },
     Action {
         index: u32,
@@ -154,7 +159,7 @@ struct Slot<P: Protocol> {
     state: State<P>,
     rng: Rng,
     storage_rng: Rng,
-    timers: Vec<u32>,
+    timers: Vec<TimerSlot>,
     disk: P::Disk,
     pending_writes: VecDeque<(u64, Time, P::Write)>,
     writes_issued: u64,
@@ -189,6 +194,15 @@ fn add_counter(list: &mut Vec<(&'static str, u64)>, k: &'static str, v: u64) {
         Some(e) => e.1 += v,
         None => list.push((k, v)),
     }
+}
+
+/// One timer of one node. `deadline` is when it should fire (None: disarmed); `queued` is the
+/// time of the wake-up event in the queue, if any. Re-arming later than `queued` only moves the
+/// deadline; the wake-up then re-queues itself at the deadline.
+#[derive(Copy, Clone, Debug, Default)]
+struct TimerSlot {
+    deadline: Option<Time>,
+    queued: Option<Time>,
 }
 
 /// Options of one run.
@@ -369,7 +383,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 state: State::None,
                 rng: rng::stream(seed, rng::purpose::PROTOCOL, i as u64),
                 storage_rng: rng::stream(seed, rng::purpose::STORAGE, i as u64),
-                timers: vec![0; P::Timer::ALL.len()],
+                timers: vec![TimerSlot::default(); P::Timer::ALL.len()],
                 disk: P::Disk::default(),
                 pending_writes: VecDeque::new(),
                 writes_issued: 0,
@@ -497,22 +511,36 @@ impl<'s, P: Protocol> Engine<'s, P> {
         match kind {
             Kind::Hop { packet } => self.hop(packet),
             Kind::Deliver { packet } => self.deliver(packet),
-            Kind::Timer {
-                node,
-                timer,
-                generation,
-            } => {
+            Kind::Timer { node, timer } => {
+                let now = self.now;
                 let slot = &mut self.nodes[node as usize];
-                if slot.up && slot.timers[timer as usize] == generation {
-                    if slot.paused {
-                        slot.deferred.push(kind);
-                        return;
-                    }
-                    let t = P::Timer::ALL[timer as usize];
-                    if self.tracer.is_some() {
-                        self.trace(node as usize, "timer", json!({ "timer": t.name() }));
-                    }
-                    self.step(node as usize, Input::Timer(t));
+                let ts = &mut slot.timers[timer as usize];
+                if ts.queued != Some(now) {
+                    return; // superseded by an earlier wake-up
+                }
+                ts.queued = None;
+                let Some(deadline) = ts.deadline else {
+                    return; // cancelled
+                };
+                if deadline > now {
+                    // Re-armed later since this wake-up was queued: sleep again.
+                    ts.queued = Some(deadline);
+                    self.push(deadline, kind);
+                    return;
+                }
+                if slot.paused {
+                    slot.deferred.push(Kind::TimerFire { node, timer });
+                    return;
+                }
+                ts.deadline = None;
+                self.fire(node as usize, timer as usize);
+            }
+            Kind::TimerFire { node, timer } => {
+                let slot = &mut self.nodes[node as usize];
+                let ts = &mut slot.timers[timer as usize];
+                if slot.up && ts.deadline.is_some_and(|d| d <= self.now) {
+                    ts.deadline = None;
+                    self.fire(node as usize, timer as usize);
                 }
             }
             Kind::Action { index } => self.action(index as usize),
@@ -539,6 +567,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 }
             }
         }
+    }
+
+    fn fire(&mut self, node: usize, timer: usize) {
+        let t = P::Timer::ALL[timer];
+        if self.tracer.is_some() {
+            self.trace(node, "timer", json!({ "timer": t.name() }));
+        }
+        self.step(node, Input::Timer(t));
     }
 
     // ---------------------------------------------------------------- nodes
@@ -588,8 +624,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
         slot.held.clear();
         slot.writes_done = slot.writes_issued;
         slot.disk_free_at = 0;
-        for g in &mut slot.timers {
-            *g = g.wrapping_add(1);
+        for t in &mut slot.timers {
+            t.deadline = None;
         }
         slot.applied = 0;
         slot.established = None;
@@ -658,25 +694,28 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     }
                     let idx = timer.index();
                     let slot = &mut self.nodes[i];
-                    let after = slot.clock.global(after);
-                    let g = &mut slot.timers[idx];
-                    *g = g.wrapping_add(1);
-                    let generation = *g;
-                    self.push(
-                        self.now.saturating_add(after),
-                        Kind::Timer {
-                            node: i as u32,
-                            timer: idx as u16,
-                            generation,
-                        },
-                    );
+                    let deadline = self.now.saturating_add(slot.clock.global(after));
+                    let ts = &mut slot.timers[idx];
+                    ts.deadline = Some(deadline);
+                    // Only queue a wake-up if none is queued at or before the deadline: a timer
+                    // re-armed again and again (an election timer reset by every heartbeat)
+                    // costs no queue operation until its earliest wake-up comes round.
+                    if ts.queued.is_none_or(|q| q > deadline) {
+                        ts.queued = Some(deadline);
+                        self.push(
+                            deadline,
+                            Kind::Timer {
+                                node: i as u32,
+                                timer: idx as u16,
+                            },
+                        );
+                    }
                 }
                 Output::CancelTimer(timer) => {
                     if self.tracer.is_some() {
                         self.trace(i, "cancel_timer", json!({ "timer": timer.name() }));
                     }
-                    let g = &mut self.nodes[i].timers[timer.index()];
-                    *g = g.wrapping_add(1);
+                    self.nodes[i].timers[timer.index()].deadline = None;
                 }
                 Output::Persist(w) => {
                     if self.tracer.is_some() {
