@@ -3,6 +3,7 @@
 
 use coracle_protocols::dummy::DummyConfig;
 use coracle_protocols::raft::RaftConfig;
+use coracle_protocols::vrr::VrrConfig;
 use coracle_sim::config::spec::NativeConfig;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn schema() -> Value {
     let mut root = serde_json::to_value(schemars::schema_for!(NativeConfig)).unwrap_or(Value::Null);
     let protocols = vec![
         protocol_schema::<RaftConfig>("raft"),
+        protocol_schema::<VrrConfig>("vrr"),
         protocol_schema::<DummyConfig>("dummy"),
     ];
     root["properties"]["consensus"] = json!({

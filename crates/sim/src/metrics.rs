@@ -194,8 +194,8 @@ pub struct LeaderStats {
     pub leader_changes: u64,
     pub last_leader: Option<NodeId>,
     pub max_term: u64,
-    /// Availability: a leader that has committed an entry of its term and whose term is held
-    /// by a majority of the servers that are up.
+    /// Availability: some leader is followed by a majority of all servers (itself plus
+    /// servers that are up, in its term, and name it as their leader).
     pub available_since: Option<Time>,
     pub available_total: Time,
     pub unavailable_since: Option<Time>,
@@ -244,6 +244,9 @@ impl LeaderStats {
     }
 
     fn close_window(&mut self, start: Time, end: Time) {
+        if end <= start {
+            return;
+        }
         self.windows_total += 1;
         if self.windows.len() < MAX_WINDOWS {
             self.windows.push((start, end));
@@ -264,22 +267,26 @@ impl LeaderStats {
     }
 }
 
-/// Whether some leader can commit (see [`LeaderStats`]).
+/// Whether some leader is followed by a majority of all servers: itself plus servers that
+/// are up, in its term, and name it as their leader (see [`LeaderStats`]).
 pub fn cluster_available(
-    obs: &[Observation],
+    obs: impl Fn(usize) -> Observation,
     is_server: &[bool],
-    established: &[Option<u64>],
     servers: usize,
 ) -> bool {
     let majority = servers / 2 + 1;
-    obs.iter().enumerate().any(|(i, o)| {
+    (0..is_server.len()).any(|i| {
+        let o = obs(i);
         is_server[i]
             && o.role == Role::Leader
-            && established[i] == Some(o.term)
-            && obs
-                .iter()
-                .enumerate()
-                .filter(|(j, p)| is_server[*j] && p.role != Role::Down && p.term == o.term)
+            && (0..is_server.len())
+                .filter(|&j| {
+                    let p = obs(j);
+                    is_server[j]
+                        && p.term == o.term
+                        && (j == i || p.leader == Some(NodeId(i as u32)))
+                        && p.role != Role::Down
+                })
                 .count()
                 >= majority
     })

@@ -9,6 +9,7 @@ use crate::trace::Tracer;
 use coracle_core::{Cluster, NodeId, Protocol, Severity, Time};
 use coracle_protocols::dummy::Dummy;
 use coracle_protocols::raft::Raft;
+use coracle_protocols::vrr::Vrr;
 
 /// A finished run.
 pub struct RunResult {
@@ -71,6 +72,7 @@ pub fn validate(s: &Scenario) -> Result<(Vec<String>, serde_json::Value), Config
     match s.protocol.as_str() {
         "dummy" => prepare::<Dummy>(s).map(|x| (x.2, x.3)),
         "raft" => prepare::<Raft>(s).map(|x| (x.2, x.3)),
+        "vrr" => prepare::<Vrr>(s).map(|x| (x.2, x.3)),
         other => Err(s.source.error(
             "consensus.protocol",
             format!("protocol \"{other}\" is not available in this build"),
@@ -87,6 +89,7 @@ pub fn run(
     match s.protocol.as_str() {
         "dummy" => run_with::<Dummy>(s, opts, checks),
         "raft" => run_with::<Raft>(s, opts, checks),
+        "vrr" => run_with::<Vrr>(s, opts, checks),
         other => Err(s.source.error(
             "consensus.protocol",
             format!("protocol \"{other}\" is not available in this build"),

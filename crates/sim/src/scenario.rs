@@ -120,6 +120,14 @@ pub enum Member {
     Role(RoleTarget),
 }
 
+/// A partition group.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Group {
+    Members(Vec<Member>),
+    /// Every server in no other group.
+    Rest,
+}
+
 /// Changes to a link direction (`None`: unchanged).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LinkChange {
@@ -146,7 +154,7 @@ pub enum Action {
     Rejoin(Target),
     /// Traffic between different groups stops.
     Partition {
-        groups: Vec<Vec<Member>>,
+        groups: Vec<Group>,
     },
     /// Traffic from `from` to `to` stops.
     OneWay {
@@ -335,7 +343,10 @@ impl Scenario {
                 "partition {}",
                 groups
                     .iter()
-                    .map(|g| self.members_text(g))
+                    .map(|g| match g {
+                        Group::Members(m) => self.members_text(m),
+                        Group::Rest => "[the other servers]".to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join(" | ")
             ),

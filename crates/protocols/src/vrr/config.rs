@@ -30,7 +30,9 @@ pub struct VrrConfig {
     /// primary sends a Commit(v, k) to each backup it sent nothing to since the previous tick
     /// (§4.1), or re-sends the first Prepare that backup has not acknowledged. Should be well
     /// below view_change_timeout_min.
-    #[serde(default = "default_commit_interval")]
+    /// Also accepted as `heartbeat_interval`, Raft's name, so that one scenario runs under
+    /// both protocols.
+    #[serde(default = "default_commit_interval", alias = "heartbeat_interval")]
     pub commit_interval: f64,
     /// Lower bound in ms of the view-change timeout (default 150). A backup that hears nothing
     /// from the primary for this long starts a view change (§4.2); a view change that does not
@@ -38,12 +40,18 @@ pub struct VrrConfig {
     /// (§4.3). Every (re)arm draws uniformly from [view_change_timeout_min,
     /// view_change_timeout_max) so that replicas do not time out in lockstep (the paper does
     /// not say how timeouts are chosen).
-    #[serde(default = "default_view_change_min")]
+    /// Also accepted as `election_timeout_min`.
+    #[serde(default = "default_view_change_min", alias = "election_timeout_min")]
     pub view_change_timeout_min: f64,
     /// Upper bound (exclusive) in ms of the view-change timeout (default 300). May equal
     /// view_change_timeout_min (no randomisation).
-    #[serde(default = "default_view_change_max")]
+    /// Also accepted as `election_timeout_max`.
+    #[serde(default = "default_view_change_max", alias = "election_timeout_max")]
     pub view_change_timeout_max: f64,
+    /// Compact form (as Raft's): a view-change timeout range of [timeout, 2 * timeout) ms, in
+    /// place of the two keys above. Default null (the two keys apply).
+    #[serde(default)]
+    pub timeout: Option<f64>,
     /// Client proxy retry timeout in ms (default: view_change_timeout_max). On expiry the proxy
     /// resends the same request (same request number) to a random server; a backup answers
     /// with its view so that the proxy finds the primary.
@@ -74,6 +82,7 @@ impl Default for VrrConfig {
         VrrConfig {
             commit_interval: default_commit_interval(),
             view_change_timeout_min: default_view_change_min(),
+            timeout: None,
             view_change_timeout_max: default_view_change_max(),
             client_timeout: None,
             max_entries_per_message: default_max_entries(),
@@ -108,8 +117,22 @@ impl VrrConfig {
         cluster: &Cluster,
     ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
         let mut warnings = Vec::new();
-        let vmin = duration("view_change_timeout_min", self.view_change_timeout_min)?;
-        let vmax = duration("view_change_timeout_max", self.view_change_timeout_max)?;
+        let (min_ms, max_ms) = match self.timeout {
+            None => (self.view_change_timeout_min, self.view_change_timeout_max),
+            Some(t) => {
+                if self.view_change_timeout_min != default_view_change_min()
+                    || self.view_change_timeout_max != default_view_change_max()
+                {
+                    return Err(ConfigIssue::error(
+                        "timeout",
+                        "give either \"timeout\" or view_change_timeout_min/max (election_timeout_min/max), not both",
+                    ));
+                }
+                (t, 2.0 * t)
+            }
+        };
+        let vmin = duration("view_change_timeout_min", min_ms)?;
+        let vmax = duration("view_change_timeout_max", max_ms)?;
         if vmin > vmax {
             return Err(ConfigIssue::error(
                 "view_change_timeout_min",

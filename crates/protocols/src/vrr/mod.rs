@@ -21,6 +21,12 @@
 //! are executed in op-number order, each once per incarnation, and reported with
 //! `Output::Applied`; a recovering replica rebuilds its state machine from op 1.
 //!
+//! A diskless replica in recovering status holds no log at all: it is failed, in the paper's
+//! model, until its recovery completes. A check that counts which servers still hold a
+//! committed op (as the simulator's `committed_entries_durable`) must count it like a server
+//! that is down, or it reports a loss whenever such a replica restarts while the op's other
+//! copies are on exactly a majority.
+//!
 //! # Decisions where the paper is silent (or where this implementation departs from it)
 //!
 //! Quorums and timers
@@ -36,10 +42,11 @@
 //!   message loss a view change would otherwise often wait for the next timeout).
 //!
 //! Normal operation
-//! * The primary's heartbeat ticks every `commit_interval`. At a tick, each backup that was
-//!   sent nothing since the previous tick gets a Commit(v, k) if it acknowledged every op, or
-//!   else the Prepare of the first op it has not acknowledged (the paper does not say how lost
-//!   Prepares are repaired; a backup that is further behind asks for state transfer).
+//! * The primary's heartbeat ticks every `commit_interval`. At a tick, a backup that was sent
+//!   nothing since the previous tick gets the Prepare of the first op it has not acknowledged
+//!   (the paper does not say how lost Prepares are repaired), or a Commit(v, k) if it
+//!   acknowledged everything; a busy backup gets a Commit only if it has not yet been sent the
+//!   current commit-number. A backup that is further behind asks for state transfer.
 //! * A backup answers a Prepare it already holds with a PrepareOK for its whole op-number
 //!   (its log is a prefix of the primary's, so that acknowledges everything up to it). A
 //!   Prepare that arrives ahead of a missing one is buffered (at most 1024 of them) and
@@ -81,11 +88,14 @@
 //!   last normal view until the transfer completes: it asks for the ops after its
 //!   commit-number (GetState), collects the NewState batches aside, and only when it holds
 //!   everything up to the responder's op-number replaces its uncommitted suffix and sets its
-//!   last normal view to `v`. The paper truncates the log to the commit-number at once; doing
-//!   so (or labelling the truncated log with the new view) lets a later view change select a
-//!   log that lacks an op committed in an older view, when the replica had acknowledged that
-//!   op and the op's other holders are down. Until the transfer completes the replica does
-//!   not acknowledge, execute or answer Recovery messages.
+//!   last normal view to `v`. The paper sets the op-number to the commit-number at once. Doing
+//!   that and counting the replica as normal in `v` lets a later view change select a log that
+//!   lacks an op committed in an older view (the randomized test finds such runs); truncating
+//!   while keeping the old last normal view is unsafe too when f >= 2 (two replicas that
+//!   acknowledged the op truncate it, and its other holders are down). Until the transfer
+//!   completes the replica does not acknowledge, execute or answer Recovery messages; every
+//!   Prepare or Commit of the primary re-arms its timer and, at most once per
+//!   `commit_interval`, repeats its GetState.
 //! * GetState is sent to the primary that revealed the gap; any replica in normal status,
 //!   caught up, in the requested view answers it. A backup that is merely behind in its own
 //!   view appends NewState batches directly (its log is a prefix of the primary's) and sends a

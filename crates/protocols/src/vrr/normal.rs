@@ -18,6 +18,7 @@ impl VrrServer {
             self.send_persisted_note(out);
         }
         self.sent_since_tick.fill(false);
+        self.told_commit.fill(0);
         out.cancel_timer(VrrTimer::ViewChange);
         out.cancel_timer(VrrTimer::Resend);
         out.set_timer(VrrTimer::Heartbeat, self.p.commit_interval);
@@ -117,6 +118,7 @@ impl VrrServer {
             if i != self.my_pos {
                 out.send(self.p.servers[i], msg.clone());
                 self.sent_since_tick[i] = true;
+                self.told_commit[i] = self.commit;
                 self.c.prepares_sent += 1;
             }
         }
@@ -153,16 +155,20 @@ impl VrrServer {
 
     /// Commits the highest op-number a quorum (the primary included) holds.
     pub(crate) fn try_commit(&mut self, out: &mut Out<Vrr>) {
-        let mut a = self.acked.clone();
+        let mut a = std::mem::take(&mut self.scratch);
+        a.clear();
+        a.extend_from_slice(&self.acked);
         a.sort_unstable_by(|x, y| y.cmp(x));
         let k = a[self.p.quorum - 1].min(self.op());
+        self.scratch = a;
         if k > self.commit {
             self.commit = k;
             self.execute(out);
         }
     }
 
-    /// The heartbeat (§4.1): a Commit to idle backups, or the first Prepare a backup has not
+    /// The heartbeat (§4.1): a Commit to backups that were sent nothing since the last tick or
+    /// do not know the latest commit-number, or the first Prepare a backup has not
     /// acknowledged.
     pub(crate) fn on_heartbeat(&mut self, out: &mut Out<Vrr>) {
         if !self.is_primary() {
@@ -172,30 +178,30 @@ impl VrrServer {
             if i == self.my_pos {
                 continue;
             }
-            if !self.sent_since_tick[i] {
-                let to = self.p.servers[i];
-                let a = self.acked[i];
-                if a < self.op() {
-                    self.c.prepares_sent += 1;
-                    out.send(
-                        to,
-                        VrrMsg::Prepare {
-                            view: self.view,
-                            entry: self.log[a as usize],
-                            op: a + 1,
-                            commit: self.commit,
-                        },
-                    );
-                } else {
-                    self.c.commits_sent += 1;
-                    out.send(
-                        to,
-                        VrrMsg::Commit {
-                            view: self.view,
-                            commit: self.commit,
-                        },
-                    );
-                }
+            let to = self.p.servers[i];
+            let a = self.acked[i];
+            if !self.sent_since_tick[i] && a < self.op() {
+                self.c.prepares_sent += 1;
+                out.send(
+                    to,
+                    VrrMsg::Prepare {
+                        view: self.view,
+                        entry: self.log[a as usize],
+                        op: a + 1,
+                        commit: self.commit,
+                    },
+                );
+                self.told_commit[i] = self.commit;
+            } else if !self.sent_since_tick[i] || self.told_commit[i] < self.commit {
+                self.c.commits_sent += 1;
+                out.send(
+                    to,
+                    VrrMsg::Commit {
+                        view: self.view,
+                        commit: self.commit,
+                    },
+                );
+                self.told_commit[i] = self.commit;
             }
             self.sent_since_tick[i] = false;
         }

@@ -3,9 +3,7 @@
 //! `transfer.rs`.
 
 use super::{Entry, Params, Vrr, VrrDisk, VrrMsg, VrrTimer, VrrWrite};
-use coracle_core::{
-    Ctx, EntryId, Input, KvStore, Node, NodeId, Observation, Out, Role, Time,
-};
+use coracle_core::{Ctx, EntryId, Input, KvStore, Node, NodeId, Observation, Out, Role, Time};
 use rand::RngExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -133,8 +131,12 @@ pub struct VrrServer {
     pub(crate) acked: Vec<u64>,
     /// Whether the primary sent each backup a Prepare (or StartView) since the last tick.
     pub(crate) sent_since_tick: Vec<bool>,
+    /// The highest commit-number the primary sent each backup in this view.
+    pub(crate) told_commit: Vec<u64>,
     /// Clients waiting for this primary's reply: client -> request number.
     pub(crate) waiting: BTreeMap<NodeId, u64>,
+    /// Reused buffer for the commit computation.
+    pub(crate) scratch: Vec<u64>,
 
     // Backup.
     /// Prepares of the current view that arrived ahead of a missing one: op-number -> entry.
@@ -177,7 +179,9 @@ impl VrrServer {
             client_table: BTreeMap::new(),
             acked: vec![0; n],
             sent_since_tick: vec![false; n],
+            told_commit: vec![0; n],
             waiting: BTreeMap::new(),
+            scratch: Vec::with_capacity(n),
             buffered: BTreeMap::new(),
             get_state_at: None,
             transfer_base: 0,
@@ -397,9 +401,7 @@ impl VrrServer {
                 op: _,
                 commit,
             } if from_server => self.on_recovery_response(ctx, from, view, nonce, log, commit, out),
-            VrrMsg::GetState { view, op } if from_server => {
-                self.on_get_state(from, view, op, out)
-            }
+            VrrMsg::GetState { view, op } if from_server => self.on_get_state(from, view, op, out),
             VrrMsg::NewState {
                 view,
                 after,
@@ -472,7 +474,7 @@ impl Node<Vrr> for VrrServer {
             "status": self.status.name(),
             "view": self.view,
             "last_normal_view": self.last_normal,
-            "primary": self.p.servers.get(0).map(|_| self.p.primary(self.view).0),
+            "primary": self.p.primary(self.view).0,
             "op_number": self.op(),
             "commit_number": self.commit,
             "executed": self.executed,

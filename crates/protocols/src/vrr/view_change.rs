@@ -169,9 +169,8 @@ impl VrrServer {
         let mut commit = self.commit;
         for d in self.dvcs.iter().flatten() {
             commit = commit.max(d.commit);
-            let better = best.is_none_or(|b| {
-                (d.last_normal, d.log.len()) > (b.last_normal, b.log.len())
-            });
+            let better =
+                best.is_none_or(|b| (d.last_normal, d.log.len()) > (b.last_normal, b.log.len()));
             if better {
                 best = Some(d);
             }
@@ -186,6 +185,7 @@ impl VrrServer {
         let msg = self.start_view_msg();
         self.broadcast(out, &msg);
         self.sent_since_tick.fill(true);
+        self.told_commit.fill(self.commit);
         self.execute(out);
     }
 

@@ -179,11 +179,12 @@ impl Checker {
             self.pending_applied.clear();
             r?;
             if recovered || became_leader || obs.log_len < prev.log_len {
+                let holding = self.holding(node, obs.role);
                 committed::check_majority(
                     &self.committed,
                     self.servers,
                     &self.is_server,
-                    &self.up,
+                    &holding,
                     now,
                     all,
                 )?;
@@ -194,6 +195,17 @@ impl Checker {
         result
     }
 
+    /// Which servers' logs must hold the committed entries: those up and not rebuilding their
+    /// state (a VRR replica in recovering status is failed until it has recovered; like a
+    /// crashed one, it counts as holding them). `node` is being stepped and has role `role`.
+    fn holding(&self, node: usize, role: Role) -> Vec<bool> {
+        (0..self.up.len())
+            .map(|n| {
+                self.up[n] && (if n == node { role } else { self.prev[n].role }) != Role::Recovering
+            })
+            .collect()
+    }
+
     /// End-of-run checks over the final logs of the servers that are up.
     pub fn finish(
         &mut self,
@@ -201,11 +213,12 @@ impl Checker {
         logs: &dyn Fn(usize, u64) -> Option<EntryId>,
         log_len: &dyn Fn(usize) -> Option<u64>,
     ) -> Result<(), Violation> {
+        let holding = self.holding(usize::MAX, Role::Down);
         committed::check_majority(
             &self.committed,
             self.servers,
             &self.is_server,
-            &self.up,
+            &holding,
             now,
             logs,
         )?;

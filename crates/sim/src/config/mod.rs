@@ -42,7 +42,7 @@ pub const DEFAULT_TERMINATION_MS: f64 = 10_000.0;
 pub const DEFAULT_LATENCY_MS: f64 = 10.0;
 
 /// Protocols the loader accepts in `consensus.protocol`.
-pub const PROTOCOLS: &[&str] = &["dummy", "raft"];
+pub const PROTOCOLS: &[&str] = &["dummy", "raft", "vrr"];
 
 /// Reads and resolves a scenario file.
 pub fn load_file(path: &std::path::Path) -> Result<Scenario, ConfigError> {

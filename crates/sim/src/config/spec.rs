@@ -223,9 +223,10 @@ pub struct ActionSpec {
     #[serde(default)]
     pub bandwidth: Option<f64>,
     /// Groups that can no longer reach each other (partition): `[["a", "b"], ["c", "d", "e"]]`.
-    /// Nodes in no group are not affected.
+    /// A group may be `"rest"`: every server in no other group. Nodes in no group are not
+    /// affected.
     #[serde(default)]
-    pub groups: Option<Vec<Vec<Member>>>,
+    pub groups: Option<Vec<GroupSpec>>,
     /// One-way partition: packets from these nodes ...
     #[serde(default)]
     pub from: Option<Vec<Member>>,
@@ -330,6 +331,41 @@ impl<'de> Deserialize<'de> for Member {
                 }
                 R::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(|r| Member::Role { role: r.role })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A partition group: a list of members, or `"rest"` (every server in no other group).
+#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum GroupSpec {
+    Members(Vec<Member>),
+    Rest(String),
+}
+
+impl<'de> Deserialize<'de> for GroupSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GroupSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of node ids or roles, or \"rest\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<GroupSpec, E> {
+                if v == "rest" {
+                    Ok(GroupSpec::Rest(v.to_string()))
+                } else {
+                    Err(E::invalid_value(
+                        de::Unexpected::Str(v),
+                        &"a list of node ids or roles, or \"rest\"",
+                    ))
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<GroupSpec, A::Error> {
+                Vec::<Member>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(GroupSpec::Members)
             }
         }
         d.deserialize_any(V)

@@ -281,11 +281,24 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                         format!("expected at least two groups, found {}", g.len()),
                     ));
                 }
-                let groups = g
-                    .iter()
-                    .enumerate()
-                    .map(|(j, m)| r.members(&format!("{p}.groups[{j}]"), m))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut rest = 0;
+                let mut groups = Vec::new();
+                for (j, m) in g.iter().enumerate() {
+                    groups.push(match m {
+                        spec::GroupSpec::Members(m) => crate::scenario::Group::Members(
+                            r.members(&format!("{p}.groups[{j}]"), m)?,
+                        ),
+                        spec::GroupSpec::Rest(_) => {
+                            rest += 1;
+                            crate::scenario::Group::Rest
+                        }
+                    });
+                }
+                if rest > 1 {
+                    return Err(
+                        src.error(format!("{p}.groups"), "at most one group can be \"rest\"")
+                    );
+                }
                 Action::Partition { groups }
             }
             (None, Some(f), Some(t)) => Action::OneWay {

@@ -9,7 +9,7 @@ use super::net::{Cut, DropCause};
 use super::{Engine, Kind};
 use crate::config::spec::{ChaosTarget, NodeKind, RoleTarget, Which};
 use crate::dist::Delay;
-use crate::scenario::{Action, LinkChange, Member, Target};
+use crate::scenario::{Action, Group, LinkChange, Member, Target};
 use coracle_core::{Protocol, Rng, Role, Time, rng, time_to_ms};
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -119,7 +119,7 @@ impl<P: Protocol> Engine<'_, P> {
                                 .collect();
                             (
                                 Action::Partition {
-                                    groups: vec![minority, rest],
+                                    groups: vec![Group::Members(minority), Group::Members(rest)],
                                 },
                                 Action::HealOne(bind),
                             )
@@ -311,14 +311,34 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::Partition { groups } => {
                 let mut group_of = vec![0u16; self.nodes.len()];
-                let mut names = Vec::new();
-                for (g, members) in groups.iter().enumerate() {
-                    let ns = self.members(members);
-                    names.push(Value::Array(ns.iter().map(|&n| self.name(n)).collect()));
-                    for n in ns {
-                        group_of[n] = g as u16 + 1;
+                let mut rest = None;
+                for (g, group) in groups.iter().enumerate() {
+                    match group {
+                        Group::Members(members) => {
+                            for n in self.members(members) {
+                                group_of[n] = g as u16 + 1;
+                            }
+                        }
+                        Group::Rest => rest = Some(g as u16 + 1),
                     }
                 }
+                if let Some(r) = rest {
+                    for n in 0..self.nodes.len() {
+                        if self.is_server[n] && group_of[n] == 0 {
+                            group_of[n] = r;
+                        }
+                    }
+                }
+                let names: Vec<Value> = (1..=groups.len() as u16)
+                    .map(|g| {
+                        Value::Array(
+                            (0..self.nodes.len())
+                                .filter(|&n| group_of[n] == g)
+                                .map(|n| self.name(n))
+                                .collect(),
+                        )
+                    })
+                    .collect();
                 self.fired("partition", None, json!({ "groups": names }));
                 self.cuts
                     .push((bind.unwrap_or(u32::MAX), Cut::Groups(group_of)));

@@ -169,8 +169,6 @@ struct Slot<P: Protocol> {
     obs: Observation,
     /// Counters of previous incarnations (a crash discards the node value that held them).
     retired: Vec<(&'static str, u64)>,
-    /// Term in which this node, as leader, committed an entry of its own term.
-    established: Option<u64>,
     applied: u64,
     commits: Series,
     terms: Series,
@@ -392,7 +390,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 held: VecDeque::new(),
                 obs: Observation::down(),
                 retired: Vec::new(),
-                established: None,
                 applied: 0,
                 commits: Vec::new(),
                 terms: Vec::new(),
@@ -628,7 +625,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
             t.deadline = None;
         }
         slot.applied = 0;
-        slot.established = None;
         let kind = slot.kind;
         if kind == NodeKind::Hub {
             self.net.set_hub(i, false);
@@ -818,19 +814,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if !self.is_server[i] {
             return;
         }
-        let mut availability = obs.role != prev.role || obs.term != prev.term;
-        // A leader that commits an entry of its own term is established: it can commit.
-        if obs.role == Role::Leader
-            && obs.commit_index > 0
-            && self.nodes[i].established != Some(obs.term)
-        {
-            let e = self.nodes[i].node().and_then(|n| n.entry(obs.commit_index));
-            if e.is_some_and(|e| e.term == obs.term) {
-                self.nodes[i].established = Some(obs.term);
-                availability = true;
-            }
-        }
-        if availability {
+        if obs.role != prev.role || obs.term != prev.term || obs.leader != prev.leader {
             self.update_availability();
         }
         let Engine {
@@ -869,11 +853,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 slot.leaders
                     .push((now, obs.leader.map_or(0, |l| l.0 as u64 + 1)));
             }
-            if prev.role != Role::Leader || obs.role != Role::Leader || prev.term != obs.term {
-                slot.established = slot
-                    .established
-                    .filter(|t| obs.role == Role::Leader && *t == obs.term);
-            }
         }
         self.nodes[i].obs = obs;
         if self.tracer.is_some() {
@@ -890,9 +869,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
     }
 
     fn update_availability(&mut self) {
-        let obs: Vec<Observation> = self.nodes.iter().map(|s| s.obs).collect();
-        let est: Vec<Option<u64>> = self.nodes.iter().map(|s| s.established).collect();
-        let a = cluster_available(&obs, &self.is_server, &est, self.servers);
+        let a = cluster_available(|i| self.nodes[i].obs, &self.is_server, self.servers);
         self.leaders.set_available(self.now, a);
     }
 

@@ -1,0 +1,707 @@
+//! Rule-level tests: one replica stepped by hand, one rule of the paper each.
+
+use super::*;
+use crate::vrr::Status;
+use coracle_core::{MS, OpResult, Role};
+
+fn request(seq: u64) -> VrrMsg {
+    VrrMsg::Request {
+        seq,
+        op: Op::Put { key: 1, value: seq },
+    }
+}
+
+fn prepare(view: u64, e: Entry, op: u64, commit: u64) -> VrrMsg {
+    VrrMsg::Prepare {
+        view,
+        entry: e,
+        op,
+        commit,
+    }
+}
+
+fn disk(view: u64, last_normal: u64, log: Vec<Entry>) -> VrrDisk {
+    VrrDisk {
+        view,
+        last_normal,
+        log,
+    }
+}
+
+/// Index of the first output matching `f`.
+fn pos_of(outs: &Outs, f: impl Fn(&Output<VrrMsg, VrrTimer, VrrWrite>) -> bool) -> usize {
+    outs.iter().position(f).expect("output present")
+}
+
+fn is_persist(o: &Output<VrrMsg, VrrTimer, VrrWrite>) -> bool {
+    matches!(o, Output::Persist(_))
+}
+
+fn is_send(o: &Output<VrrMsg, VrrTimer, VrrWrite>) -> bool {
+    matches!(o, Output::Send { .. })
+}
+
+#[test]
+fn primary_assigns_op_numbers_prepares_and_commits_with_f_prepare_oks() {
+    let (mut s, _) = Solo::new(cfg(), 5, 0, VrrDisk::default());
+    let c = s.client();
+    assert_eq!(s.node.observe().role, Role::Leader);
+    let outs = s.recv(c, request(1));
+    let prepares: Vec<(usize, VrrMsg)> = sends(&outs);
+    assert_eq!(prepares.len(), 4, "one Prepare per backup");
+    for (to, m) in &prepares {
+        assert!(*to >= 1 && *to <= 4);
+        match m {
+            VrrMsg::Prepare {
+                view,
+                op,
+                commit,
+                entry,
+            } => {
+                assert_eq!((*view, *op, *commit, entry.view), (0, 1, 0, 0));
+                assert_eq!(entry.cmd.seq, 1);
+            }
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert!(writes(&outs).is_empty(), "diskless replicas write nothing");
+    // f = 2 PrepareOKs commit (a quorum of 3 with the primary).
+    let outs = s.recv(1, VrrMsg::PrepareOk { view: 0, op: 1 });
+    assert!(applied(&outs).is_empty());
+    let outs = s.recv(1, VrrMsg::PrepareOk { view: 0, op: 1 });
+    assert!(
+        applied(&outs).is_empty(),
+        "the same backup twice is one acknowledgement"
+    );
+    let outs = s.recv(3, VrrMsg::PrepareOk { view: 0, op: 1 });
+    assert_eq!(applied(&outs), vec![1]);
+    assert_eq!(s.node.commit_number(), 1);
+    assert_eq!(
+        sent_to(&outs, c),
+        vec![VrrMsg::Reply {
+            view: 0,
+            seq: 1,
+            result: Some(OpResult::Written)
+        }]
+    );
+    // A PrepareOK of another view is ignored.
+    s.recv(c, request(2));
+    let outs = s.recv(1, VrrMsg::PrepareOk { view: 1, op: 2 });
+    let outs2 = s.recv(2, VrrMsg::PrepareOk { view: 1, op: 2 });
+    assert!(applied(&outs).is_empty() && applied(&outs2).is_empty());
+    // An acknowledgement of op 2 covers op 2 only when two backups sent it.
+    s.recv(1, VrrMsg::PrepareOk { view: 0, op: 2 });
+    let outs = s.recv(4, VrrMsg::PrepareOk { view: 0, op: 2 });
+    assert_eq!(applied(&outs), vec![2]);
+}
+
+#[test]
+fn the_heartbeat_sends_commit_to_idle_backups_and_repairs_unacknowledged_prepares() {
+    let (mut s, outs) = Solo::new(cfg(), 3, 0, VrrDisk::default());
+    assert_eq!(timers(&outs), vec![(VrrTimer::Heartbeat, 50 * MS)]);
+    let c = s.client();
+    s.recv(c, request(1));
+    // Both backups were just sent a Prepare: nothing this tick.
+    let outs = s.fire(VrrTimer::Heartbeat);
+    assert!(sends(&outs).is_empty());
+    assert_eq!(timers(&outs), vec![(VrrTimer::Heartbeat, 50 * MS)]);
+    s.recv(1, VrrMsg::PrepareOk { view: 0, op: 1 });
+    // Next tick: backup 1 acknowledged everything and gets a Commit; backup 2's Prepare is
+    // re-sent.
+    let outs = s.fire(VrrTimer::Heartbeat);
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::Commit { view: 0, commit: 1 }]
+    );
+    match sent_to(&outs, 2).as_slice() {
+        [
+            VrrMsg::Prepare {
+                op: 1, commit: 1, ..
+            },
+        ] => {}
+        m => panic!("unexpected {m:?}"),
+    }
+}
+
+#[test]
+fn a_backup_processes_prepares_in_order_and_executes_committed_ops() {
+    let (mut s, outs) = Solo::new(cfg(), 3, 1, VrrDisk::default());
+    assert_eq!(s.node.observe().role, Role::Follower);
+    assert_eq!(s.node.observe().leader, Some(NodeId(0)));
+    let (lo, hi) = (150 * MS, 300 * MS);
+    let t = timers(&outs);
+    assert!(t.len() == 1 && t[0].0 == VrrTimer::ViewChange && (lo..hi).contains(&t[0].1));
+    let e = log_of(&[0, 0, 0, 0], 0);
+    let outs = s.recv(0, prepare(0, e[0], 1, 0));
+    assert_eq!(
+        sent_to(&outs, 0),
+        vec![VrrMsg::PrepareOk { view: 0, op: 1 }]
+    );
+    assert!(
+        timers(&outs)
+            .iter()
+            .any(|(t, _)| *t == VrrTimer::ViewChange)
+    );
+    // Op 3 before op 2: buffered, not acknowledged.
+    let outs = s.recv(0, prepare(0, e[2], 3, 0));
+    assert!(sends(&outs).is_empty());
+    assert_eq!(s.node.op_number(), 1);
+    let outs = s.recv(0, prepare(0, e[1], 2, 0));
+    assert_eq!(
+        sent_to(&outs, 0),
+        vec![VrrMsg::PrepareOk { view: 0, op: 3 }]
+    );
+    assert_eq!(s.node.log(), &e[..3]);
+    // A retransmission is acknowledged with everything held.
+    let outs = s.recv(0, prepare(0, e[0], 1, 0));
+    assert_eq!(
+        sent_to(&outs, 0),
+        vec![VrrMsg::PrepareOk { view: 0, op: 3 }]
+    );
+    // Prepares from anyone but the primary of the view are ignored.
+    let outs = s.recv(2, prepare(0, e[3], 4, 0));
+    assert!(outs.is_empty());
+    // Commit executes in order.
+    let outs = s.recv(0, VrrMsg::Commit { view: 0, commit: 2 });
+    assert_eq!(applied(&outs), vec![1, 2]);
+    assert_eq!(s.node.commit_number(), 2);
+    assert!(sends(&outs).is_empty(), "backups do not answer clients");
+    // A commit-number beyond the log asks for state transfer, at most once per interval.
+    let outs = s.recv(0, VrrMsg::Commit { view: 0, commit: 6 });
+    assert_eq!(applied(&outs), vec![3]);
+    assert_eq!(sent_to(&outs, 0), vec![VrrMsg::GetState { view: 0, op: 3 }]);
+    let outs = s.recv(0, VrrMsg::Commit { view: 0, commit: 6 });
+    assert!(sends(&outs).is_empty());
+    s.now += 50 * MS;
+    let outs = s.recv(0, VrrMsg::Commit { view: 0, commit: 6 });
+    assert_eq!(sent_to(&outs, 0), vec![VrrMsg::GetState { view: 0, op: 3 }]);
+    // NewState appends what is missing and acknowledges it.
+    let more = log_of(&[0, 0, 0], 10);
+    let outs = s.recv(
+        0,
+        VrrMsg::NewState {
+            view: 0,
+            after: 3,
+            entries: more.clone(),
+            op: 6,
+            commit: 6,
+        },
+    );
+    assert_eq!(applied(&outs), vec![4, 5, 6]);
+    assert_eq!(
+        sent_to(&outs, 0),
+        vec![VrrMsg::PrepareOk { view: 0, op: 6 }]
+    );
+    assert_eq!(s.node.log()[3..], more[..]);
+}
+
+#[test]
+fn backups_redirect_and_the_primary_drops_stale_and_pending_requests() {
+    let (mut s, _) = Solo::new(cfg(), 3, 2, VrrDisk::default());
+    let c = s.client();
+    let outs = s.recv(c, request(1));
+    assert_eq!(
+        sent_to(&outs, c),
+        vec![VrrMsg::Reply {
+            view: 0,
+            seq: 1,
+            result: None
+        }]
+    );
+    let (mut p, _) = Solo::new(cfg(), 3, 0, VrrDisk::default());
+    assert_eq!(sends(&p.recv(c, request(3))).len(), 2);
+    assert!(
+        sends(&p.recv(c, request(3))).is_empty(),
+        "pending: not appended twice"
+    );
+    assert!(
+        sends(&p.recv(c, request(2))).is_empty(),
+        "older than the latest: dropped"
+    );
+    assert_eq!(p.node.op_number(), 1);
+    let outs = p.recv(1, VrrMsg::PrepareOk { view: 0, op: 1 });
+    assert_eq!(sent_to(&outs, c).len(), 1, "one reply for the two copies");
+    let outs = p.recv(c, request(3));
+    assert_eq!(
+        sent_to(&outs, c),
+        vec![VrrMsg::Reply {
+            view: 0,
+            seq: 3,
+            result: Some(OpResult::Written)
+        }]
+    );
+    assert_eq!(p.node.op_number(), 1);
+    // Replicas in view-change status drop requests.
+    p.fire(VrrTimer::ViewChange); // a primary has no view-change timer: nothing happens
+    assert_eq!(p.node.status(), Status::Normal);
+    p.recv(1, VrrMsg::StartViewChange { view: 1 });
+    assert_eq!(p.node.status(), Status::ViewChange);
+    assert!(sends(&p.recv(c, request(4))).is_empty());
+}
+
+#[test]
+fn a_view_change_starts_on_timeout_and_sends_do_view_change_after_f_start_view_changes() {
+    let (mut s, _) = Solo::new(cfg(), 5, 2, disk(0, 0, log_of(&[0, 0], 0)));
+    let outs = s.fire(VrrTimer::ViewChange);
+    let o = s.node.observe();
+    assert_eq!((o.role, o.term, o.leader), (Role::Candidate, 1, None));
+    let svc: Vec<usize> = sends(&outs)
+        .into_iter()
+        .filter(|(_, m)| *m == VrrMsg::StartViewChange { view: 1 })
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(svc, vec![0, 1, 3, 4]);
+    let t = timers(&outs);
+    assert!(t.iter().any(|(t, _)| *t == VrrTimer::ViewChange));
+    assert!(t.contains(&(VrrTimer::Resend, 50 * MS)));
+    assert_eq!(s.node.counters_value("view_changes_started"), 1);
+    // One other StartViewChange is not enough (f = 2).
+    let outs = s.recv(3, VrrMsg::StartViewChange { view: 1 });
+    assert!(sends(&outs).is_empty());
+    let outs = s.recv(3, VrrMsg::StartViewChange { view: 1 });
+    assert!(sends(&outs).is_empty(), "the same sender counts once");
+    let outs = s.recv(4, VrrMsg::StartViewChange { view: 1 });
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::DoViewChange {
+            view: 1,
+            log: log_of(&[0, 0], 0),
+            last_normal: 0,
+            op: 2,
+            commit: 0
+        }]
+    );
+    // The resend timer re-broadcasts both.
+    let outs = s.fire(VrrTimer::Resend);
+    assert_eq!(sent_to(&outs, 1).len(), 2);
+    assert_eq!(sends(&outs).len(), 5);
+    // Prepares of the old view are no longer accepted.
+    let outs = s.recv(0, prepare(0, entry(0, 9), 3, 0));
+    assert!(sends(&outs).is_empty());
+    assert_eq!(s.node.op_number(), 2);
+    // The view change does not complete: the next view.
+    let outs = s.fire(VrrTimer::ViewChange);
+    assert_eq!(s.node.observe().term, 2);
+    assert_eq!(sends(&outs).len(), 4);
+    // A StartViewChange of a higher view moves a replica along at once.
+    let outs = s.recv(0, VrrMsg::StartViewChange { view: 7 });
+    assert_eq!(s.node.observe().term, 7);
+    assert_eq!(sends(&outs).len(), 4);
+}
+
+#[test]
+fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
+    // Replica 1 is the primary of view 6 in a cluster of 5.
+    let e1 = entry(1, 1);
+    let e2 = entry(4, 2);
+    let e3 = entry(4, 3);
+    let own = vec![e1, e2];
+    let (mut s, outs) = Solo::new(cfg(), 5, 1, disk(5, 4, own.clone()));
+    // Restarted in view-change status for view 5 (its disk image says it left view 4).
+    assert_eq!(s.node.status(), Status::ViewChange);
+    assert_eq!(sends(&outs).len(), 4);
+    s.recv(2, VrrMsg::StartViewChange { view: 6 });
+    s.recv(3, VrrMsg::StartViewChange { view: 6 });
+    let outs = s.recv(4, VrrMsg::StartViewChange { view: 6 });
+    assert!(
+        sends(&outs)
+            .iter()
+            .all(|(_, m)| matches!(m, VrrMsg::StartViewChange { .. })),
+        "its own DoViewChange is recorded, not sent"
+    );
+    let dvc = |log: Vec<Entry>, last_normal: u64, commit: u64| VrrMsg::DoViewChange {
+        view: 6,
+        op: log.len() as u64,
+        log,
+        last_normal,
+        commit,
+    };
+    // A longer log from an older normal view loses to a shorter one from a newer view.
+    let stale = vec![e1, entry(2, 7), entry(2, 8), entry(2, 9), entry(2, 10)];
+    let outs = s.recv(3, dvc(stale, 2, 1));
+    assert!(sends(&outs).is_empty(), "two of three");
+    let outs = s.recv(2, dvc(vec![e1, e2, e3], 4, 1));
+    let o = s.node.observe();
+    assert_eq!((o.role, o.term, o.log_len), (Role::Leader, 6, 3));
+    assert_eq!(s.node.log(), &[e1, e2, e3]);
+    assert_eq!(s.node.last_normal(), 6);
+    assert_eq!(s.node.commit_number(), 1);
+    assert_eq!(applied(&outs), vec![1]);
+    let sv: Vec<usize> = sends(&outs)
+        .into_iter()
+        .filter(|(_, m)| {
+            *m == VrrMsg::StartView {
+                view: 6,
+                log: vec![e1, e2, e3],
+                op: 3,
+                commit: 1,
+            }
+        })
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(sv, vec![0, 2, 3, 4]);
+    assert_eq!(s.node.counters_value("view_changes_completed"), 1);
+    // Inherited ops commit by counting replicas: two PrepareOKs of view 6 for op 3.
+    s.recv(2, VrrMsg::PrepareOk { view: 6, op: 3 });
+    let outs = s.recv(4, VrrMsg::PrepareOk { view: 6, op: 3 });
+    assert_eq!(applied(&outs), vec![2, 3]);
+    // A straggler's DoViewChange gets the current StartView.
+    let outs = s.recv(0, dvc(vec![e1], 4, 0));
+    match sent_to(&outs, 0).as_slice() {
+        [
+            VrrMsg::StartView {
+                view: 6,
+                op: 3,
+                commit: 3,
+                ..
+            },
+        ] => {}
+        m => panic!("unexpected {m:?}"),
+    }
+}
+
+#[test]
+fn a_backup_adopts_start_view_and_acknowledges_uncommitted_ops() {
+    let old = log_of(&[0, 0, 0], 0);
+    let (mut s, _) = Solo::new(cfg(), 3, 2, disk(0, 0, old.clone()));
+    s.recv(0, VrrMsg::Commit { view: 0, commit: 1 });
+    let new = vec![old[0], old[1], entry(1, 50)];
+    let sv = |view: u64| VrrMsg::StartView {
+        view,
+        log: new.clone(),
+        op: 3,
+        commit: 2,
+    };
+    // Only the primary of the view may start it.
+    assert!(s.recv(0, sv(1)).is_empty());
+    let outs = s.recv(1, sv(1));
+    let o = s.node.observe();
+    assert_eq!(
+        (o.role, o.term, o.leader),
+        (Role::Follower, 1, Some(NodeId(1)))
+    );
+    assert_eq!(s.node.log(), &new[..]);
+    assert_eq!((s.node.last_normal(), s.node.commit_number()), (1, 2));
+    assert_eq!(applied(&outs), vec![2]);
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::PrepareOk { view: 1, op: 3 }]
+    );
+    assert_eq!(o.last_log_term, 1);
+    assert_eq!(s.node.entry(3).map(|e| e.term), Some(1));
+    // A repeated StartView is ignored.
+    assert!(s.recv(1, sv(1)).is_empty());
+}
+
+#[test]
+fn a_recovering_replica_takes_no_part_and_recovers_from_the_primary_of_the_latest_view() {
+    let (mut s, _) = Solo::new(cfg(), 3, 2, VrrDisk::default());
+    let outs = s.restart();
+    let o = s.node.observe();
+    assert_eq!((o.role, o.term, o.log_len), (Role::Recovering, 0, 0));
+    let nonce = match sent_to(&outs, 0).as_slice() {
+        [VrrMsg::Recovery { nonce }] => *nonce,
+        m => panic!("unexpected {m:?}"),
+    };
+    assert_eq!(sent_to(&outs, 1), vec![VrrMsg::Recovery { nonce }]);
+    assert!(timers(&outs).iter().any(|(t, _)| *t == VrrTimer::Recovery));
+    // It neither votes nor answers nor accepts anything.
+    let log = log_of(&[0, 3, 4], 0);
+    for m in [
+        VrrMsg::StartViewChange { view: 5 },
+        VrrMsg::DoViewChange {
+            view: 5,
+            log: vec![],
+            last_normal: 0,
+            op: 0,
+            commit: 0,
+        },
+        VrrMsg::StartView {
+            view: 4,
+            log: log.clone(),
+            op: 3,
+            commit: 1,
+        },
+        prepare(4, entry(4, 9), 1, 0),
+        VrrMsg::Commit { view: 4, commit: 1 },
+        VrrMsg::GetState { view: 0, op: 0 },
+        VrrMsg::Recovery { nonce: 1 },
+    ] {
+        assert!(s.recv(1, m.clone()).is_empty(), "{m:?}");
+    }
+    assert!(s.recv(s.client(), request(1)).is_empty());
+    assert_eq!(s.node.observe().role, Role::Recovering);
+    // Responses: a backup of view 4 (whose primary is replica 1), then the primary.
+    let resp = |view: u64, nonce: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
+        view,
+        nonce,
+        op: log.as_ref().map_or(0, |l| l.len() as u64),
+        log,
+        commit: 2,
+    };
+    assert!(
+        s.recv(0, resp(4, nonce ^ 1, None)).is_empty(),
+        "wrong nonce"
+    );
+    assert!(s.recv(0, resp(4, nonce, None)).is_empty());
+    assert_eq!(s.node.observe().role, Role::Recovering);
+    let outs = s.recv(1, resp(4, nonce, Some(log.clone())));
+    let o = s.node.observe();
+    assert_eq!((o.role, o.term, o.commit_index), (Role::Follower, 4, 2));
+    assert_eq!(s.node.log(), &log[..]);
+    assert_eq!(applied(&outs), vec![1, 2]);
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::PrepareOk { view: 4, op: 3 }]
+    );
+    assert_eq!(s.node.counters_value("recoveries_completed"), 1);
+}
+
+#[test]
+fn recovery_needs_the_primary_of_the_latest_view_and_retries_with_a_fresh_nonce() {
+    let (mut s, _) = Solo::new(cfg(), 5, 4, VrrDisk::default());
+    let outs = s.restart();
+    let nonce = match sent_to(&outs, 0).as_slice() {
+        [VrrMsg::Recovery { nonce }] => *nonce,
+        m => panic!("unexpected {m:?}"),
+    };
+    let resp = |view: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
+        view,
+        nonce,
+        op: 0,
+        log,
+        commit: 0,
+    };
+    // The primary of view 1 answered, but replica 2 knows view 2: its primary is needed.
+    s.recv(1, resp(1, Some(vec![])));
+    s.recv(0, resp(1, None));
+    s.recv(2, resp(2, None));
+    assert_eq!(s.node.observe().role, Role::Recovering);
+    let outs = s.fire(VrrTimer::Recovery);
+    let fresh = match sent_to(&outs, 0).as_slice() {
+        [VrrMsg::Recovery { nonce }] => *nonce,
+        m => panic!("unexpected {m:?}"),
+    };
+    assert_ne!(fresh, nonce);
+    // Old responses are forgotten.
+    s.recv(3, resp(2, None));
+    assert_eq!(s.node.observe().role, Role::Recovering);
+}
+
+#[test]
+fn replicas_answer_recovery_only_in_normal_status_and_only_the_primary_sends_its_log() {
+    let log = log_of(&[0, 0], 0);
+    let (mut p, _) = Solo::new(cfg(), 3, 0, disk(0, 0, log.clone()));
+    let (mut b, _) = Solo::new(cfg(), 3, 1, disk(0, 0, log.clone()));
+    let outs = p.recv(2, VrrMsg::Recovery { nonce: 42 });
+    assert_eq!(
+        sent_to(&outs, 2),
+        vec![VrrMsg::RecoveryResponse {
+            view: 0,
+            nonce: 42,
+            log: Some(log.clone()),
+            op: 2,
+            commit: 0
+        }]
+    );
+    let outs = b.recv(2, VrrMsg::Recovery { nonce: 42 });
+    assert_eq!(
+        sent_to(&outs, 2),
+        vec![VrrMsg::RecoveryResponse {
+            view: 0,
+            nonce: 42,
+            log: None,
+            op: 0,
+            commit: 0
+        }]
+    );
+    b.fire(VrrTimer::ViewChange);
+    assert!(b.recv(2, VrrMsg::Recovery { nonce: 42 }).is_empty());
+}
+
+#[test]
+fn a_replica_that_learns_of_a_newer_view_keeps_its_log_until_the_transfer_completes() {
+    let c = VrrConfig {
+        max_entries_per_message: 2,
+        ..cfg()
+    };
+    let old = log_of(&[0, 0, 0], 0);
+    let (mut s, _) = Solo::new(c, 3, 1, disk(0, 0, old.clone()));
+    s.recv(0, VrrMsg::Commit { view: 0, commit: 1 });
+    // The primary of view 2 (replica 2) reveals the view.
+    let outs = s.recv(2, VrrMsg::Commit { view: 2, commit: 4 });
+    assert_eq!(sent_to(&outs, 2), vec![VrrMsg::GetState { view: 2, op: 1 }]);
+    let o = s.node.observe();
+    assert_eq!(
+        (o.role, o.term, o.leader, o.log_len, o.commit_index),
+        (Role::Follower, 2, Some(NodeId(2)), 3, 1)
+    );
+    assert!(s.node.transferring());
+    assert_eq!(s.node.last_normal(), 0);
+    // Nothing is acknowledged or executed meanwhile.
+    let outs = s.recv(2, prepare(2, entry(2, 60), 5, 4));
+    assert!(sends(&outs).is_empty() && applied(&outs).is_empty());
+    let new = vec![entry(0, 40), entry(2, 41), entry(2, 42)];
+    let outs = s.recv(
+        2,
+        VrrMsg::NewState {
+            view: 2,
+            after: 1,
+            entries: new[..2].to_vec(),
+            op: 4,
+            commit: 4,
+        },
+    );
+    assert_eq!(sent_to(&outs, 2), vec![VrrMsg::GetState { view: 2, op: 3 }]);
+    assert_eq!(
+        s.node.log(),
+        &old[..],
+        "the old log is kept while incomplete"
+    );
+    let outs = s.recv(
+        2,
+        VrrMsg::NewState {
+            view: 2,
+            after: 3,
+            entries: new[2..].to_vec(),
+            op: 4,
+            commit: 4,
+        },
+    );
+    let mut expect = vec![old[0]];
+    expect.extend_from_slice(&new);
+    assert_eq!(s.node.log(), &expect[..]);
+    assert_eq!((s.node.last_normal(), s.node.commit_number()), (2, 4));
+    assert_eq!(applied(&outs), vec![2, 3, 4]);
+    assert_eq!(
+        sent_to(&outs, 2),
+        vec![VrrMsg::PrepareOk { view: 2, op: 4 }]
+    );
+    assert!(!s.node.transferring());
+}
+
+#[test]
+fn get_state_is_answered_only_by_a_caught_up_replica_of_that_view_in_batches() {
+    let c = VrrConfig {
+        max_entries_per_message: 2,
+        ..cfg()
+    };
+    let log = log_of(&[0, 0, 0, 0, 0], 0);
+    let (mut s, _) = Solo::new(c, 3, 2, disk(0, 0, log.clone()));
+    let outs = s.recv(1, VrrMsg::GetState { view: 0, op: 1 });
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::NewState {
+            view: 0,
+            after: 1,
+            entries: log[1..3].to_vec(),
+            op: 5,
+            commit: 0
+        }]
+    );
+    assert!(s.recv(1, VrrMsg::GetState { view: 1, op: 1 }).is_empty());
+    assert!(s.recv(1, VrrMsg::GetState { view: 0, op: 6 }).is_empty());
+    s.fire(VrrTimer::ViewChange);
+    assert!(s.recv(1, VrrMsg::GetState { view: 1, op: 1 }).is_empty());
+}
+
+#[test]
+fn durable_replicas_write_before_the_messages_that_reveal_the_write() {
+    // The primary: log write, then Prepares.
+    let (mut p, _) = Solo::new(durable(), 3, 0, VrrDisk::default());
+    let c = p.client();
+    let outs = p.recv(c, request(1));
+    assert!(pos_of(&outs, is_persist) < pos_of(&outs, is_send));
+    assert_eq!(p.disk.log.len(), 1);
+    // A backup: log write, then PrepareOK.
+    let (mut b, _) = Solo::new(durable(), 3, 2, VrrDisk::default());
+    let outs = b.recv(0, prepare(0, entry(0, 1), 1, 0));
+    assert!(pos_of(&outs, is_persist) < pos_of(&outs, is_send));
+    // A view change: the new view, then StartViewChange.
+    let outs = b.fire(VrrTimer::ViewChange);
+    assert_eq!(
+        writes(&outs),
+        vec![VrrWrite::View {
+            view: 1,
+            last_normal: 0
+        }]
+    );
+    assert!(pos_of(&outs, is_persist) < pos_of(&outs, is_send));
+    // Adopting a StartView: the log first, then the view, then the PrepareOK.
+    let outs = b.recv(
+        1,
+        VrrMsg::StartView {
+            view: 1,
+            log: vec![entry(0, 1), entry(1, 2)],
+            op: 2,
+            commit: 0,
+        },
+    );
+    assert_eq!(
+        writes(&outs),
+        vec![
+            VrrWrite::Append {
+                first_index: 2,
+                entries: vec![entry(1, 2)]
+            },
+            VrrWrite::View {
+                view: 1,
+                last_normal: 1
+            }
+        ]
+    );
+    let last_write = outs.iter().rposition(is_persist).unwrap();
+    assert!(last_write < pos_of(&outs, is_send));
+    assert_eq!(b.disk, disk(1, 1, vec![entry(0, 1), entry(1, 2)]));
+    // A restart resumes from the disk: normal backup of view 1.
+    let outs = b.restart();
+    let o = b.node.observe();
+    assert_eq!(
+        (o.role, o.term, o.log_len, o.commit_index),
+        (Role::Follower, 1, 2, 0)
+    );
+    assert!(sends(&outs).is_empty());
+    assert_eq!(b.node.counters_value("recoveries_started"), 0);
+    // A diskless replica never writes.
+    let (mut d, _) = Solo::new(cfg(), 3, 1, VrrDisk::default());
+    let outs = d.recv(0, prepare(0, entry(0, 1), 1, 0));
+    assert!(writes(&outs).is_empty());
+    let outs = d.fire(VrrTimer::ViewChange);
+    assert!(writes(&outs).is_empty());
+}
+
+#[test]
+fn a_durable_replica_restarted_in_view_change_status_resumes_the_view_change() {
+    let (mut s, outs) = Solo::new(durable(), 3, 2, disk(4, 2, log_of(&[1, 2], 0)));
+    let o = s.node.observe();
+    assert_eq!((o.role, o.term, o.log_len), (Role::Candidate, 4, 2));
+    assert_eq!(sends(&outs).len(), 2);
+    assert!(writes(&outs).is_empty(), "nothing new to write");
+    // The primary of view 4 is replica 1.
+    let outs = s.recv(0, VrrMsg::StartViewChange { view: 4 });
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::DoViewChange {
+            view: 4,
+            log: log_of(&[1, 2], 0),
+            last_normal: 2,
+            op: 2,
+            commit: 0
+        }]
+    );
+    let _ = s.restart();
+    assert_eq!(s.node.observe().role, Role::Candidate);
+}
+
+impl VrrServer {
+    /// The value of one counter (tests only).
+    fn counters_value(&self, name: &str) -> u64 {
+        let mut v = 0;
+        self.counters(&mut |k, x| {
+            if k == name {
+                v = x
+            }
+        });
+        v
+    }
+}
