@@ -96,6 +96,10 @@ pub struct Observation {
     pub log_len: u64,
     /// Term of the last log entry (0 when the log is empty).
     pub last_log_term: u64,
+    /// Index of the last entry folded into a snapshot (0: none). [`crate::Node::entry`]
+    /// returns `None` below it and the folded entry's identity at it, so checkers know which
+    /// missing entries are compacted rather than lost.
+    pub compacted: u64,
 }
 
 impl Observation {

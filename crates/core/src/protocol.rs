@@ -79,6 +79,9 @@ pub enum Output<M, T, W> {
     /// (Client proxies.) The operation `id` finished with `result`; `None` means the proxy gave
     /// up, so the operation may or may not have taken effect.
     Complete { id: u64, result: Option<OpResult> },
+    /// (Servers.) The state machine was replaced by a snapshot covering entries `1..=index`,
+    /// the last of which is `entry`; application continues at `index + 1`.
+    Restored { index: u64, entry: EntryId },
 }
 
 /// The output buffer a driver lends to [`Node::step`]. It is cleared by the driver, so steady
@@ -124,6 +127,11 @@ impl<P: Protocol> Out<P> {
     #[inline]
     pub fn applied(&mut self, index: u64, entry: EntryId) {
         self.buf.push(Output::Applied { index, entry });
+    }
+    /// Reports that the state machine was restored from a snapshot up to `index`.
+    #[inline]
+    pub fn restored(&mut self, index: u64, entry: EntryId) {
+        self.buf.push(Output::Restored { index, entry });
     }
     /// Reports that client operation `id` finished.
     #[inline]

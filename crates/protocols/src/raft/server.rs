@@ -361,6 +361,7 @@ impl Node<Raft> for RaftServer {
             commit_index: self.commit_index,
             log_len: self.last_index(),
             last_log_term: self.last_term(),
+            compacted: 0,
         }
     }
 

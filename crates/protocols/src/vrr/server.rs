@@ -454,6 +454,7 @@ impl Node<Vrr> for VrrServer {
             commit_index: self.commit,
             log_len: self.op(),
             last_log_term: self.log.last().map_or(0, |e| e.view),
+            compacted: 0,
         }
     }
 

@@ -5,27 +5,30 @@
 //! hold it (servers that are down count as holding it, since their disks cannot be read).
 //! Together with the prefix checks of state machine safety this covers every committed entry.
 
-use super::{Committed, Violation};
+use super::{Prefix, Violation};
 use coracle_core::{EntryId, NodeId, Time};
 
 pub const NAME: &str = "committed_entries_durable";
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn check_majority(
-    committed: &[Committed],
+    committed: &Prefix,
     servers: usize,
     is_server: &[bool],
     up: &[bool],
+    compacted: &[u64],
     now: Time,
     logs: &dyn Fn(usize, u64) -> Option<EntryId>,
 ) -> Result<(), Violation> {
-    let Some(last) = committed.last() else {
+    let index = committed.len();
+    let Some(last) = committed.get(index) else {
         return Ok(());
     };
-    let index = committed.len() as u64;
     let majority = servers / 2 + 1;
     let mut missing = Vec::new();
     for n in 0..is_server.len() {
-        if is_server[n] && up[n] && logs(n, index) != Some(last.entry) {
+        // A server whose snapshot covers the index holds it too.
+        if is_server[n] && up[n] && compacted[n] < index && logs(n, index) != Some(last.entry) {
             missing.push(NodeId(n as u32));
         }
     }

@@ -2,23 +2,25 @@
 //! entry is present in the logs of the leaders of all higher-numbered terms. Checked when a node
 //! becomes leader, against every entry committed in an earlier term.
 
-use super::{Committed, LogView, Violation};
+use super::{LogView, Prefix, Violation};
 use coracle_core::{NodeId, Time};
 
 pub const NAME: &str = "leader_completeness";
 
 pub(super) fn check(
-    committed: &[Committed],
+    committed: &Prefix,
     now: Time,
     me: NodeId,
     term: u64,
+    compacted: u64,
     log: &dyn LogView,
 ) -> Result<(), Violation> {
-    for (i, c) in committed.iter().enumerate() {
-        if c.term >= term {
+    for (index, c) in committed.iter() {
+        // Entries below the leader's snapshot cannot be seen one by one; the snapshot's last
+        // entry can.
+        if c.term >= term || index < compacted {
             continue;
         }
-        let index = i as u64 + 1;
         let have = log.entry(index);
         if have != Some(c.entry) {
             return Err(Violation {

@@ -75,6 +75,54 @@ pub(crate) struct Committed {
     pub entry: EntryId,
     /// Term of the node that first reported it committed (the committing leader's term).
     pub term: u64,
+    /// False when the entry was committed inside a snapshot that no checker saw: its
+    /// identity is unknown and comparisons with it are skipped.
+    pub known: bool,
+}
+
+/// The committed log prefix as the checks know it. Entries every server has folded into a
+/// snapshot are dropped from the front, so memory stays flat in long runs.
+#[derive(Debug, Default)]
+pub(crate) struct Prefix {
+    /// Entries at indices `1..=base` were dropped.
+    base: u64,
+    entries: std::collections::VecDeque<Committed>,
+}
+
+impl Prefix {
+    /// Index of the last committed entry.
+    pub fn len(&self) -> u64 {
+        self.base + self.entries.len() as u64
+    }
+    /// The committed entry at `index`, if known and kept.
+    pub fn get(&self, index: u64) -> Option<Committed> {
+        if index <= self.base {
+            return None;
+        }
+        self.entries
+            .get((index - self.base - 1) as usize)
+            .copied()
+            .filter(|c| c.known)
+    }
+    /// Appends the entry at index `len() + 1`.
+    pub fn push(&mut self, c: Committed) {
+        self.entries.push_back(c);
+    }
+    /// Kept entries with their indices.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Committed)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (self.base + 1 + i as u64, c))
+            .filter(|(_, c)| c.known)
+    }
+    /// Drops entries below `floor`.
+    fn trim(&mut self, floor: u64) {
+        while self.base + 1 < floor && !self.entries.is_empty() {
+            self.entries.pop_front();
+            self.base += 1;
+        }
+    }
 }
 
 /// Read access to a node's log for the checks.
@@ -95,12 +143,15 @@ pub struct Checker {
     servers: usize,
     prev: Vec<Observation>,
     up: Vec<bool>,
-    committed: Vec<Committed>,
+    committed: Prefix,
+    /// Highest snapshot index seen per node (snapshots are durable, so it survives crashes).
+    compacted: Vec<u64>,
     last_applied: Vec<u64>,
     leaders: std::collections::BTreeMap<u64, NodeId>,
     leader_tail: Vec<Option<(u64, EntryId)>>,
-    /// Entries applied this step, checked after the commit index is examined.
-    pending_applied: Vec<(u64, EntryId)>,
+    /// Entries applied (or restored from a snapshot: `true`) this step, checked after the
+    /// commit index is examined.
+    pending_applied: Vec<(u64, EntryId, bool)>,
 }
 
 impl Checker {
@@ -112,7 +163,8 @@ impl Checker {
             is_server,
             prev: vec![Observation::down(); n],
             up: vec![false; n],
-            committed: Vec::new(),
+            committed: Prefix::default(),
+            compacted: vec![0; n],
             last_applied: vec![0; n],
             leaders: Default::default(),
             leader_tail: vec![None; n],
@@ -122,13 +174,18 @@ impl Checker {
 
     /// Number of entries known committed.
     pub fn committed_len(&self) -> u64 {
-        self.committed.len() as u64
+        self.committed.len()
     }
 
     /// Records an `Applied` output of `node` (checked in [`Checker::after_step`]).
     #[inline]
     pub fn applied(&mut self, index: u64, entry: EntryId) {
-        self.pending_applied.push((index, entry));
+        self.pending_applied.push((index, entry, false));
+    }
+
+    /// Records a `Restored` output of `node`: its state machine now covers `1..=index`.
+    pub fn restored(&mut self, index: u64, entry: EntryId) {
+        self.pending_applied.push((index, entry, true));
     }
 
     /// The node crashed: its volatile state (commit index, applied prefix) is gone.
@@ -156,13 +213,15 @@ impl Checker {
         let prev = self.prev[node];
         let recovered = !self.up[node];
         self.up[node] = true;
+        let trim = obs.compacted > self.compacted[node];
+        self.compacted[node] = self.compacted[node].max(obs.compacted);
         let me = NodeId(node as u32);
         let result = (|| {
             let became_leader =
                 obs.role == Role::Leader && (prev.role != Role::Leader || prev.term != obs.term);
             if became_leader {
                 election_safety::check(&mut self.leaders, now, me, obs.term)?;
-                leader_completeness::check(&self.committed, now, me, obs.term, log)?;
+                leader_completeness::check(&self.committed, now, me, obs.term, obs.compacted, log)?;
             }
             leader_append_only::check(&mut self.leader_tail[node], now, me, &prev, &obs, log)?;
             state_machine_safety::check_commits(&mut self.committed, now, me, &prev, &obs, log)?;
@@ -185,6 +244,7 @@ impl Checker {
                     self.servers,
                     &self.is_server,
                     &holding,
+                    &self.compacted,
                     now,
                     all,
                 )?;
@@ -192,6 +252,9 @@ impl Checker {
             Ok(())
         })();
         self.prev[node] = obs;
+        if trim {
+            self.trim();
+        }
         result
     }
 
@@ -204,6 +267,21 @@ impl Checker {
                 self.up[n] && (if n == node { role } else { self.prev[n].role }) != Role::Recovering
             })
             .collect()
+    }
+
+    /// Drops committed entries every server has compacted into a snapshot.
+    fn trim(&mut self) {
+        let floor = self
+            .is_server
+            .iter()
+            .zip(&self.compacted)
+            .filter(|(s, _)| **s)
+            .map(|(_, c)| *c)
+            .min()
+            .unwrap_or(0);
+        if floor > self.committed.base + 4096 {
+            self.committed.trim(floor);
+        }
     }
 
     /// End-of-run checks over the final logs of the servers that are up.
@@ -219,9 +297,10 @@ impl Checker {
             self.servers,
             &self.is_server,
             &holding,
+            &self.compacted,
             now,
             logs,
         )?;
-        log_matching::check(&self.is_server, now, logs, log_len)
+        log_matching::check(&self.is_server, &self.compacted, now, logs, log_len)
     }
 }

@@ -9,13 +9,13 @@
 //! * entries are applied in index order, each exactly once per incarnation of the node
 //!   (`index == last applied + 1`).
 
-use super::{Committed, LogView, Violation};
+use super::{Committed, LogView, Prefix, Violation};
 use coracle_core::{EntryId, NodeId, Observation, Time};
 
 pub const NAME: &str = "state_machine_safety";
 
 pub(super) fn check_commits(
-    committed: &mut Vec<Committed>,
+    committed: &mut Prefix,
     now: Time,
     me: NodeId,
     prev: &Observation,
@@ -26,7 +26,19 @@ pub(super) fn check_commits(
         return Ok(());
     }
     for index in prev.commit_index + 1..=obs.commit_index {
-        let Some(entry) = log.entry(index) else {
+        let entry = log.entry(index);
+        if entry.is_none() && index < obs.compacted {
+            // Folded into a snapshot the node installed: nothing to compare.
+            if index > committed.len() {
+                committed.push(Committed {
+                    entry: Default::default(),
+                    term: obs.term,
+                    known: false,
+                });
+            }
+            continue;
+        }
+        let Some(entry) = entry else {
             return Err(Violation {
                 invariant: NAME,
                 time: now,
@@ -37,8 +49,16 @@ pub(super) fn check_commits(
                 ),
             });
         };
-        match committed.get(index as usize - 1) {
-            Some(c) if c.entry != entry => {
+        if index > committed.len() {
+            committed.push(Committed {
+                entry,
+                term: obs.term,
+                known: true,
+            });
+            continue;
+        }
+        if let Some(c) = committed.get(index) {
+            if c.entry != entry {
                 return Err(Violation {
                     invariant: NAME,
                     time: now,
@@ -49,51 +69,50 @@ pub(super) fn check_commits(
                     ),
                 });
             }
-            Some(_) => {}
-            None => committed.push(Committed {
-                entry,
-                term: obs.term,
-            }),
         }
     }
     Ok(())
 }
 
 pub(super) fn check_applied(
-    committed: &[Committed],
+    committed: &Prefix,
     last_applied: &mut u64,
     now: Time,
     me: NodeId,
     obs: &Observation,
-    applied: &[(u64, EntryId)],
+    applied: &[(u64, EntryId, bool)],
 ) -> Result<(), Violation> {
-    for &(index, entry) in applied {
+    for &(index, entry, restored) in applied {
         let fail = |message: String| Violation {
             invariant: NAME,
             time: now,
             nodes: vec![me],
             message,
         };
-        if index != *last_applied + 1 {
+        if !restored && index != *last_applied + 1 {
             return Err(fail(format!(
                 "{me} applied index {index} right after index {}: entries must be applied in order, once each",
                 *last_applied
             )));
         }
         if index > obs.commit_index {
+            let what = if restored {
+                "restored a snapshot up to"
+            } else {
+                "applied"
+            };
             return Err(fail(format!(
-                "{me} applied index {index} beyond its commit index {}",
+                "{me} {what} index {index} beyond its commit index {}",
                 obs.commit_index
             )));
         }
-        match committed.get(index as usize - 1) {
-            Some(c) if c.entry != entry => {
+        if let Some(c) = committed.get(index) {
+            if c.entry != entry {
                 return Err(fail(format!(
                     "{me} applied {entry} at index {index}, but {} is committed there",
                     c.entry
                 )));
             }
-            _ => {}
         }
         *last_applied = index;
     }

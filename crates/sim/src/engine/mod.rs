@@ -719,6 +719,13 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     }
                     self.persist(i, w);
                 }
+                Output::Restored { index, entry } => {
+                    if self.tracer.is_some() {
+                        self.trace(i, "restored", json!({ "index": index, "term": entry.term }));
+                    }
+                    self.checker.restored(index, entry);
+                    self.nodes[i].applied = index;
+                }
                 Output::Applied { index, entry } => {
                     if self.tracer.is_some() {
                         self.trace(i, "applied", json!({ "index": index, "term": entry.term }));

@@ -619,6 +619,7 @@ impl Sim {
                 );
             }
             Output::CancelTimer(timer) => self.nodes[i].gens[timer.index()] += 1,
+            Output::Restored { index, .. } => self.applied_upto[i] = index,
             Output::Applied { index, entry } => {
                 self.applied[i].push((index, entry));
                 if index != self.applied_upto[i] + 1 {
