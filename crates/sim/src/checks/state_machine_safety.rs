@@ -57,8 +57,10 @@ pub(super) fn check_commits(
             });
             continue;
         }
-        if let Some(c) = committed.get(index) {
-            if c.entry != entry {
+        if let Some(c) = committed.get(index)
+            && c.entry != entry
+        {
+            {
                 return Err(Violation {
                     invariant: NAME,
                     time: now,
@@ -106,8 +108,10 @@ pub(super) fn check_applied(
                 obs.commit_index
             )));
         }
-        if let Some(c) = committed.get(index) {
-            if c.entry != entry {
+        if let Some(c) = committed.get(index)
+            && c.entry != entry
+        {
+            {
                 return Err(fail(format!(
                     "{me} applied {entry} at index {index}, but {} is committed there",
                     c.entry

@@ -323,9 +323,9 @@ impl<P: Protocol> Engine<'_, P> {
                     }
                 }
                 if let Some(r) = rest {
-                    for n in 0..self.nodes.len() {
-                        if self.is_server[n] && group_of[n] == 0 {
-                            group_of[n] = r;
+                    for (g, server) in group_of.iter_mut().zip(&self.is_server) {
+                        if *server && *g == 0 {
+                            *g = r;
                         }
                     }
                 }
