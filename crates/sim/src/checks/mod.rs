@@ -177,6 +177,12 @@ impl Checker {
         self.committed.len()
     }
 
+    /// True when applied or restored entries wait to be checked.
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        !self.pending_applied.is_empty()
+    }
+
     /// Records an `Applied` output of `node` (checked in [`Checker::after_step`]).
     #[inline]
     pub fn applied(&mut self, index: u64, entry: EntryId) {

@@ -824,6 +824,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if obs.role != prev.role || obs.term != prev.term || obs.leader != prev.leader {
             self.update_availability();
         }
+        // Nothing a check looks at changed (a leader's log is still re-read every step).
+        if obs == prev && obs.role != Role::Leader && !self.checker.has_pending() {
+            return;
+        }
         let Engine {
             nodes,
             checker,
