@@ -90,7 +90,7 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     let avail = p["available_ms"].as_f64().unwrap_or(0.0);
     writeln!(
         w,
-        "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, committing leader {:.1}% of the time",
+        "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
         f(&p["time_to_first_leader_ms"]),
         p["leader_elections"],
         p["leader_changes"],
