@@ -14,6 +14,10 @@
 //!   leader holds every entry committed in an earlier term), applied entries are committed and
 //!   applied in order once per incarnation, and applied entries agree across servers.
 //!   Violations are recorded, not panicked on, so tests can assert that they happen.
+//! * Snapshots: an `Output::Restored { index, entry }` moves the node's applied prefix to
+//!   `index` (its next `Applied` must be `index + 1`); it must not exceed the node's commit
+//!   index and its entry must match what was committed and applied at `index`. Entries below
+//!   a node's `observe().compacted` (for which `entry()` is `None`) are skipped by every check.
 //!
 //! Not every helper is used by every protocol's tests.
 #![allow(dead_code)]
@@ -125,6 +129,9 @@ pub type Filter<M> = Box<dyn FnMut(Time, usize, usize, &M) -> bool>;
 pub struct Committed {
     pub entry: EntryId,
     pub term: u64,
+    /// False while the entry is known to be committed only through a snapshot that covers it
+    /// (its identity is then unknown and `entry` is a placeholder).
+    pub known: bool,
 }
 
 pub struct Sim<P: Protocol> {
@@ -151,6 +158,9 @@ pub struct Sim<P: Protocol> {
     pub kinds: BTreeMap<&'static str, u64>,
     /// Every `Applied` output of each node, across incarnations.
     pub applied: Vec<Vec<(u64, EntryId)>>,
+    /// Every `Restored` output of each node, across incarnations: (number of `Applied`
+    /// outputs of the node before it, index, entry).
+    pub restored: Vec<Vec<(usize, u64, EntryId)>>,
     pub completions: Vec<Completion>,
     /// Every client operation submitted: id -> (client, op, submission time).
     pub submitted: BTreeMap<u64, (usize, Op, Time)>,
@@ -172,7 +182,8 @@ pub struct Sim<P: Protocol> {
     prev: Vec<Observation>,
     applied_global: Vec<Option<EntryId>>,
     applied_upto: Vec<u64>,
-    step_applied: Vec<(u64, EntryId)>,
+    /// `Applied` (false) and `Restored` (true) outputs of the current step.
+    step_applied: Vec<(u64, EntryId, bool)>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -239,6 +250,7 @@ impl<P: Protocol> Sim<P> {
             sent: Vec::new(),
             kinds: BTreeMap::new(),
             applied: vec![Vec::new(); total],
+            restored: vec![Vec::new(); total],
             completions: Vec::new(),
             submitted: BTreeMap::new(),
             violations: Vec::new(),
@@ -508,40 +520,69 @@ impl<P: Protocol> Sim<P> {
         );
     }
 
+    /// What server `i` applied, by index, over all its incarnations (`None`: covered by a
+    /// snapshot it restored and never applied one by one). Panics if an incarnation applied
+    /// (or restored) a different entry at an index than an earlier one, or skipped an index
+    /// that no snapshot covers.
+    pub fn applied_sequence(&self, i: usize) -> Vec<Option<EntryId>> {
+        fn put(v: &mut Vec<Option<EntryId>>, i: usize, idx: u64, e: EntryId, what: &str) {
+            let k = idx as usize - 1;
+            if v.len() <= k {
+                v.resize(k + 1, None);
+            }
+            match v[k] {
+                Some(x) => assert_eq!(x, e, "server {i} {what} a different entry at {idx}"),
+                None => v[k] = Some(e),
+            }
+        }
+        let mut v: Vec<Option<EntryId>> = Vec::new();
+        let mut restores = self.restored[i].iter().peekable();
+        for (pos, &(idx, e)) in self.applied[i].iter().enumerate() {
+            while let Some(&&(_, r, re)) = restores.peek().filter(|x| x.0 <= pos) {
+                restores.next();
+                put(&mut v, i, r, re, "restored");
+            }
+            assert!(idx as usize <= v.len() + 1, "server {i} skipped to {idx}");
+            put(&mut v, i, idx, e, "re-applied");
+        }
+        for &(_, r, re) in restores {
+            put(&mut v, i, r, re, "restored");
+        }
+        v
+    }
+
     /// Every server's applied sequence (over all its incarnations) agrees with every other's
-    /// wherever both applied, and re-applications after a restart repeat the same entries.
+    /// wherever both applied (or restored a snapshot ending at the same index), and
+    /// re-applications after a restart repeat the same entries.
     pub fn assert_applied_prefixes(&self) {
-        let seqs: Vec<Vec<EntryId>> = (0..self.n_servers)
-            .map(|i| {
-                let mut v: Vec<EntryId> = Vec::new();
-                for &(idx, e) in &self.applied[i] {
-                    let k = idx as usize - 1;
-                    if k < v.len() {
-                        assert_eq!(v[k], e, "server {i} re-applied a different entry at {idx}");
-                    } else {
-                        assert_eq!(k, v.len(), "server {i} skipped to {idx}");
-                        v.push(e);
-                    }
-                }
-                v
-            })
+        let seqs: Vec<_> = (0..self.n_servers)
+            .map(|i| self.applied_sequence(i))
             .collect();
         for a in &seqs {
             for b in &seqs {
-                let k = a.len().min(b.len());
-                assert_eq!(a[..k], b[..k], "applied sequences diverge");
+                for (x, y) in a.iter().zip(b) {
+                    if let (Some(x), Some(y)) = (x, y) {
+                        assert_eq!(x, y, "applied sequences diverge");
+                    }
+                }
             }
         }
     }
 
     /// Log matching over the running servers: two logs with an entry of the same term at the
-    /// same index agree on every entry up to it.
+    /// same index agree on every entry up to it (from the highest snapshot index on, below
+    /// which some logs cannot be read entry by entry).
     pub fn assert_log_matching(&self) {
         let mut seen: HashMap<(u64, u64), (u64, usize)> = HashMap::new();
+        let start = (0..self.n_servers)
+            .map(|n| self.obs(n).compacted)
+            .max()
+            .unwrap_or(0)
+            .max(1);
         for n in 0..self.n_servers {
             let len = self.obs(n).log_len;
             let mut h = 0u64;
-            for i in 1..=len {
+            for i in start..=len {
                 let Some(e) = self.entry(n, i) else { break };
                 h = coracle_core::rng::mix64(h ^ coracle_core::rng::mix64(e.term ^ e.digest));
                 match seen.get(&(i, e.term)) {
@@ -752,9 +793,8 @@ impl<P: Protocol> Sim<P> {
                 );
             }
             Output::CancelTimer(timer) => self.nodes[i].gens[timer.index()] += 1,
-            Output::Applied { index, entry } => self.step_applied.push((index, entry)),
-            // Snapshots are checked by the simulator's checks and Raft's own harness.
-            Output::Restored { .. } => {}
+            Output::Applied { index, entry } => self.step_applied.push((index, entry, false)),
+            Output::Restored { index, entry } => self.step_applied.push((index, entry, true)),
         }
     }
 
@@ -795,6 +835,10 @@ impl<P: Protocol> Sim<P> {
                 }
             }
             for (k, c) in self.committed.iter().enumerate() {
+                // Entries below the leader's snapshot cannot be seen one by one.
+                if !c.known || (k as u64 + 1) < o.compacted {
+                    continue;
+                }
                 if c.term < o.term && s.entry(k as u64 + 1) != Some(c.entry) {
                     found.push(format!(
                         "leader completeness: leader {i} of term {} lacks entry {} committed in \
@@ -810,25 +854,40 @@ impl<P: Protocol> Sim<P> {
         }
         // Committed entries never change.
         for idx in prev.commit_index + 1..=o.commit_index {
-            match (self.committed.get(idx as usize - 1), s.entry(idx)) {
+            let k = idx as usize - 1;
+            match (self.committed.get(k).copied(), s.entry(idx)) {
+                (Some(c), Some(e)) if !c.known => {
+                    self.committed[k] = Committed {
+                        entry: e,
+                        term: c.term,
+                        known: true,
+                    }
+                }
                 (Some(c), Some(e)) if c.entry != e => found.push(format!(
                     "committed entry {idx} changed: was {:?}, node {i} commits {e:?}",
                     c.entry
                 )),
-                (None, Some(e)) if idx as usize == self.committed.len() + 1 => {
+                (None, e) if k == self.committed.len() && (e.is_some() || idx < o.compacted) => {
                     self.committed.push(Committed {
-                        entry: e,
+                        entry: e.unwrap_or_default(),
                         term: o.term,
+                        known: e.is_some(),
                     })
                 }
+                (_, None) if idx < o.compacted => {} // folded into its snapshot
                 (_, None) => found.push(format!("node {i} commits {idx} beyond its log")),
                 _ => {}
             }
         }
-        // Applied entries: in order, committed, and the same everywhere.
-        for &(index, entry) in &applied {
-            self.applied[i].push((index, entry));
-            if index != self.applied_upto[i] + 1 {
+        // Applied entries: in order, committed, and the same everywhere. A restored snapshot
+        // moves the applied prefix to its index.
+        for &(index, entry, restored) in &applied {
+            if restored {
+                self.restored[i].push((self.applied[i].len(), index, entry));
+            } else {
+                self.applied[i].push((index, entry));
+            }
+            if !restored && index != self.applied_upto[i] + 1 {
                 found.push(format!(
                     "node {i} applied index {index} after {}",
                     self.applied_upto[i]
@@ -842,6 +901,7 @@ impl<P: Protocol> Sim<P> {
                 ));
             }
             if let Some(c) = self.committed.get(index as usize - 1)
+                && c.known
                 && c.entry != entry
             {
                 found.push(format!(
@@ -864,13 +924,15 @@ impl<P: Protocol> Sim<P> {
         }
         if self.check_majority_held
             && (prev.role == Role::Down || became_leader || o.log_len < prev.log_len)
-            && let Some(last) = self.committed.last()
+            && let Some(last) = self.committed.last().filter(|c| c.known)
         {
             let index = self.committed.len() as u64;
+            // A server whose snapshot covers the index holds it too.
             let missing = (0..self.n_servers)
                 .filter(|&j| {
                     self.nodes[j].up
                         && self.obs(j).role != Role::Recovering
+                        && self.obs(j).compacted < index
                         && self.entry(j, index) != Some(last.entry)
                 })
                 .count();
@@ -901,7 +963,12 @@ mod tests {
     use coracle_core::rng::{purpose, stream};
 
     fn chaos(c: RaftConfig, seed: u64) -> Sim<Raft> {
+        chaos_with(c, seed, false)
+    }
+
+    fn chaos_with(c: RaftConfig, seed: u64, check_majority_held: bool) -> Sim<Raft> {
         let mut sim = Sim::<Raft>::new(c, 5, 2, seed);
+        sim.check_majority_held = check_majority_held;
         sim.loss = 0.02;
         sim.latency = (MS / 2, 4 * MS);
         sim.storage_latency = MS / 2;
@@ -954,6 +1021,42 @@ mod tests {
                 .filter(|&seed| !chaos(c.clone(), seed).violations.is_empty())
                 .count();
             assert!(caught > 0, "{u:?} never caught");
+        }
+    }
+
+    #[test]
+    fn the_checks_follow_raft_snapshots() {
+        // Snapshots every few entries: restored state machines, compacted log prefixes and
+        // InstallSnapshot must neither hide violations nor raise false ones.
+        let (mut restores, mut completed) = (0, 0);
+        for seed in 0..20 {
+            let c = RaftConfig {
+                snapshot_threshold: Some(3 + seed % 4),
+                ..RaftConfig::default()
+            };
+            let sim = chaos_with(c, seed, true);
+            sim.assert_safe();
+            sim.assert_applied_prefixes();
+            sim.assert_log_matching();
+            restores += sim.restored.iter().map(Vec::len).sum::<usize>();
+            completed += sim.completions.len();
+        }
+        assert!(restores > 50, "{restores}");
+        assert!(completed > 1000, "{completed}");
+        // The teaching switches are still caught with snapshots on.
+        for (u, seeds) in [
+            (UnsafeSwitch::ReverseApply, 10),
+            (UnsafeSwitch::NoLogCheck, 40),
+        ] {
+            let c = RaftConfig {
+                unsafe_switches: vec![u],
+                snapshot_threshold: Some(5),
+                ..RaftConfig::default()
+            };
+            let caught = (0..seeds)
+                .filter(|&seed| !chaos(c.clone(), seed).violations.is_empty())
+                .count();
+            assert!(caught > 0, "{u:?} never caught with snapshots");
         }
     }
 

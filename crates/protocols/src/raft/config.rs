@@ -41,6 +41,9 @@ fn default_heartbeat() -> f64 {
 fn default_max_entries() -> u64 {
     64
 }
+fn default_snapshot_threshold() -> Option<u64> {
+    Some(10_000)
+}
 
 /// Raft's `consensus` object (the driver removes the `protocol` key before deserialising).
 /// Durations are in milliseconds; fractions are allowed.
@@ -114,8 +117,9 @@ pub struct RaftConfig {
     #[serde(default)]
     pub prevote_without_leader_check: bool,
     /// CheckQuorum (thesis §6.2): every election_timeout_min the leader checks that a majority,
-    /// counting itself, sent it AppendEntries responses in its current term since the previous
-    /// check (successful or not: any response of its term proves the follower accepts it);
+    /// counting itself, sent it AppendEntries (or InstallSnapshot) responses in its current term
+    /// since the previous check (successful or not: any response of its term proves the
+    /// follower accepts it);
     /// otherwise it steps down to follower in the same term. Default false.
     #[serde(default)]
     pub check_quorum: bool,
@@ -147,6 +151,14 @@ pub struct RaftConfig {
     /// without adopting its term. An integer >= 1; default null (no bound).
     #[serde(default)]
     pub term_bound: Option<u64>,
+    /// Log compaction (§7, thesis chapter 5): when a server has applied this many entries
+    /// beyond its last snapshot, it snapshots its state machine (client sessions included) at
+    /// its last applied index, persists it and drops the log entries it covers. Every server
+    /// does so independently. A leader brings a follower whose next entry it no longer holds
+    /// up to date with InstallSnapshot (the whole snapshot in one message). An integer >= 1;
+    /// default 10000; null: never compact (the log grows for ever).
+    #[serde(default = "default_snapshot_threshold")]
+    pub snapshot_threshold: Option<u64>,
     /// UNSAFE teaching switches: "no_log_check", "forget_vote_on_crash", "commit_old_terms",
     /// "no_backtrack", "reverse_apply". Each breaks safety on purpose. Default empty.
     #[serde(default, rename = "unsafe")]
@@ -175,6 +187,7 @@ impl Default for RaftConfig {
             backoff: false,
             lazy_voting: false,
             term_bound: None,
+            snapshot_threshold: default_snapshot_threshold(),
             unsafe_switches: Vec::new(),
         }
     }
@@ -301,6 +314,13 @@ impl RaftConfig {
                  RequestVote)",
             ));
         }
+        if self.snapshot_threshold == Some(0) {
+            return Err(ConfigIssue::error(
+                "snapshot_threshold",
+                "expected an integer >= 1 (entries applied between snapshots) or null (never \
+                 snapshot), found 0",
+            ));
+        }
         if !self.unsafe_switches.is_empty() {
             let names: Vec<String> = self
                 .unsafe_switches
@@ -356,6 +376,7 @@ impl RaftConfig {
             commit_old_terms: self.is_unsafe(UnsafeSwitch::CommitOldTerms),
             no_backtrack: self.is_unsafe(UnsafeSwitch::NoBacktrack),
             reverse_apply: self.is_unsafe(UnsafeSwitch::ReverseApply),
+            snapshot_threshold: self.snapshot_threshold,
             majority: servers.len() / 2 + 1,
             servers,
             pos,

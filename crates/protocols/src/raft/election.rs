@@ -189,6 +189,7 @@ impl RaftServer {
         self.capped.fill(false);
         self.acked_round.fill(0);
         self.recent_active.fill(false);
+        self.snapshot_sent_at.fill(None);
         self.waiting.clear();
         self.reads.clear();
         out.cancel_timer(RaftTimer::Election);

@@ -3,7 +3,8 @@
 //!
 //! * [`RaftServer`] is a replica: leader election (§5.2), log replication (§5.3), the election
 //!   restriction (§5.4.1), the commitment rule (§5.4.2), a no-op entry at the start of every term
-//!   (thesis §6.4), client sessions (thesis §6.3) and optional ReadIndex reads (thesis §6.4).
+//!   (thesis §6.4), client sessions (thesis §6.3), optional ReadIndex reads (thesis §6.4) and
+//!   log compaction with snapshots and InstallSnapshot (§7, thesis chapter 5).
 //! * [`RaftClient`] is the client proxy: it finds the leader, numbers its requests and retries.
 //! * [`RaftConfig`] holds the switches: the two 2015 prototype options (`batch_requests`,
 //!   `lazy_update`), the election variants practitioners argue about (`prevote`,
@@ -11,11 +12,12 @@
 //!   `backoff`, `lazy_voting`, `term_bound`), and teaching switches that break safety on purpose
 //!   (`unsafe`).
 //!
-//! Durable state is `currentTerm`, `votedFor` and the log ([`RaftDisk`]). Every change is
-//! described by a [`RaftWrite`] and emitted as `Output::Persist` *before* any message that
-//! reveals it, so that the driver's barrier holds those messages until the write completed.
-//! The state machine ([`coracle_core::KvStore`]) is volatile: after a crash, entries are applied
-//! again from index 1 as the commit index is re-learnt.
+//! Durable state is `currentTerm`, `votedFor`, the latest [`Snapshot`] and the log after it
+//! ([`RaftDisk`]). Every change is described by a [`RaftWrite`] and emitted as
+//! `Output::Persist` *before* any message that reveals it, so that the driver's barrier holds
+//! those messages until the write completed. The state machine ([`coracle_core::KvStore`]) is
+//! volatile: after a crash it restarts from the snapshot (or empty), and the entries after it
+//! are applied again as the commit index is re-learnt.
 //!
 //! # Decisions where the papers (or the design notes) leave a choice
 //!
@@ -45,9 +47,9 @@
 //!   higher term), keeping the highest term (first on ties); requests it would refuse are
 //!   handled as in basic Raft. The deferred vote is re-checked (term, vote, log) when the timer
 //!   fires. A leader, having no election timer, never grants a deferred vote.
-//! * `check_quorum` counts any AppendEntries response of the leader's term (a rejection also
-//!   proves the follower accepts the leader), checks every `election_timeout_min` from the
-//!   election, and steps down to follower in the same term. It does not make followers ignore
+//! * `check_quorum` counts any AppendEntries or InstallSnapshot response of the leader's term (a
+//!   rejection also proves the follower accepts the leader), checks every
+//!   `election_timeout_min` from the election, and steps down to follower in the same term. It does not make followers ignore
 //!   votes (etcd's CheckQuorum does; here that is `leader_stickiness`).
 //!
 //! Replication
@@ -81,6 +83,41 @@
 //!   requests from `max(1, local clock in ns)` at every (re)start, so a restarted proxy is never
 //!   mistaken for its previous incarnation by the session table.
 //!
+//! Log compaction (`snapshot_threshold`)
+//! * Every server, leader or follower, snapshots on its own once it has applied
+//!   `snapshot_threshold` entries beyond its last snapshot, at its last applied index, right
+//!   after applying (the snapshot is a clone of the store, client sessions included). It
+//!   persists a `RaftWrite::Snapshot`, which the disk image applies by storing the snapshot
+//!   and dropping the log prefix it covers, and drops that prefix from memory. Like every
+//!   write it is a barrier: later messages wait for it (snapshots are not written in the
+//!   background). No entries are kept below the snapshot for slow followers.
+//! * Indexing: the log holds the entries after the snapshot; `term_at(snapshot index)` is the
+//!   snapshot's last term, and `entry(snapshot index)` its last entry's identity (`None`
+//!   below). A follower skips the part of an AppendEntries at or below its snapshot (those
+//!   entries are committed, hence the leader's) and checks consistency at the snapshot's last
+//!   entry instead; its answer then acknowledges at least the snapshot index.
+//! * The leader sends InstallSnapshot (the whole snapshot, shared, in one message) when a
+//!   follower's nextIndex is at or below its snapshot index. Until it is answered it is not
+//!   resent for `election_timeout_min`: heartbeats and broadcasts to that follower carry an
+//!   empty AppendEntries anchored at the snapshot's last entry instead (it resets the
+//!   follower's timer and its answer counts for CheckQuorum and ReadIndex; a rejection of it
+//!   is stale and moves nothing). After that the snapshot goes again, as lost AppendEntries
+//!   are resent with every heartbeat. Its answer moves matchIndex and nextIndex like a
+//!   successful AppendEntries response, counts for CheckQuorum and for ReadIndex rounds
+//!   (`round` is echoed), and the leader continues at once with the entries after it.
+//! * A follower answers an InstallSnapshot of an older term with its term; otherwise it
+//!   treats it like the leader's AppendEntries (term adoption, timer, leader contact). A
+//!   snapshot at or below its commit index is already known; otherwise it keeps the log after
+//!   the snapshot if it holds the snapshot's last entry with the same term and discards the
+//!   log otherwise, replaces its state machine, sets commit index and last applied to the
+//!   snapshot index, persists and emits `Output::Restored`. Either way it answers with its
+//!   commit index as `match_index` (committed entries are in the leader's log).
+//! * A server rebuilt from a disk image with a snapshot starts with commit index and last
+//!   applied at the snapshot index and the snapshot's state machine, and emits
+//!   `Output::Restored` when it handles `Start` or `Recover` (writing nothing).
+//! * `wire_size` of an InstallSnapshot is 64 bytes plus the length of the store's JSON
+//!   encoding, computed once per snapshot.
+//!
 //! Counters live in the node value: a driver that rebuilds a node after a crash starts them
 //! again from zero.
 
@@ -90,6 +127,7 @@ mod election;
 mod msg;
 mod replication;
 mod server;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -98,6 +136,7 @@ pub use client::RaftClient;
 pub use config::{MAX_BACKOFF_EXPONENT, RaftConfig, UnsafeSwitch};
 pub use msg::RaftMsg;
 pub use server::RaftServer;
+pub use snapshot::Snapshot;
 
 use coracle_core::{Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName};
 use serde::{Deserialize, Serialize};
@@ -138,6 +177,11 @@ pub enum RaftWrite {
     },
     /// Delete the entries at indexes `from..` (a follower discarding a conflicting suffix, §5.3).
     Truncate { from: u64 },
+    /// Store `snapshot` in place of the one stored (if it is newer) and drop the log entries it
+    /// covers (`1..=snapshot.index`). The entries after it are kept if the stored log holds
+    /// the snapshot's last entry with the same term, and dropped otherwise (thesis §5.3: a
+    /// follower installing a leader's snapshot discards a log that does not match it).
+    Snapshot { snapshot: Arc<Snapshot> },
 }
 
 /// A server's disk image: what survives a crash.
@@ -145,8 +189,19 @@ pub enum RaftWrite {
 pub struct RaftDisk {
     pub term: u64,
     pub voted_for: Option<NodeId>,
-    /// `log[i - 1]` is the entry at index `i`.
+    /// `log[i - 1 - s]` is the entry at index `i`, where `s` is the snapshot's index (0
+    /// without a snapshot).
     pub log: Vec<Entry>,
+    /// The latest snapshot, covering the entries `1..=s`.
+    #[serde(default)]
+    pub snapshot: Option<Arc<Snapshot>>,
+}
+
+impl RaftDisk {
+    /// Index of the last entry covered by the stored snapshot (0 without one).
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.index)
+    }
 }
 
 /// Raft's timers. One slot per name and node.
@@ -209,6 +264,8 @@ pub(crate) struct Params {
     pub commit_old_terms: bool,
     pub no_backtrack: bool,
     pub reverse_apply: bool,
+    /// Applied entries beyond the last snapshot that trigger a new one (`None`: never).
+    pub snapshot_threshold: Option<u64>,
     /// The servers, in configured order.
     pub servers: Vec<NodeId>,
     /// `pos[id.index()]`: the position of server `id` in `servers`.
@@ -270,13 +327,23 @@ impl Protocol for Raft {
                 first_index,
                 entries,
             } => {
-                let keep = first_index.saturating_sub(1) as usize;
+                let base = disk.snapshot_index();
+                debug_assert!(*first_index > base, "append inside the snapshot");
+                let keep = first_index.saturating_sub(base + 1) as usize;
                 debug_assert!(keep <= disk.log.len(), "append leaves a gap in the log");
                 disk.log.truncate(keep);
                 disk.log.extend_from_slice(entries);
             }
             RaftWrite::Truncate { from } => {
-                disk.log.truncate(from.saturating_sub(1) as usize);
+                let base = disk.snapshot_index();
+                disk.log.truncate(from.saturating_sub(base + 1) as usize);
+            }
+            RaftWrite::Snapshot { snapshot } => {
+                let base = disk.snapshot_index();
+                if snapshot.index > base {
+                    snapshot::compact(&mut disk.log, base, snapshot);
+                    disk.snapshot = Some(snapshot.clone());
+                }
             }
         }
     }

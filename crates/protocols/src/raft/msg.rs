@@ -1,8 +1,9 @@
 //! Raft's wire messages (Figure 2, plus pre-vote and the client protocol).
 
-use super::Entry;
+use super::{Entry, Snapshot};
 use coracle_core::{Message, NodeId, Op, OpResult};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A Raft message.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -55,6 +56,23 @@ pub enum RaftMsg {
         conflict_index: u64,
         round: u64,
     },
+    /// A leader brings a follower whose next entry it no longer holds up to date (thesis §5.3,
+    /// the whole snapshot in one message: no chunking). `round` plays the same role as in
+    /// AppendEntries. The snapshot is shared, not copied, between the leader and its messages.
+    InstallSnapshot {
+        term: u64,
+        snapshot: Arc<Snapshot>,
+        round: u64,
+    },
+    /// The answer to an InstallSnapshot: `term` is the follower's current term; `match_index`
+    /// the index up to which its log now matches the leader's (its commit index after the
+    /// install, or after finding the snapshot already known; 0 when the request was stale);
+    /// `round` echoes the request.
+    InstallSnapshotResponse {
+        term: u64,
+        match_index: u64,
+        round: u64,
+    },
     /// A single-server leader's note to itself that its log up to `index` is durable: sent to
     /// itself after the write, so the driver's barrier holds it until the write completed and
     /// then delivers it locally. (With more servers, any follower's acknowledgement already
@@ -80,18 +98,21 @@ impl Message for RaftMsg {
             RaftMsg::PreVoteResponse { .. } => "pre_vote_response",
             RaftMsg::AppendEntries { .. } => "append_entries",
             RaftMsg::AppendEntriesResponse { .. } => "append_entries_response",
+            RaftMsg::InstallSnapshot { .. } => "install_snapshot",
+            RaftMsg::InstallSnapshotResponse { .. } => "install_snapshot_response",
             RaftMsg::Persisted { .. } => "persisted",
             RaftMsg::ClientRequest { .. } => "client_request",
             RaftMsg::ClientResponse { .. } => "client_response",
         }
     }
 
-    /// 64 bytes of header plus 48 per log entry.
+    /// 64 bytes of header plus 48 per log entry, or plus the snapshot's estimated size.
     fn wire_size(&self) -> u32 {
         match self {
             RaftMsg::AppendEntries { entries, .. } => {
                 64u32.saturating_add(48u32.saturating_mul(entries.len() as u32))
             }
+            RaftMsg::InstallSnapshot { snapshot, .. } => 64u32.saturating_add(snapshot.size),
             _ => 64,
         }
     }

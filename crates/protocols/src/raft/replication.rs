@@ -17,12 +17,17 @@ impl RaftServer {
     }
 
     /// Sends the entries from nextIndex (at most `max_entries_per_message`) to the peer at
-    /// position `i`, with the consistency check of its predecessor.
+    /// position `i`, with the consistency check of its predecessor; or the snapshot, when
+    /// nextIndex is inside it.
     pub(crate) fn send_append(&mut self, i: usize, out: &mut Out<Raft>) {
+        if self.next_index[i] <= self.base {
+            self.send_snapshot(i, out);
+            return;
+        }
         let last = self.last_index();
         let prev = (self.next_index[i].max(1) - 1).min(last);
         let end = last.min(prev.saturating_add(self.p.max_entries));
-        let entries = self.log[prev as usize..end as usize].to_vec();
+        let entries = self.log[(prev - self.base) as usize..(end - self.base) as usize].to_vec();
         self.sent_up_to[i] = self.sent_up_to[i].max(end);
         self.capped[i] = end < last;
         let msg = RaftMsg::AppendEntries {
@@ -84,17 +89,28 @@ impl RaftServer {
         self.deferred_vote = None;
         self.arm_election_timer(ctx, out);
 
+        // Entries up to our snapshot are committed, hence the same as the leader's: skip them
+        // and check consistency at the snapshot's last entry instead. The request then makes
+        // the log consistent up to its last entry, or up to the snapshot if that is further.
+        let last_new = (prev + entries.len() as u64).max(self.base);
+        let (at, at_term, entries) = if prev < self.base {
+            let skip = ((self.base - prev) as usize).min(entries.len());
+            (self.base, self.base_term, &entries[skip..])
+        } else {
+            (prev, prev_term, &entries[..])
+        };
+
         // Consistency check (§5.3).
         let last = self.last_index();
-        if prev > last || self.term_at(prev) != prev_term {
+        if at > last || self.term_at(at) != at_term {
             self.c.append_rejections += 1;
-            let (conflict_term, conflict_index) = if prev > last {
+            let (conflict_term, conflict_index) = if at > last {
                 (None, last + 1)
             } else {
                 // Terms never decrease along a log: binary search for the first entry of t.
-                let t = self.term_at(prev);
-                let first = self.log.partition_point(|e| e.term < t) as u64 + 1;
-                (Some(t), first.min(prev))
+                let t = self.term_at(at);
+                let first = self.base + self.log.partition_point(|e| e.term < t) as u64 + 1;
+                (Some(t), first.min(at))
             };
             if self.p.no_backtrack {
                 // UNSAFE (2015 bug R6): advance the commit index despite the failed check.
@@ -120,12 +136,12 @@ impl RaftServer {
         // Append what is new; truncate only at a real conflict, never for a matching prefix,
         // an empty heartbeat or a stale (reordered, duplicated) request.
         for (k, e) in entries.iter().enumerate() {
-            let idx = prev + 1 + k as u64;
+            let idx = at + 1 + k as u64;
             if idx <= self.last_index() {
                 if self.term_at(idx) == e.term {
                     continue;
                 }
-                self.log.truncate(idx as usize - 1);
+                self.log.truncate((idx - self.base - 1) as usize);
                 self.c.truncations += 1;
                 self.persist_log(out, RaftWrite::Truncate { from: idx });
                 // Only possible below the commit index under an unsafe switch.
@@ -143,7 +159,6 @@ impl RaftServer {
             );
             break;
         }
-        let last_new = prev + entries.len() as u64;
         let c = leader_commit.min(last_new);
         if c > self.commit_index {
             self.commit_index = c;
@@ -233,7 +248,7 @@ impl RaftServer {
     /// The last index `<= below` holding an entry of term `t` (terms never decrease along a
     /// log, so a binary search finds it).
     fn last_index_of_term(&self, t: u64, below: u64) -> Option<u64> {
-        let j = (self.log.partition_point(|e| e.term <= t) as u64).min(below);
+        let j = (self.base + self.log.partition_point(|e| e.term <= t) as u64).min(below);
         (j > 0 && self.term_at(j) == t).then_some(j)
     }
 
@@ -301,10 +316,11 @@ impl RaftServer {
         }
         self.last_applied = to;
         self.serve_reads(out);
+        self.maybe_snapshot(out);
     }
 
     fn apply_one(&mut self, i: u64, out: &mut Out<Raft>) {
-        let e = self.log[i as usize - 1];
+        let e = self.log[(i - self.base - 1) as usize];
         out.applied(i, e.id());
         self.c.entries_applied += 1;
         let Some(cmd) = e.cmd else { return };
@@ -371,7 +387,7 @@ impl RaftServer {
         self.waiting.insert(from, seq);
         let pending = self
             .log
-            .get(self.last_applied as usize..)
+            .get(self.last_applied.saturating_sub(self.base) as usize..)
             .unwrap_or(&[])
             .iter()
             .any(|e| e.cmd.is_some_and(|c| c.client == from && c.seq == seq));

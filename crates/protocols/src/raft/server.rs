@@ -1,7 +1,8 @@
 //! A Raft replica: state, input dispatch and observation. Elections live in `election.rs`,
-//! replication, commitment, client requests and reads in `replication.rs`.
+//! replication, commitment, client requests and reads in `replication.rs`, log compaction and
+//! InstallSnapshot in `snapshot.rs`.
 
-use super::{Entry, Params, Raft, RaftDisk, RaftMsg, RaftTimer, RaftWrite};
+use super::{Entry, Params, Raft, RaftDisk, RaftMsg, RaftTimer, RaftWrite, Snapshot};
 use coracle_core::{Ctx, EntryId, Input, Key, KvStore, Node, NodeId, Observation, Out, Role, Time};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,6 +49,12 @@ pub(crate) struct ServerCounters {
     pub stale_requests: u64,
     /// Reads served with ReadIndex.
     pub reads_served: u64,
+    /// Snapshots it took of its own state machine (`snapshot_threshold`).
+    pub snapshots_taken: u64,
+    /// InstallSnapshot messages it sent as leader.
+    pub snapshots_sent: u64,
+    /// Snapshots it installed as follower from a leader's InstallSnapshot.
+    pub snapshots_installed: u64,
 }
 
 impl ServerCounters {
@@ -75,6 +82,9 @@ impl ServerCounters {
         v("duplicate_requests", self.duplicate_requests);
         v("stale_requests", self.stale_requests);
         v("reads_served", self.reads_served);
+        v("snapshots_taken", self.snapshots_taken);
+        v("snapshots_sent", self.snapshots_sent);
+        v("snapshots_installed", self.snapshots_installed);
     }
 }
 
@@ -110,8 +120,15 @@ pub struct RaftServer {
     // Durable (Figure 2).
     pub(crate) term: u64,
     pub(crate) voted_for: Option<NodeId>,
-    /// `log[i - 1]` is the entry at index `i`.
+    /// `log[i - 1 - base]` is the entry at index `i`: the entries after the snapshot.
     pub(crate) log: Vec<Entry>,
+    /// The latest snapshot (taken or installed), covering `1..=base`.
+    pub(crate) snapshot: Option<Arc<Snapshot>>,
+    /// Index of the snapshot's last entry (0 without a snapshot). Invariant:
+    /// `base <= last_applied <= commit_index` (unsafe switches aside).
+    pub(crate) base: u64,
+    /// Term of the snapshot's last entry (0 without a snapshot).
+    pub(crate) base_term: u64,
     /// `term`/`voted_for` changed and are not yet persisted. Flushed before any send or log
     /// write, and at the end of every step, so one `HardState` write covers a term adoption
     /// and the vote that follows it.
@@ -124,6 +141,8 @@ pub struct RaftServer {
     pub(crate) commit_index: u64,
     pub(crate) last_applied: u64,
     pub(crate) kv: KvStore,
+    /// Local time at the start of the current step.
+    pub(crate) now: Time,
     /// Local time of the last valid AppendEntries from the leader of the current term.
     pub(crate) leader_contact: Option<Time>,
     /// Votes (as candidate) or pre-votes (as pre-candidate), by server position.
@@ -141,8 +160,10 @@ pub struct RaftServer {
     pub(crate) capped: Vec<bool>,
     /// Highest heartbeat round each peer acknowledged in this term.
     pub(crate) acked_round: Vec<u64>,
-    /// Peers that answered an AppendEntries since the last CheckQuorum.
+    /// Peers that answered an AppendEntries (or InstallSnapshot) since the last CheckQuorum.
     pub(crate) recent_active: Vec<bool>,
+    /// When the last InstallSnapshot still unanswered was sent to each peer (local time).
+    pub(crate) snapshot_sent_at: Vec<Option<Time>>,
     /// Current heartbeat round (incremented at every broadcast).
     pub(crate) round: u64,
     /// Clients waiting for a reply from this leader: client -> sequence number.
@@ -162,18 +183,28 @@ impl RaftServer {
         } else {
             disk.voted_for
         };
+        // A snapshot on disk is the state machine up to its index: commit index and last
+        // applied start there (the rest is re-learnt and re-applied, as without snapshots).
+        let (base, base_term, kv) = match &disk.snapshot {
+            Some(s) => (s.index, s.term, s.kv.clone()),
+            None => (0, 0, KvStore::default()),
+        };
         RaftServer {
             me,
             my_pos,
             term: disk.term,
             voted_for,
             log: disk.log.clone(),
+            snapshot: disk.snapshot.clone(),
+            base,
+            base_term,
             hard_state_dirty: false,
             role: Role::Follower,
             leader: None,
-            commit_index: 0,
-            last_applied: 0,
-            kv: KvStore::default(),
+            commit_index: base,
+            last_applied: base,
+            kv,
+            now: 0,
             leader_contact: None,
             votes: vec![false; n],
             backoff_exp: 0,
@@ -184,6 +215,7 @@ impl RaftServer {
             capped: vec![false; n],
             acked_round: vec![0; n],
             recent_active: vec![false; n],
+            snapshot_sent_at: vec![None; n],
             round: 0,
             waiting: BTreeMap::new(),
             reads: Vec::new(),
@@ -209,23 +241,43 @@ impl RaftServer {
     pub fn kv(&self) -> &KvStore {
         &self.kv
     }
-    /// The log (`log()[i - 1]` is the entry at index `i`).
+    /// The log entries after the snapshot (`log()[i - 1 - snapshot_index()]` is the entry at
+    /// index `i`; without a snapshot, `log()[i - 1]`).
     pub fn log(&self) -> &[Entry] {
         &self.log
     }
+    /// The latest snapshot, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_deref()
+    }
+    /// Index of the last entry folded into the snapshot (0 without one).
+    pub fn snapshot_index(&self) -> u64 {
+        self.base
+    }
 
     pub(crate) fn last_index(&self) -> u64 {
-        self.log.len() as u64
+        self.base + self.log.len() as u64
     }
     pub(crate) fn last_term(&self) -> u64 {
-        self.log.last().map_or(0, |e| e.term)
+        self.log.last().map_or(self.base_term, |e| e.term)
     }
-    /// Term of the entry at `i` (0 for index 0 or past the end).
+    /// Term of the entry at `i`: the snapshot's last term at its index, 0 for index 0, past
+    /// the end, or inside the snapshot (unknown there: callers never ask).
     pub(crate) fn term_at(&self, i: u64) -> u64 {
-        if i == 0 {
-            0
+        if i <= self.base {
+            if i == self.base { self.base_term } else { 0 }
         } else {
-            self.log.get(i as usize - 1).map_or(0, |e| e.term)
+            self.log
+                .get((i - self.base - 1) as usize)
+                .map_or(0, |e| e.term)
+        }
+    }
+    /// The entry at `i` if the log (not the snapshot) holds it.
+    pub(crate) fn entry_at(&self, i: u64) -> Option<&Entry> {
+        if i <= self.base {
+            None
+        } else {
+            self.log.get((i - self.base - 1) as usize)
         }
     }
     pub(crate) fn count(flags: &[bool]) -> usize {
@@ -319,6 +371,16 @@ impl RaftServer {
                 round,
                 out,
             ),
+            RaftMsg::InstallSnapshot {
+                term,
+                snapshot,
+                round,
+            } if from_server => self.on_install_snapshot(ctx, from, term, snapshot, round, out),
+            RaftMsg::InstallSnapshotResponse {
+                term,
+                match_index,
+                round,
+            } if from_server => self.on_snapshot_response(ctx, from, term, match_index, round, out),
             RaftMsg::Persisted { term, index } if from == self.me => {
                 self.on_persisted(term, index, out)
             }
@@ -333,12 +395,16 @@ impl Node<Raft> for RaftServer {
         if self.my_pos == usize::MAX {
             return; // not a server of this cluster
         }
+        self.now = ctx.now;
         match input {
             Input::Start | Input::Recover => {
                 // Both start as follower: the state was just built from the disk image, so the
-                // commit index and the state machine start from zero (no snapshots).
+                // commit index and the state machine start from the snapshot (or from zero).
                 self.role = Role::Follower;
                 self.arm_election_timer(ctx, out);
+                if let Some(s) = &self.snapshot {
+                    out.restored(s.index, s.last());
+                }
             }
             Input::Packet { from, msg } => self.on_message(ctx, from, msg, out),
             Input::Timer(RaftTimer::Election) => self.on_election_timeout(ctx, out),
@@ -361,15 +427,15 @@ impl Node<Raft> for RaftServer {
             commit_index: self.commit_index,
             log_len: self.last_index(),
             last_log_term: self.last_term(),
-            compacted: 0,
+            compacted: self.base,
         }
     }
 
     fn entry(&self, index: u64) -> Option<EntryId> {
-        if index == 0 {
-            return None;
+        match &self.snapshot {
+            Some(s) if index == s.index => Some(s.last()),
+            _ => self.entry_at(index).map(Entry::id),
         }
-        self.log.get(index as usize - 1).map(Entry::id)
     }
 
     fn counters(&self, visit: &mut dyn FnMut(&'static str, u64)) {
@@ -386,6 +452,7 @@ impl Node<Raft> for RaftServer {
             "last_log_term": self.last_term(),
             "commit_index": self.commit_index,
             "last_applied": self.last_applied,
+            "snapshot_index": self.base,
             "kv_keys": self.kv.len(),
             "kv_commands_applied": self.kv.applied_commands(),
         })

@@ -38,6 +38,7 @@ fn defaults() {
     assert_eq!(p.max_entries, 64);
     assert_eq!(p.client_max_attempts, None);
     assert_eq!(p.majority, 2);
+    assert_eq!(p.snapshot_threshold, Some(10_000));
     assert!(!p.prevote && p.prevote_leader_check);
     assert!(r.warnings().is_empty());
 }
@@ -108,6 +109,10 @@ fn validation_errors_name_expected_and_found() {
         "candidate_timeout"
     );
     assert_eq!(err(json!({"term_bound": 0})).path, "term_bound");
+    assert_eq!(
+        err(json!({"snapshot_threshold": 0})).path,
+        "snapshot_threshold"
+    );
     assert_eq!(
         err(json!({"max_entries_per_message": 0})).path,
         "max_entries_per_message"
@@ -202,18 +207,26 @@ fn schema_documents_every_key() {
         "backoff",
         "lazy_voting",
         "term_bound",
+        "snapshot_threshold",
         "unsafe",
     ] {
         let d = props[key]["description"].as_str().unwrap_or("");
         assert!(d.len() > 20, "{key} lacks a description");
     }
-    assert_eq!(props.len(), 20);
+    assert_eq!(props.len(), 21);
     assert_eq!(s["additionalProperties"], json!(false));
 }
 
 #[test]
 fn message_kinds_sizes_and_serde() {
     let e = entry(1, 1);
+    let mut kv = coracle_core::KvStore::default();
+    if let Some(c) = e.cmd {
+        kv.apply(&c);
+    }
+    let snap = std::sync::Arc::new(crate::raft::Snapshot::new(7, e.id(), kv));
+    assert!(snap.size > 20, "{}", snap.size);
+    let snap_size = 64 + snap.size;
     let msgs = [
         (
             RaftMsg::RequestVote {
@@ -270,6 +283,22 @@ fn message_kinds_sizes_and_serde() {
             "append_entries_response",
         ),
         (
+            RaftMsg::InstallSnapshot {
+                term: 2,
+                snapshot: snap,
+                round: 4,
+            },
+            "install_snapshot",
+        ),
+        (
+            RaftMsg::InstallSnapshotResponse {
+                term: 2,
+                match_index: 7,
+                round: 4,
+            },
+            "install_snapshot_response",
+        ),
+        (
             RaftMsg::ClientRequest {
                 seq: 1,
                 op: Op::Get { key: 1 },
@@ -289,10 +318,10 @@ fn message_kinds_sizes_and_serde() {
         assert_eq!(m.kind(), k);
         let j = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<RaftMsg>(&j).unwrap(), m, "{j}");
-        let expect = if k == "append_entries" {
-            64 + 2 * 48
-        } else {
-            64
+        let expect = match k {
+            "append_entries" => 64 + 2 * 48,
+            "install_snapshot" => snap_size,
+            _ => 64,
         };
         assert_eq!(m.wire_size(), expect);
     }

@@ -4,6 +4,11 @@
 //! after every step (one leader per term, committed entries never change, leader completeness,
 //! ordered apply, state machine safety). Violations are recorded, not panicked on, so tests of
 //! the unsafe switches can assert that they happen.
+//!
+//! Snapshots: an `Output::Restored { index, entry }` moves the node's applied prefix to `index`
+//! (the next `Applied` must be `index + 1`), must not exceed the node's commit index after the
+//! step, and its entry is compared with what was committed and applied at `index`; entries it
+//! covers are skipped by the checks (`entry()` returns `None` below `observe().compacted`).
 
 use crate::raft::{
     Raft, RaftClient, RaftConfig, RaftDisk, RaftMsg, RaftServer, RaftTimer, RaftWrite,
@@ -132,6 +137,9 @@ pub struct Sim {
     pub kinds: BTreeMap<&'static str, u64>,
     /// Every `Applied` output of each node, across incarnations.
     pub applied: Vec<Vec<(u64, EntryId)>>,
+    /// Every `Restored` output of each node, across incarnations: (number of `Applied`
+    /// outputs of the node before it, index, entry).
+    pub restored: Vec<Vec<(usize, u64, EntryId)>>,
     pub completions: Vec<Completion>,
     /// Submission time of every client operation, by id.
     pub submitted: BTreeMap<u64, Time>,
@@ -141,10 +149,14 @@ pub struct Sim {
     next_op_id: u64,
     // Checker state.
     pub leaders: BTreeMap<u64, usize>,
-    pub committed: Vec<EntryId>,
+    /// The committed prefix as first observed (`None`: folded into a snapshot before any
+    /// check saw it, until another node shows it).
+    pub committed: Vec<Option<EntryId>>,
     applied_global: Vec<Option<EntryId>>,
     applied_upto: Vec<u64>,
     commit_checked: Vec<u64>,
+    /// Snapshot indexes restored during the current step (checked against the commit index).
+    step_restored: Vec<u64>,
 }
 
 impl Sim {
@@ -209,6 +221,7 @@ impl Sim {
             sent: Vec::new(),
             kinds: BTreeMap::new(),
             applied: vec![Vec::new(); total],
+            restored: vec![Vec::new(); total],
             completions: Vec::new(),
             submitted: BTreeMap::new(),
             violations: Vec::new(),
@@ -220,6 +233,7 @@ impl Sim {
             applied_global: Vec::new(),
             applied_upto: vec![0; total],
             commit_checked: vec![0; total],
+            step_restored: Vec::new(),
         }
     }
 
@@ -432,6 +446,61 @@ impl Sim {
         );
     }
 
+    /// What server `i` applied, by index, over all its incarnations (`None`: covered by a
+    /// snapshot it restored and never applied one by one). Panics if an incarnation applied a
+    /// different entry at an index than an earlier one, or skipped an index without a
+    /// snapshot covering it.
+    pub fn applied_sequence(&self, i: usize) -> Vec<Option<EntryId>> {
+        let mut v: Vec<Option<EntryId>> = Vec::new();
+        let mut restores = self.restored[i].iter().peekable();
+        let put = |v: &mut Vec<Option<EntryId>>, idx: u64, e: EntryId, what: &str| {
+            let k = idx as usize - 1;
+            match v.get(k).copied().flatten() {
+                Some(x) => assert_eq!(x, e, "server {i} {what} a different entry at {idx}"),
+                None => v[k] = Some(e),
+            }
+        };
+        for (pos, &(idx, e)) in self.applied[i].iter().enumerate() {
+            while let Some(&&(_, r, re)) = restores.peek().filter(|x| x.0 <= pos) {
+                restores.next();
+                if v.len() < r as usize {
+                    v.resize(r as usize, None);
+                }
+                put(&mut v, r, re, "restored");
+            }
+            let k = idx as usize - 1;
+            assert!(k <= v.len(), "server {i} skipped to {idx}");
+            if k == v.len() {
+                v.push(None);
+            }
+            put(&mut v, idx, e, "re-applied");
+        }
+        for &(_, r, re) in restores {
+            if v.len() < r as usize {
+                v.resize(r as usize, None);
+            }
+            put(&mut v, r, re, "restored");
+        }
+        v
+    }
+
+    /// The applied sequences of all servers agree wherever two of them applied (or restored)
+    /// the same index.
+    pub fn assert_applied_prefixes(&self) {
+        let seqs: Vec<_> = (0..self.n_servers)
+            .map(|i| self.applied_sequence(i))
+            .collect();
+        for a in &seqs {
+            for b in &seqs {
+                for (x, y) in a.iter().zip(b) {
+                    if let (Some(x), Some(y)) = (x, y) {
+                        assert_eq!(x, y, "applied sequences diverge");
+                    }
+                }
+            }
+        }
+    }
+
     // ----- engine --------------------------------------------------------------------------
 
     fn push(&mut self, time: Time, ev: Ev) {
@@ -619,7 +688,13 @@ impl Sim {
                 );
             }
             Output::CancelTimer(timer) => self.nodes[i].gens[timer.index()] += 1,
-            Output::Restored { index, .. } => self.applied_upto[i] = index,
+            Output::Restored { index, entry } => {
+                let n = self.applied[i].len();
+                self.restored[i].push((n, index, entry));
+                self.applied_upto[i] = index;
+                self.step_restored.push(index);
+                self.check_global(i, index, entry);
+            }
             Output::Applied { index, entry } => {
                 self.applied[i].push((index, entry));
                 if index != self.applied_upto[i] + 1 {
@@ -629,19 +704,25 @@ impl Sim {
                     ));
                 }
                 self.applied_upto[i] = index;
-                let k = index as usize;
-                if self.applied_global.len() <= k {
-                    self.applied_global.resize(k + 1, None);
-                }
-                match self.applied_global[k] {
-                    Some(e) if e != entry => self.violation(format!(
-                        "state machine safety: node {i} applied {entry:?} at {index}, another \
-                         node applied {e:?}"
-                    )),
-                    Some(_) => {}
-                    None => self.applied_global[k] = Some(entry),
-                }
+                self.check_global(i, index, entry);
             }
+        }
+    }
+
+    /// State machine safety: what node `i` applied (or restored from a snapshot) at `index`
+    /// is what every other node applied there. Entries a snapshot covers are not seen.
+    fn check_global(&mut self, i: usize, index: u64, entry: EntryId) {
+        let k = index as usize;
+        if self.applied_global.len() <= k {
+            self.applied_global.resize(k + 1, None);
+        }
+        match self.applied_global[k] {
+            Some(e) if e != entry => self.violation(format!(
+                "state machine safety: node {i} applied {entry:?} at {index}, another node \
+                 applied {e:?}"
+            )),
+            Some(_) => {}
+            None => self.applied_global[k] = Some(entry),
         }
     }
 
@@ -661,11 +742,20 @@ impl Sim {
     }
 
     fn check(&mut self, i: usize) {
+        let restored = std::mem::take(&mut self.step_restored);
         let Some(NodeBox::Server(s)) = self.nodes[i].node.as_ref() else {
             return;
         };
         let o = s.observe();
         let mut found = Vec::new();
+        for r in restored {
+            if r > o.commit_index {
+                found.push(format!(
+                    "node {i} restored a snapshot up to {r} beyond its commit index {}",
+                    o.commit_index
+                ));
+            }
+        }
         if o.role == Role::Leader {
             match self.leaders.get(&o.term) {
                 Some(&l) if l != i => {
@@ -674,8 +764,13 @@ impl Sim {
                 Some(_) => {}
                 None => {
                     self.leaders.insert(o.term, i);
-                    // Leader completeness (§5.4): a new leader holds every committed entry.
+                    // Leader completeness (§5.4): a new leader holds every committed entry
+                    // (those its snapshot covers cannot be seen one by one).
                     for (k, e) in self.committed.iter().enumerate() {
+                        let Some(e) = e else { continue };
+                        if (k as u64 + 1) < o.compacted {
+                            continue;
+                        }
                         if s.entry(k as u64 + 1) != Some(*e) {
                             found.push(format!(
                                 "leader completeness: leader {i} of term {} lacks committed \
@@ -692,13 +787,16 @@ impl Sim {
         let from = self.commit_checked[i] + 1;
         for idx in from..=o.commit_index {
             let e = s.entry(idx);
-            match (self.committed.get(idx as usize - 1), e) {
-                (Some(c), Some(e)) if *c != e => found.push(format!(
+            let k = idx as usize - 1;
+            match (self.committed.get(k).copied(), e) {
+                (Some(Some(c)), Some(e)) if c != e => found.push(format!(
                     "committed entry {idx} changed: was {c:?}, node {i} has {e:?}"
                 )),
-                (None, Some(e)) if idx as usize == self.committed.len() + 1 => {
+                (Some(None), Some(e)) => self.committed[k] = Some(e),
+                (None, e) if k == self.committed.len() && (e.is_some() || idx < o.compacted) => {
                     self.committed.push(e)
                 }
+                (_, None) if idx < o.compacted => {} // folded into its snapshot
                 (_, None) => found.push(format!("node {i} commits {idx} beyond its log")),
                 _ => {}
             }

@@ -6,6 +6,7 @@ mod config;
 pub mod harness;
 mod random;
 mod rules;
+mod snapshots;
 mod unsafe_switches;
 mod variants;
 
@@ -179,9 +180,19 @@ pub fn disk(term: u64, voted_for: Option<usize>, log: Vec<Entry>) -> RaftDisk {
         term,
         voted_for: voted_for.map(|v| NodeId(v as u32)),
         log,
+        snapshot: None,
     }
 }
 
 pub fn cfg() -> RaftConfig {
     RaftConfig::default()
+}
+
+/// A server's counters by name.
+pub fn counters(node: &RaftServer) -> std::collections::BTreeMap<&'static str, u64> {
+    let mut m = std::collections::BTreeMap::new();
+    node.counters(&mut |k, v| {
+        m.insert(k, v);
+    });
+    m
 }

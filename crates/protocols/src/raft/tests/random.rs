@@ -6,8 +6,9 @@
 
 use super::harness::{Sim, Workload};
 use super::*;
-use coracle_core::{EntryId, MS};
+use coracle_core::MS;
 use rand::RngExt;
+use std::collections::BTreeMap;
 
 fn chaos(c: RaftConfig, n: usize, seed: u64, storage: bool) -> Sim {
     let mut sim = Sim::new(c, n, 2, seed);
@@ -56,32 +57,6 @@ fn chaos(c: RaftConfig, n: usize, seed: u64, storage: bool) -> Sim {
     sim
 }
 
-/// Applied sequences, per server, as index -> entry of the last incarnation's run and of all
-/// runs: every pair agrees wherever both applied.
-fn assert_prefixes(sim: &Sim) {
-    let seqs: Vec<Vec<EntryId>> = (0..sim.n_servers)
-        .map(|i| {
-            let mut v: Vec<EntryId> = Vec::new();
-            for &(idx, e) in &sim.applied[i] {
-                let k = idx as usize - 1;
-                if k < v.len() {
-                    assert_eq!(v[k], e, "server {i} re-applied a different entry at {idx}");
-                } else {
-                    assert_eq!(k, v.len(), "server {i} skipped to {idx}");
-                    v.push(e);
-                }
-            }
-            v
-        })
-        .collect();
-    for a in &seqs {
-        for b in &seqs {
-            let k = a.len().min(b.len());
-            assert_eq!(a[..k], b[..k], "applied sequences diverge");
-        }
-    }
-}
-
 /// Counters summed over all seeds (last incarnations only), to show which paths ran.
 const SHOWN: &[&str] = &[
     "elections_won",
@@ -95,11 +70,20 @@ const SHOWN: &[&str] = &[
     "truncations",
     "duplicate_requests",
     "reads_served",
+    "snapshots_taken",
+    "snapshots_installed",
     "retries",
     "gave_up",
 ];
 
-fn run_config(name: &str, c: RaftConfig, seeds: u64, n: usize, live: bool) {
+/// Runs `seeds` seeds of chaos and checks them; returns the counters of [`SHOWN`] summed.
+pub(super) fn run_config(
+    name: &str,
+    c: RaftConfig,
+    seeds: u64,
+    n: usize,
+    live: bool,
+) -> BTreeMap<&'static str, u64> {
     let mut completed = 0;
     let mut sums = vec![0u64; SHOWN.len()];
     for seed in 0..seeds {
@@ -110,7 +94,7 @@ fn run_config(name: &str, c: RaftConfig, seeds: u64, n: usize, live: bool) {
         if !sim.violations.is_empty() {
             panic!("{name} seed {seed}:\n{}", sim.violations.join("\n"));
         }
-        assert_prefixes(&sim);
+        sim.assert_applied_prefixes();
         if live {
             assert!(
                 sim.leader().is_some(),
@@ -127,6 +111,7 @@ fn run_config(name: &str, c: RaftConfig, seeds: u64, n: usize, live: bool) {
         completed as u64 > seeds * 50,
         "{name}: only {completed} operations completed"
     );
+    SHOWN.iter().copied().zip(sums).collect()
 }
 
 #[test]
