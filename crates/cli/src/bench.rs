@@ -166,14 +166,14 @@ pub fn main(args: BenchArgs) -> ExitCode {
         rec["events_per_s"] = json!(events as f64 / wall);
         all.push(rec);
     }
-    if let Some(j) = &args.json {
-        if let Err(e) = std::fs::write(
+    if let Some(j) = &args.json
+        && let Err(e) = std::fs::write(
             j,
             serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
-        ) {
-            eprintln!("error: cannot write {}: {e}", j.display());
-            return ExitCode::from(EXIT_USAGE);
-        }
+        )
+    {
+        eprintln!("error: cannot write {}: {e}", j.display());
+        return ExitCode::from(EXIT_USAGE);
     }
     ExitCode::SUCCESS
 }

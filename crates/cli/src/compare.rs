@@ -109,14 +109,14 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
         println!();
     }
-    if let Some(o) = &args.output {
-        if let Err(e) = std::fs::write(
+    if let Some(o) = &args.output
+        && let Err(e) = std::fs::write(
             o,
             serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default() + "\n",
-        ) {
-            eprintln!("error: cannot write {}: {e}", o.display());
-            return ExitCode::from(EXIT_USAGE);
-        }
+        )
+    {
+        eprintln!("error: cannot write {}: {e}", o.display());
+        return ExitCode::from(EXIT_USAGE);
     }
     if failed {
         eprintln!(

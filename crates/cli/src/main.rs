@@ -7,9 +7,14 @@ mod bench;
 mod check;
 mod compare;
 mod examples;
+mod experiment;
+mod merge;
+mod plot;
 mod run;
 mod schema;
 mod summary;
+mod sweep;
+mod trace_export;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -71,6 +76,27 @@ enum Command {
         after_help = "Examples:\n  coracle bench\n  coracle bench --quick\n  coracle bench raft-5 raft-100-hub"
     )]
     Bench(bench::BenchArgs),
+    /// Run many trials over a grid or list of parameter values; statistics, CDF plots, reproduce commands.
+    #[command(
+        after_help = "Examples:\n  coracle sweep examples/experiments/raft-leader-crash.json --output-dir out\n  coracle sweep spec.json --output-dir out --shard 2/8\n  coracle sweep out/spec.json --trial 150-300/17\n  coracle sweep spec.json --output-dir out --reference published.csv"
+    )]
+    Sweep(sweep::SweepArgs),
+    /// Reproduce a published election experiment (Raft paper Figure 16, thesis §9).
+    #[command(
+        after_help = "Examples:\n  coracle experiment --list\n  coracle experiment raft-leader-crash --output-dir out\n  coracle experiment raft-split-vote --trials 500 --output-dir out\n  coracle experiment raft-wan --points 0-failed/same-logs --output-dir out"
+    )]
+    Experiment(experiment::ExperimentArgs),
+    /// Combine the outputs of sharded sweeps (--shard K/N) into one.
+    #[command(after_help = "Example:\n  coracle merge out-1 out-2 out-3 out-4 --output-dir out")]
+    Merge(merge::MergeArgs),
+    /// Draw a run's time series (term, roles, commits, client latency) as SVG.
+    #[command(
+        after_help = "Example:\n  coracle run examples/raft-5.json --output r.json --trace t.jsonl\n  coracle plot r.json --trace t.jsonl --output-dir plots"
+    )]
+    Plot(plot::PlotArgs),
+    /// Work with traces (coracle run --trace).
+    #[command(subcommand)]
+    Trace(trace_export::TraceCommand),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +115,11 @@ fn main() -> ExitCode {
         Command::Examples { dir } => examples::main(&dir),
         Command::Compare(args) => compare::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Sweep(args) => sweep::main(args),
+        Command::Experiment(args) => experiment::main(args),
+        Command::Merge(args) => merge::main(args),
+        Command::Plot(args) => plot::main(args),
+        Command::Trace(cmd) => trace_export::main(cmd),
     }
 }
 

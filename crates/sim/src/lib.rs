@@ -18,6 +18,7 @@ pub mod engine;
 pub mod metrics;
 pub mod results;
 pub mod run;
+pub mod sweep;
 pub mod topology;
 pub mod trace;
 pub mod workload;

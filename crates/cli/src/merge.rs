@@ -1,0 +1,54 @@
+//! `coracle merge`: combines the outputs of sharded sweep runs (`--shard K/N`) into the files a
+//! single unsharded run writes, byte for byte.
+
+use crate::EXIT_USAGE;
+use crate::sweep::{RunOpts, finish};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shard output directories (each with spec.json, shard.json and trials.csv).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged trials.csv, summary.json, points/ and plots go.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Published data to overlay and compare (CSV with columns point,value_ms).
+    #[arg(long, value_name = "FILE.csv")]
+    pub reference: Option<PathBuf>,
+    /// Do not draw the SVG charts.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// A shorter report.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn main(a: MergeArgs) -> ExitCode {
+    let dirs: Vec<&std::path::Path> = a.dirs.iter().map(|d| d.as_path()).collect();
+    let m = match coracle_sim::sweep::output::merge_dirs(&dirs) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    println!(
+        "{}: merged {} trial(s) from {} shard(s)",
+        m.spec.name,
+        m.rows.len(),
+        dirs.len()
+    );
+    let o = RunOpts {
+        output_dir: Some(a.output_dir.clone()),
+        seed: None,
+        threads: None,
+        shard: None,
+        reference: a.reference,
+        no_plots: a.no_plots,
+        quiet: a.quiet,
+    };
+    finish(&a.output_dir, &m.spec, &m.rows, true, None, &o, &|_, _| {})
+}

@@ -1,0 +1,176 @@
+//! `coracle plot`: draws a single run's time series from its results file as SVG: term per
+//! server, role per server as a timeline, commits per server, and (with the run's trace)
+//! client latency over time.
+
+use crate::EXIT_USAGE;
+use clap::Args;
+use coracle_report::plot::{self, Steps};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// The results file (`coracle run --output results.json`).
+    pub results: PathBuf,
+    /// Where the SVG files go.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// The run's trace (`coracle run --trace`), for client latency over time.
+    #[arg(long, value_name = "TRACE.jsonl")]
+    pub trace: Option<PathBuf>,
+}
+
+fn series(results: &Value, name: &str, leader_ids: &HashMap<String, f64>) -> Vec<Steps> {
+    results["series"][name]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| Steps {
+            node: match &s["node"] {
+                Value::String(x) => x.clone(),
+                other => other.to_string(),
+            },
+            points: s["points"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    let t = p.get(0)?.as_f64()?;
+                    let v = match p.get(1)? {
+                        Value::Number(n) => n.as_f64()?,
+                        Value::Null => 0.0,
+                        Value::String(s) => *leader_ids.get(s).unwrap_or(&0.0),
+                        _ => return None,
+                    };
+                    Some((t, v))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn main(a: PlotArgs) -> ExitCode {
+    let fail = |m: String| {
+        eprintln!("error: {m}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let text = match std::fs::read_to_string(&a.results) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: cannot read: {e}", a.results.display())),
+    };
+    let r: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("{}: invalid JSON: {e}", a.results.display())),
+    };
+    if r.get("series").is_none() {
+        return fail(format!(
+            "{}: expected a results file of coracle run --output (no \"series\")",
+            a.results.display()
+        ));
+    }
+    let end = r["simulated_ms"].as_f64().unwrap_or(0.0);
+    let name = r["scenario"]["name"].as_str().unwrap_or("run").to_string();
+    let ids: HashMap<String, f64> = r["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, n)| {
+            let id = match &n["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (id, i as f64 + 1.0)
+        })
+        .collect();
+    if let Err(e) = std::fs::create_dir_all(&a.output_dir) {
+        return fail(format!("{}: {e}", a.output_dir.display()));
+    }
+    let mut written = Vec::new();
+    let mut out = |file: &str, svg: Result<String, String>| -> Result<(), String> {
+        let svg = svg?;
+        let p = a.output_dir.join(file);
+        std::fs::write(&p, svg).map_err(|e| format!("{}: {e}", p.display()))?;
+        written.push(p.display().to_string());
+        Ok(())
+    };
+    let res = (|| -> Result<(), String> {
+        out(
+            "term.svg",
+            plot::steps_chart(
+                &format!("{name}: term per server"),
+                "term",
+                &series(&r, "term", &ids),
+                end,
+            ),
+        )?;
+        out(
+            "roles.svg",
+            plot::role_timeline(
+                &format!("{name}: role per server"),
+                &series(&r, "role", &ids),
+                end,
+            ),
+        )?;
+        out(
+            "commits.svg",
+            plot::steps_chart(
+                &format!("{name}: entries applied per server"),
+                "entries applied",
+                &series(&r, "commits", &ids),
+                end,
+            ),
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        return fail(e);
+    }
+    match &a.trace {
+        Some(t) => {
+            let text = match std::fs::read_to_string(t) {
+                Ok(x) => x,
+                Err(e) => return fail(format!("{}: cannot read: {e}", t.display())),
+            };
+            let mut started: HashMap<(String, String), f64> = HashMap::new();
+            let mut ops = Vec::new();
+            for l in text.lines() {
+                let Ok(v) = serde_json::from_str::<Value>(l) else {
+                    continue;
+                };
+                let node = match &v["node"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let id = v["id"].to_string();
+                let tt = v["t"].as_f64().unwrap_or(0.0);
+                match v["kind"].as_str() {
+                    Some("request") => {
+                        started.insert((node, id), tt);
+                    }
+                    Some("complete") => {
+                        if let Some(s) = started.remove(&(node.clone(), id)) {
+                            ops.push((node, tt, tt - s));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Err(e) = out(
+                "latency.svg",
+                plot::latency_chart(&format!("{name}: client latency"), &ops, end),
+            ) {
+                return fail(e);
+            }
+        }
+        None => eprintln!(
+            "note: client latency over time needs the run's trace: coracle run ... --trace trace.jsonl, then --trace trace.jsonl"
+        ),
+    }
+    for w in &written {
+        println!("wrote {w}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,637 @@
+//! `coracle sweep`: many trials of a scenario over a grid or list of parameter values, in
+//! parallel, with statistics, plots and reproduce commands. Also the output stage shared with
+//! `coracle experiment` and `coracle merge`.
+
+use crate::{EXIT_USAGE, EXIT_VIOLATION, shell_quote};
+use clap::Args;
+use coracle_report::plot;
+use coracle_sim::sweep::output::{self, sample_of};
+use coracle_sim::sweep::{Control, Spec, Status, TrialRow};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Exit status after Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep spec (docs/sweeps.md).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Re-run one trial, POINT/TRIAL (point label or index), print its row and exit.
+    #[arg(long, value_name = "POINT/TRIAL")]
+    pub trial: Option<String>,
+}
+
+/// Options shared by `sweep` and `experiment`.
+#[derive(Args, Clone)]
+pub struct RunOpts {
+    /// Where trials.csv, summary.json, the plots and points/*.json go.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Master seed (overrides the spec's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run only the K-th of N slices of the trials (1-based K). Default: from
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/CORACLE_SHARD_COUNT
+    /// when set; `--shard all` ignores them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Published data to overlay and compare (CSV with columns point,value_ms).
+    #[arg(long, value_name = "FILE.csv")]
+    pub reference: Option<PathBuf>,
+    /// Do not draw the SVG charts.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// No progress bar and a shorter report.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn main(args: SweepArgs) -> ExitCode {
+    let spec = match coracle_sim::sweep::load_spec_file(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return crate::config_error(&e),
+    };
+    if let Some(t) = &args.trial {
+        return single_trial(spec, t, &args.run);
+    }
+    execute(spec, &args.run, &|_, _| {})
+}
+
+/// Applies `--seed` to a spec.
+pub fn with_seed(mut spec: Spec, seed: Option<u64>) -> Spec {
+    if let Some(s) = seed {
+        spec.seed = s;
+        spec.resolved["seed"] = Value::from(s);
+    }
+    spec
+}
+
+/// Parses `K/N` (1-based K) into a 0-based (k, n).
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--shard: expected K/N such as 2/8, found \"{s}\""))?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard: expected a number K in K/N, found \"{k}\""))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard: expected a number N in K/N, found \"{n}\""))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("--shard: expected 1 ≤ K ≤ N, found {k}/{n}"));
+    }
+    Ok((k - 1, n))
+}
+
+/// The shard to run: `--shard`, else the job-array variables of Slurm or Kubernetes.
+pub fn shard_of(opt: Option<&str>) -> Result<Option<(u64, u64)>, String> {
+    match opt {
+        Some("all") => return Ok(None),
+        Some(s) => return parse_shard(s).map(Some),
+        None => {}
+    }
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let num = |k: &str, v: &str| -> Result<u64, String> {
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{k}: expected a number, found \"{v}\""))
+    };
+    if let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        let id = num("SLURM_ARRAY_TASK_ID", &id)?;
+        let n = num("SLURM_ARRAY_TASK_COUNT", &count)?;
+        let min = match var("SLURM_ARRAY_TASK_MIN") {
+            Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
+            None => 0,
+        };
+        let k = id.checked_sub(min).filter(|k| *k < n).ok_or_else(|| {
+            format!("SLURM_ARRAY_TASK_ID {id} is not within {min}..{min}+{n}: use --array=0-{} (or 1-{n})", n.saturating_sub(1))
+        })?;
+        return Ok(Some((k, n)));
+    }
+    if let Some(idx) = var("JOB_COMPLETION_INDEX") {
+        let k = num("JOB_COMPLETION_INDEX", &idx)?;
+        let Some(count) = var("CORACLE_SHARD_COUNT") else {
+            return Err("JOB_COMPLETION_INDEX is set but CORACLE_SHARD_COUNT is not: set it to the Job's completions (docs/sweeps.md), or pass --shard".into());
+        };
+        let n = num("CORACLE_SHARD_COUNT", &count)?;
+        if n == 0 || k >= n {
+            return Err(format!(
+                "JOB_COMPLETION_INDEX {k} is not below CORACLE_SHARD_COUNT {n}"
+            ));
+        }
+        return Ok(Some((k, n)));
+    }
+    Ok(None)
+}
+
+fn set_threads(n: Option<usize>) {
+    if let Some(n) = n {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
+    }
+}
+
+fn points_file(dir: &Path, p: &coracle_sim::sweep::Point) -> String {
+    dir.join("points")
+        .join(format!("{}.json", p.file_stem()))
+        .display()
+        .to_string()
+}
+
+/// The commands that re-run one trial.
+pub fn reproduce(dir: &Path, spec: &Spec, r: &TrialRow) -> String {
+    let p = &spec.points[r.point];
+    format!(
+        "coracle run {} --seed {}    (value: coracle sweep {} --trial {}/{})",
+        shell_quote(&points_file(dir, p)),
+        r.seed,
+        shell_quote(&dir.join("spec.json").display().to_string()),
+        shell_quote(&p.label),
+        r.trial
+    )
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn install_ctrlc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if CANCEL.swap(true, Ordering::SeqCst) {
+                std::process::exit(EXIT_INTERRUPTED as i32);
+            }
+            eprintln!("\ninterrupted: finishing the running trials and keeping what finished (Ctrl-C again to quit at once)");
+        });
+    });
+}
+
+/// Runs a spec and writes everything. `extra(spec, rows)` prints preset-specific comparisons.
+pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> ExitCode {
+    let Some(dir) = o.output_dir.clone() else {
+        eprintln!(
+            "error: --output-dir DIR is required (where trials.csv, summary.json and the plots go)"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let spec = with_seed(spec, o.seed);
+    let shard = match shard_of(o.shard.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = output::write_points(&dir, &spec) {
+        eprintln!("error: cannot write {}: {e}", dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("  (in the materialised config of a point of {})", spec.file);
+            return crate::config_error(&e);
+        }
+    };
+    set_threads(o.threads);
+    install_ctrlc();
+    let todo = coracle_sim::sweep::runner::selected(&spec, shard).len() as u64;
+    if !o.quiet {
+        println!(
+            "{}: {} point(s), {} trial(s){}, seed {}, {} thread(s)",
+            spec.name,
+            spec.points.len(),
+            todo,
+            shard.map_or(String::new(), |(k, n)| format!(" (shard {}/{n})", k + 1)),
+            spec.seed,
+            rayon::current_num_threads()
+        );
+        println!("  measure: {}", spec.measure.describe());
+    }
+    let pb = if o.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let pb = indicatif::ProgressBar::new(todo);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "  [{elapsed_precise}] {bar:40} {pos}/{len} trials, {per_sec}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    let progress = |_: &TrialRow| pb.inc(1);
+    let ctl = Control {
+        shard,
+        cancel: &CANCEL,
+        progress: &progress,
+    };
+    let t0 = Instant::now();
+    let (rows, complete) = coracle_sim::sweep::run_all(&spec, &prepared, &ctl);
+    let wall = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    println!(
+        "  ran {} trial(s) in {:.3} s ({:.0} trials/s on {} thread(s)){}",
+        rows.len(),
+        wall,
+        rows.len() as f64 / wall.max(1e-9),
+        rayon::current_num_threads(),
+        if complete { "" } else { ", interrupted" }
+    );
+    let code = finish(&dir, &spec, &rows, complete, shard, o, extra);
+    if !complete {
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
+    code
+}
+
+/// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
+/// report. Shared with `coracle merge`.
+pub fn finish(
+    dir: &Path,
+    spec: &Spec,
+    rows: &[TrialRow],
+    complete: bool,
+    shard: Option<(u64, u64)>,
+    o: &RunOpts,
+    extra: &dyn Fn(&Spec, &[TrialRow]),
+) -> ExitCode {
+    if let Err(e) = output::write_tables(dir, spec, rows, complete, shard) {
+        eprintln!("error: cannot write {}: {e}", dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let violations: Vec<&TrialRow> = rows.iter().filter(|r| r.violation.is_some()).collect();
+    if let Some((k, n)) = shard {
+        println!(
+            "  shard {}/{n}: wrote {}/trials.csv and shard.json; combine the shards with: coracle merge DIR... --output-dir OUT",
+            k + 1,
+            dir.display()
+        );
+    } else {
+        let reference = match &o.reference {
+            None => None,
+            Some(f) => {
+                let text = match std::fs::read_to_string(f) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: {}: cannot read: {e}", f.display());
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                };
+                match output::read_reference(&f.display().to_string(), &text) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                }
+            }
+        };
+        if !o.no_plots
+            && let Err(e) = plots(dir, spec, rows, reference.as_deref())
+        {
+            eprintln!("warning: plots not drawn: {e}");
+        }
+        print_summary(spec, rows, o.quiet);
+        if let Some(r) = &reference {
+            let cmp = output::compare_reference(spec, rows, r);
+            let _ = std::fs::write(dir.join("comparison.json"), output::pretty(&cmp));
+            print_comparison(&cmp);
+        }
+        extra(spec, rows);
+        println!(
+            "  wrote {0}/trials.csv, {0}/summary.json{1}, {0}/points/*.json",
+            dir.display(),
+            if o.no_plots {
+                ""
+            } else {
+                ", cdf.svg, cdf-log.svg, summary.svg"
+            }
+        );
+    }
+    // Reproduce commands: violations, a few censored trials, the slowest trial.
+    for r in violations.iter().take(5) {
+        println!(
+            "  VIOLATION ({}) in point {} trial {}: {}",
+            r.violation.as_deref().unwrap_or(""),
+            spec.points[r.point].label,
+            r.trial,
+            reproduce(dir, spec, r)
+        );
+    }
+    if !o.quiet {
+        let censored: Vec<&TrialRow> = rows
+            .iter()
+            .filter(|r| r.status != Status::Ok && r.violation.is_none())
+            .collect();
+        if !censored.is_empty() {
+            println!(
+                "  {} trial(s) censored or without the fault; for example:",
+                censored.len()
+            );
+            for r in censored.iter().take(3) {
+                println!(
+                    "    {} trial {} ({}): {}",
+                    spec.points[r.point].label,
+                    r.trial,
+                    r.status.name(),
+                    reproduce(dir, spec, r)
+                );
+            }
+        }
+        if let Some(r) = rows
+            .iter()
+            .filter(|r| r.status == Status::Ok)
+            .max_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
+        {
+            println!(
+                "  largest value: {} trial {} = {} : {}",
+                spec.points[r.point].label,
+                r.trial,
+                r.value.unwrap_or(0.0),
+                reproduce(dir, spec, r)
+            );
+        }
+    }
+    if !violations.is_empty() {
+        eprintln!(
+            "error: {} trial(s) violated a safety invariant (flagged in trials.csv)",
+            violations.len()
+        );
+        return ExitCode::from(EXIT_VIOLATION);
+    }
+    ExitCode::SUCCESS
+}
+
+fn fmt(v: Option<f64>) -> String {
+    match v {
+        Some(x) => format!("{x:.1}"),
+        None => "≥hz".into(),
+    }
+}
+
+fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
+    let unit = match spec.measure {
+        coracle_sim::sweep::Measure::Metric { .. } => "",
+        _ => " (ms)",
+    };
+    println!(
+        "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{unit}",
+        "point", "n", "cens", "mean", "p5", "p50", "p90", "p99", "max"
+    );
+    for p in &spec.points {
+        let s = sample_of(rows, p.index);
+        let max = if s.censored > 0 {
+            None
+        } else {
+            s.values.last().copied()
+        };
+        println!(
+            "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            p.label,
+            s.n(),
+            s.censored,
+            s.mean().map_or("-".into(), |m| format!("{m:.1}")),
+            fmt(s.quantile(0.05)),
+            fmt(s.quantile(0.5)),
+            fmt(s.quantile(0.9)),
+            fmt(s.quantile(0.99)),
+            fmt(max)
+        );
+    }
+    if let Some(pubd) = &spec.published
+        && let Some(pts) = pubd.get("points").and_then(|v| v.as_object())
+        && !quiet
+    {
+        println!(
+            "  published ({}):",
+            pubd.get("source")
+                .and_then(|s| s.as_str())
+                .unwrap_or("reference")
+        );
+        for (label, stats) in pts {
+            let Some(p) = spec.points.iter().find(|p| &p.label == label) else {
+                continue;
+            };
+            let s = sample_of(rows, p.index);
+            let Some(o) = stats.as_object() else { continue };
+            let mut parts = Vec::new();
+            for (k, v) in o {
+                let ours = match k.as_str() {
+                    "mean" => s.mean(),
+                    "max" => (s.censored == 0)
+                        .then(|| s.values.last().copied())
+                        .flatten(),
+                    "min" => s.values.first().copied(),
+                    "censored_fraction" => Some(s.censored as f64 / s.n().max(1) as f64),
+                    q if q.starts_with('p') => q[1..]
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(|x| s.quantile(x / 100.0)),
+                    _ => None,
+                };
+                parts.push(format!(
+                    "{k} {} (ours {})",
+                    match v {
+                        Value::String(t) => t.clone(),
+                        other => other.to_string(),
+                    },
+                    match ours {
+                        Some(x) => format!("{x:.1}"),
+                        None if s.censored > 0 => "censored: beyond the horizon".into(),
+                        None => "-".into(),
+                    }
+                ));
+            }
+            println!("    {:<26} {}", label, parts.join("; "));
+        }
+    }
+}
+
+fn print_comparison(cmp: &Value) {
+    println!("  against the reference (ours − reference, ms; KS distance):");
+    for c in cmp.as_array().into_iter().flatten() {
+        let d = &c["quantile_differences_ms"];
+        let g = |k: &str| d[k].as_f64().map_or("-".into(), |x| format!("{x:+.1}"));
+        println!(
+            "    {:<26} p10 {} p50 {} p90 {} p99 {}  KS {} (n {} vs {})",
+            c["point"].as_str().unwrap_or(""),
+            g("p10"),
+            g("p50"),
+            g("p90"),
+            g("p99"),
+            c["ks_distance"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.3}")),
+            c["n"],
+            c["reference_n"]
+        );
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// The sweep's charts: CDFs (linear and log axis), the summary per point, and the measure
+/// against every numeric parameter that varies.
+pub fn plots(
+    dir: &Path,
+    spec: &Spec,
+    rows: &[TrialRow],
+    reference: Option<&[(String, coracle_sim::sweep::stats::Sample)]>,
+) -> Result<(), String> {
+    let unit = match &spec.measure {
+        coracle_sim::sweep::Measure::Metric { path } => path.clone(),
+        _ => "ms".to_string(),
+    };
+    let curves: Vec<plot::Curve> = spec
+        .points
+        .iter()
+        .map(|p| {
+            let s = sample_of(rows, p.index);
+            plot::Curve {
+                label: p.label.clone(),
+                values: s.values.clone(),
+                n: s.n(),
+            }
+        })
+        .collect();
+    let refs: Vec<plot::Curve> = reference
+        .unwrap_or(&[])
+        .iter()
+        .filter(|(k, _)| spec.points.iter().any(|p| &p.label == k))
+        .map(|(k, s)| plot::Curve {
+            label: k.clone(),
+            values: s.values.clone(),
+            n: s.n(),
+        })
+        .collect();
+    let w = |name: &str, svg: String| {
+        std::fs::write(dir.join(name), svg).map_err(|e| format!("{name}: {e}"))
+    };
+    let title = format!("{}: {}", spec.name, spec.measure.describe());
+    let title = if title.len() > 90 {
+        spec.name.clone()
+    } else {
+        title
+    };
+    w(
+        "cdf.svg",
+        plot::cdf_chart(&title, &unit, &curves, &refs, false)?,
+    )?;
+    w(
+        "cdf-log.svg",
+        plot::cdf_chart(&title, &format!("{unit} (log scale)"), &curves, &refs, true)?,
+    )?;
+    let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>| -> Vec<plot::Box5> {
+        spec.points
+            .iter()
+            .filter_map(|p| {
+                let x = x_of(p)?;
+                let s = sample_of(rows, p.index);
+                Some(plot::Box5 {
+                    label: p.label.clone(),
+                    x,
+                    p5: s.quantile(0.05),
+                    p25: s.quantile(0.25),
+                    p50: s.quantile(0.5),
+                    p75: s.quantile(0.75),
+                    p95: s.quantile(0.95),
+                    mean: s.mean(),
+                })
+            })
+            .collect()
+    };
+    w(
+        "summary.svg",
+        plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0)), true)?,
+    )?;
+    for c in &spec.columns {
+        let xs: Vec<Option<f64>> = spec
+            .points
+            .iter()
+            .map(|p| {
+                p.params
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .and_then(|(_, v)| v.as_f64())
+            })
+            .collect();
+        let mut distinct: Vec<f64> = xs.iter().flatten().copied().collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let b = boxes(&|p| {
+            p.params
+                .iter()
+                .find(|(k, _)| k == c)
+                .and_then(|(_, v)| v.as_f64())
+        });
+        w(
+            &format!("by-{}.svg", slug(c)),
+            plot::measure_chart(&format!("{} against {c}", spec.name), c, &unit, &b, false)?,
+        )?;
+    }
+    Ok(())
+}
+
+fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
+    let spec = with_seed(spec, o.seed);
+    let Some((p, t)) = which.rsplit_once('/') else {
+        eprintln!("error: --trial: expected POINT/TRIAL such as 150-300/17, found \"{which}\"");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let Some(point) = spec.point(p) else {
+        let labels: Vec<&str> = spec.points.iter().map(|p| p.label.as_str()).collect();
+        eprintln!(
+            "error: --trial: no point \"{p}\" in {} (points: {})",
+            spec.file,
+            labels.join(", ")
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let Ok(trial) = t.parse::<u64>() else {
+        eprintln!("error: --trial: expected a trial number after /, found \"{t}\"");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    if trial >= point.trials {
+        eprintln!(
+            "error: --trial: point {} has trials 0..{}, found {trial}",
+            point.label, point.trials
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let dir = o
+        .output_dir
+        .clone()
+        .or_else(|| Path::new(&spec.file).parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
+        Ok(p) => p,
+        Err(e) => return crate::config_error(&e),
+    };
+    let r = coracle_sim::sweep::run_trial(&spec, &prepared, point.index, trial);
+    let csv = output::trials_csv(&spec, std::slice::from_ref(&r));
+    print!("{csv}");
+    println!("re-run: {}", reproduce(&dir, &spec, &r));
+    if r.violation.is_some() {
+        return ExitCode::from(EXIT_VIOLATION);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,580 @@
+//! `coracle sweep`, `merge`, `experiment`, `plot` and `trace export`, driven as a user would.
+//! Small sweeps with few trials and short horizons, so the whole file runs in seconds.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn coracle_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_coracle"));
+    c.args(args).current_dir(root());
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "JOB_COMPLETION_INDEX",
+        "CORACLE_SHARD_COUNT",
+        "RAYON_NUM_THREADS",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("coracle runs")
+}
+
+fn coracle(args: &[&str]) -> Output {
+    coracle_env(args, &[])
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("coracle-sweep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Three servers; the leader crashes at a random point of a heartbeat interval after 1 s;
+/// the time until every live server knows the new leader, for two timeout ranges.
+const SPEC: &str = r#"{
+  "name": "small",
+  "seed": 7,
+  "trials": 12,
+  "base": {
+    "termination": 4000,
+    "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+    "network": {"defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}},
+                "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}],
+                "mesh": true},
+    "timeline": [{"at": 1000, "delay": {"dist": "uniform", "min": 0, "max": 50}, "action": "crash", "role": "leader"}]
+  },
+  "vary": {"consensus.election_timeout_max": [200, 300]},
+  "measure": {"from": {"action": "crash"}, "until": "leader_known", "within": 2000}
+}"#;
+
+fn write_spec(d: &Path, text: &str) -> PathBuf {
+    let p = d.join("spec-in.json");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Every file of a sweep output except shard manifests, relative path → bytes.
+fn files(d: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut stack = vec![d.to_path_buf()];
+    while let Some(x) = stack.pop() {
+        for e in std::fs::read_dir(&x).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(d).unwrap().display().to_string();
+                if rel != "spec-in.json" && rel != "shard.json" {
+                    v.push((rel, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn same_output_whatever_the_thread_count() {
+    let d1 = dir("t1");
+    let d2 = dir("t2");
+    let spec = write_spec(&d1, SPEC);
+    let o1 = coracle_env(
+        &["sweep", &s(&spec), "--output-dir", &s(&d1)],
+        &[("RAYON_NUM_THREADS", "1")],
+    );
+    assert!(o1.status.success(), "{}", out(&o1));
+    let o2 = coracle_env(
+        &[
+            "sweep",
+            &s(&spec),
+            "--output-dir",
+            &s(&d2),
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    assert!(o2.status.success(), "{}", out(&o2));
+    assert_eq!(read(&d1.join("trials.csv")), read(&d2.join("trials.csv")));
+    assert_eq!(
+        read(&d1.join("summary.json")),
+        read(&d2.join("summary.json"))
+    );
+    assert_eq!(files(&d1), files(&d2));
+    // The CSV: header with the fixed columns and the varied parameter, 24 rows.
+    let csv = read(&d1.join("trials.csv"));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "point,trial,seed,value_ms,censored,status,violation,consensus.election_timeout_max"
+    );
+    assert_eq!(lines.count(), 24);
+    // The summary has every statistic.
+    let sum: Value = serde_json::from_str(&read(&d1.join("summary.json"))).unwrap();
+    let p0 = &sum["points"][0];
+    for k in [
+        "n",
+        "censored",
+        "mean",
+        "sd",
+        "p1",
+        "p5",
+        "p10",
+        "p25",
+        "p50",
+        "p75",
+        "p90",
+        "p95",
+        "p99",
+        "max",
+        "ci95_mean",
+        "ci95_median",
+    ] {
+        assert!(p0.get(k).is_some(), "summary lacks {k}: {p0}");
+    }
+    assert_eq!(p0["n"], 12);
+    // Downtime is at least part of a timeout and well under the censoring limit.
+    let p50 = p0["p50"].as_f64().unwrap();
+    assert!(p50 > 80.0 && p50 < 500.0, "p50 {p50}");
+    for f in [
+        "cdf.svg",
+        "cdf-log.svg",
+        "summary.svg",
+        "by-consensus-election-timeout-max.svg",
+    ] {
+        assert!(read(&d1.join(f)).starts_with("<svg"), "{f}");
+    }
+}
+
+#[test]
+fn sharded_and_merged_is_byte_identical() {
+    let whole = dir("whole");
+    let spec = write_spec(&whole, SPEC);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&whole)]);
+    assert!(o.status.success(), "{}", out(&o));
+    let shards: Vec<PathBuf> = (1..=3).map(|k| dir(&format!("shard{k}"))).collect();
+    for (k, d) in shards.iter().enumerate() {
+        let o = coracle(&[
+            "sweep",
+            &s(&spec),
+            "--output-dir",
+            &s(d),
+            "--shard",
+            &format!("{}/3", k + 1),
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+        assert!(!d.join("summary.json").exists());
+    }
+    // Shard 2 again from the Slurm variables (array 1-3) and the Kubernetes index (0-based).
+    let slurm = dir("slurm");
+    let o = coracle_env(
+        &["sweep", &s(&spec), "--output-dir", &s(&slurm)],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+        ],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(
+        read(&slurm.join("trials.csv")),
+        read(&shards[1].join("trials.csv"))
+    );
+    let k8s = dir("k8s");
+    let o = coracle_env(
+        &["sweep", &s(&spec), "--output-dir", &s(&k8s)],
+        &[("JOB_COMPLETION_INDEX", "1"), ("CORACLE_SHARD_COUNT", "3")],
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(
+        read(&k8s.join("trials.csv")),
+        read(&shards[1].join("trials.csv"))
+    );
+    // Merge in any order.
+    let merged = dir("merged");
+    let o = coracle(&[
+        "merge",
+        &s(&shards[2]),
+        &s(&shards[0]),
+        &s(&shards[1]),
+        "--output-dir",
+        &s(&merged),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(files(&whole), files(&merged));
+    // A missing shard is an error.
+    let o = coracle(&[
+        "merge",
+        &s(&shards[0]),
+        &s(&shards[1]),
+        "--output-dir",
+        &s(&dir("bad")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("missing shard(s) 3 of 3"), "{}", out(&o));
+}
+
+/// The leader_known time computed from a results file (crash time from `actions`, role and
+/// leader series), to check that `coracle run` replays the trial.
+fn leader_known_from_results(r: &Value) -> f64 {
+    let crash = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "crash" && a.get("skipped").is_none())
+        .unwrap()["t"]
+        .as_f64()
+        .unwrap();
+    let at = |pts: &Value, t: f64| -> Option<Value> {
+        pts.as_array()
+            .unwrap()
+            .iter()
+            .rfind(|p| p[0].as_f64().unwrap() <= t)
+            .map(|p| p[1].clone())
+    };
+    let roles = r["series"]["role"].as_array().unwrap();
+    let leaders = r["series"]["leader"].as_array().unwrap();
+    let mut times: Vec<f64> = roles
+        .iter()
+        .chain(leaders)
+        .flat_map(|s| {
+            s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[0].as_f64().unwrap())
+        })
+        .filter(|&t| t >= crash)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    for t in times {
+        let leader = roles.iter().find(|s| {
+            let pts = s["points"].as_array().unwrap();
+            let last = pts.iter().rfind(|p| p[0].as_f64().unwrap() <= t);
+            last.is_some_and(|p| p[1] == 4 && p[0].as_f64().unwrap() >= crash)
+        });
+        let Some(l) = leader else { continue };
+        let ok = roles
+            .iter()
+            .zip(leaders)
+            .all(|(rs, ls)| match at(&rs["points"], t) {
+                None => true,
+                Some(v) if v == 0 => true,
+                Some(_) => at(&ls["points"], t) == Some(l["node"].clone()),
+            });
+        if ok {
+            return t - crash;
+        }
+    }
+    panic!("condition never reached in the results");
+}
+
+#[test]
+fn a_printed_trial_command_reproduces_its_value() {
+    let d = dir("repro");
+    let spec = write_spec(&d, SPEC);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d)]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = out(&o);
+    let line = text
+        .lines()
+        .find(|l| l.contains("largest value:"))
+        .expect("a largest-value line");
+    // "coracle run DIR/points/P.json --seed S    (value: coracle sweep DIR/spec.json --trial P/T)"
+    let run_cmd: Vec<&str> = line
+        .split("coracle run ")
+        .nth(1)
+        .unwrap()
+        .split("    (")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let trial_arg = line.split("--trial ").nth(1).unwrap().trim_end_matches(')');
+    let value: f64 = line
+        .split(" = ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The sweep's own re-run prints the same row.
+    let o = coracle(&["sweep", &s(&d.join("spec.json")), "--trial", trial_arg]);
+    assert!(o.status.success(), "{}", out(&o));
+    let row = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        read(&d.join("trials.csv")).lines().any(|l| l == row),
+        "row {row} not in trials.csv"
+    );
+    // `coracle run` of the printed command replays the trial: the same value from its results.
+    let results = d.join("r.json");
+    let mut args = vec!["run"];
+    args.extend(run_cmd.iter().copied());
+    let rs = s(&results);
+    args.extend(["--output", &rs, "--quiet"]);
+    let o = coracle(&args);
+    assert!(o.status.success(), "{}", out(&o));
+    let r: Value = serde_json::from_str(&read(&results)).unwrap();
+    let again = leader_known_from_results(&r);
+    assert!(
+        (again - value).abs() < 1e-3,
+        "run gives {again}, sweep gave {value}"
+    );
+}
+
+#[test]
+fn censored_and_faultless_trials_are_reported_not_dropped() {
+    let d = dir("cens");
+    // within 1 ms: no election completes that fast.
+    let spec = write_spec(
+        &d,
+        &SPEC
+            .replace("\"within\": 2000", "\"within\": 1")
+            .replace("\"trials\": 12", "\"trials\": 4"),
+    );
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let csv = read(&d.join("trials.csv"));
+    for l in csv.lines().skip(1) {
+        assert!(l.contains(",1,true,censored,"), "{l}");
+    }
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    assert_eq!(sum["points"][0]["censored"], 4);
+    assert_eq!(sum["points"][0]["p50"], Value::Null);
+    // A fault that never happens (no candidate at 1 s): no_fault, with an empty value.
+    let d = dir("nofault");
+    let spec = write_spec(
+        &d,
+        &SPEC
+            .replace("\"role\": \"leader\"", "\"role\": \"candidate\"")
+            .replace("\"trials\": 12", "\"trials\": 2"),
+    );
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    for l in read(&d.join("trials.csv")).lines().skip(1) {
+        assert!(l.contains(",,true,no_fault,"), "{l}");
+    }
+}
+
+#[test]
+fn bad_specs_exit_2_with_file_path_and_expected_found() {
+    let d = dir("bad");
+    let cases = [
+        (
+            SPEC.replace("\"trials\": 12", "\"trails\": 12"),
+            "unknown key \"trails\"",
+        ),
+        (
+            SPEC.replace(
+                "\"vary\": {\"consensus.election_timeout_max\": [200, 300]}",
+                "\"vary\": {\"consensus.election_timeout_max\": 300}",
+            ),
+            "vary.consensus.election_timeout_max: expected a list of values, found a number",
+        ),
+        (
+            SPEC.replace("\"until\": \"leader_known\"", "\"until\": \"leader_know\""),
+            "measure.until: unknown value \"leader_know\"",
+        ),
+        (
+            SPEC.replace(
+                "\"action\": \"crash\"}, \"until\"",
+                "\"action\": \"crsh\"}, \"until\"",
+            ),
+            "measure.from.action: unknown action \"crsh\"",
+        ),
+        (
+            SPEC.replace("[200, 300]", "[100, 300]"),
+            "points/00-election_timeout_max_100.json:5:29: consensus.election_timeout_min: expected",
+        ),
+        (
+            SPEC.replace(
+                "\"timeline\": [",
+                "\"timeline\": [{\"at\": -1, \"action\": \"heal\"}, ",
+            ),
+            "base.timeline[0].at",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = d.join(format!("bad{i}.json"));
+        std::fs::write(&p, text).unwrap();
+        let o = coracle(&["sweep", &s(&p), "--output-dir", &s(&d)]);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {}", out(&o));
+        let e = out(&o);
+        assert!(e.contains(want), "case {i}: want {want:?} in {e}");
+        assert!(e.contains("error: "), "{e}");
+    }
+    // Unknown keys come with a suggestion and a position.
+    let p = d.join("bad0.json");
+    let e = out(&coracle(&["sweep", &s(&p), "--output-dir", &s(&d)]));
+    assert!(e.contains("bad0.json:4:"), "{e}");
+    assert!(e.contains("did you mean \"trials\""), "{e}");
+}
+
+#[test]
+fn split_vote_preset_agrees_with_the_closed_form() {
+    let d = dir("split");
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--trials",
+        "400",
+        "--points",
+        "alive5-lambda0.3,alive3-lambda0.1",
+        "--output-dir",
+        &s(&d),
+        "--no-plots",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = out(&o);
+    let mut n = 0;
+    for l in text.lines().filter(|l| l.trim_start().starts_with("alive")) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 5 && f[2].contains('.') && f[3].contains('.') {
+            let z: f64 = f[4].parse().unwrap();
+            assert!(z.abs() < 4.0, "{l}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2, "{text}");
+}
+
+#[test]
+fn experiments_list_and_write_their_specs() {
+    let o = coracle(&["experiment", "--list"]);
+    assert!(o.status.success());
+    for n in [
+        "raft-leader-crash",
+        "raft-split-vote",
+        "raft-wan",
+        "raft-2014-optimisations",
+    ] {
+        assert!(out(&o).contains(n));
+    }
+    let d = dir("write");
+    let f = d.join("lc.json");
+    let o = coracle(&["experiment", "raft-leader-crash", "--write-spec", &s(&f)]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(
+        read(&f),
+        read(&root().join("examples/experiments/raft-leader-crash.json"))
+    );
+    let o = coracle(&["experiment", "raft-nope", "--output-dir", &s(&d)]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_few_leader_crash_trials_run_as_published() {
+    let d = dir("lc");
+    let reference = s(&root().join("examples/experiments/reference/raft-leader-crash-150-300.csv"));
+    let o = coracle(&[
+        "experiment",
+        "raft-leader-crash",
+        "--trials",
+        "60",
+        "--points",
+        "150-300,12-24",
+        "--output-dir",
+        &s(&d),
+        "--reference",
+        &reference,
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    let p = &sum["points"][0];
+    assert_eq!(p["point"], "150-300");
+    assert_eq!(p["censored"], 0);
+    // At least half the minimum timeout, and the median near the published 171 ms.
+    assert!(p["min"].as_f64().unwrap() > 75.0);
+    let p50 = p["p50"].as_f64().unwrap();
+    assert!((130.0..220.0).contains(&p50), "{p50}");
+    let cmp: Value = serde_json::from_str(&read(&d.join("comparison.json"))).unwrap();
+    assert!(cmp[0]["ks_distance"].as_f64().unwrap() < 0.3);
+    assert!(out(&o).contains("KS"));
+}
+
+#[test]
+fn plot_and_trace_export() {
+    let d = dir("plot");
+    let r = d.join("r.json");
+    let t = d.join("t.jsonl");
+    let o = coracle(&[
+        "run",
+        "examples/raft-5.json",
+        "--seed",
+        "3",
+        "--until",
+        "600",
+        "--output",
+        &s(&r),
+        "--trace",
+        &s(&t),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = coracle(&["plot", &s(&r), "--trace", &s(&t), "--output-dir", &s(&d)]);
+    assert!(o.status.success(), "{}", out(&o));
+    for f in ["term.svg", "roles.svg", "commits.svg", "latency.svg"] {
+        assert!(read(&d.join(f)).starts_with("<svg"), "{f}");
+    }
+    let pf = d.join("p.json");
+    let o = coracle(&[
+        "trace",
+        "export",
+        &s(&t),
+        "--format",
+        "perfetto",
+        "--output",
+        &s(&pf),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let v: Value = serde_json::from_str(&read(&pf)).unwrap();
+    let ev = v["traceEvents"].as_array().unwrap();
+    let tracks = ev.iter().filter(|e| e["name"] == "thread_name").count();
+    assert_eq!(tracks, 8, "one track per node");
+    let o = coracle(&["trace", "export", &s(&t), "--format", "shiviz"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines().nth(1).unwrap().contains("{\""),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    let o = coracle(&["plot", &s(&t), "--output-dir", &s(&d)]);
+    assert_eq!(o.status.code(), Some(2));
+}

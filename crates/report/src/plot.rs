@@ -1,0 +1,570 @@
+//! SVG charts drawn with `plotters`: the CDFs of a sweep's points (linear and log time axis,
+//! like Figure 16 of the Raft paper), a measure against a parameter, and a single run's time
+//! series (term, role timeline, commits, client latency).
+//!
+//! Inputs are plain numbers, so the charts are pure functions of the data: the same data give
+//! the same bytes.
+
+use plotters::prelude::*;
+
+/// Chart size in pixels.
+pub const SIZE: (u32, u32) = (900, 560);
+
+/// One distribution: the uncensored values (any order) and the number of trials, censored
+/// ones included (the CDF then stops below 1).
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub label: String,
+    pub values: Vec<f64>,
+    pub n: usize,
+}
+
+/// A colour for series `i`.
+pub fn colour(i: usize) -> RGBColor {
+    const P: [RGBColor; 12] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(0, 0, 0),
+        RGBColor(255, 187, 120),
+    ];
+    P[i % P.len()]
+}
+
+type Res<T> = Result<T, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// Step points of an empirical CDF over `n` trials.
+fn cdf_points(values: &[f64], n: usize, x_end: f64) -> Vec<(f64, f64)> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let mut pts = Vec::with_capacity(2 * v.len() + 2);
+    if n == 0 {
+        return pts;
+    }
+    let mut prev = 0.0;
+    for (i, x) in v.iter().enumerate() {
+        let y = (i + 1) as f64 / n as f64;
+        pts.push((*x, prev));
+        pts.push((*x, y));
+        prev = y;
+    }
+    pts.push((x_end, prev));
+    pts
+}
+
+/// The CDFs of `curves` on one chart, and `reference` curves (dashed) on top. `log_x` uses a
+/// logarithmic time axis.
+pub fn cdf_chart(
+    title: &str,
+    x_desc: &str,
+    curves: &[Curve],
+    reference: &[Curve],
+    log_x: bool,
+) -> Res<String> {
+    let all = || {
+        curves
+            .iter()
+            .chain(reference)
+            .flat_map(|c| c.values.iter().copied())
+    };
+    let mut lo = all()
+        .filter(|x| x.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let mut hi = all()
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        lo = 1.0;
+        hi = 10.0;
+    }
+    if log_x {
+        lo = lo.max(1e-3);
+        lo = 10f64.powf(lo.log10().floor());
+        hi = 10f64.powf(hi.max(lo * 10.0).log10().ceil());
+    } else {
+        lo = 0.0f64.min(lo);
+        hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
+    }
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let caption = (title, ("sans-serif", 20));
+        if log_x {
+            let mut c = ChartBuilder::on(&root)
+                .caption(caption.0, caption.1)
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(60)
+                .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
+                .map_err(err)?;
+            c.configure_mesh()
+                .x_desc(x_desc)
+                .y_desc("cumulative fraction of trials")
+                .draw()
+                .map_err(err)?;
+            draw_cdfs(&mut c, curves, reference, hi)?;
+        } else {
+            let mut c = ChartBuilder::on(&root)
+                .caption(caption.0, caption.1)
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(60)
+                .build_cartesian_2d(lo..hi, 0f64..1f64)
+                .map_err(err)?;
+            c.configure_mesh()
+                .x_desc(x_desc)
+                .y_desc("cumulative fraction of trials")
+                .draw()
+                .map_err(err)?;
+            draw_cdfs(&mut c, curves, reference, hi)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(s)
+}
+
+fn draw_cdfs<'a, X>(
+    c: &mut ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
+    curves: &[Curve],
+    reference: &[Curve],
+    x_end: f64,
+) -> Res<()>
+where
+    X: Ranged<ValueType = f64>,
+{
+    for (i, cv) in curves.iter().enumerate() {
+        let col = colour(i);
+        c.draw_series(LineSeries::new(
+            cdf_points(&cv.values, cv.n, x_end),
+            col.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(cv.label.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+    }
+    for rc in reference {
+        let i = curves
+            .iter()
+            .position(|c| c.label == rc.label)
+            .unwrap_or(curves.len());
+        let col = colour(i);
+        let pts = cdf_points(&rc.values, rc.n, x_end);
+        // Dashed: every other segment.
+        let segs: Vec<PathElement<(f64, f64)>> = pts
+            .windows(2)
+            .enumerate()
+            .filter(|(k, _)| k % 2 == 0)
+            .map(|(_, w)| PathElement::new(vec![w[0], w[1]], col.stroke_width(1)))
+            .collect();
+        c.draw_series(segs)
+            .map_err(err)?
+            .label(format!("{} (reference)", rc.label))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], col.stroke_width(1)));
+    }
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Quantiles of one point for the summary charts.
+#[derive(Clone, Debug)]
+pub struct Box5 {
+    pub label: String,
+    pub x: f64,
+    pub p5: Option<f64>,
+    pub p25: Option<f64>,
+    pub p50: Option<f64>,
+    pub p75: Option<f64>,
+    pub p95: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+/// The median (line and dots), the interquartile range and the 5–95 % range of a measure
+/// against a numeric parameter (`categorical`: against the point labels, in order).
+pub fn measure_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    boxes: &[Box5],
+    categorical: bool,
+) -> Res<String> {
+    let ys = boxes
+        .iter()
+        .flat_map(|b| [b.p5, b.p25, b.p50, b.p75, b.p95, b.mean])
+        .flatten();
+    let y_hi = ys.fold(0.0f64, f64::max).max(1e-9) * 1.1;
+    let xs: Vec<f64> = boxes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| if categorical { i as f64 } else { b.x })
+        .collect();
+    let (mut x_lo, mut x_hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    if !x_lo.is_finite() {
+        x_lo = 0.0;
+        x_hi = 1.0;
+    }
+    let pad = ((x_hi - x_lo) * 0.08).max(0.5);
+    let (x_lo, x_hi) = (x_lo - pad, x_hi + pad);
+    let labels: Vec<String> = boxes.iter().map(|b| b.label.clone()).collect();
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(if categorical { 80 } else { 45 })
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
+            .map_err(err)?;
+        let fmt = |x: &f64| {
+            if categorical {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            } else {
+                format!("{x}")
+            }
+        };
+        let mut mesh = c.configure_mesh();
+        mesh.x_desc(x_desc).y_desc(y_desc).x_label_formatter(&fmt);
+        if categorical {
+            mesh.x_labels(boxes.len().max(2) * 2 + 1);
+        }
+        mesh.draw().map_err(err)?;
+        let blue = colour(0);
+        let grey = RGBColor(150, 150, 150);
+        for (b, &x) in boxes.iter().zip(&xs) {
+            if let (Some(a), Some(z)) = (b.p5, b.p95) {
+                c.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, a), (x, z)],
+                    grey.stroke_width(1),
+                )))
+                .map_err(err)?;
+            }
+            if let (Some(a), Some(z)) = (b.p25, b.p75) {
+                let w = pad * 0.25;
+                c.draw_series(std::iter::once(Rectangle::new(
+                    [(x - w, a), (x + w, z)],
+                    blue.mix(0.3).filled(),
+                )))
+                .map_err(err)?;
+            }
+        }
+        let med: Vec<(f64, f64)> = boxes
+            .iter()
+            .zip(&xs)
+            .filter_map(|(b, &x)| b.p50.map(|y| (x, y)))
+            .collect();
+        if !categorical {
+            c.draw_series(LineSeries::new(med.clone(), blue.stroke_width(2)))
+                .map_err(err)?;
+        }
+        c.draw_series(med.iter().map(|&p| Circle::new(p, 4, blue.filled())))
+            .map_err(err)?
+            .label("median (box: p25–p75, line: p5–p95)")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, blue.filled()));
+        let red = colour(3);
+        c.draw_series(
+            boxes
+                .iter()
+                .zip(&xs)
+                .filter_map(|(b, &x)| b.mean.map(|y| Cross::new((x, y), 4, red.stroke_width(2)))),
+        )
+        .map_err(err)?
+        .label("mean of uncensored trials")
+        .legend(move |(x, y)| Cross::new((x + 10, y), 4, red.stroke_width(2)));
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(s)
+}
+
+/// A step series of one node: (time ms, value).
+#[derive(Clone, Debug)]
+pub struct Steps {
+    pub node: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Step lines of several nodes on one chart (term or commits per server over time).
+pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> Res<String> {
+    let y_hi = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let end = end_ms.max(1e-3);
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..end, 0f64..y_hi)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("simulated time (ms)")
+            .y_desc(y_desc)
+            .draw()
+            .map_err(err)?;
+        for (i, sr) in series.iter().enumerate() {
+            let mut pts = Vec::with_capacity(sr.points.len() * 2 + 1);
+            let mut prev: Option<f64> = None;
+            for &(t, v) in &sr.points {
+                if let Some(p) = prev {
+                    pts.push((t, p));
+                }
+                pts.push((t, v));
+                prev = Some(v);
+            }
+            if let Some(p) = prev {
+                pts.push((end, p));
+            }
+            let col = colour(i);
+            c.draw_series(LineSeries::new(pts, col.stroke_width(2)))
+                .map_err(err)?
+                .label(sr.node.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
+                });
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(s)
+}
+
+/// Role names by level (the results' role series).
+pub const ROLES: [&str; 6] = [
+    "down",
+    "follower",
+    "pre-candidate",
+    "candidate",
+    "leader",
+    "recovering",
+];
+
+fn role_colour(level: usize) -> RGBColor {
+    match level {
+        0 => RGBColor(200, 200, 200),
+        1 => RGBColor(158, 202, 225),
+        2 => RGBColor(253, 208, 162),
+        3 => RGBColor(253, 141, 60),
+        4 => RGBColor(49, 163, 84),
+        _ => RGBColor(158, 154, 200),
+    }
+}
+
+/// One row per server, coloured by role over time.
+pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> {
+    let end = end_ms.max(1e-3);
+    let n = series.len().max(1);
+    let names: Vec<String> = series.iter().map(|s| s.node.clone()).collect();
+    let mut s = String::new();
+    {
+        let h = (120 + 40 * n as u32).max(260);
+        let root = SVGBackend::with_string(&mut s, (SIZE.0, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..end, -0.5f64..(n as f64 - 0.5))
+            .map_err(err)?;
+        let fmt = |y: &f64| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                names[names.len() - 1 - i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        c.configure_mesh()
+            .x_desc("simulated time (ms)")
+            .y_labels(n * 2 + 1)
+            .y_label_formatter(&fmt)
+            .disable_y_mesh()
+            .draw()
+            .map_err(err)?;
+        for (i, sr) in series.iter().enumerate() {
+            let row = (n - 1 - i) as f64;
+            let mut rects = Vec::new();
+            for (k, &(t, v)) in sr.points.iter().enumerate() {
+                let stop = sr.points.get(k + 1).map_or(end, |p| p.0);
+                if stop > t {
+                    rects.push(Rectangle::new(
+                        [(t, row - 0.35), (stop, row + 0.35)],
+                        role_colour(v as usize).filled(),
+                    ));
+                }
+            }
+            c.draw_series(rects).map_err(err)?;
+        }
+        for (level, name) in ROLES.iter().enumerate() {
+            let col = role_colour(level);
+            c.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(err)?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], col.filled()));
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(s)
+}
+
+/// Client operation latency (ms) against completion time, one colour per client.
+pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Res<String> {
+    let y_hi = ops.iter().map(|o| o.2).fold(1.0f64, f64::max) * 1.1;
+    let mut clients: Vec<&str> = Vec::new();
+    for o in ops {
+        if !clients.contains(&o.0.as_str()) {
+            clients.push(&o.0);
+        }
+    }
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..end_ms.max(1e-3), 0f64..y_hi)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("completion time (ms)")
+            .y_desc("latency (ms)")
+            .draw()
+            .map_err(err)?;
+        for (i, cl) in clients.iter().enumerate() {
+            let col = colour(i);
+            c.draw_series(
+                ops.iter()
+                    .filter(|o| o.0 == *cl)
+                    .map(|o| Circle::new((o.1, o.2), 2, col.filled())),
+            )
+            .map_err(err)?
+            .label((*cl).to_string())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 3, col.filled()));
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_and_deterministic() {
+        let c = vec![
+            Curve {
+                label: "a".into(),
+                values: vec![3.0, 1.0, 2.0],
+                n: 4,
+            },
+            Curve {
+                label: "b".into(),
+                values: vec![10.0, 20.0],
+                n: 2,
+            },
+        ];
+        let r = vec![Curve {
+            label: "a".into(),
+            values: vec![1.5, 2.5],
+            n: 2,
+        }];
+        let lin = cdf_chart("t", "ms", &c, &r, false).unwrap();
+        let log = cdf_chart("t", "ms", &c, &r, true).unwrap();
+        assert!(lin.starts_with("<svg") && log.starts_with("<svg"));
+        assert_eq!(lin, cdf_chart("t", "ms", &c, &r, false).unwrap());
+        let pts = cdf_points(&[3.0, 1.0], 4, 5.0);
+        assert_eq!(pts.last(), Some(&(5.0, 0.5)));
+        let b = Box5 {
+            label: "x".into(),
+            x: 1.0,
+            p5: Some(1.0),
+            p25: Some(2.0),
+            p50: Some(3.0),
+            p75: Some(4.0),
+            p95: Some(5.0),
+            mean: Some(3.1),
+        };
+        assert!(
+            measure_chart("m", "x", "ms", &[b.clone(), b], true)
+                .unwrap()
+                .contains("<svg")
+        );
+        let st = vec![Steps {
+            node: "s1".into(),
+            points: vec![(0.0, 1.0), (5.0, 4.0)],
+        }];
+        assert!(
+            steps_chart("term", "term", &st, 10.0)
+                .unwrap()
+                .contains("<svg")
+        );
+        assert!(role_timeline("roles", &st, 10.0).unwrap().contains("<svg"));
+        assert!(
+            latency_chart("lat", &[("c1".into(), 1.0, 2.0)], 10.0)
+                .unwrap()
+                .contains("<svg")
+        );
+    }
+}

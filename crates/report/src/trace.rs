@@ -1,0 +1,289 @@
+//! Converting a Coracle trace (JSON Lines, `docs/results.md#the-trace`) for standard viewers:
+//!
+//! * **Perfetto / chrome://tracing**: the Trace Event JSON format. One track (thread) per node,
+//!   named after it; the node's role as a sequence of complete events ("follower", "leader",
+//!   ...); instant events for messages received, timers, crashes, recoveries, timeline actions,
+//!   client requests and completions; flow arrows from each send to its receipt. Timestamps are
+//!   microseconds of simulated time.
+//! * **ShiViz**: a log with vector clocks. Every event is two lines: a description, then
+//!   `NODE {"NODE": n, ...}`. Sends are matched to receipts by sender, receiver and message
+//!   (first in, first out); the receiver's clock merges the sender's. Parse it in ShiViz with
+//!   the regular expression [`SHIVIZ_REGEX`].
+
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// The regular expression to paste into ShiViz for [`shiviz`] logs.
+pub const SHIVIZ_REGEX: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
+
+fn parse(text: &str) -> Result<Vec<Value>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: Value = serde_json::from_str(l)
+                .map_err(|e| format!("line {}: invalid JSON: {e}", i + 1))?;
+            if v.get("t").and_then(|t| t.as_f64()).is_none() || v.get("kind").is_none() {
+                return Err(format!(
+                    "line {}: expected a trace record with \"t\" and \"kind\"",
+                    i + 1
+                ));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+fn name(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn msg_kind(m: &Value) -> String {
+    match m {
+        Value::Object(o) if o.len() == 1 => o.keys().next().cloned().unwrap_or_default(),
+        Value::Object(o) => o
+            .get("type")
+            .or_else(|| o.get("kind"))
+            .map(name)
+            .unwrap_or_else(|| "message".into()),
+        Value::String(s) => s.clone(),
+        _ => "message".into(),
+    }
+}
+
+/// Converts a trace to Trace Event JSON (Perfetto, chrome://tracing).
+pub fn perfetto(text: &str) -> Result<String, String> {
+    let recs = parse(text)?;
+    let mut tids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut tid = |n: &str, order: &mut Vec<String>| -> usize {
+        let k = tids.len();
+        *tids.entry(n.to_string()).or_insert_with(|| {
+            order.push(n.to_string());
+            k + 1
+        })
+    };
+    let us = |r: &Value| (r["t"].as_f64().unwrap_or(0.0) * 1000.0 * 1000.0).round() / 1000.0;
+    let mut events: Vec<Value> = Vec::new();
+    let mut role: HashMap<String, (String, f64)> = HashMap::new();
+    let mut flows: HashMap<(String, String, String), VecDeque<u64>> = HashMap::new();
+    let mut next_flow = 1u64;
+    let end = recs.last().map(us).unwrap_or(0.0);
+    let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
+        events.push(json!({"name": r, "cat": "role", "ph": "X", "ts": from, "dur": (to - from).max(0.0), "pid": 1, "tid": tid, "args": {"node": node}}));
+    };
+    for r in &recs {
+        let kind = r["kind"].as_str().unwrap_or("");
+        let ts = us(r);
+        let node = name(&r["node"]);
+        let t = if node.is_empty() {
+            0
+        } else {
+            tid(&node, &mut order)
+        };
+        match kind {
+            "state" => {
+                let new_role = r["role"].as_str().unwrap_or("?").to_string();
+                let label = match r["term"].as_u64() {
+                    Some(term) => format!("{new_role} (term {term})"),
+                    None => new_role.clone(),
+                };
+                if let Some((old, since)) = role.get(&node).cloned() {
+                    if old == label {
+                        continue;
+                    }
+                    close(&mut events, &node, t, &old, since, ts);
+                }
+                role.insert(node.clone(), (label, ts));
+            }
+            "send" => {
+                let to = name(&r["to"]);
+                let key = (node.clone(), to.clone(), r["msg"].to_string());
+                let id = next_flow;
+                next_flow += 1;
+                flows.entry(key).or_default().push_back(id);
+                let k = msg_kind(&r["msg"]);
+                events.push(json!({"name": format!("send {k} → {to}"), "cat": "send", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}}));
+                events.push(json!({"name": k, "cat": "message", "ph": "s", "id": id, "ts": ts, "pid": 1, "tid": t}));
+            }
+            "recv" | "drop" => {
+                let (from, to) = if kind == "recv" {
+                    (name(&r["from"]), node.clone())
+                } else {
+                    (name(&r["from"]), name(&r["to"]))
+                };
+                let key = (from.clone(), to.clone(), r["msg"].to_string());
+                let id = flows.get_mut(&key).and_then(|q| q.pop_front());
+                let k = msg_kind(&r["msg"]);
+                if kind == "recv" {
+                    events.push(json!({"name": format!("recv {k} ← {from}"), "cat": "recv", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}}));
+                    if let Some(id) = id {
+                        events.push(json!({"name": k, "cat": "message", "ph": "f", "bp": "e", "id": id, "ts": ts, "pid": 1, "tid": t}));
+                    }
+                } else {
+                    events.push(json!({"name": format!("drop {k} {from} → {to} ({})", name(&r["cause"])), "cat": "drop", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t}));
+                }
+            }
+            "action" => {
+                let what = name(&r["action"]);
+                events.push(json!({"name": format!("action {what}"), "cat": "action", "ph": "i", "s": if node.is_empty() { "g" } else { "t" }, "ts": ts, "pid": 1, "tid": t, "args": r}));
+            }
+            "set_timer" | "cancel_timer" | "persist" | "applied" => {}
+            other => {
+                let label = match other {
+                    "timer" => format!("timer {}", name(&r["timer"])),
+                    "request" => format!("request {}", name(&r["id"])),
+                    "complete" => format!("complete {}", name(&r["id"])),
+                    "violation" => format!("VIOLATION {}", name(&r["invariant"])),
+                    o => o.to_string(),
+                };
+                events.push(json!({"name": label, "cat": other, "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t, "args": r}));
+            }
+        }
+    }
+    let mut open: Vec<(String, (String, f64))> = role.into_iter().collect();
+    open.sort_by(|a, b| a.0.cmp(&b.0));
+    for (node, (label, since)) in open {
+        let t = tids[&node];
+        close(&mut events, &node, t, &label, since, end);
+    }
+    let mut meta =
+        vec![json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "coracle"}})];
+    for n in &order {
+        let t = tids[n];
+        meta.push(
+            json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": n}}),
+        );
+        meta.push(json!({"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": t, "args": {"sort_index": t}}));
+    }
+    meta.extend(events);
+    let doc = json!({"displayTimeUnit": "ms", "traceEvents": meta});
+    Ok(serde_json::to_string(&doc).unwrap_or_default() + "\n")
+}
+
+/// Converts a trace to a ShiViz log with vector clocks.
+pub fn shiviz(text: &str) -> Result<String, String> {
+    let recs = parse(text)?;
+    let mut clocks: HashMap<String, Map<String, Value>> = HashMap::new();
+    let mut pending: HashMap<(String, String, String), VecDeque<Map<String, Value>>> =
+        HashMap::new();
+    let mut out = String::new();
+    let tick = |clocks: &mut HashMap<String, Map<String, Value>>, n: &str| {
+        let c = clocks.entry(n.to_string()).or_default();
+        let v = c.get(n).and_then(|x| x.as_u64()).unwrap_or(0) + 1;
+        c.insert(n.to_string(), json!(v));
+        c.clone()
+    };
+    for r in &recs {
+        let kind = r["kind"].as_str().unwrap_or("");
+        let node = name(&r["node"]);
+        if node.is_empty() || matches!(kind, "set_timer" | "cancel_timer" | "persist" | "drop") {
+            if kind == "drop" {
+                let key = (name(&r["from"]), name(&r["to"]), r["msg"].to_string());
+                if let Some(q) = pending.get_mut(&key) {
+                    q.pop_front();
+                }
+            }
+            continue;
+        }
+        let t = r["t"].as_f64().unwrap_or(0.0);
+        let desc = match kind {
+            "send" => {
+                let to = name(&r["to"]);
+                let c = tick(&mut clocks, &node);
+                pending
+                    .entry((node.clone(), to.clone(), r["msg"].to_string()))
+                    .or_default()
+                    .push_back(c.clone());
+                out.push_str(&format!(
+                    "{t} ms send {} to {to} {}\n{node} {}\n",
+                    msg_kind(&r["msg"]),
+                    r["msg"],
+                    Value::Object(c)
+                ));
+                continue;
+            }
+            "recv" => {
+                let from = name(&r["from"]);
+                let key = (from.clone(), node.clone(), r["msg"].to_string());
+                if let Some(sc) = pending.get_mut(&key).and_then(|q| q.pop_front()) {
+                    let c = clocks.entry(node.clone()).or_default();
+                    for (k, v) in sc {
+                        let a = c.get(&k).and_then(|x| x.as_u64()).unwrap_or(0);
+                        let b = v.as_u64().unwrap_or(0);
+                        c.insert(k, json!(a.max(b)));
+                    }
+                }
+                format!("recv {} from {from} {}", msg_kind(&r["msg"]), r["msg"])
+            }
+            "state" => format!(
+                "state {} term {} leader {}",
+                name(&r["role"]),
+                name(&r["term"]),
+                name(&r["leader"])
+            ),
+            "timer" => format!("timer {}", name(&r["timer"])),
+            "action" => format!("action {}", name(&r["action"])),
+            other => {
+                let mut m = r.as_object().cloned().unwrap_or_default();
+                m.remove("t");
+                m.remove("kind");
+                m.remove("node");
+                format!("{other} {}", Value::Object(m))
+            }
+        };
+        let c = tick(&mut clocks, &node);
+        out.push_str(&format!("{t} ms {desc}\n{node} {}\n", Value::Object(c)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = r#"{"t":0.0,"node":"a","kind":"start"}
+{"t":0.0,"node":"b","kind":"start"}
+{"t":1.0,"node":"a","kind":"state","role":"leader","term":1,"leader":"a"}
+{"t":1.0,"node":"a","kind":"send","to":"b","msg":{"Ping":{"n":1}}}
+{"t":2.5,"node":"b","kind":"recv","from":"a","msg":{"Ping":{"n":1}}}
+{"t":3.0,"node":"b","kind":"send","to":"a","msg":{"Pong":{"n":1}}}
+{"t":4.0,"node":"a","kind":"recv","from":"b","msg":{"Pong":{"n":1}}}
+"#;
+
+    #[test]
+    fn perfetto_has_tracks_and_flows() {
+        let s = perfetto(TRACE).unwrap();
+        let v: Value = serde_json::from_str(&s).unwrap();
+        let ev = v["traceEvents"].as_array().unwrap();
+        let names: Vec<&str> = ev
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .map(|e| e["args"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(ev.iter().any(|e| e["ph"] == "s") && ev.iter().any(|e| e["ph"] == "f"));
+        assert!(
+            ev.iter()
+                .any(|e| e["ph"] == "X" && e["name"] == "leader (term 1)")
+        );
+        // Microseconds.
+        assert!(ev.iter().any(|e| e["ts"] == json!(2500.0)));
+    }
+
+    #[test]
+    fn shiviz_vector_clocks_merge_on_receive() {
+        let s = shiviz(TRACE).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        // b's receive merges a's clock at the send ({"a":3}: start, state, send).
+        let recv = lines.iter().position(|l| l.contains("recv Ping")).unwrap();
+        let clock: Value = serde_json::from_str(lines[recv + 1].trim_start_matches("b ")).unwrap();
+        assert_eq!(clock["a"], json!(3));
+        assert_eq!(clock["b"], json!(2));
+        assert!(perfetto("not json").is_err());
+    }
+}

@@ -1,0 +1,442 @@
+//! The sweep's files: `trials.csv`, `summary.json`, `spec.json`, `points/*.json`, and the shard
+//! manifest; reading shard outputs back for `coracle merge`.
+//!
+//! Everything here is a pure function of the spec and the rows (no wall-clock values, rows
+//! sorted by point and trial, numbers printed in their shortest round-trip form), so the
+//! same spec and seed give the same bytes whatever the thread count or sharding.
+
+use super::runner::{Status, TrialRow};
+use super::spec::{Measure, Spec, load_spec_str, scalar_text};
+use super::stats::{Sample, ks_distance, round6};
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Quotes a CSV field when needed (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits one CSV line into fields (RFC 4180 quoting; no embedded newlines).
+pub fn csv_split(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    cur.push('"');
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                cur.push(c);
+            }
+        } else if c == '"' {
+            quoted = true;
+        } else if c == ',' {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The fixed columns of `trials.csv`, before the parameters.
+pub const FIXED_COLUMNS: &[&str] = &[
+    "point",
+    "trial",
+    "seed",
+    "value_ms",
+    "censored",
+    "status",
+    "violation",
+];
+
+/// `trials.csv` for `rows` (sorted).
+pub fn trials_csv(spec: &Spec, rows: &[TrialRow]) -> String {
+    let mut s = String::new();
+    let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(spec.columns.iter().cloned());
+    s.push_str(
+        &header
+            .iter()
+            .map(|h| csv_field(h))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    s.push('\n');
+    // Parameter cells are the same for every trial of a point.
+    let cells: Vec<String> = spec
+        .points
+        .iter()
+        .map(|p| {
+            spec.columns
+                .iter()
+                .map(|c| {
+                    p.params
+                        .iter()
+                        .find(|(k, _)| k == c)
+                        .map(|(_, v)| csv_field(&scalar_text(v)))
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    for r in rows {
+        let p = &spec.points[r.point];
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{}",
+            csv_field(&p.label),
+            r.trial,
+            r.seed,
+            r.value.map(|v| v.to_string()).unwrap_or_default(),
+            r.status != Status::Ok,
+            r.status.name(),
+            r.violation.as_deref().unwrap_or("")
+        );
+        if !spec.columns.is_empty() {
+            s.push(',');
+            s.push_str(&cells[r.point]);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Reads the rows of a `trials.csv` written for `spec`.
+pub fn read_trials_csv(spec: &Spec, file: &str, text: &str) -> Result<Vec<TrialRow>, String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or(format!("{file}: empty file"))?;
+    let cols = csv_split(header);
+    if cols.len() < FIXED_COLUMNS.len() || cols[..FIXED_COLUMNS.len()] != *FIXED_COLUMNS {
+        return Err(format!(
+            "{file}:1: expected the columns {}, found {header}",
+            FIXED_COLUMNS.join(",")
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let at = |m: &str| format!("{file}:{}: {m}", i + 2);
+        let f = csv_split(line);
+        if f.len() < FIXED_COLUMNS.len() {
+            return Err(at("expected at least 7 fields"));
+        }
+        let point = spec
+            .points
+            .iter()
+            .position(|p| p.label == f[0])
+            .ok_or_else(|| at(&format!("unknown point \"{}\"", f[0])))?;
+        let trial: u64 = f[1].parse().map_err(|_| at("expected a trial number"))?;
+        let seed: u64 = f[2].parse().map_err(|_| at("expected a seed"))?;
+        let value = if f[3].is_empty() {
+            None
+        } else {
+            Some(
+                f[3].parse::<f64>()
+                    .map_err(|_| at("expected a number in value_ms"))?,
+            )
+        };
+        let status = Status::parse(&f[5]).ok_or_else(|| at("unknown status"))?;
+        let violation = (!f[6].is_empty()).then(|| f[6].clone());
+        rows.push(TrialRow {
+            point,
+            trial,
+            seed,
+            value,
+            status,
+            violation,
+        });
+    }
+    Ok(rows)
+}
+
+/// The sample of point `p` in `rows`.
+pub fn sample_of(rows: &[TrialRow], p: usize) -> Sample {
+    Sample::new(
+        rows.iter()
+            .filter(|r| r.point == p && r.status != Status::NoFault)
+            .map(|r| r.sample_value()),
+    )
+}
+
+/// `summary.json`: per point n, censored count, mean, sd, quantiles, max and 95 % intervals.
+pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
+    let mut points = Vec::new();
+    for p in &spec.points {
+        let s = sample_of(rows, p.index);
+        let mut o = Map::new();
+        o.insert("point".into(), json!(p.label));
+        let mut params = Map::new();
+        for (k, v) in &p.params {
+            params.insert(k.clone(), v.clone());
+        }
+        o.insert("params".into(), Value::Object(params));
+        o.insert("trials".into(), json!(p.trials));
+        let mine: Vec<&TrialRow> = rows.iter().filter(|r| r.point == p.index).collect();
+        o.insert(
+            "no_fault".into(),
+            json!(mine.iter().filter(|r| r.status == Status::NoFault).count()),
+        );
+        o.insert(
+            "violations".into(),
+            json!(mine.iter().filter(|r| r.violation.is_some()).count()),
+        );
+        if let Value::Object(m) = s.summary() {
+            o.extend(m);
+        }
+        points.push(Value::Object(o));
+    }
+    json!({
+        "name": spec.name,
+        "measure": spec.measure.describe(),
+        "unit": match spec.measure { Measure::Metric { .. } => "value", _ => "ms" },
+        "seed": spec.seed,
+        "complete": complete,
+        "trials": rows.len(),
+        "points": points,
+    })
+}
+
+/// Pretty JSON with a final newline.
+pub fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes `spec.json`, `points/*.json`, `trials.csv` and, for a complete unsharded set of rows,
+/// `summary.json` into `dir`. Returns the files written.
+pub fn write_tables(
+    dir: &Path,
+    spec: &Spec,
+    rows: &[TrialRow],
+    complete: bool,
+    shard: Option<(u64, u64)>,
+) -> std::io::Result<Vec<String>> {
+    std::fs::create_dir_all(dir.join("points"))?;
+    let mut files = Vec::new();
+    let mut put = |name: &str, text: &str| -> std::io::Result<()> {
+        std::fs::write(dir.join(name), text)?;
+        files.push(name.to_string());
+        Ok(())
+    };
+    put("spec.json", &pretty(&spec.resolved))?;
+    for p in &spec.points {
+        put(
+            &format!("points/{}.json", p.file_stem()),
+            &pretty(&p.config),
+        )?;
+    }
+    put("trials.csv", &trials_csv(spec, rows))?;
+    match shard {
+        Some((k, n)) => {
+            put(
+                "shard.json",
+                &pretty(
+                    &json!({"shard": k + 1, "of": n, "trials": rows.len(), "complete": complete}),
+                ),
+            )?;
+        }
+        None => {
+            let _ = std::fs::remove_file(dir.join("shard.json"));
+            put("summary.json", &pretty(&summary_json(spec, rows, complete)))?;
+        }
+    }
+    Ok(files)
+}
+
+/// Writes `points/*.json` (the materialised config of every point) into `dir`, so that error
+/// messages and reproduce commands name files that exist.
+pub fn write_points(dir: &Path, spec: &Spec) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("points"))?;
+    for p in &spec.points {
+        std::fs::write(
+            dir.join(format!("points/{}.json", p.file_stem())),
+            pretty(&p.config),
+        )?;
+    }
+    Ok(())
+}
+
+/// Shard outputs read back and checked.
+pub struct Merged {
+    pub spec: Spec,
+    pub rows: Vec<TrialRow>,
+}
+
+/// Reads shard directories (each with `spec.json`, `shard.json`, `trials.csv`) and checks that
+/// they are the complete, non-overlapping shards of one sweep.
+pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
+    if dirs.is_empty() {
+        return Err("expected at least one shard directory".into());
+    }
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+    };
+    let spec_text = read(&dirs[0].join("spec.json"))?;
+    let spec_file = dirs[0].join("spec.json").display().to_string();
+    let spec = load_spec_str(&spec_file, &spec_text, Some(dirs[0])).map_err(|e| e.to_string())?;
+    let mut seen: Vec<Option<String>> = Vec::new();
+    let mut of = None;
+    let mut rows = Vec::new();
+    for d in dirs {
+        let t = read(&d.join("spec.json"))?;
+        if t != spec_text {
+            return Err(format!(
+                "{}: spec.json differs from {}: the shards come from different sweeps",
+                d.display(),
+                spec_file
+            ));
+        }
+        let m: Value = serde_json::from_str(&read(&d.join("shard.json"))?)
+            .map_err(|e| format!("{}/shard.json: {e}", d.display()))?;
+        let k = m["shard"]
+            .as_u64()
+            .ok_or(format!("{}/shard.json: no shard", d.display()))?;
+        let n = m["of"]
+            .as_u64()
+            .ok_or(format!("{}/shard.json: no count", d.display()))?;
+        if m["complete"] != json!(true) {
+            return Err(format!(
+                "{}: shard {k}/{n} was interrupted; run it again before merging",
+                d.display()
+            ));
+        }
+        if *of.get_or_insert(n) != n {
+            return Err(format!(
+                "{}: shard {k}/{n}, but other shards are of {}",
+                d.display(),
+                of.unwrap_or(0)
+            ));
+        }
+        if seen.is_empty() {
+            seen = vec![None; n as usize];
+        }
+        if k == 0 || k > n {
+            return Err(format!("{}: shard {k} of {n} is out of range", d.display()));
+        }
+        if let Some(prev) = &seen[(k - 1) as usize] {
+            return Err(format!(
+                "{}: shard {k}/{n} appears twice (also in {prev})",
+                d.display()
+            ));
+        }
+        seen[(k - 1) as usize] = Some(d.display().to_string());
+        let file = d.join("trials.csv").display().to_string();
+        rows.extend(read_trials_csv(
+            &spec,
+            &file,
+            &read(&d.join("trials.csv"))?,
+        )?);
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .map(|(i, _)| format!("{}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing shard(s) {} of {}",
+            missing.join(", "),
+            of.unwrap_or(0)
+        ));
+    }
+    rows.sort_by_key(|r| (r.point, r.trial));
+    for w in rows.windows(2) {
+        if (w[0].point, w[0].trial) == (w[1].point, w[1].trial) {
+            return Err(format!(
+                "trial {} of point {} appears in two shards",
+                w[0].trial, spec.points[w[0].point].label
+            ));
+        }
+    }
+    if rows.len() as u64 != spec.total_trials() {
+        return Err(format!(
+            "the shards hold {} trials, the sweep has {}",
+            rows.len(),
+            spec.total_trials()
+        ));
+    }
+    Ok(Merged { spec, rows })
+}
+
+/// A reference distribution per point label, from a CSV with columns `point,value_ms`.
+pub fn read_reference(file: &str, text: &str) -> Result<Vec<(String, Sample)>, String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or(format!("{file}: empty file"))?;
+    let cols = csv_split(header);
+    let pi = cols.iter().position(|c| c.trim() == "point");
+    let vi = cols.iter().position(|c| c.trim() == "value_ms");
+    let (Some(pi), Some(vi)) = (pi, vi) else {
+        return Err(format!(
+            "{file}:1: expected columns point,value_ms, found {header}"
+        ));
+    };
+    let mut by: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f = csv_split(line);
+        let (Some(p), Some(v)) = (f.get(pi), f.get(vi)) else {
+            return Err(format!("{file}:{}: expected {} fields", i + 2, cols.len()));
+        };
+        let v = v.trim();
+        let x = if v.is_empty() || v == "inf" || v == "censored" {
+            None
+        } else {
+            Some(v.parse::<f64>().map_err(|_| {
+                format!(
+                    "{file}:{}: value_ms: expected a number, found \"{v}\"",
+                    i + 2
+                )
+            })?)
+        };
+        match by.iter_mut().find(|(k, _)| k == p.trim()) {
+            Some((_, list)) => list.push(x),
+            None => by.push((p.trim().to_string(), vec![x])),
+        }
+    }
+    Ok(by.into_iter().map(|(k, v)| (k, Sample::new(v))).collect())
+}
+
+/// Comparison of each point with the reference of the same label: quantile differences
+/// (ours − reference) and the KS distance.
+pub fn compare_reference(spec: &Spec, rows: &[TrialRow], reference: &[(String, Sample)]) -> Value {
+    let mut out = Vec::new();
+    for p in &spec.points {
+        let Some((_, r)) = reference.iter().find(|(k, _)| *k == p.label) else {
+            continue;
+        };
+        let s = sample_of(rows, p.index);
+        let mut diffs = Map::new();
+        for (name, q) in super::stats::QUANTILES {
+            let d = match (s.quantile(*q), r.quantile(*q)) {
+                (Some(a), Some(b)) => round6(a - b),
+                _ => Value::Null,
+            };
+            diffs.insert((*name).into(), d);
+        }
+        out.push(json!({
+            "point": p.label,
+            "n": s.n(),
+            "reference_n": r.n(),
+            "quantile_differences_ms": diffs,
+            "ks_distance": ks_distance(&s, r).map_or(Value::Null, round6),
+        }));
+    }
+    Value::Array(out)
+}

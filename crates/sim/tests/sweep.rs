@@ -1,0 +1,75 @@
+//! Sweeps through the library: the split-vote model against its closed form (a unit-level
+//! check of the timer and vote logic), seeds independent of thread count, spec errors.
+
+use coracle_sim::sweep::output::sample_of;
+use coracle_sim::sweep::{Control, load_spec_str, prepare, run_all, splitvote};
+use std::sync::atomic::AtomicBool;
+
+fn spec(alive: usize, latency: f64, trials: u64) -> String {
+    let nodes: Vec<String> = (1..=5)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"s{i}\", \"type\": \"server\", \"up\": {}}}",
+                i <= alive
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"seed": 5, "trials": {trials},
+  "base": {{"termination": 1000,
+    "consensus": {{"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300}},
+    "network": {{"defaults": {{"latency": {latency}}}, "nodes": [{}], "mesh": true}}}},
+  "measure": {{"until": "leader_elected", "within": {}}}}}"#,
+        nodes.join(", "),
+        300.0 + 2.0 * latency - 0.01
+    )
+}
+
+#[test]
+fn simulated_split_votes_match_the_closed_form() {
+    let cancel = AtomicBool::new(false);
+    for (alive, lambda) in [(5, 0.2), (4, 0.1), (3, 0.05)] {
+        let n = 600;
+        let sp = load_spec_str("split", &spec(alive, lambda * 150.0, n), None).unwrap();
+        let prepared = prepare(&sp, &|_| "split".into()).unwrap();
+        let ctl = Control {
+            shard: None,
+            cancel: &cancel,
+            progress: &|_| {},
+        };
+        let (rows, complete) = run_all(&sp, &prepared, &ctl);
+        assert!(complete);
+        let smp = sample_of(&rows, 0);
+        let sim = smp.censored as f64 / n as f64;
+        let cf = splitvote::p_split(5, alive as u64, lambda);
+        let se = (cf * (1.0 - cf) / n as f64).sqrt().max(1e-3);
+        assert!(
+            ((sim - cf) / se).abs() < 4.0,
+            "alive {alive}, lambda {lambda}: simulated {sim}, closed form {cf}"
+        );
+    }
+}
+
+#[test]
+fn spec_errors_name_the_path() {
+    let good = spec(5, 10.0, 3);
+    let e = load_spec_str("x.json", &good.replace("\"within\"", "\"witin\""), None).unwrap_err();
+    assert_eq!(e.path, "measure.witin");
+    assert!(e.hint.unwrap().contains("within"));
+    let e = load_spec_str(
+        "x.json",
+        &good.replace("\"trials\": 3", "\"trials\": 0"),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "trials");
+    let e = load_spec_str("x.json", "[1]", None).unwrap_err();
+    assert!(e.message.contains("expected a JSON object"));
+    let e = load_spec_str(
+        "x.json",
+        &good.replace("\"until\": \"leader_elected\", ", ""),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("\"until\""), "{}", e.message);
+}
