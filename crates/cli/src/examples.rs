@@ -3,10 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The first sentence of a description.
+/// The first sentence of a description, or the first two when the first is only a label
+/// ("raft-variants scenario 5.").
 fn first_sentence(d: &str) -> &str {
-    match d.find(". ") {
-        Some(i) => &d[..=i],
+    let end = |from: usize| d[from..].find(". ").map(|i| from + i + 1);
+    match end(0) {
+        Some(i) if i < 40 => end(i + 1).map_or(d, |j| &d[..j]),
+        Some(i) => &d[..i],
         None => d,
     }
 }
@@ -47,5 +50,6 @@ pub fn main(dir: &Path) -> ExitCode {
             .unwrap_or("(no description)");
         println!("{}\n    {desc}", f.display());
     }
+    println!("\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.", dir.display());
     ExitCode::SUCCESS
 }
