@@ -50,6 +50,9 @@ pub fn main(dir: &Path) -> ExitCode {
             .unwrap_or("(no description)");
         println!("{}\n    {desc}", f.display());
     }
-    println!("\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.", dir.display());
+    println!(
+        "\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.",
+        dir.display()
+    );
     ExitCode::SUCCESS
 }

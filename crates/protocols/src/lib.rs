@@ -1,7 +1,9 @@
 //! Coracle's protocols. Each is a pure state machine implementing [`coracle_core::Protocol`];
 //! nothing here knows about the simulator or sockets.
 
+mod config;
 pub mod dummy;
+mod proxy;
 pub mod raft;
 #[cfg(test)]
 mod testkit;

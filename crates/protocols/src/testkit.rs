@@ -18,6 +18,8 @@
 //!   `index` (its next `Applied` must be `index + 1`); it must not exceed the node's commit
 //!   index and its entry must match what was committed and applied at `index`. Entries below
 //!   a node's `observe().compacted` (for which `entry()` is `None`) are skipped by every check.
+//! * [`Solo`]: one server stepped by hand, for rule-level tests, and helpers that pick its
+//!   outputs apart.
 //!
 //! Not every helper is used by every protocol's tests.
 #![allow(dead_code)]
@@ -112,13 +114,23 @@ pub struct Completion {
     pub time: Time,
 }
 
-/// Closed-loop clients: each runs `ops` operations, `gap` apart (Get, Put and Cas mixed; every
-/// written value is unique per client and operation).
+/// Closed-loop clients: each runs `ops` operations, `gap` apart (every written value is unique
+/// per client and operation).
 #[derive(Clone, Debug)]
 pub struct Workload {
     pub ops: u64,
     pub gap: Time,
     pub keys: u32,
+    pub mix: Mix,
+}
+
+/// Which operations a closed-loop client issues; `k` counts them from 1.
+#[derive(Copy, Clone, Debug)]
+pub enum Mix {
+    /// A Get when k % 3 == 0, else a Put (the mix Raft's scenario tests were written against).
+    GetPut,
+    /// A Get when k % 4 == 0, a Cas on an absent value when k % 4 == 1, else a Put.
+    GetCasPut,
 }
 
 /// Filter on sends: `(now, from, to, msg) -> deliver?`.
@@ -197,19 +209,7 @@ impl<P: Protocol> Sim<P> {
     pub fn with_disks(cfg: P::Config, disks: Vec<P::Disk>, clients: usize, seed: u64) -> Self {
         let n = disks.len();
         let total = n + clients;
-        let cluster = Cluster {
-            servers: (0..n as u32).map(NodeId).collect(),
-            clients: (n as u32..total as u32).map(NodeId).collect(),
-            names: (0..total)
-                .map(|i| {
-                    if i < n {
-                        format!("s{}", i + 1)
-                    } else {
-                        format!("c{}", i - n + 1)
-                    }
-                })
-                .collect(),
-        };
+        let cluster = cluster(n, clients);
         let proto = P::new(cfg, &cluster).expect("valid config");
         let images = disks
             .into_iter()
@@ -390,11 +390,11 @@ impl<P: Protocol> Sim<P> {
         self.issued_ops[c] += 1;
         let k = self.issued_ops[c];
         let value = (c as u64) << 32 | k;
-        let op = match k % 4 {
-            0 => Op::Get {
+        let op = match (w.mix, k % 3, k % 4) {
+            (Mix::GetPut, 0, _) | (Mix::GetCasPut, _, 0) => Op::Get {
                 key: (k as u32) % w.keys,
             },
-            1 => Op::Cas {
+            (Mix::GetCasPut, _, 1) => Op::Cas {
                 key: (k as u32 * 3 + c as u32) % w.keys,
                 expect: None,
                 new: value,
@@ -505,6 +505,20 @@ impl<P: Protocol> Sim<P> {
     /// Messages of kind `k` sent so far (loopback included, before loss).
     pub fn kind(&self, k: &str) -> u64 {
         self.kinds.get(k).copied().unwrap_or(0)
+    }
+
+    /// Mean time from submission to completion of the completed operations.
+    pub fn mean_latency(&self) -> f64 {
+        let l: Vec<f64> = self
+            .completions
+            .iter()
+            .filter_map(|c| {
+                self.submitted
+                    .get(&c.id)
+                    .map(|&(_, _, s)| (c.time - s) as f64)
+            })
+            .collect();
+        l.iter().sum::<f64>() / l.len().max(1) as f64
     }
 
     /// Completions of client `c`, in completion order.
@@ -953,6 +967,152 @@ impl<P: Protocol> Sim<P> {
     }
 }
 
+/// Servers `0..servers` (named s1, s2, ...) and client proxies after them (c1, c2, ...).
+pub fn cluster(servers: usize, clients: usize) -> Cluster {
+    let total = servers + clients;
+    Cluster {
+        servers: (0..servers as u32).map(NodeId).collect(),
+        clients: (servers as u32..total as u32).map(NodeId).collect(),
+        names: (0..total)
+            .map(|i| {
+                if i < servers {
+                    format!("s{}", i + 1)
+                } else {
+                    format!("c{}", i - servers + 1)
+                }
+            })
+            .collect(),
+    }
+}
+
+// ----- one server stepped by hand ----------------------------------------------------------
+
+/// The outputs of one step.
+pub type Outs<P> =
+    Vec<Output<<P as Protocol>::Msg, <P as Protocol>::Timer, <P as Protocol>::Write>>;
+
+/// One server stepped by hand, with a disk image kept up to date as if every write completed
+/// at once.
+pub struct Solo<P: Protocol> {
+    pub proto: P,
+    pub cluster: Cluster,
+    pub node: P::Server,
+    rng: Rng,
+    pub now: Time,
+    pub disk: P::Disk,
+    pub me: NodeId,
+}
+
+impl<P: Protocol> Solo<P> {
+    /// Server `me` of an `n`-server cluster (plus one client, node `n`), booted from `disk` with
+    /// `Input::Start`.
+    pub fn new(cfg: P::Config, n: usize, me: usize, disk: P::Disk) -> (Self, Outs<P>) {
+        let cluster = cluster(n, 1);
+        let proto = P::new(cfg, &cluster).expect("valid config");
+        let me = NodeId(me as u32);
+        let node = proto.server(me, &disk);
+        let mut s = Solo {
+            proto,
+            cluster,
+            node,
+            rng: stream(7, purpose::PROTOCOL, me.0 as u64),
+            now: 0,
+            disk,
+            me,
+        };
+        let outs = s.step(Input::Start);
+        (s, outs)
+    }
+
+    pub fn step(&mut self, input: Input<P::Msg, P::Timer>) -> Outs<P> {
+        let mut out = Out::<P>::default();
+        let mut ctx = Ctx {
+            me: self.me,
+            now: self.now,
+            rng: &mut self.rng,
+            cluster: &self.cluster,
+        };
+        self.node.step(&mut ctx, input, &mut out);
+        let outs: Outs<P> = out.drain().collect();
+        for o in &outs {
+            if let Output::Persist(w) = o {
+                P::apply_write(&mut self.disk, w);
+            }
+        }
+        outs
+    }
+
+    pub fn recv(&mut self, from: usize, msg: P::Msg) -> Outs<P> {
+        self.step(Input::Packet {
+            from: NodeId(from as u32),
+            msg,
+        })
+    }
+
+    pub fn fire(&mut self, t: P::Timer) -> Outs<P> {
+        self.step(Input::Timer(t))
+    }
+
+    /// Crash and restart from the disk image.
+    pub fn restart(&mut self) -> Outs<P> {
+        self.node = self.proto.server(self.me, &self.disk);
+        self.step(Input::Recover)
+    }
+
+    /// The client's node index.
+    pub fn client(&self) -> usize {
+        self.cluster.servers.len()
+    }
+}
+
+/// The messages sent, with their destinations.
+pub fn sends<M: Clone, T, W>(outs: &[Output<M, T, W>]) -> Vec<(usize, M)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, msg } => Some((to.index(), msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The messages sent to `to`.
+pub fn sent_to<M: Clone, T, W>(outs: &[Output<M, T, W>], to: usize) -> Vec<M> {
+    sends(outs)
+        .into_iter()
+        .filter(|(t, _)| *t == to)
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// The timers set, with their delays.
+pub fn timers<M, T: Copy, W>(outs: &[Output<M, T, W>]) -> Vec<(T, Time)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SetTimer { timer, after } => Some((*timer, *after)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn writes<M, T, W: Clone>(outs: &[Output<M, T, W>]) -> Vec<W> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Persist(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The indexes applied.
+pub fn applied<M, T, W>(outs: &[Output<M, T, W>]) -> Vec<u64> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Applied { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     //! The driver's own tests: its checks must catch Raft's teaching switches, which break
@@ -976,6 +1136,7 @@ mod tests {
             ops: 10_000,
             gap: 8 * MS,
             keys: 5,
+            mix: Mix::GetCasPut,
         });
         sim.start_all();
         let mut rng = stream(seed, purpose::TIMELINE, 0);

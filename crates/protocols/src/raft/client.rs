@@ -1,61 +1,44 @@
-//! The client proxy (thesis §6.2-6.3): a FIFO queue of operations, one outstanding at a time,
-//! numbered per client from 1; sent to the known leader or a random server; redirected by
-//! leader hints; retried on timeout with the same sequence number so that the servers' session
-//! table applies it at most once.
+//! The client proxy (thesis §6.2-6.3): the shared [`Proxy`] (a FIFO queue, one request
+//! outstanding, numbered per client, retried with the same number so that the servers' session
+//! table applies it at most once), sent to the known leader or a random server and redirected
+//! by leader hints.
 
 use super::{Params, Raft, RaftMsg, RaftTimer};
-use coracle_core::{Ctx, Input, Node, NodeId, Observation, Op, OpResult, Out, Role};
-use rand::RngExt;
-use std::collections::VecDeque;
+use crate::proxy::{Proxy, ProxyProtocol};
+use coracle_core::{Ctx, Input, Node, NodeId, Observation, Op, OpResult, Out, Role, Time};
 use std::sync::Arc;
 
-#[derive(Clone, Debug, Default)]
-struct ClientCounters {
-    /// Operations the application submitted.
-    ops_submitted: u64,
-    /// Operations completed with a result.
-    ops_completed: u64,
-    /// Resends of an outstanding request (after a redirect or a timeout).
-    retries: u64,
-    /// Retry-timer expiries.
-    timeouts: u64,
-    /// "Not leader" answers received.
-    not_leader_replies: u64,
-    /// Operations completed without a result after `client_max_attempts`.
-    gave_up: u64,
-}
-
-#[derive(Copy, Clone, Debug)]
-struct Outstanding {
-    id: u64,
-    op: Op,
-    seq: u64,
-    target: NodeId,
-    attempts: u32,
+impl ProxyProtocol for Raft {
+    type Params = Params;
+    const RETRY: RaftTimer = RaftTimer::ClientRetry;
+    fn request(seq: u64, op: Op) -> RaftMsg {
+        RaftMsg::ClientRequest { seq, op }
+    }
+    fn servers(p: &Params) -> &[NodeId] {
+        &p.servers
+    }
+    fn client_timeout(p: &Params) -> Time {
+        p.client_timeout
+    }
+    fn client_max_attempts(p: &Params) -> Option<u32> {
+        p.client_max_attempts
+    }
 }
 
 /// A Raft client proxy.
 #[derive(Clone, Debug)]
 pub struct RaftClient {
-    p: Arc<Params>,
     me: NodeId,
-    queue: VecDeque<(u64, Op)>,
-    current: Option<Outstanding>,
-    next_seq: u64,
+    proxy: Proxy<Raft>,
     leader: Option<NodeId>,
-    c: ClientCounters,
 }
 
 impl RaftClient {
     pub(crate) fn new(p: Arc<Params>, me: NodeId) -> RaftClient {
         RaftClient {
-            p,
             me,
-            queue: VecDeque::new(),
-            current: None,
-            next_seq: 1,
+            proxy: Proxy::new(p),
             leader: None,
-            c: ClientCounters::default(),
         }
     }
 
@@ -66,90 +49,7 @@ impl RaftClient {
 
     /// Operations waiting behind the outstanding one.
     pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// A uniformly random server, excluding `exclude` when there is more than one server.
-    fn random_server(&self, ctx: &mut Ctx<'_>, exclude: Option<NodeId>) -> Option<NodeId> {
-        let s = &self.p.servers;
-        if s.is_empty() {
-            return None;
-        }
-        let skip = exclude
-            .filter(|_| s.len() > 1)
-            .and_then(|x| s.iter().position(|&y| y == x));
-        Some(match skip {
-            Some(x) => {
-                let k = ctx.rng.random_range(0..s.len() - 1);
-                s[if k >= x { k + 1 } else { k }]
-            }
-            None => s[ctx.rng.random_range(0..s.len())],
-        })
-    }
-
-    fn transmit(&mut self, out: &mut Out<Raft>) {
-        let Some(cur) = self.current else { return };
-        out.send(
-            cur.target,
-            RaftMsg::ClientRequest {
-                seq: cur.seq,
-                op: cur.op,
-            },
-        );
-        out.set_timer(RaftTimer::ClientRetry, self.p.client_timeout);
-    }
-
-    /// Starts the next queued operation, if nothing is outstanding.
-    fn next(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
-        if self.current.is_some() {
-            return;
-        }
-        let Some((id, op)) = self.queue.pop_front() else {
-            return;
-        };
-        let target = match self.leader.or_else(|| self.random_server(ctx, None)) {
-            Some(t) => t,
-            None => {
-                // No servers at all: nothing can ever answer.
-                self.c.gave_up += 1;
-                out.complete(id, None);
-                return;
-            }
-        };
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.current = Some(Outstanding {
-            id,
-            op,
-            seq,
-            target,
-            attempts: 1,
-        });
-        self.transmit(out);
-    }
-
-    /// Resends the outstanding request to `target`, or gives up after `client_max_attempts`.
-    fn resend(&mut self, ctx: &mut Ctx<'_>, target: NodeId, out: &mut Out<Raft>) {
-        let Some(cur) = self.current.as_mut() else {
-            return;
-        };
-        if self
-            .p
-            .client_max_attempts
-            .is_some_and(|m| cur.attempts >= m)
-        {
-            let id = cur.id;
-            self.current = None;
-            self.c.gave_up += 1;
-            out.cancel_timer(RaftTimer::ClientRetry);
-            out.complete(id, None);
-            self.next(ctx, out);
-            return;
-        }
-        cur.attempts += 1;
-        cur.target = target;
-        self.c.retries += 1;
-        self.transmit(out);
+        self.proxy.queued()
     }
 
     fn on_response(
@@ -161,37 +61,19 @@ impl RaftClient {
         hint: Option<NodeId>,
         out: &mut Out<Raft>,
     ) {
-        let Some(cur) = self.current else { return };
-        if cur.seq != seq {
+        if self.proxy.outstanding() != Some(seq) {
             return; // an answer to an older request
         }
         match result {
             Some(r) => {
-                self.current = None;
                 self.leader = Some(from);
-                self.c.ops_completed += 1;
-                out.cancel_timer(RaftTimer::ClientRetry);
-                out.complete(cur.id, Some(r));
-                self.next(ctx, out);
+                self.proxy.complete(ctx, r, self.leader, out);
             }
             None => {
-                self.c.not_leader_replies += 1;
-                self.leader = hint.filter(|&h| h != from && self.p.pos(h).is_some());
-                let target = match self.leader.or_else(|| self.random_server(ctx, Some(from))) {
-                    Some(t) => t,
-                    None => return,
-                };
-                self.resend(ctx, target, out);
+                let p = self.proxy.params();
+                self.leader = hint.filter(|&h| h != from && p.pos(h).is_some());
+                self.proxy.redirect(ctx, from, self.leader, out);
             }
-        }
-    }
-
-    fn on_timeout(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
-        let Some(cur) = self.current else { return };
-        self.c.timeouts += 1;
-        self.leader = None;
-        if let Some(target) = self.random_server(ctx, Some(cur.target)) {
-            self.resend(ctx, target, out);
         }
     }
 }
@@ -199,19 +81,8 @@ impl RaftClient {
 impl Node<Raft> for RaftClient {
     fn step(&mut self, ctx: &mut Ctx<'_>, input: Input<RaftMsg, RaftTimer>, out: &mut Out<Raft>) {
         match input {
-            Input::Start | Input::Recover => {
-                // A proxy has no disk, and a driver may restart one (a fresh proxy and `Start`)
-                // while the servers' session table still remembers its old sequence numbers.
-                // Number from the local clock in nanoseconds: 1 at time 0, and above anything
-                // an earlier incarnation can have used (at most one request per nanosecond).
-                self.next_seq = self.next_seq.max(ctx.now.max(1));
-                self.next(ctx, out);
-            }
-            Input::Request { id, op } => {
-                self.c.ops_submitted += 1;
-                self.queue.push_back((id, op));
-                self.next(ctx, out);
-            }
+            Input::Start | Input::Recover => self.proxy.start(ctx, self.leader, out),
+            Input::Request { id, op } => self.proxy.submit(ctx, id, op, self.leader, out),
             Input::Packet {
                 from,
                 msg:
@@ -221,7 +92,10 @@ impl Node<Raft> for RaftClient {
                         leader_hint,
                     },
             } => self.on_response(ctx, from, seq, result, leader_hint, out),
-            Input::Timer(RaftTimer::ClientRetry) => self.on_timeout(ctx, out),
+            Input::Timer(RaftTimer::ClientRetry) if self.proxy.outstanding().is_some() => {
+                self.leader = None;
+                self.proxy.timed_out(ctx, out);
+            }
             _ => {}
         }
     }
@@ -235,12 +109,7 @@ impl Node<Raft> for RaftClient {
     }
 
     fn counters(&self, v: &mut dyn FnMut(&'static str, u64)) {
-        v("ops_submitted", self.c.ops_submitted);
-        v("ops_completed", self.c.ops_completed);
-        v("retries", self.c.retries);
-        v("timeouts", self.c.timeouts);
-        v("not_leader_replies", self.c.not_leader_replies);
-        v("gave_up", self.c.gave_up);
+        self.proxy.counters(v);
     }
 
     fn report(&self) -> serde_json::Value {
@@ -248,9 +117,9 @@ impl Node<Raft> for RaftClient {
             "role": "client",
             "id": self.me.0,
             "leader": self.leader.map(|n| n.0),
-            "next_seq": self.next_seq,
-            "outstanding": self.current.map(|c| c.seq),
-            "queued": self.queue.len(),
+            "next_seq": self.proxy.next_seq(),
+            "outstanding": self.proxy.outstanding(),
+            "queued": self.proxy.queued(),
         })
     }
 }

@@ -4,7 +4,8 @@
 //! [`RaftConfig::resolve`], which also validates them.
 
 use super::Params;
-use coracle_core::{Cluster, ConfigIssue, Time, ms_to_time};
+use crate::config::{check_limits, client_timeout, duration, positions};
+use coracle_core::{Cluster, ConfigIssue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -193,24 +194,6 @@ impl Default for RaftConfig {
     }
 }
 
-/// A positive, finite duration in ms converted to nanoseconds.
-fn duration(path: &str, ms: f64) -> Result<Time, ConfigIssue> {
-    if !ms.is_finite() || ms <= 0.0 {
-        return Err(ConfigIssue::error(
-            path,
-            format!("expected a positive, finite duration in milliseconds, found {ms}"),
-        ));
-    }
-    let t = ms_to_time(ms);
-    if t == 0 {
-        return Err(ConfigIssue::error(
-            path,
-            format!("expected a duration of at least 1 ns (0.000001 ms), found {ms} ms"),
-        ));
-    }
-    Ok(t)
-}
-
 impl RaftConfig {
     /// True if the teaching switch `s` is on.
     pub fn is_unsafe(&self, s: UnsafeSwitch) -> bool {
@@ -277,10 +260,7 @@ impl RaftConfig {
                 ),
             ));
         }
-        let client_timeout = match self.client_timeout {
-            Some(ms) => duration("client_timeout", ms)?,
-            None => emax,
-        };
+        let client_timeout = client_timeout(self.client_timeout, emax)?;
         let candidate = match self.candidate_timeout {
             Some([lo, hi]) => {
                 let a = duration("candidate_timeout", lo)?;
@@ -295,18 +275,7 @@ impl RaftConfig {
             }
             None => (emin, emax),
         };
-        if self.max_entries_per_message == 0 {
-            return Err(ConfigIssue::error(
-                "max_entries_per_message",
-                "expected an integer >= 1, found 0",
-            ));
-        }
-        if self.client_max_attempts == Some(0) {
-            return Err(ConfigIssue::error(
-                "client_max_attempts",
-                "expected an integer >= 1 or null (retry forever), found 0",
-            ));
-        }
+        check_limits(self.max_entries_per_message, self.client_max_attempts)?;
         if self.term_bound == Some(0) {
             return Err(ConfigIssue::error(
                 "term_bound",
@@ -343,16 +312,6 @@ impl RaftConfig {
         }
 
         let servers = cluster.servers.clone();
-        let mut pos = vec![
-            None;
-            cluster
-                .names
-                .len()
-                .max(1 + servers.iter().map(|s| s.index()).max().unwrap_or(0))
-        ];
-        for (i, s) in servers.iter().enumerate() {
-            pos[s.index()] = Some(i);
-        }
         let params = Params {
             election: (emin, emax),
             candidate,
@@ -379,7 +338,7 @@ impl RaftConfig {
             snapshot_threshold: self.snapshot_threshold,
             majority: servers.len() / 2 + 1,
             servers,
-            pos,
+            pos: positions(cluster),
         };
         Ok((params, warnings))
     }

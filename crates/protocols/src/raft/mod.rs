@@ -78,10 +78,11 @@
 //! * ReadIndex reads wait for an entry of the current term to be committed, then for the next
 //!   heartbeat round (sent at once, or with the next heartbeat under `batch_requests`) to be
 //!   acknowledged by a majority; they are answered in arrival order.
-//! * The proxy counts every send of a request as an attempt (redirects included) and re-arms
-//!   its retry timer on each; a hint naming the replier or a non-server is ignored. It numbers
-//!   requests from `max(1, local clock in ns)` at every (re)start, so a restarted proxy is never
-//!   mistaken for its previous incarnation by the session table.
+//! * The proxy (its queue, numbering and retries are shared with VRR's, `crate::proxy`) counts
+//!   every send of a request as an attempt (redirects included) and re-arms its retry timer on
+//!   each; a hint naming the replier or a non-server is ignored. It numbers requests from
+//!   `max(1, local clock in ns)` at every (re)start, so a restarted proxy is never mistaken for
+//!   its previous incarnation by the session table.
 //!
 //! Log compaction (`snapshot_threshold`)
 //! * Every server, leader or follower, snapshots on its own once it has applied

@@ -4,7 +4,8 @@
 //! [`VrrConfig::resolve`], which also validates them.
 
 use super::Params;
-use coracle_core::{Cluster, ConfigIssue, Time, ms_to_time};
+use crate::config::{check_limits, client_timeout, duration, positions};
+use coracle_core::{Cluster, ConfigIssue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -92,24 +93,6 @@ impl Default for VrrConfig {
     }
 }
 
-/// A positive, finite duration in ms converted to nanoseconds.
-fn duration(path: &str, ms: f64) -> Result<Time, ConfigIssue> {
-    if !ms.is_finite() || ms <= 0.0 {
-        return Err(ConfigIssue::error(
-            path,
-            format!("expected a positive, finite duration in milliseconds, found {ms}"),
-        ));
-    }
-    let t = ms_to_time(ms);
-    if t == 0 {
-        return Err(ConfigIssue::error(
-            path,
-            format!("expected a duration of at least 1 ns (0.000001 ms), found {ms} ms"),
-        ));
-    }
-    Ok(t)
-}
-
 impl VrrConfig {
     /// Validates the configuration and converts it to the form nodes use.
     pub(crate) fn resolve(
@@ -154,22 +137,8 @@ impl VrrConfig {
                 ),
             ));
         }
-        let client_timeout = match self.client_timeout {
-            Some(ms) => duration("client_timeout", ms)?,
-            None => vmax,
-        };
-        if self.max_entries_per_message == 0 {
-            return Err(ConfigIssue::error(
-                "max_entries_per_message",
-                "expected an integer >= 1, found 0",
-            ));
-        }
-        if self.client_max_attempts == Some(0) {
-            return Err(ConfigIssue::error(
-                "client_max_attempts",
-                "expected an integer >= 1 or null (retry forever), found 0",
-            ));
-        }
+        let client_timeout = client_timeout(self.client_timeout, vmax)?;
+        check_limits(self.max_entries_per_message, self.client_max_attempts)?;
         let servers = cluster.servers.clone();
         if servers.len() == 1 && !self.durable {
             warnings.push(ConfigIssue::warning(
@@ -178,16 +147,6 @@ impl VrrConfig {
                  after a crash it has lost everything and no other replica can help it recover, \
                  so it stays in recovering status",
             ));
-        }
-        let mut pos = vec![
-            None;
-            cluster
-                .names
-                .len()
-                .max(1 + servers.iter().map(|s| s.index()).max().unwrap_or(0))
-        ];
-        for (i, s) in servers.iter().enumerate() {
-            pos[s.index()] = Some(i);
         }
         let params = Params {
             view_change: (vmin, vmax),
@@ -198,7 +157,7 @@ impl VrrConfig {
             durable: self.durable,
             quorum: servers.len() / 2 + 1,
             servers,
-            pos,
+            pos: positions(cluster),
         };
         Ok((params, warnings))
     }

@@ -129,9 +129,9 @@
 //!   it resends the same request number to a random server other than the last one and
 //!   forgets the primary; a redirect names the view whose primary to try (a random other server
 //!   if that is the replier). Every send counts as an attempt towards `client_max_attempts`.
-//!   Requests are numbered from `max(1, local clock in ns)` at every (re)start, exactly as
-//!   Raft's proxy, so that the client table never mistakes a restarted proxy for its previous
-//!   incarnation.
+//!   Requests are numbered from `max(1, local clock in ns)` at every (re)start, so that the
+//!   client table never mistakes a restarted proxy for its previous incarnation. Queueing,
+//!   numbering, retries and giving up are Raft's proxy's (shared code, `crate::proxy`).
 //!
 //! Counters live in the node value: a driver that rebuilds a node after a crash starts them
 //! again from zero.

@@ -1,27 +1,7 @@
-//! Scenario tests on the deterministic harness.
+//! Scenario tests on the shared deterministic driver.
 
-use super::harness::{Sim, Workload};
 use super::*;
 use coracle_core::{MS, OpResult, Role};
-
-fn workload(ops: u64, gap_ms: u64) -> Option<Workload> {
-    Some(Workload {
-        ops,
-        gap: gap_ms * MS,
-        keys: 4,
-    })
-}
-
-/// Runs until some server leads (at most 5 s); returns it.
-fn settle(sim: &mut Sim) -> usize {
-    for _ in 0..100 {
-        sim.run_for(50 * MS);
-        if let Some(l) = sim.leader() {
-            return l;
-        }
-    }
-    panic!("no leader");
-}
 
 #[test]
 fn single_server_cluster_elects_itself_at_its_first_timeout_and_serves_clients() {

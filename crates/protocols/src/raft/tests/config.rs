@@ -2,23 +2,16 @@
 
 use super::*;
 use crate::raft::UnsafeSwitch;
+use crate::testkit::cluster;
 use coracle_core::{ConfigIssue, MS, Message, Severity, TimerName, US};
 use serde_json::json;
-
-fn cluster(n: usize) -> Cluster {
-    Cluster {
-        servers: (0..n as u32).map(NodeId).collect(),
-        clients: vec![],
-        names: (0..n).map(|i| i.to_string()).collect(),
-    }
-}
 
 fn parse(v: serde_json::Value) -> Result<RaftConfig, serde_json::Error> {
     serde_json::from_value(v)
 }
 
 fn build(v: serde_json::Value) -> Result<Raft, ConfigIssue> {
-    Raft::new(parse(v).expect("parses"), &cluster(3))
+    Raft::new(parse(v).expect("parses"), &cluster(3, 0))
 }
 
 fn err(v: serde_json::Value) -> ConfigIssue {
@@ -29,7 +22,7 @@ fn err(v: serde_json::Value) -> ConfigIssue {
 fn defaults() {
     let c = parse(json!({})).unwrap();
     assert_eq!(c, RaftConfig::default());
-    let r = Raft::new(c, &cluster(3)).unwrap();
+    let r = Raft::new(c, &cluster(3, 0)).unwrap();
     let p = &r.params;
     assert_eq!(p.election, (150 * MS, 300 * MS));
     assert_eq!(p.candidate, p.election);
@@ -89,7 +82,7 @@ fn validation_errors_name_expected_and_found() {
         ..RaftConfig::default()
     };
     assert_eq!(
-        Raft::new(c, &cluster(3)).unwrap_err().path,
+        Raft::new(c, &cluster(3, 0)).unwrap_err().path,
         "heartbeat_interval"
     );
     let c = RaftConfig {
@@ -97,7 +90,7 @@ fn validation_errors_name_expected_and_found() {
         ..RaftConfig::default()
     };
     assert_eq!(
-        Raft::new(c, &cluster(3)).unwrap_err().path,
+        Raft::new(c, &cluster(3, 0)).unwrap_err().path,
         "election_timeout_min"
     );
     assert_eq!(
@@ -156,7 +149,7 @@ fn unknown_keys_and_unsafe_names_are_serde_errors() {
     let c = parse(json!({"unsafe": ["no_log_check", "forget_vote_on_crash", "commit_old_terms", "no_backtrack", "reverse_apply"]})).unwrap();
     assert_eq!(c.unsafe_switches.len(), 5);
     assert!(c.is_unsafe(UnsafeSwitch::NoBacktrack));
-    let r = Raft::new(c, &cluster(3)).unwrap();
+    let r = Raft::new(c, &cluster(3, 0)).unwrap();
     let p = &r.params;
     assert!(p.no_log_check && p.forget_vote_on_crash && p.commit_old_terms);
     assert!(p.no_backtrack && p.reverse_apply);

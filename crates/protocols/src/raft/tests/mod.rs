@@ -1,9 +1,8 @@
 //! Raft's tests: rule-level tests on one server driven by hand ([`Solo`]), scenario tests on
-//! the deterministic [`harness::Sim`], and a randomized safety test.
+//! the shared deterministic driver ([`crate::testkit::Sim`]), and a randomized safety test.
 
 mod cluster;
 mod config;
-pub mod harness;
 mod random;
 mod rules;
 mod snapshots;
@@ -11,84 +10,17 @@ mod unsafe_switches;
 mod variants;
 
 use super::{Entry, Raft, RaftConfig, RaftDisk, RaftMsg, RaftServer, RaftTimer, RaftWrite};
+pub use crate::testkit::{Mix, Workload, applied, sends, timers, writes};
 use coracle_core::rng::{purpose, stream};
 use coracle_core::{
     Cluster, Command, Ctx, Input, Node, NodeId, Op, Out, Output, Protocol, Rng, Time,
 };
 
-pub type Outs = Vec<Output<RaftMsg, RaftTimer, RaftWrite>>;
-
-/// One server stepped by hand, with a disk image kept up to date as if every write completed
-/// at once.
-pub struct Solo {
-    pub raft: Raft,
-    pub cluster: Cluster,
-    pub node: RaftServer,
-    rng: Rng,
-    pub now: Time,
-    pub disk: RaftDisk,
-    pub me: NodeId,
-}
+pub type Sim = crate::testkit::Sim<Raft>;
+pub type Solo = crate::testkit::Solo<Raft>;
+pub type Outs = crate::testkit::Outs<Raft>;
 
 impl Solo {
-    /// Server `me` of an `n`-server cluster (plus one client, node `n`), booted from `disk`.
-    pub fn new(cfg: RaftConfig, n: usize, me: usize, disk: RaftDisk) -> (Solo, Outs) {
-        let cluster = Cluster {
-            servers: (0..n as u32).map(NodeId).collect(),
-            clients: vec![NodeId(n as u32)],
-            names: (0..=n).map(|i| format!("n{i}")).collect(),
-        };
-        let raft = Raft::new(cfg, &cluster).expect("valid config");
-        let me = NodeId(me as u32);
-        let node = raft.server(me, &disk);
-        let mut s = Solo {
-            raft,
-            cluster,
-            node,
-            rng: stream(7, purpose::PROTOCOL, me.0 as u64),
-            now: 0,
-            disk,
-            me,
-        };
-        let outs = s.step(Input::Start);
-        (s, outs)
-    }
-
-    pub fn step(&mut self, input: Input<RaftMsg, RaftTimer>) -> Outs {
-        let mut out = Out::<Raft>::default();
-        let mut ctx = Ctx {
-            me: self.me,
-            now: self.now,
-            rng: &mut self.rng,
-            cluster: &self.cluster,
-        };
-        self.node.step(&mut ctx, input, &mut out);
-        let outs: Outs = out.drain().collect();
-        for o in &outs {
-            if let Output::Persist(w) = o {
-                Raft::apply_write(&mut self.disk, w);
-            }
-        }
-        outs
-    }
-
-    pub fn recv(&mut self, from: usize, msg: RaftMsg) -> Outs {
-        self.step(Input::Packet {
-            from: NodeId(from as u32),
-            msg,
-        })
-    }
-
-    pub fn fire(&mut self, t: RaftTimer) -> Outs {
-        self.step(Input::Timer(t))
-    }
-
-    /// Crash and restart from the disk image.
-    pub fn restart(&mut self) -> Outs {
-        self.node = self.raft.server(self.me, &self.disk);
-        self.step(Input::Recover)
-    }
-
     /// Makes this server leader of `term + 1` by winning an election (votes injected).
     pub fn make_leader(&mut self) -> Outs {
         self.fire(RaftTimer::Election);
@@ -110,22 +42,44 @@ impl Solo {
     }
 }
 
-pub fn sends(outs: &Outs) -> Vec<(usize, RaftMsg)> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Send { to, msg } => Some((to.index(), msg.clone())),
-            _ => None,
-        })
-        .collect()
+/// Closed-loop clients: `ops` operations each, `gap_ms` apart, on 4 keys.
+pub fn workload(ops: u64, gap_ms: u64) -> Option<Workload> {
+    Some(Workload {
+        ops,
+        gap: gap_ms * coracle_core::MS,
+        keys: 4,
+        mix: Mix::GetPut,
+    })
 }
 
-pub fn timers(outs: &Outs) -> Vec<(RaftTimer, Time)> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::SetTimer { timer, after } => Some((*timer, *after)),
-            _ => None,
-        })
-        .collect()
+/// Runs until some server leads (at most 5 s); returns it.
+pub fn settle(sim: &mut Sim) -> usize {
+    for _ in 0..100 {
+        sim.run_for(50 * coracle_core::MS);
+        if let Some(l) = sim.leader() {
+            return l;
+        }
+    }
+    panic!("no leader");
+}
+
+pub fn rv(term: u64, lli: u64, llt: u64) -> RaftMsg {
+    RaftMsg::RequestVote {
+        term,
+        last_log_index: lli,
+        last_log_term: llt,
+    }
+}
+
+pub fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64) -> RaftMsg {
+    RaftMsg::AppendEntries {
+        term,
+        prev_log_index: prev,
+        prev_log_term: prev_term,
+        entries,
+        leader_commit: commit,
+        round: 0,
+    }
 }
 
 pub fn election_timer(outs: &Outs) -> Option<Time> {
@@ -134,24 +88,6 @@ pub fn election_timer(outs: &Outs) -> Option<Time> {
         .filter(|(t, _)| *t == RaftTimer::Election)
         .map(|(_, a)| a)
         .next_back()
-}
-
-pub fn writes(outs: &Outs) -> Vec<RaftWrite> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Persist(w) => Some(w.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn applied(outs: &Outs) -> Vec<u64> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Applied { index, .. } => Some(*index),
-            _ => None,
-        })
-        .collect()
 }
 
 /// An entry of `term` carrying a distinct command.

@@ -1,10 +1,9 @@
 //! Randomized safety test: many seeds, crashes, partitions, one-way link failures, message
 //! loss and storage latency, under several combinations of switches. After every step the
-//! harness checks one leader per term, that committed entries never change, leader
+//! driver checks one leader per term, that committed entries never change, leader
 //! completeness, ordered apply and state machine safety; at the end we also check that the
 //! applied sequences of all servers are prefixes of one another.
 
-use super::harness::{Sim, Workload};
 use super::*;
 use coracle_core::MS;
 use rand::RngExt;
@@ -22,6 +21,7 @@ fn chaos(c: RaftConfig, n: usize, seed: u64, storage: bool) -> Sim {
         ops: 10_000,
         gap: 8 * MS,
         keys: 5,
+        mix: Mix::GetPut,
     });
     sim.start_all();
     let mut rng = stream(seed, purpose::TIMELINE, 0);

@@ -3,25 +3,6 @@
 use super::*;
 use coracle_core::{MS, OpResult, Role};
 
-fn rv(term: u64, lli: u64, llt: u64) -> RaftMsg {
-    RaftMsg::RequestVote {
-        term,
-        last_log_index: lli,
-        last_log_term: llt,
-    }
-}
-
-fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64) -> RaftMsg {
-    RaftMsg::AppendEntries {
-        term,
-        prev_log_index: prev,
-        prev_log_term: prev_term,
-        entries,
-        leader_commit: commit,
-        round: 0,
-    }
-}
-
 fn ok(term: u64, prev: u64, m: u64, round: u64) -> RaftMsg {
     RaftMsg::AppendEntriesResponse {
         term,
@@ -624,11 +605,7 @@ struct SoloClient {
 
 impl SoloClient {
     fn new(c: RaftConfig, n: usize) -> SoloClient {
-        let cluster = Cluster {
-            servers: (0..n as u32).map(NodeId).collect(),
-            clients: vec![NodeId(n as u32)],
-            names: (0..=n).map(|i| format!("n{i}")).collect(),
-        };
+        let cluster = crate::testkit::cluster(n, 1);
         let raft = Raft::new(c, &cluster).unwrap();
         let node = raft.client(NodeId(n as u32));
         SoloClient {

@@ -3,7 +3,6 @@
 //! from a snapshot on disk, client sessions across snapshots, and the randomized safety test
 //! with tiny thresholds.
 
-use super::harness::{Sim, Workload};
 use super::*;
 use crate::raft::Snapshot;
 use coracle_core::{EntryId, KvStore, MS, Message, OpResult, Role};
@@ -13,17 +12,6 @@ fn with_threshold(t: u64) -> RaftConfig {
     RaftConfig {
         snapshot_threshold: Some(t),
         ..cfg()
-    }
-}
-
-fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64) -> RaftMsg {
-    RaftMsg::AppendEntries {
-        term,
-        prev_log_index: prev,
-        prev_log_term: prev_term,
-        entries,
-        leader_commit: commit,
-        round: 0,
     }
 }
 
@@ -525,31 +513,12 @@ fn sessions_survive_a_snapshot_so_a_retry_is_answered_once() {
     assert_eq!(counters(&s.node)["duplicate_requests"], 1);
 }
 
-fn workload(ops: u64) -> Option<Workload> {
-    Some(Workload {
-        ops,
-        gap: 5 * MS,
-        keys: 4,
-    })
-}
-
-/// Runs until some server leads (at most 5 s); returns it.
-fn settle(sim: &mut Sim) -> usize {
-    for _ in 0..100 {
-        sim.run_for(50 * MS);
-        if let Some(l) = sim.leader() {
-            return l;
-        }
-    }
-    panic!("no leader");
-}
-
 #[test]
 fn a_follower_down_for_many_entries_is_caught_up_with_install_snapshot() {
     for seed in 0..5 {
         let mut sim = Sim::new(with_threshold(10), 3, 2, seed);
         sim.storage_latency = MS;
-        sim.workload = workload(150);
+        sim.workload = workload(150, 5);
         sim.start_all();
         let l = settle(&mut sim);
         let f = (l + 1) % 3;
@@ -590,7 +559,7 @@ fn a_partitioned_leader_whose_log_diverged_installs_the_snapshot() {
     // and its conflicting suffix goes.
     for seed in 0..5 {
         let mut sim = Sim::new(with_threshold(8), 3, 2, seed);
-        sim.workload = workload(120);
+        sim.workload = workload(120, 5);
         sim.start_all();
         let l = settle(&mut sim);
         // Cut the leader off from the other servers only: the clients keep writing to it for

@@ -1,7 +1,6 @@
 //! Each unsafe teaching switch, in a hand-built scenario, produces the violation it promises;
 //! the same scenario without the switch stays safe.
 
-use super::harness::{Sim, Workload};
 use super::*;
 use crate::raft::UnsafeSwitch;
 use coracle_core::{MS, Role};
@@ -23,6 +22,7 @@ fn stale_candidate(c: RaftConfig) -> (Sim, usize) {
         ops: 300,
         gap: 5 * MS,
         keys: 3,
+        mix: Mix::GetPut,
     });
     sim.start_all();
     sim.run_until(500 * MS);
@@ -221,6 +221,7 @@ fn reverse_apply_applies_a_batch_in_descending_order() {
         ops: 10,
         gap: 5 * MS,
         keys: 2,
+        mix: Mix::GetPut,
     });
     sim.start_all();
     sim.run_until(1500 * MS);

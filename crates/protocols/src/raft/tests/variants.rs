@@ -1,16 +1,7 @@
 //! One focused test per election variant of the raft-variants design note.
 
-use super::harness::Sim;
 use super::*;
 use coracle_core::{MS, Role};
-
-fn rv(term: u64, lli: u64, llt: u64) -> RaftMsg {
-    RaftMsg::RequestVote {
-        term,
-        last_log_index: lli,
-        last_log_term: llt,
-    }
-}
 
 fn pv(term: u64, lli: u64, llt: u64) -> RaftMsg {
     RaftMsg::PreVote {
@@ -539,10 +530,11 @@ fn broken_link(c: &RaftConfig, seeds: u64) -> (usize, usize) {
     let (mut changes, mut ops) = (0, 0);
     for seed in 0..seeds {
         let mut sim = Sim::new(c.clone(), 3, 1, seed);
-        sim.workload = Some(super::harness::Workload {
+        sim.workload = Some(Workload {
             ops: 100_000,
             gap: 10 * MS,
             keys: 3,
+            mix: Mix::GetPut,
         });
         sim.start_all();
         sim.run_until(2000 * MS);

@@ -3,7 +3,7 @@
 //! every step; each test also asserts what it is about.
 
 use super::*;
-use crate::testkit::Workload;
+use crate::testkit::{Mix, Workload};
 use crate::vrr::Status;
 use coracle_core::{MS, Message, OpResult, Role};
 
@@ -12,25 +12,7 @@ fn workload(ops: u64, gap_ms: u64) -> Option<Workload> {
         ops,
         gap: gap_ms * MS,
         keys: 4,
-    })
-}
-
-/// All running servers are normal in one view with the same log and commit-number, and have
-/// executed everything.
-fn converged(sim: &Sim) -> bool {
-    let up: Vec<usize> = (0..sim.n_servers).filter(|&i| sim.nodes[i].up).collect();
-    let Some(&first) = up.first() else {
-        return false;
-    };
-    let a = sim.server(first);
-    up.iter().all(|&i| {
-        let s = sim.server(i);
-        s.status() == Status::Normal
-            && s.view() == a.view()
-            && s.last_normal() == s.view()
-            && s.log() == a.log()
-            && s.commit_number() == s.op_number()
-            && s.executed() == s.commit_number()
+        mix: Mix::GetCasPut,
     })
 }
 

@@ -1,23 +1,16 @@
 //! Configuration parsing, defaults, validation, schema, and the wire vocabulary.
 
 use super::*;
+use crate::testkit::cluster;
 use coracle_core::{ConfigIssue, MS, Message, OpResult, Severity, TimerName, US};
 use serde_json::json;
-
-fn cluster(n: usize) -> Cluster {
-    Cluster {
-        servers: (0..n as u32).map(NodeId).collect(),
-        clients: vec![],
-        names: (0..n).map(|i| i.to_string()).collect(),
-    }
-}
 
 fn parse(v: serde_json::Value) -> Result<VrrConfig, serde_json::Error> {
     serde_json::from_value(v)
 }
 
 fn build(v: serde_json::Value) -> Result<Vrr, ConfigIssue> {
-    Vrr::new(parse(v).expect("parses"), &cluster(3))
+    Vrr::new(parse(v).expect("parses"), &cluster(3, 0))
 }
 
 fn err(v: serde_json::Value) -> ConfigIssue {
@@ -28,7 +21,7 @@ fn err(v: serde_json::Value) -> ConfigIssue {
 fn defaults() {
     let c = parse(json!({})).unwrap();
     assert_eq!(c, VrrConfig::default());
-    let r = Vrr::new(c, &cluster(3)).unwrap();
+    let r = Vrr::new(c, &cluster(3, 0)).unwrap();
     let p = &r.params;
     assert_eq!(p.view_change, (150 * MS, 300 * MS));
     assert_eq!(p.commit_interval, 50 * MS);
@@ -44,7 +37,7 @@ fn defaults() {
 #[test]
 fn quorums_are_majorities_and_primaries_rotate_in_configured_order() {
     for (n, q) in [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (7, 4)] {
-        assert_eq!(Vrr::new(cfg(), &cluster(n)).unwrap().params.quorum, q);
+        assert_eq!(Vrr::new(cfg(), &cluster(n, 0)).unwrap().params.quorum, q);
     }
     // The replica order is the configured server order, whatever the node ids.
     let c = Cluster {
@@ -112,7 +105,7 @@ fn validation_errors_name_expected_and_found() {
         ..VrrConfig::default()
     };
     assert_eq!(
-        Vrr::new(c, &cluster(3)).unwrap_err().path,
+        Vrr::new(c, &cluster(3, 0)).unwrap_err().path,
         "commit_interval"
     );
     assert_eq!(
@@ -136,11 +129,11 @@ fn warnings_for_questionable_settings() {
     );
     assert!(w[0].message.contains("150"), "{}", w[0].message);
     // A single diskless replica cannot recover from a crash.
-    let w = Vrr::new(cfg(), &cluster(1)).unwrap().warnings();
+    let w = Vrr::new(cfg(), &cluster(1, 0)).unwrap().warnings();
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].path, "durable");
     assert!(
-        Vrr::new(durable(), &cluster(1))
+        Vrr::new(durable(), &cluster(1, 0))
             .unwrap()
             .warnings()
             .is_empty()

@@ -6,136 +6,32 @@ mod config;
 mod random;
 mod rules;
 
-use super::{Entry, Vrr, VrrConfig, VrrDisk, VrrMsg, VrrServer, VrrTimer, VrrWrite};
+use super::{Entry, Status, Vrr, VrrConfig, VrrDisk, VrrMsg, VrrServer, VrrTimer, VrrWrite};
+pub use crate::testkit::{applied, sends, sent_to, timers, writes};
 use coracle_core::rng::{purpose, stream};
-use coracle_core::{
-    Cluster, Command, Ctx, Input, Node, NodeId, Op, Out, Output, Protocol, Rng, Time,
-};
+use coracle_core::{Cluster, Command, Node, NodeId, Op, Output, Protocol};
 
 pub type Sim = crate::testkit::Sim<Vrr>;
-pub type Outs = Vec<Output<VrrMsg, VrrTimer, VrrWrite>>;
+pub type Solo = crate::testkit::Solo<Vrr>;
+pub type Outs = crate::testkit::Outs<Vrr>;
 
-/// One replica stepped by hand, with a disk image kept up to date as if every write completed
-/// at once.
-pub struct Solo {
-    pub vrr: Vrr,
-    pub cluster: Cluster,
-    pub node: VrrServer,
-    rng: Rng,
-    pub now: Time,
-    pub disk: VrrDisk,
-    pub me: NodeId,
-}
-
-impl Solo {
-    /// Replica `me` of an `n`-replica cluster (plus one client, node `n`), booted from `disk`
-    /// with `Input::Start`.
-    pub fn new(cfg: VrrConfig, n: usize, me: usize, disk: VrrDisk) -> (Solo, Outs) {
-        let cluster = Cluster {
-            servers: (0..n as u32).map(NodeId).collect(),
-            clients: vec![NodeId(n as u32)],
-            names: (0..=n).map(|i| format!("n{i}")).collect(),
-        };
-        let vrr = Vrr::new(cfg, &cluster).expect("valid config");
-        let me = NodeId(me as u32);
-        let node = vrr.server(me, &disk);
-        let mut s = Solo {
-            vrr,
-            cluster,
-            node,
-            rng: stream(7, purpose::PROTOCOL, me.0 as u64),
-            now: 0,
-            disk,
-            me,
-        };
-        let outs = s.step(Input::Start);
-        (s, outs)
-    }
-
-    pub fn step(&mut self, input: Input<VrrMsg, VrrTimer>) -> Outs {
-        let mut out = Out::<Vrr>::default();
-        let mut ctx = Ctx {
-            me: self.me,
-            now: self.now,
-            rng: &mut self.rng,
-            cluster: &self.cluster,
-        };
-        self.node.step(&mut ctx, input, &mut out);
-        let outs: Outs = out.drain().collect();
-        for o in &outs {
-            if let Output::Persist(w) = o {
-                Vrr::apply_write(&mut self.disk, w);
-            }
-        }
-        outs
-    }
-
-    pub fn recv(&mut self, from: usize, msg: VrrMsg) -> Outs {
-        self.step(Input::Packet {
-            from: NodeId(from as u32),
-            msg,
-        })
-    }
-
-    pub fn fire(&mut self, t: VrrTimer) -> Outs {
-        self.step(Input::Timer(t))
-    }
-
-    /// Crash and restart from the disk image.
-    pub fn restart(&mut self) -> Outs {
-        self.node = self.vrr.server(self.me, &self.disk);
-        self.step(Input::Recover)
-    }
-
-    /// The client's node index.
-    pub fn client(&self) -> usize {
-        self.cluster.servers.len()
-    }
-}
-
-pub fn sends(outs: &Outs) -> Vec<(usize, VrrMsg)> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Send { to, msg } => Some((to.index(), msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The messages sent to `to`.
-pub fn sent_to(outs: &Outs, to: usize) -> Vec<VrrMsg> {
-    sends(outs)
-        .into_iter()
-        .filter(|(t, _)| *t == to)
-        .map(|(_, m)| m)
-        .collect()
-}
-
-pub fn timers(outs: &Outs) -> Vec<(VrrTimer, Time)> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::SetTimer { timer, after } => Some((*timer, *after)),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn writes(outs: &Outs) -> Vec<VrrWrite> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Persist(w) => Some(w.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn applied(outs: &Outs) -> Vec<u64> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Applied { index, .. } => Some(*index),
-            _ => None,
-        })
-        .collect()
+/// All running servers are normal in one view with the same log and commit-number, and have
+/// executed everything.
+fn converged(sim: &Sim) -> bool {
+    let up: Vec<usize> = (0..sim.n_servers).filter(|&i| sim.nodes[i].up).collect();
+    let Some(&first) = up.first() else {
+        return false;
+    };
+    let a = sim.server(first);
+    up.iter().all(|&i| {
+        let s = sim.server(i);
+        s.status() == Status::Normal
+            && s.view() == a.view()
+            && s.last_normal() == s.view()
+            && s.log() == a.log()
+            && s.commit_number() == s.op_number()
+            && s.executed() == s.commit_number()
+    })
 }
 
 /// An entry of `view` carrying a distinct command.

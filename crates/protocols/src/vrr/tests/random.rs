@@ -13,8 +13,7 @@
 //! Disk-based replicas crash freely (all at once included).
 
 use super::*;
-use crate::testkit::Workload;
-use crate::vrr::Status;
+use crate::testkit::{Mix, Workload};
 use coracle_core::kv::Applied;
 use coracle_core::{KvStore, MS, OpResult, Role};
 use rand::RngExt;
@@ -25,19 +24,6 @@ fn failed(sim: &Sim) -> usize {
     (0..sim.n_servers)
         .filter(|&i| !sim.nodes[i].up || sim.obs(i).role == Role::Recovering)
         .count()
-}
-
-fn converged(sim: &Sim) -> bool {
-    let a = sim.server(0);
-    (0..sim.n_servers).all(|i| {
-        let s = sim.server(i);
-        s.status() == Status::Normal
-            && s.view() == a.view()
-            && s.last_normal() == s.view()
-            && s.log() == a.log()
-            && s.commit_number() == s.op_number()
-            && s.executed() == s.commit_number()
-    })
 }
 
 fn chaos(c: VrrConfig, n: usize, seed: u64) -> Sim {
@@ -54,6 +40,7 @@ fn chaos(c: VrrConfig, n: usize, seed: u64) -> Sim {
         ops: 10_000,
         gap: 8 * MS,
         keys: 5,
+        mix: Mix::GetCasPut,
     });
     sim.start_all();
     let f = (n - 1) / 2;
