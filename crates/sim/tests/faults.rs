@@ -1,22 +1,10 @@
 //! Fault models: pauses, isolation, partitions, role-targeted actions, clocks, flapping links,
 //! bursty loss, duplication, bandwidth and queues, random fault schedules.
 
-use coracle_sim::{CheckOptions, RunOptions, load_str, run};
-use serde_json::{Value, json};
+mod common;
+use common::*;
 
-fn results(cfg: &Value, seed: u64) -> Value {
-    let s = load_str("test.json", &cfg.to_string()).expect("valid scenario");
-    let opts = RunOptions {
-        seed,
-        until: None,
-        tracer: None,
-        stop_after: None,
-        record_history: true,
-    };
-    run(&s, opts, &CheckOptions::default())
-        .expect("runs")
-        .results
-}
+use serde_json::{Value, json};
 
 fn count(r: &Value, node: usize, counter: &str) -> u64 {
     r["nodes"][node]["counters"][counter].as_u64().unwrap_or(0)

@@ -4,19 +4,11 @@
 //! variants its description names, over several seeds, with assertions on leader changes,
 //! terms, availability and client progress. Every run must also stay safe.
 
+mod common;
+use common::*;
+
 use coracle_sim::{CheckOptions, RunOptions, load_str, run};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-
-fn example(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    serde_json::from_str(
-        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
-    )
-    .unwrap()
-}
 
 /// Runs `name` with `variant` merged into its consensus object.
 fn results(name: &str, variant: &Value, seed: u64) -> Value {

@@ -3,47 +3,13 @@
 //! scenario within a bounded number of seeds; and regression tests for the 2015 prototype's
 //! bugs R1–R15 (docs of the prototype, §4.8) and its double client start.
 
+mod common;
+use common::*;
+
 use coracle_sim::trace::Tracer;
-use coracle_sim::{CheckOptions, RunOptions, Scenario, load_file, load_str, run};
+use coracle_sim::{CheckOptions, RunOptions, load_file, run};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-
-fn example(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn scenario(cfg: &Value) -> Scenario {
-    load_str("test.json", &cfg.to_string()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn results(cfg: &Value, seed: u64) -> Value {
-    let opts = RunOptions {
-        seed,
-        until: None,
-        tracer: None,
-        stop_after: None,
-        record_history: true,
-    };
-    run(&scenario(cfg), opts, &CheckOptions::default())
-        .expect("runs")
-        .results
-}
-
-fn assert_safe(r: &Value, what: &str) {
-    assert_eq!(
-        r["checks"]["invariants"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["invariants"]["violation"]
-    );
-    assert_eq!(
-        r["checks"]["linearizability"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["linearizability"]
-    );
-}
 
 fn with_unsafe(mut cfg: Value, switch: &str) -> Value {
     cfg["consensus"]["unsafe"] = json!([switch]);

@@ -4,16 +4,11 @@
 //! checkpoint; without compaction the same runs grow their logs; and the teaching switches are
 //! still caught with compaction on.
 
+mod common;
+use common::*;
+
 use coracle_sim::{CheckOptions, RunOptions, RunResult, load_str, run};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-
-fn example(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
 
 fn with_threshold(mut cfg: Value, t: Value) -> Value {
     cfg["consensus"]["snapshot_threshold"] = t;
@@ -29,19 +24,6 @@ fn run_to(cfg: &Value, seed: u64, until_ms: Option<u64>) -> RunResult {
         ..RunOptions::seeded(seed)
     };
     run(&s, opts, &CheckOptions::default()).expect("runs")
-}
-
-fn assert_safe(r: &Value, what: &str) {
-    assert_eq!(
-        r["checks"]["invariants"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["invariants"]["violation"]
-    );
-    assert_eq!(
-        r["checks"]["linearizability"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["linearizability"]
-    );
 }
 
 /// The longest log suffix after a snapshot (`log_len - compacted`) among the servers that are

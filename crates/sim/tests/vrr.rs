@@ -3,40 +3,14 @@
 //! `consensus.protocol`, with zero invariant violations and linearizable histories over many
 //! seeds, and the paper's view-change and recovery cases behave as the paper says.
 
-use coracle_sim::{CheckOptions, RunOptions, load_str, run};
-use serde_json::{Value, json};
-use std::path::PathBuf;
+mod common;
+use common::*;
 
-fn example(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
+use serde_json::{Value, json};
 
 fn vrr(mut cfg: Value) -> Value {
     cfg["consensus"]["protocol"] = json!("vrr");
     cfg
-}
-
-fn results(cfg: &Value, seed: u64) -> Value {
-    let s = load_str("test.json", &cfg.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    run(&s, RunOptions::seeded(seed), &CheckOptions::default())
-        .unwrap()
-        .results
-}
-
-fn assert_safe(r: &Value, what: &str) {
-    assert_eq!(
-        r["checks"]["invariants"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["invariants"]["violation"]
-    );
-    assert_eq!(
-        r["checks"]["linearizability"]["status"], "ok",
-        "{what}: {}",
-        r["checks"]["linearizability"]
-    );
 }
 
 #[test]
