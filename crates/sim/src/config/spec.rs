@@ -95,10 +95,10 @@ pub struct ClockSpec {
     pub offset: Option<f64>,
 }
 
-/// A link. `bi` links carry packets both ways (the channel keys repeat [`ChannelSpec`]'s:
-/// serde's `flatten` cannot be combined with rejecting unknown keys) (each direction may have its own latency and
-/// loss through `reverse`); `uni` links carry packets from `from` to `to`
-/// only.
+// The channel keys repeat `ChannelSpec`'s because serde's `flatten` cannot be combined with
+// rejecting unknown keys.
+/// A link. `bi` links carry packets both ways (each direction may have its own latency and
+/// loss through `reverse`); `uni` links carry packets from `from` to `to` only.
 #[derive(Deserialize, Serialize, JsonSchema, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
