@@ -38,7 +38,8 @@ pub enum RaftMsg {
         term: u64,
         prev_log_index: u64,
         prev_log_term: u64,
-        entries: Vec<Entry>,
+        /// Shared between the copies a broadcast sends to every follower.
+        entries: Arc<[Entry]>,
         leader_commit: u64,
         round: u64,
     },

@@ -1,6 +1,7 @@
 //! Log replication (§5.3), commitment (§5.4.2), applying entries, client requests with sessions
 //! (thesis §6.3) and ReadIndex reads (thesis §6.4).
 
+use std::sync::Arc;
 use super::server::{PendingRead, RaftServer};
 use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
@@ -9,11 +10,14 @@ impl RaftServer {
     /// Starts a heartbeat round: one AppendEntries to every peer.
     pub(crate) fn broadcast(&mut self, out: &mut Out<Raft>) {
         self.round += 1;
+        self.ae_cache = None;
         for i in 0..self.p.servers.len() {
             if i != self.my_pos {
                 self.send_append(i, out);
             }
         }
+        // The log may change before the next broadcast: never reuse across broadcasts.
+        self.ae_cache = None;
     }
 
     /// Sends the entries from nextIndex (at most `max_entries_per_message`) to the peer at
@@ -27,7 +31,18 @@ impl RaftServer {
         let last = self.last_index();
         let prev = (self.next_index[i].max(1) - 1).min(last);
         let end = last.min(prev.saturating_add(self.p.max_entries));
-        let entries = self.log[(prev - self.base) as usize..(end - self.base) as usize].to_vec();
+        let entries = if prev == end {
+            self.no_entries.clone()
+        } else {
+            match &self.ae_cache {
+                Some((p, e, shared)) if (*p, *e) == (prev, end) => shared.clone(),
+                _ => {
+                    let shared: Arc<[Entry]> = self.log[(prev - self.base) as usize..(end - self.base) as usize].into();
+                    self.ae_cache = Some((prev, end, shared.clone()));
+                    shared
+                }
+            }
+        };
         self.sent_up_to[i] = self.sent_up_to[i].max(end);
         self.capped[i] = end < last;
         let msg = RaftMsg::AppendEntries {
@@ -60,7 +75,7 @@ impl RaftServer {
         term: u64,
         prev: u64,
         prev_term: u64,
-        entries: Vec<Entry>,
+        entries: &[Entry],
         leader_commit: u64,
         round: u64,
         out: &mut Out<Raft>,
@@ -204,11 +219,15 @@ impl RaftServer {
         if success {
             // matchIndex is monotonic: a reordered response never moves it back.
             let m = match_index.min(last);
-            if m > self.match_index[i] {
+            let raised = m > self.match_index[i];
+            if raised {
                 self.match_index[i] = m;
             }
             self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
-            self.advance_commit(out);
+            // The commit index can only move if this match index rose past it.
+            if raised && m > self.commit_index {
+                self.advance_commit(out);
+            }
             // Keep a lagging follower moving when nothing else is in flight: at once for
             // entries cut by the per-message cap, otherwise (new entries) unless batching.
             if self.role == Role::Leader

@@ -170,6 +170,10 @@ pub struct RaftServer {
     pub(crate) waiting: BTreeMap<NodeId, u64>,
     pub(crate) reads: Vec<PendingRead>,
     pub(crate) scratch: Vec<u64>,
+    /// The entries of the last AppendEntries built during the current broadcast, shared by the
+    /// followers at the same nextIndex (a 100-server leader would copy them 99 times).
+    pub(crate) ae_cache: Option<(u64, u64, Arc<[Entry]>)>,
+    pub(crate) no_entries: Arc<[Entry]>,
 
     pub(crate) c: ServerCounters,
 }
@@ -220,6 +224,8 @@ impl RaftServer {
             waiting: BTreeMap::new(),
             reads: Vec::new(),
             scratch: Vec::with_capacity(n),
+            ae_cache: None,
+            no_entries: Arc::from(Vec::new()),
             c: ServerCounters::default(),
             p,
         }
@@ -346,7 +352,7 @@ impl RaftServer {
                 term,
                 prev_log_index,
                 prev_log_term,
-                entries,
+                &entries,
                 leader_commit,
                 round,
                 out,

@@ -131,7 +131,7 @@ impl RaftServer {
                 term: self.term,
                 prev_log_index: self.base,
                 prev_log_term: self.base_term,
-                entries: Vec::new(),
+                entries: self.no_entries.clone(),
                 leader_commit: self.commit_index,
                 round: self.round,
             }

@@ -257,7 +257,7 @@ fn message_kinds_sizes_and_serde() {
                 term: 1,
                 prev_log_index: 0,
                 prev_log_term: 0,
-                entries: vec![e, e],
+                entries: vec![e, e].into(),
                 leader_commit: 0,
                 round: 3,
             },
@@ -340,7 +340,7 @@ fn disk_writes_rebuild_the_image() {
         &mut d,
         &RaftWrite::Append {
             first_index: 1,
-            entries: l.clone(),
+            entries: l.clone().into(),
         },
     );
     assert_eq!(d.log, l);

@@ -76,7 +76,7 @@ pub fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64
         term,
         prev_log_index: prev,
         prev_log_term: prev_term,
-        entries,
+        entries: entries.into(),
         leader_commit: commit,
         round: 0,
     }

@@ -50,7 +50,7 @@ fn appends_to(outs: &Outs, to: usize) -> Vec<(u64, Vec<Entry>)> {
                 prev_log_index,
                 entries,
                 ..
-            } => Some((prev_log_index, entries)),
+            } => Some((prev_log_index, entries.to_vec())),
             _ => None,
         })
         .collect()
@@ -287,7 +287,7 @@ fn follower_truncates_only_on_a_real_conflict() {
             RaftWrite::Truncate { from: 2 },
             RaftWrite::Append {
                 first_index: 2,
-                entries: new.clone()
+                entries: new.clone().into()
             }
         ]
     );

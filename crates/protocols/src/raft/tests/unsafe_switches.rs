@@ -208,7 +208,7 @@ fn reverse_apply_applies_a_batch_in_descending_order() {
             term: 1,
             prev_log_index: 4,
             prev_log_term: 1,
-            entries: vec![],
+            entries: vec![].into(),
             leader_commit: 3,
             round: 0,
         },

@@ -16,7 +16,7 @@ fn heartbeat(term: u64, prev: u64, prev_term: u64) -> RaftMsg {
         term,
         prev_log_index: prev,
         prev_log_term: prev_term,
-        entries: vec![],
+        entries: vec![].into(),
         leader_commit: 0,
         round: 0,
     }
