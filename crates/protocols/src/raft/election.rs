@@ -185,6 +185,7 @@ impl RaftServer {
         let next = self.last_index() + 1;
         self.next_index.fill(next);
         self.match_index.fill(0);
+        self.above_commit = 0;
         self.sent_up_to.fill(0);
         self.capped.fill(false);
         self.acked_round.fill(0);

@@ -1,10 +1,10 @@
 //! Log replication (§5.3), commitment (§5.4.2), applying entries, client requests with sessions
 //! (thesis §6.3) and ReadIndex reads (thesis §6.4).
 
-use std::sync::Arc;
 use super::server::{PendingRead, RaftServer};
 use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
+use std::sync::Arc;
 
 impl RaftServer {
     /// Starts a heartbeat round: one AppendEntries to every peer.
@@ -37,7 +37,8 @@ impl RaftServer {
             match &self.ae_cache {
                 Some((p, e, shared)) if (*p, *e) == (prev, end) => shared.clone(),
                 _ => {
-                    let shared: Arc<[Entry]> = self.log[(prev - self.base) as usize..(end - self.base) as usize].into();
+                    let shared: Arc<[Entry]> =
+                        self.log[(prev - self.base) as usize..(end - self.base) as usize].into();
                     self.ae_cache = Some((prev, end, shared.clone()));
                     shared
                 }
@@ -219,15 +220,10 @@ impl RaftServer {
         if success {
             // matchIndex is monotonic: a reordered response never moves it back.
             let m = match_index.min(last);
-            let raised = m > self.match_index[i];
-            if raised {
-                self.match_index[i] = m;
+            if m > self.match_index[i] {
+                self.raise_match(i, m, out);
             }
             self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
-            // The commit index can only move if this match index rose past it.
-            if raised && m > self.commit_index {
-                self.advance_commit(out);
-            }
             // Keep a lagging follower moving when nothing else is in flight: at once for
             // entries cut by the per-message cap, otherwise (new entries) unless batching.
             if self.role == Role::Leader
@@ -293,6 +289,27 @@ impl RaftServer {
         }
     }
 
+    /// Raises follower `i`'s matchIndex to `m` and commits what that allows. The commit index
+    /// can only move once a majority holds an entry above it, which `above_commit` counts.
+    pub(crate) fn raise_match(&mut self, i: usize, m: u64, out: &mut Out<Raft>) {
+        let old = self.match_index[i];
+        self.match_index[i] = m;
+        if i == self.my_pos || m <= self.commit_index {
+            return;
+        }
+        if old <= self.commit_index {
+            self.above_commit += 1;
+        }
+        let me = if self.p.servers.len() > 1 {
+            self.last_index()
+        } else {
+            self.match_index[self.my_pos]
+        };
+        if self.above_commit + usize::from(me > self.commit_index) >= self.p.majority {
+            self.advance_commit(out);
+        }
+    }
+
     /// §5.4.2: commit the highest index stored on a majority (the leader counting itself) if it
     /// is an entry of the current term.
     pub(crate) fn advance_commit(&mut self, out: &mut Out<Raft>) {
@@ -313,6 +330,13 @@ impl RaftServer {
         self.scratch = m;
         if n > self.commit_index && (self.p.commit_old_terms || self.term_at(n) == self.term) {
             self.commit_index = n;
+            let (me, commit) = (self.my_pos, self.commit_index);
+            self.above_commit = self
+                .match_index
+                .iter()
+                .enumerate()
+                .filter(|&(j, &x)| j != me && x > commit)
+                .count();
             self.apply_committed(out);
         }
     }

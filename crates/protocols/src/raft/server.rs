@@ -170,6 +170,10 @@ pub struct RaftServer {
     pub(crate) waiting: BTreeMap<NodeId, u64>,
     pub(crate) reads: Vec<PendingRead>,
     pub(crate) scratch: Vec<u64>,
+    /// Followers whose matchIndex is above the commit index: with the leader's own copy, the
+    /// commit index can move only once this reaches a majority, so most acknowledgements of a
+    /// large cluster skip the selection in `advance_commit`.
+    pub(crate) above_commit: usize,
     /// The entries of the last AppendEntries built during the current broadcast, shared by the
     /// followers at the same nextIndex (a 100-server leader would copy them 99 times).
     pub(crate) ae_cache: Option<(u64, u64, Arc<[Entry]>)>,
@@ -224,6 +228,7 @@ impl RaftServer {
             waiting: BTreeMap::new(),
             reads: Vec::new(),
             scratch: Vec::with_capacity(n),
+            above_commit: 0,
             ae_cache: None,
             no_entries: Arc::from(Vec::new()),
             c: ServerCounters::default(),

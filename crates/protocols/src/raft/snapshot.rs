@@ -227,10 +227,9 @@ impl RaftServer {
         self.snapshot_sent_at[i] = None;
         let m = match_index.min(self.last_index());
         if m > self.match_index[i] {
-            self.match_index[i] = m;
+            self.raise_match(i, m, out);
         }
         self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
-        self.advance_commit(out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).
         if self.role == Role::Leader

@@ -1,6 +1,6 @@
 //! Leader Append-Only (Raft §5.3, Figure 3): a leader never overwrites or deletes entries in its
-//! log; it only appends. Checked on every step of a leader within one term by remembering the
-//! index and identity of its last entry.
+//! log; it only appends. Checked whenever a leader's observation changes within one term (every
+//! append changes its last index) by remembering the index and identity of its last entry.
 
 use super::{LogView, Violation};
 use coracle_core::{EntryId, NodeId, Observation, Role, Time};

@@ -43,9 +43,10 @@ use coracle_core::{
     Cluster, Ctx, Input, Node, NodeId, Observation, OpResult, Out, Output, Protocol, Rng, Role,
     Time, TimerName, rng, time_to_ms,
 };
+use dary_heap::QuaternaryHeap;
 use serde_json::{Value, json};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 /// Longest path a packet may take (a guard; shortest-path routes never loop).
 const MAX_HOPS: u8 = 64;
@@ -324,7 +325,8 @@ pub struct Engine<'s, P: Protocol> {
     horizon: Time,
     stop_after: Option<Time>,
     seq: u64,
-    queue: BinaryHeap<Event>,
+    /// A 4-ary heap: shallower than a binary one, so fewer cache misses per pop.
+    queue: QuaternaryHeap<Event>,
     nodes: Vec<Slot<P>>,
     net: Topology,
     packets: Vec<net::Packet<P::Msg>>,
@@ -418,7 +420,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             horizon,
             stop_after: opts.stop_after,
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: QuaternaryHeap::new(),
             nodes,
             net: Topology::new(scenario, seed),
             packets: Vec::new(),
@@ -824,8 +826,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if obs.role != prev.role || obs.term != prev.term || obs.leader != prev.leader {
             self.update_availability();
         }
-        // Nothing a check looks at changed (a leader's log is still re-read every step).
-        if obs == prev && obs.role != Role::Leader && !self.checker.has_pending() {
+        // Nothing a check looks at changed.
+        if obs == prev && !self.checker.has_pending() {
             return;
         }
         let Engine {
