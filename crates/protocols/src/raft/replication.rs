@@ -113,7 +113,7 @@ impl RaftServer {
             let skip = ((self.base - prev) as usize).min(entries.len());
             (self.base, self.base_term, &entries[skip..])
         } else {
-            (prev, prev_term, &entries[..])
+            (prev, prev_term, entries)
         };
 
         // Consistency check (§5.3).

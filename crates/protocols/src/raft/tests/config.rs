@@ -340,7 +340,7 @@ fn disk_writes_rebuild_the_image() {
         &mut d,
         &RaftWrite::Append {
             first_index: 1,
-            entries: l.clone().into(),
+            entries: l.clone(),
         },
     );
     assert_eq!(d.log, l);

@@ -429,7 +429,7 @@ fn disk_image_applies_snapshot_writes() {
         &mut d,
         &RaftWrite::Append {
             first_index: 1,
-            entries: l.clone().into(),
+            entries: l.clone(),
         },
     );
     Raft::apply_write(
