@@ -74,16 +74,25 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
         sim_ms / 1000.0 / secs
     )?;
     let n = &res["network"];
-    let d = &n["packets_dropped"];
+    let drops: Vec<String> = n["packets_dropped"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+                .collect()
+        })
+        .unwrap_or_default();
     writeln!(
         w,
-        "  network    sent {}, delivered {}, dropped: loss {}, no route {}, node down {}, link down {}; latency {}",
+        "  network    sent {}, delivered {}, dropped {}; latency {}",
         n["packets_sent"],
         n["packets_delivered"],
-        d["loss"],
-        d["no_route"],
-        d["node_down"],
-        d["link_down"],
+        if drops.is_empty() {
+            "none".to_string()
+        } else {
+            drops.join(", ")
+        },
         lat(&n["latency_ms"])
     )?;
     let p = &res["protocol_stats"];

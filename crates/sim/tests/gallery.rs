@@ -397,3 +397,31 @@ fn the_2015_gallery_in_native_format() {
         results("2015/hidden_pair.json", &basic(), seed);
     }
 }
+
+#[test]
+fn bufferbloat_delays_without_elections_until_the_queue_is_short() {
+    let f = "reliable/bufferbloat.json";
+    let deep = results(f, &basic(), 1);
+    assert_eq!(leader_changes(&deep), 0, "late heartbeats still arrive");
+    assert!(deep["network"]["latency_ms"]["max"].as_f64().unwrap() > 500.0);
+    assert!(deep["clients"]["latency_ms"]["p99"].as_f64().unwrap() > 1000.0);
+    // The same with a 20-packet queue: tail drops, lost heartbeats, elections.
+    let mut cfg = example(f);
+    for l in cfg["network"]["links"].as_array_mut().unwrap() {
+        if l.get("bandwidth").is_some() {
+            l["queue"] = json!(20);
+        }
+    }
+    let s = load_str(f, &cfg.to_string()).unwrap();
+    let short = run(&s, RunOptions::seeded(1), &CheckOptions::default())
+        .unwrap()
+        .results;
+    assert_eq!(short["checks"]["invariants"]["status"], "ok");
+    assert!(
+        short["network"]["packets_dropped"]["queue"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
+    assert!(leader_changes(&short) > 3, "{}", leader_changes(&short));
+}
