@@ -319,3 +319,24 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+#[test]
+fn compact_form_with_a_wrong_type_is_not_taken_for_the_native_format() {
+    let e = err(r#"{"nodes": "three", "consensus": {"protocol": "raft"}}"#);
+    assert_eq!(
+        e,
+        "bad.json:1:11: nodes: expected a non-negative integer, found string \"three\""
+    );
+}
+
+#[test]
+fn suggestions_only_for_likely_typos() {
+    let e = err(
+        r#"{"nodes": 3, "consensus": {"protocol": "raft"}, "timeline": [{"at": 5, "action": "crash", "node": 9}]}"#,
+    );
+    assert!(
+        e.contains("hint: allowed node ids here: \"1\", \"2\", \"3\""),
+        "{e}"
+    );
+    assert!(!e.contains("did you mean"), "{e}");
+}

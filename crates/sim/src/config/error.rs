@@ -204,7 +204,8 @@ pub fn suggest(name: &str, allowed: &[String], what: &str) -> String {
             .join(", ")
     };
     match best {
-        Some((d, a)) if d <= 2.max(name.len() / 3) => {
+        // Close enough to be a typo, not another name altogether ("9" is no typo of "1").
+        Some((d, a)) if d <= 1.max(name.chars().count() / 3) && d < name.chars().count() => {
             format!("did you mean \"{a}\"? allowed {what}s here: {list}")
         }
         _ => format!("allowed {what}s here: {list}"),

@@ -94,7 +94,9 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         let cfg: legacy::WebExport = parse(&src, "")?;
         return legacy::resolve_web(cfg, src);
     }
-    if obj.get("nodes").is_some_and(|n| n.is_number()) {
+    // Compact form: a number of nodes (anything but a list, so that `"nodes": "three"` is
+    // reported as a wrong type rather than as an unknown key of the native format).
+    if !obj.contains_key("network") && obj.get("nodes").is_some_and(|n| !n.is_array()) {
         let cfg: legacy::Compact = parse(&src, "")?;
         return legacy::resolve_compact(cfg, src);
     }
