@@ -206,24 +206,11 @@ impl RaftServer {
         round: u64,
         out: &mut Out<Raft>,
     ) {
-        if term > self.term {
-            self.step_down(ctx, term, out);
+        let Some(i) = self.follower_answered(ctx, from, term, round, out) else {
             return;
-        }
-        if self.role != Role::Leader || term != self.term {
-            return;
-        }
-        let Some(i) = self.p.pos(from) else { return };
-        self.recent_active[i] = true;
-        self.acked_round[i] = self.acked_round[i].max(round);
-        let last = self.last_index();
+        };
         if success {
-            // matchIndex is monotonic: a reordered response never moves it back.
-            let m = match_index.min(last);
-            if m > self.match_index[i] {
-                self.raise_match(i, m, out);
-            }
-            self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
+            self.record_match(i, match_index, out);
             // Keep a lagging follower moving when nothing else is in flight: at once for
             // entries cut by the per-message cap, otherwise (new entries) unless batching.
             if self.role == Role::Leader
@@ -287,6 +274,40 @@ impl RaftServer {
                 self.advance_commit(out);
             }
         }
+    }
+
+    /// The common part of a follower's answer (AppendEntries or InstallSnapshot response): a
+    /// higher term deposes us; an answer of our term proves the follower accepts us (CheckQuorum,
+    /// ReadIndex rounds). Returns the follower's position when the answer is for this leader.
+    pub(crate) fn follower_answered(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: NodeId,
+        term: u64,
+        round: u64,
+        out: &mut Out<Raft>,
+    ) -> Option<usize> {
+        if term > self.term {
+            self.step_down(ctx, term, out);
+            return None;
+        }
+        if self.role != Role::Leader || term != self.term {
+            return None;
+        }
+        let i = self.p.pos(from)?;
+        self.recent_active[i] = true;
+        self.acked_round[i] = self.acked_round[i].max(round);
+        Some(i)
+    }
+
+    /// Follower `i` holds our log up to `match_index`: matchIndex is monotonic (a reordered
+    /// answer never moves it back) and nextIndex follows it.
+    pub(crate) fn record_match(&mut self, i: usize, match_index: u64, out: &mut Out<Raft>) {
+        let m = match_index.min(self.last_index());
+        if m > self.match_index[i] {
+            self.raise_match(i, m, out);
+        }
+        self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
     }
 
     /// Raises follower `i`'s matchIndex to `m` and commits what that allows. The commit index

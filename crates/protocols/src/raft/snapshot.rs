@@ -214,22 +214,11 @@ impl RaftServer {
         round: u64,
         out: &mut Out<Raft>,
     ) {
-        if term > self.term {
-            self.step_down(ctx, term, out);
+        let Some(i) = self.follower_answered(ctx, from, term, round, out) else {
             return;
-        }
-        if self.role != Role::Leader || term != self.term {
-            return;
-        }
-        let Some(i) = self.p.pos(from) else { return };
-        self.recent_active[i] = true;
-        self.acked_round[i] = self.acked_round[i].max(round);
+        };
         self.snapshot_sent_at[i] = None;
-        let m = match_index.min(self.last_index());
-        if m > self.match_index[i] {
-            self.raise_match(i, m, out);
-        }
-        self.next_index[i] = self.next_index[i].max(self.match_index[i] + 1);
+        self.record_match(i, match_index, out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).
         if self.role == Role::Leader
