@@ -49,6 +49,8 @@ struct Outstanding {
     seq: u64,
     target: NodeId,
     attempts: u32,
+    /// Redirects without a leader hint since the last timeout: bounds blind hopping.
+    blind: u32,
 }
 
 /// The queue, the outstanding request and the counters of one client proxy. Methods that may
@@ -149,6 +151,12 @@ impl<P: ProxyProtocol> Proxy<P> {
 
     /// `from` answered the outstanding request without a result: resends it to `leader`, or to
     /// a random server other than `from` if `leader` is unknown or is `from`.
+    ///
+    /// Only an answer from the server the request was last sent to counts: a duplicated or late
+    /// answer from an earlier target would otherwise start a second chain of resends, and on a
+    /// duplicating link those chains multiply without bound. Without a hint the proxy hops at
+    /// most once per server before it waits for the retry timer, so a cluster with no leader
+    /// is not flooded with requests at network speed.
     pub fn redirect(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -156,13 +164,23 @@ impl<P: ProxyProtocol> Proxy<P> {
         leader: Option<NodeId>,
         out: &mut Out<P>,
     ) {
-        if self.current.is_none() {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        if from != cur.target {
             return;
         }
         self.c.not_leader_replies += 1;
         let target = match leader.filter(|&l| l != from) {
             Some(l) => Some(l),
-            None => self.random_server(ctx, Some(from)),
+            None => {
+                let servers = P::servers(&self.p).len();
+                if cur.blind as usize >= servers {
+                    return; // the retry timer set by the last send resends it
+                }
+                cur.blind += 1;
+                self.random_server(ctx, Some(from))
+            }
         };
         if let Some(t) = target {
             self.resend(ctx, t, leader, out);
@@ -173,9 +191,13 @@ impl<P: ProxyProtocol> Proxy<P> {
     /// last one. The caller forgets the leader, so the next operation (after a give-up) goes to
     /// a random server too.
     pub fn timed_out(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<P>) {
-        let Some(cur) = self.current else { return };
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        cur.blind = 0;
+        let last = cur.target;
         self.c.timeouts += 1;
-        if let Some(target) = self.random_server(ctx, Some(cur.target)) {
+        if let Some(target) = self.random_server(ctx, Some(last)) {
             self.resend(ctx, target, None, out);
         }
     }
@@ -238,6 +260,7 @@ impl<P: ProxyProtocol> Proxy<P> {
             seq,
             target,
             attempts: 1,
+            blind: 0,
         });
         self.transmit(out);
     }

@@ -75,7 +75,7 @@ fn every_teaching_switch_is_caught() {
     for (switch, file, max) in [
         ("no_log_check", "teaching/storm.json", 5),
         ("reverse_apply", "teaching/storm.json", 5),
-        ("no_backtrack", "teaching/storm.json", 30),
+        ("no_backtrack", "teaching/stale-follower.json", 1),
         ("forget_vote_on_crash", "teaching/double-vote.json", 1),
         ("commit_old_terms", "teaching/figure-8.json", 1),
     ] {
@@ -103,6 +103,14 @@ fn every_teaching_switch_is_caught() {
     assert_eq!(
         r["checks"]["invariants"]["violation"]["invariant"],
         "leader_completeness"
+    );
+    let r = results(
+        &with_unsafe(example("teaching/stale-follower.json"), "no_backtrack"),
+        7,
+    );
+    assert_eq!(
+        r["checks"]["invariants"]["violation"]["invariant"],
+        "state_machine_safety"
     );
 }
 

@@ -332,3 +332,31 @@ fn a_restarted_client_proxy_is_not_mistaken_for_its_old_session() {
     );
     sim.assert_safe();
 }
+
+#[test]
+fn duplicated_not_leader_answers_do_not_multiply_client_requests() {
+    // Before the first election (timeouts start at 150 ms) every server answers "not leader"
+    // without a hint, and every message is delivered twice. The proxy tries each server at most
+    // once, counts only the answer of the server it last asked, and then waits for its retry
+    // timer: without those rules the duplicates start chains of resends that multiply.
+    let mut sim = Sim::new(cfg(), 3, 1, 5);
+    sim.dup = 1.0;
+    sim.start_all();
+    sim.submit(3, Op::Get { key: 0 });
+    sim.run_until(140 * MS);
+    assert_eq!(sim.obs(0).term, 0, "no election yet");
+    assert_eq!(
+        sim.kind("client_request"),
+        4,
+        "one send and three blind hops"
+    );
+    assert_eq!(sim.counter(3, "retries"), 3);
+    assert!(
+        sim.counter(3, "not_leader_replies") >= 4,
+        "duplicates are answered too"
+    );
+    sim.run_until(3000 * MS);
+    assert_eq!(sim.completions.len(), 1);
+    assert!(sim.completions[0].result.is_some());
+    sim.assert_safe();
+}

@@ -5,11 +5,22 @@
 //! applied sequences of all servers are prefixes of one another.
 
 use super::*;
+use crate::raft::MAX_BACKOFF_EXPONENT;
 use coracle_core::MS;
 use rand::RngExt;
 use std::collections::BTreeMap;
 
 fn chaos(c: RaftConfig, n: usize, seed: u64, storage: bool) -> Sim {
+    // Time to elect a leader after healing: 3 s, plus two of the longest candidate timeouts
+    // when `backoff` may have stretched them (a candidate that failed often waits up to
+    // `2^MAX_BACKOFF_EXPONENT` times its range before trying again).
+    let mut settle = 3000 * MS;
+    if c.backoff {
+        let top = c
+            .candidate_timeout
+            .map_or(c.election_timeout_max.unwrap_or(300.0), |r| r[1]);
+        settle += 2 * (1 << MAX_BACKOFF_EXPONENT) * (top * MS as f64) as Time;
+    }
     let mut sim = Sim::new(c, n, 2, seed);
     // Every fourth seed is a rough network.
     let rough = seed % 4 == 3;
@@ -53,7 +64,7 @@ fn chaos(c: RaftConfig, n: usize, seed: u64, storage: bool) -> Sim {
             sim.recover(i);
         }
     }
-    sim.run_for(3000 * MS);
+    sim.run_for(settle);
     sim
 }
 
