@@ -10,6 +10,7 @@ use crate::NodeId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 /// Keys are small integers: a workload names a key space `0..keys`.
 pub type Key = u32;
@@ -123,24 +124,28 @@ impl Applied {
 impl KvStore {
     /// Applies `cmd` at most once per (client, seq).
     pub fn apply(&mut self, cmd: &Command) -> Applied {
-        if let Some(s) = self.sessions.get(&cmd.client) {
-            if cmd.seq == s.seq {
-                return Applied::Duplicate(s.result);
+        // One lookup of the session (this runs for every entry on every server).
+        let session = Session {
+            seq: cmd.seq,
+            result: OpResult::Written,
+        };
+        let s = match self.sessions.entry(cmd.client) {
+            Entry::Occupied(e) => {
+                let s = e.into_mut();
+                if cmd.seq == s.seq {
+                    return Applied::Duplicate(s.result);
+                }
+                if cmd.seq < s.seq {
+                    return Applied::Stale;
+                }
+                *s = session;
+                s
             }
-            if cmd.seq < s.seq {
-                return Applied::Stale;
-            }
-        }
-        let result = self.execute(&cmd.op);
-        self.sessions.insert(
-            cmd.client,
-            Session {
-                seq: cmd.seq,
-                result,
-            },
-        );
+            Entry::Vacant(e) => e.insert(session),
+        };
+        s.result = execute(&mut self.data, &cmd.op);
         self.applied += 1;
-        Applied::Fresh(result)
+        Applied::Fresh(s.result)
     }
 
     /// Reads without going through the client table (for read paths that bypass the log).
@@ -176,23 +181,31 @@ impl KvStore {
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+}
 
-    fn execute(&mut self, op: &Op) -> OpResult {
-        match *op {
-            Op::Get { key } => OpResult::Value {
-                value: self.data.get(&key).copied(),
-            },
-            Op::Put { key, value } => {
-                self.data.insert(key, value);
-                OpResult::Written
-            }
-            Op::Cas { key, expect, new } => {
-                let ok = self.data.get(&key).copied() == expect;
-                if ok {
-                    self.data.insert(key, new);
+/// Runs `op` on the data.
+fn execute(data: &mut BTreeMap<Key, Value>, op: &Op) -> OpResult {
+    match *op {
+        Op::Get { key } => OpResult::Value {
+            value: data.get(&key).copied(),
+        },
+        Op::Put { key, value } => {
+            data.insert(key, value);
+            OpResult::Written
+        }
+        Op::Cas { key, expect, new } => {
+            let ok = match data.get_mut(&key) {
+                Some(v) if Some(*v) == expect => {
+                    *v = new;
+                    true
                 }
-                OpResult::Cas { ok }
-            }
+                None if expect.is_none() => {
+                    data.insert(key, new);
+                    true
+                }
+                _ => false,
+            };
+            OpResult::Cas { ok }
         }
     }
 }

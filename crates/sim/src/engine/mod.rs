@@ -116,9 +116,17 @@ struct Event {
     kind: Kind,
 }
 
+impl Event {
+    /// (time, seq) as one number: a single branch-free comparison in the heap's inner loop.
+    #[inline]
+    fn key(&self) -> u128 {
+        ((self.time as u128) << 64) | self.seq as u128
+    }
+}
+
 impl PartialEq for Event {
     fn eq(&self, o: &Self) -> bool {
-        self.time == o.time && self.seq == o.seq
+        self.key() == o.key()
     }
 }
 impl Eq for Event {}
@@ -130,7 +138,7 @@ impl PartialOrd for Event {
 impl Ord for Event {
     /// Reversed, so the max-heap pops the earliest event; ties by insertion order.
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.time, o.seq).cmp(&(self.time, self.seq))
+        o.key().cmp(&self.key())
     }
 }
 
