@@ -146,6 +146,10 @@ impl<P: Protocol> Out<P> {
     pub fn drain(&mut self) -> std::vec::Drain<'_, Output<P::Msg, P::Timer, P::Write>> {
         self.buf.drain(..)
     }
+    /// The outputs written so far, for a driver that handles them in place (then `clear`s).
+    pub fn as_mut_slice(&mut self) -> &mut [Output<P::Msg, P::Timer, P::Write>] {
+        &mut self.buf
+    }
     /// Number of outputs.
     pub fn len(&self) -> usize {
         self.buf.len()

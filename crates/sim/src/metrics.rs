@@ -173,13 +173,15 @@ impl NetStats {
     /// Counts one message of `kind`.
     #[inline]
     pub fn count_kind(&mut self, kind: &'static str) {
-        for e in &mut self.by_kind {
-            if std::ptr::eq(e.0, kind) || e.0 == kind {
-                e.1 += 1;
-                return;
-            }
+        // Pointer equality first: the names are static, so this nearly always hits without
+        // comparing bytes (names of equal length made the one-pass version call memcmp).
+        if let Some(e) = self.by_kind.iter_mut().find(|e| std::ptr::eq(e.0, kind)) {
+            e.1 += 1;
+        } else if let Some(e) = self.by_kind.iter_mut().find(|e| e.0 == kind) {
+            e.1 += 1;
+        } else {
+            self.by_kind.push((kind, 1));
         }
-        self.by_kind.push((kind, 1));
     }
 }
 

@@ -69,17 +69,42 @@ impl Cut {
 }
 
 impl<P: Protocol> Engine<'_, P> {
-    fn alloc_packet(&mut self, p: Packet<P::Msg>) -> u32 {
-        match self.free_packets.pop() {
-            Some(idx) => {
-                self.packets[idx as usize] = p;
-                idx
-            }
+    /// Puts a new packet into the slab. Fields are written in place: building a `Packet` on
+    /// the stack and moving it in copied the message twice more per send.
+    fn alloc_packet(
+        &mut self,
+        from: usize,
+        to: usize,
+        size: u32,
+        sent_at: Time,
+        msg: P::Msg,
+    ) -> u32 {
+        let idx = match self.free_packets.pop() {
+            Some(idx) => idx,
             None => {
-                self.packets.push(p);
+                self.packets.push(Packet {
+                    from: 0,
+                    to: 0,
+                    channel: NONE,
+                    downs: 0,
+                    hops: 0,
+                    size: 0,
+                    sent_at: 0,
+                    msg: None,
+                });
                 (self.packets.len() - 1) as u32
             }
-        }
+        };
+        let pk = &mut self.packets[idx as usize];
+        pk.from = from as u32;
+        pk.to = to as u32;
+        pk.channel = NONE;
+        pk.downs = 0;
+        pk.hops = 0;
+        pk.size = size;
+        pk.sent_at = sent_at;
+        pk.msg = Some(msg);
+        idx
     }
 
     pub(super) fn free_packet(&mut self, idx: u32) -> Option<P::Msg> {
@@ -94,27 +119,17 @@ impl<P: Protocol> Engine<'_, P> {
     }
 
     /// A node hands `msg` to the network.
+    #[inline(always)]
     pub(super) fn transmit(&mut self, from: usize, to: usize, msg: P::Msg) {
         self.stats.count_kind(msg.kind());
         let size = msg.wire_size();
-        let pk = Packet {
-            from: from as u32,
-            to: to as u32,
-            channel: NONE,
-            downs: 0,
-            hops: 0,
-            size,
-            sent_at: self.now,
-            msg: Some(msg),
-        };
+        let p = self.alloc_packet(from, to, size, self.now, msg);
         if from == to {
             self.stats.loopback += 1;
-            let p = self.alloc_packet(pk);
             self.push(self.now, Kind::Hop { packet: p });
             return;
         }
         self.stats.sent += 1;
-        let p = self.alloc_packet(pk);
         if self.nodes[from].mute {
             return self.drop_packet(p, DropCause::Isolated);
         }
@@ -186,18 +201,20 @@ impl<P: Protocol> Engine<'_, P> {
         self.push(depart.saturating_add(lat), Kind::Hop { packet: p });
         if let Some(l2) = dup_lat {
             let orig = &self.packets[p as usize];
-            let copy = Packet {
-                from: orig.from,
-                to: orig.to,
-                channel: ch,
-                downs,
-                hops: orig.hops,
-                size: orig.size,
-                sent_at: orig.sent_at,
-                msg: orig.msg.clone(),
-            };
+            let (from, to, hops, size, sent_at) = (
+                orig.from as usize,
+                orig.to as usize,
+                orig.hops,
+                orig.size,
+                orig.sent_at,
+            );
+            let msg = orig.msg.clone().expect("packet in flight has a message");
+            let q = self.alloc_packet(from, to, size, sent_at, msg);
+            let copy = &mut self.packets[q as usize];
+            copy.channel = ch;
+            copy.downs = downs;
+            copy.hops = hops;
             self.stats.duplicated += 1;
-            let q = self.alloc_packet(copy);
             self.push(depart.saturating_add(l2), Kind::Hop { packet: q });
         }
     }
