@@ -2,7 +2,9 @@
 //!
 //! Each workload is a scenario file in `bench/` (so the same file can be timed on another
 //! simulator) run in a child process of its own, so that its peak memory (the kernel's VmHWM)
-//! is its own. The engine runs as in `coracle run` minus what only serves correctness
+//! is its own. A workload file with a `sweep` key instead names a sweep spec, whose trials run
+//! in parallel on all cores as `coracle sweep` runs them (events and simulated time are summed
+//! over the trials; nothing is written). The engine runs as in `coracle run` minus what only serves correctness
 //! reporting after the run: no trace, no client history, no linearizability check (the
 //! invariants are still checked on every step). `--quick` shortens every horizon so the whole
 //! suite takes seconds; its event counts are deterministic and pinned by a test, so a
@@ -38,6 +40,9 @@ pub struct BenchArgs {
     pub until: Option<f64>,
 }
 
+/// Trials per point of a sweep workload in quick mode.
+pub const QUICK_TRIALS: u64 = 10;
+
 /// Horizon of each workload in quick mode, ms.
 pub const QUICK_MS: f64 = 2000.0;
 
@@ -47,7 +52,74 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn run_one(path: &Path, until: Option<f64>) -> ExitCode {
+/// A workload file that points at a sweep spec: `{"name", "description", "sweep": PATH}`
+/// (the path relative to the workload file).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepWorkload {
+    #[allow(dead_code)]
+    name: String,
+    #[allow(dead_code)]
+    description: String,
+    sweep: PathBuf,
+}
+
+fn sweep_workload(path: &Path) -> Option<SweepWorkload> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v.get("sweep")?;
+    serde_json::from_value(v).ok()
+}
+
+/// Runs every trial of a sweep on all cores; `quick` keeps the first few trials of each point.
+fn run_sweep(file: &Path, quick: bool) -> ExitCode {
+    use rayon::prelude::*;
+    let mut spec = match coracle_sim::sweep::load_spec_file(file) {
+        Ok(s) => s,
+        Err(e) => return crate::config_error(&e),
+    };
+    if quick {
+        for p in &mut spec.points {
+            p.trials = p.trials.min(QUICK_TRIALS);
+        }
+    }
+    let t0 = Instant::now();
+    let prepared =
+        match coracle_sim::sweep::prepare(&spec, &|p| format!("{}#{}", spec.file, p.label)) {
+            Ok(p) => p,
+            Err(e) => return crate::config_error(&e),
+        };
+    let todo = coracle_sim::sweep::runner::selected(&spec, None);
+    let (events, simulated, violations) = todo
+        .par_iter()
+        .map(|&(p, t)| {
+            let (row, cost) = coracle_sim::sweep::run_trial_costed(&spec, &prepared, p, t);
+            (
+                cost.events,
+                cost.simulated,
+                u64::from(row.violation.is_some()),
+            )
+        })
+        .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    let wall = t0.elapsed().as_secs_f64();
+    let line = json!({
+        "events": events,
+        "wall_s": wall,
+        "simulated_ms": time_to_ms(simulated),
+        "peak_rss_kib": peak_rss_kib(),
+        "invariants": if violations > 0 { "violation" } else { "ok" },
+        "trials": todo.len(),
+        "threads": rayon::current_num_threads(),
+    });
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+fn run_one(path: &Path, until: Option<f64>, quick: bool) -> ExitCode {
+    if let Some(w) = sweep_workload(path) {
+        let base = path.parent().unwrap_or(Path::new("."));
+        return run_sweep(&base.join(w.sweep), quick);
+    }
     let s = match coracle_sim::load_file(path) {
         Ok(s) => s,
         Err(e) => return crate::config_error(&e),
@@ -80,7 +152,7 @@ fn run_one(path: &Path, until: Option<f64>) -> ExitCode {
 
 pub fn main(args: BenchArgs) -> ExitCode {
     if let Some(p) = &args.one {
-        return run_one(p, args.until);
+        return run_one(p, args.until, args.quick);
     }
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&args.dir) {
         Ok(rd) => rd
@@ -127,7 +199,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
         let mut cmd = std::process::Command::new(&exe);
         cmd.arg("bench").arg("--one").arg(f);
         if args.quick {
-            cmd.arg("--until").arg(QUICK_MS.to_string());
+            cmd.arg("--quick").arg("--until").arg(QUICK_MS.to_string());
         }
         let out = match cmd.output() {
             Ok(o) if o.status.success() => o,

@@ -73,7 +73,7 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Measure the simulator's speed on fixed, seeded workloads.
     #[command(
-        after_help = "Examples:\n  coracle bench\n  coracle bench --quick\n  coracle bench raft-5 raft-100-hub"
+        after_help = "Examples:\n  coracle bench\n  coracle bench --quick\n  coracle bench raft-5 raft-100-hub\n  coracle bench leader-crash-sweep      # the 10,100 Figure 16 trials on all cores"
     )]
     Bench(bench::BenchArgs),
     /// Run many trials over a grid or list of parameter values; statistics, CDF plots, reproduce commands.

@@ -18,5 +18,8 @@ pub mod spec;
 pub mod splitvote;
 pub mod stats;
 
-pub use runner::{Control, Prepared, Status, TrialRow, prepare, run_all, run_trial, trial_seed};
+pub use runner::{
+    Control, Prepared, Status, TrialCost, TrialRow, prepare, run_all, run_trial, run_trial_costed,
+    trial_seed,
+};
 pub use spec::{Condition, Measure, Point, Spec, load_spec_file, load_spec_str};

@@ -204,8 +204,45 @@ fn run_once(p: &Prepared, seed: u64, until: Time, history: bool) -> Outcome {
     }
 }
 
+/// What a trial cost: events processed and time simulated, over all the simulations it ran
+/// (a trial whose condition is not reached within its first horizon runs again, longer).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrialCost {
+    pub events: u64,
+    pub simulated: Time,
+}
+
+impl TrialCost {
+    fn add(&mut self, o: &Outcome) {
+        self.events += o.events;
+        self.simulated += o.end;
+    }
+}
+
 /// Runs one trial.
 pub fn run_trial(spec: &Spec, prepared: &[Prepared], point: usize, trial: u64) -> TrialRow {
+    run_trial_costed(spec, prepared, point, trial).0
+}
+
+/// Runs one trial and reports its cost too (for `coracle bench`).
+pub fn run_trial_costed(
+    spec: &Spec,
+    prepared: &[Prepared],
+    point: usize,
+    trial: u64,
+) -> (TrialRow, TrialCost) {
+    let mut cost = TrialCost::default();
+    let row = trial_row(spec, prepared, point, trial, &mut cost);
+    (row, cost)
+}
+
+fn trial_row(
+    spec: &Spec,
+    prepared: &[Prepared],
+    point: usize,
+    trial: u64,
+    cost: &mut TrialCost,
+) -> TrialRow {
     let seed = trial_seed(spec.seed, &spec.points[point].label, trial);
     let p = &prepared[point];
     let mut row = TrialRow {
@@ -231,6 +268,7 @@ pub fn run_trial(spec: &Spec, prepared: &[Prepared], point: usize, trial: u64) -
             };
             let r = crate::run::run(&p.scenario, opts, &checks)
                 .expect("validated when the sweep was prepared");
+            cost.add(&r.outcome);
             row.violation = r
                 .outcome
                 .violation
@@ -268,6 +306,7 @@ pub fn run_trial(spec: &Spec, prepared: &[Prepared], point: usize, trial: u64) -
             };
             loop {
                 let o = run_once(p, seed, horizon, history);
+                cost.add(&o);
                 row.violation = o.violation.as_ref().map(|v| v.invariant.to_string());
                 let stopped = o.reason != StopReason::Horizon || horizon >= p.horizon;
                 let Some(fault) = fault_time(from, &o, &p.scenario) else {
