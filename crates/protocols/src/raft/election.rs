@@ -7,6 +7,7 @@ use super::server::{DeferredVote, RaftServer};
 use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Ctx, NodeId, Out, Role, Time};
 use rand::RngExt;
+use std::sync::Arc;
 
 /// A uniform draw from `[lo, hi)` (exactly `lo` when the range is empty).
 pub(crate) fn draw(ctx: &mut Ctx<'_>, lo: Time, hi: Time) -> Time {
@@ -205,7 +206,7 @@ impl RaftServer {
             out,
             RaftWrite::Append {
                 first_index: next,
-                entries: vec![noop],
+                entries: Arc::from([noop]),
             },
         );
         self.note_durable(out);

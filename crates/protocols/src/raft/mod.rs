@@ -174,7 +174,8 @@ pub enum RaftWrite {
     /// `first_index` is replaced.
     Append {
         first_index: u64,
-        entries: Vec<Entry>,
+        /// Shared with the AppendEntries it came from, when it is the whole batch.
+        entries: Arc<[Entry]>,
     },
     /// Delete the entries at indexes `from..` (a follower discarding a conflicting suffix, §5.3).
     Truncate { from: u64 },

@@ -76,7 +76,7 @@ impl RaftServer {
         term: u64,
         prev: u64,
         prev_term: u64,
-        entries: &[Entry],
+        entries: Arc<[Entry]>,
         leader_commit: u64,
         round: u64,
         out: &mut Out<Raft>,
@@ -109,12 +109,13 @@ impl RaftServer {
         // and check consistency at the snapshot's last entry instead. The request then makes
         // the log consistent up to its last entry, or up to the snapshot if that is further.
         let last_new = (prev + entries.len() as u64).max(self.base);
-        let (at, at_term, entries) = if prev < self.base {
+        let (at, at_term, skip) = if prev < self.base {
             let skip = ((self.base - prev) as usize).min(entries.len());
-            (self.base, self.base_term, &entries[skip..])
+            (self.base, self.base_term, skip)
         } else {
-            (prev, prev_term, entries)
+            (prev, prev_term, 0)
         };
+        let batch = &entries[skip..];
 
         // Consistency check (§5.3).
         let last = self.last_index();
@@ -151,7 +152,7 @@ impl RaftServer {
 
         // Append what is new; truncate only at a real conflict, never for a matching prefix,
         // an empty heartbeat or a stale (reordered, duplicated) request.
-        for (k, e) in entries.iter().enumerate() {
+        for (k, e) in batch.iter().enumerate() {
             let idx = at + 1 + k as u64;
             if idx <= self.last_index() {
                 if self.term_at(idx) == e.term {
@@ -163,7 +164,12 @@ impl RaftServer {
                 // Only possible below the commit index under an unsafe switch.
                 self.commit_index = self.commit_index.min(idx - 1);
             }
-            let new = entries[k..].to_vec();
+            // The whole batch (the usual case) shares the message's allocation.
+            let new: Arc<[Entry]> = if skip + k == 0 {
+                entries.clone()
+            } else {
+                batch[k..].into()
+            };
             self.c.entries_replicated += new.len() as u64;
             self.log.extend_from_slice(&new);
             self.persist_log(
@@ -473,7 +479,7 @@ impl RaftServer {
             out,
             RaftWrite::Append {
                 first_index,
-                entries: vec![entry],
+                entries: Arc::from([entry]),
             },
         );
         self.note_durable(out);

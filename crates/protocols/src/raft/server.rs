@@ -357,7 +357,7 @@ impl RaftServer {
                 term,
                 prev_log_index,
                 prev_log_term,
-                &entries,
+                entries,
                 leader_commit,
                 round,
                 out,

@@ -340,7 +340,7 @@ fn disk_writes_rebuild_the_image() {
         &mut d,
         &RaftWrite::Append {
             first_index: 1,
-            entries: l.clone(),
+            entries: l.clone().into(),
         },
     );
     assert_eq!(d.log, l);
@@ -350,7 +350,7 @@ fn disk_writes_rebuild_the_image() {
         &mut d,
         &RaftWrite::Append {
             first_index: 2,
-            entries: vec![l[2]],
+            entries: vec![l[2]].into(),
         },
     );
     assert_eq!(d.log, vec![l[0], l[2]]);
@@ -359,7 +359,7 @@ fn disk_writes_rebuild_the_image() {
         &mut d,
         &RaftWrite::Append {
             first_index: 2,
-            entries: vec![l[1]],
+            entries: vec![l[1]].into(),
         },
     );
     assert_eq!(d.log, l[..2]);

@@ -287,7 +287,7 @@ fn follower_truncates_only_on_a_real_conflict() {
             RaftWrite::Truncate { from: 2 },
             RaftWrite::Append {
                 first_index: 2,
-                entries: new.clone()
+                entries: new.clone().into()
             }
         ]
     );

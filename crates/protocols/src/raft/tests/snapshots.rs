@@ -140,7 +140,7 @@ fn a_follower_snapshots_at_the_threshold_and_trims_its_log() {
         writes(&outs),
         vec![RaftWrite::Append {
             first_index: 7,
-            entries: vec![l[6]]
+            entries: vec![l[6]].into()
         }]
     );
     assert_eq!(s.node.log(), &l[5..7]);
@@ -429,7 +429,7 @@ fn disk_image_applies_snapshot_writes() {
         &mut d,
         &RaftWrite::Append {
             first_index: 1,
-            entries: l.clone(),
+            entries: l.clone().into(),
         },
     );
     Raft::apply_write(
@@ -446,7 +446,7 @@ fn disk_image_applies_snapshot_writes() {
         &mut d,
         &RaftWrite::Append {
             first_index: 4,
-            entries: vec![l[3]],
+            entries: vec![l[3]].into(),
         },
     );
     assert_eq!(d.log, l[2..].to_vec());
