@@ -30,9 +30,11 @@ pub const EXIT_USAGE: u8 = 2;
     name = "coracle",
     version,
     about = "Coracle: a deterministic simulator and testbed for consensus protocols on real-world networks",
-    long_about = "Coracle simulates consensus protocols (Raft, and a hello/hello-back dummy) over networks \
-                  described in one JSON file: servers, clients and routing hubs, one-way and two-way links \
-                  with latency distributions and loss, and a timeline of crashes and link failures. Runs are \
+    long_about = "Coracle simulates consensus protocols (Raft with its election variants, Viewstamped \
+                  Replication Revisited, and a hello/hello-back dummy) over networks described in one JSON \
+                  file: servers, clients and routing hubs, one-way and two-way links with latency \
+                  distributions, loss and other link models, and a timeline of crashes, pauses, partitions \
+                  and link failures. Runs are \
                   deterministic: the same file and seed give byte-identical results.",
     after_help = "Examples:\n  coracle run examples/raft-5.json\n  coracle run examples/hub-star.json --seed 7 --output results.json --trace trace.jsonl\n  coracle check examples/hub-star.json\n  coracle schema > coracle.schema.json\n\nExit status: 0 success, 1 a safety check failed, 2 bad input or usage."
 )]

@@ -8,12 +8,19 @@ use coracle_sim::config::spec::NativeConfig;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
-fn protocol_schema<T: schemars::JsonSchema>(name: &str) -> Value {
+/// The schema of one protocol's `consensus` object. `aliases` are (alias, key) pairs the
+/// protocol's serde parser also accepts (schemars does not list serde aliases).
+fn protocol_schema<T: schemars::JsonSchema>(name: &str, aliases: &[(&str, &str)]) -> Value {
     let mut s = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
     if let Value::Object(o) = &mut s {
         o.remove("$schema");
         let props = o.entry("properties").or_insert_with(|| json!({}));
         props["protocol"] = json!({ "const": name, "description": "The protocol." });
+        for (alias, key) in aliases {
+            let mut p = props[*key].clone();
+            p["description"] = json!(format!("Another name for `{key}`."));
+            props[*alias] = p;
+        }
         let req = o.entry("required").or_insert_with(|| json!([]));
         if let Value::Array(a) = req {
             a.insert(0, json!("protocol"));
@@ -26,9 +33,16 @@ fn protocol_schema<T: schemars::JsonSchema>(name: &str) -> Value {
 pub fn schema() -> Value {
     let mut root = serde_json::to_value(schemars::schema_for!(NativeConfig)).unwrap_or(Value::Null);
     let protocols = vec![
-        protocol_schema::<RaftConfig>("raft"),
-        protocol_schema::<VrrConfig>("vrr"),
-        protocol_schema::<DummyConfig>("dummy"),
+        protocol_schema::<RaftConfig>("raft", &[]),
+        protocol_schema::<VrrConfig>(
+            "vrr",
+            &[
+                ("heartbeat_interval", "commit_interval"),
+                ("election_timeout_min", "view_change_timeout_min"),
+                ("election_timeout_max", "view_change_timeout_max"),
+            ],
+        ),
+        protocol_schema::<DummyConfig>("dummy", &[]),
     ];
     root["properties"]["consensus"] = json!({
         "description": "The protocol and its parameters.",

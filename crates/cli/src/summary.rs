@@ -52,7 +52,7 @@ fn si(x: f64) -> String {
 /// Prints the summary table.
 pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> io::Result<()> {
     let res = &r.results;
-    let title = s.name.clone().unwrap_or_else(|| s.source.file.clone());
+    let title = s.title();
     writeln!(
         w,
         "{title}  ({}, protocol {}, seed {})",

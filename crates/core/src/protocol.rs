@@ -262,8 +262,9 @@ pub trait Node<P: Protocol>: Send {
     /// ...). Drivers sum them over nodes into the run's `protocol_stats`.
     fn counters(&self, _visit: &mut dyn FnMut(&'static str, u64)) {}
 
-    /// The node's state for the end-of-run report (JSON).
-    fn report(&self) -> serde_json::Value {
+    /// The node's state for the end-of-run report (JSON). `id` renders a node as the user
+    /// named it, so that reports name nodes as the rest of the results do.
+    fn report(&self, _id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::Value::Null
     }
 }

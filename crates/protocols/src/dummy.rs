@@ -124,7 +124,7 @@ impl Node<Dummy> for DummyServer {
         visit("hello_backs_received", self.hello_backs);
     }
 
-    fn report(&self) -> serde_json::Value {
+    fn report(&self, _id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::json!({ "counter": self.hello_backs })
     }
 

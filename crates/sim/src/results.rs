@@ -66,7 +66,8 @@ fn node_json(s: &Scenario, n: &NodeReport) -> Value {
 }
 
 /// Builds the results document.
-pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
+/// The results document of a run of `s`; `warnings` are the scenario's and the protocol's.
+pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &[String]) -> Value {
     let net = &o.net;
     let mut by_kind: Vec<_> = net.by_kind.clone();
     by_kind.sort_by(|a, b| a.0.cmp(b.0));
@@ -117,7 +118,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
         "coracle_version": env!("CARGO_PKG_VERSION"),
         "scenario": {
             "file": s.source.file,
-            "name": s.name,
+            "name": s.title(),
             "format": s.format.name(),
             "servers": s.count(NodeKind::Server),
             "clients": s.count(NodeKind::Client),
@@ -189,6 +190,6 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report) -> Value {
         },
         "actions": o.fired,
         "actions_total": o.fired_total,
-        "warnings": s.warnings,
+        "warnings": warnings,
     })
 }

@@ -117,7 +117,7 @@ fn run_with<P: Protocol>(
             &checks.limits,
         )
     };
-    let results = crate::results::build(s, &outcome, &linearizability);
+    let results = crate::results::build(s, &outcome, &linearizability, &warnings);
     Ok(RunResult {
         outcome,
         linearizability,

@@ -264,6 +264,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The scenario's `name`, or else its file name without the extension.
+    pub fn title(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            std::path::Path::new(&self.source.file)
+                .file_stem()
+                .map_or_else(
+                    || self.source.file.clone(),
+                    |s| s.to_string_lossy().into_owned(),
+                )
+        })
+    }
+
     /// Number of nodes of `kind`.
     pub fn count(&self, kind: NodeKind) -> usize {
         self.nodes.iter().filter(|n| n.kind == kind).count()

@@ -112,11 +112,11 @@ impl Node<Raft> for RaftClient {
         self.proxy.counters(v);
     }
 
-    fn report(&self) -> serde_json::Value {
+    fn report(&self, id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "role": "client",
-            "id": self.me.0,
-            "leader": self.leader.map(|n| n.0),
+            "id": id(self.me),
+            "leader": self.leader.map(id),
             "next_seq": self.proxy.next_seq(),
             "outstanding": self.proxy.outstanding(),
             "queued": self.proxy.queued(),

@@ -118,16 +118,15 @@ pub struct RaftConfig {
     #[serde(default)]
     pub prevote_without_leader_check: bool,
     /// CheckQuorum (thesis §6.2): every election_timeout_min the leader checks that a majority,
-    /// counting itself, sent it AppendEntries (or InstallSnapshot) responses in its current term
-    /// since the previous check (successful or not: any response of its term proves the
-    /// follower accepts it);
-    /// otherwise it steps down to follower in the same term. Default false.
+    /// counting itself, sent it successful AppendEntries responses (or InstallSnapshot
+    /// responses acknowledging the snapshot) in its current term since the previous check;
+    /// otherwise it steps down to follower in the same term. A rejection (a follower whose log
+    /// still needs repair) does not count. Default false.
     #[serde(default)]
     pub check_quorum: bool,
     /// Leader stickiness (thesis §4.2.3): a server that has heard from a current leader within
-    /// election_timeout_min (a leader counts as hearing from itself) ignores RequestVote entirely
-    /// (no term change, no vote, no answer). Requests with a term lower than its own are still
-    /// rejected as usual. Default false.
+    /// election_timeout_min (a leader counts as hearing from itself) ignores RequestVote entirely,
+    /// whatever its term (no term change, no vote, no answer). Default false.
     #[serde(default)]
     pub leader_stickiness: bool,
     /// A separate timeout range [min, max] in ms for candidates and pre-candidates (Howard's

@@ -226,17 +226,18 @@ impl RaftServer {
         last_log_term: u64,
         out: &mut Out<Raft>,
     ) {
+        if self.p.leader_stickiness && self.heard_from_leader(ctx.now) {
+            // Thesis §4.2.3: ignore the request entirely (whatever its term): neither adopt
+            // the term nor vote; no answer either.
+            self.c.stickiness_ignored += 1;
+            return;
+        }
         if term < self.term {
             let reply = RaftMsg::RequestVoteResponse {
                 term: self.term,
                 granted: false,
             };
             self.send(out, from, reply);
-            return;
-        }
-        if self.p.leader_stickiness && self.heard_from_leader(ctx.now) {
-            // Thesis §4.2.3: neither adopt the term nor vote; no answer either.
-            self.c.stickiness_ignored += 1;
             return;
         }
         if self

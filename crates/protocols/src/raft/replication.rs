@@ -216,6 +216,7 @@ impl RaftServer {
             return;
         };
         if success {
+            self.quorum_heard(i);
             self.record_match(i, match_index, out);
             // Keep a lagging follower moving when nothing else is in flight: at once for
             // entries cut by the per-message cap, otherwise (new entries) unless batching.
@@ -283,8 +284,9 @@ impl RaftServer {
     }
 
     /// The common part of a follower's answer (AppendEntries or InstallSnapshot response): a
-    /// higher term deposes us; an answer of our term proves the follower accepts us (CheckQuorum,
-    /// ReadIndex rounds). Returns the follower's position when the answer is for this leader.
+    /// higher term deposes us; an answer of our term proves the follower accepts us (ReadIndex
+    /// rounds; CheckQuorum counts only successful answers, see `quorum_heard`). Returns the
+    /// follower's position when the answer is for this leader.
     pub(crate) fn follower_answered(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -301,9 +303,13 @@ impl RaftServer {
             return None;
         }
         let i = self.p.pos(from)?;
-        self.recent_active[i] = true;
         self.acked_round[i] = self.acked_round[i].max(round);
         Some(i)
+    }
+
+    /// CheckQuorum (raft-variants.md): a successful response from follower `i` in our term.
+    pub(crate) fn quorum_heard(&mut self, i: usize) {
+        self.recent_active[i] = true;
     }
 
     /// Follower `i` holds our log up to `match_index`: matchIndex is monotonic (a reordered

@@ -453,12 +453,12 @@ impl Node<Raft> for RaftServer {
         self.c.visit(visit);
     }
 
-    fn report(&self) -> serde_json::Value {
+    fn report(&self, id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "role": self.role.name(),
             "term": self.term,
-            "voted_for": self.voted_for.map(|n| n.0),
-            "leader": self.observe().leader.map(|n| n.0),
+            "voted_for": self.voted_for.map(id),
+            "leader": self.observe().leader.map(id),
             "log_len": self.last_index(),
             "last_log_term": self.last_term(),
             "commit_index": self.commit_index,

@@ -117,12 +117,12 @@ impl Node<Vrr> for VrrClient {
         self.proxy.counters(v);
     }
 
-    fn report(&self) -> serde_json::Value {
+    fn report(&self, id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "role": "client",
-            "id": self.me.0,
+            "id": id(self.me),
             "view": self.view,
-            "primary": self.primary.map(|n| n.0),
+            "primary": self.primary.map(id),
             "next_seq": self.proxy.next_seq(),
             "outstanding": self.proxy.outstanding(),
             "queued": self.proxy.queued(),

@@ -42,13 +42,13 @@ pub struct VrrConfig {
     /// view_change_timeout_max) so that replicas do not time out in lockstep (the paper does
     /// not say how timeouts are chosen).
     /// Also accepted as `election_timeout_min`.
-    #[serde(default = "default_view_change_min", alias = "election_timeout_min")]
-    pub view_change_timeout_min: f64,
+    #[serde(default, alias = "election_timeout_min")]
+    pub view_change_timeout_min: Option<f64>,
     /// Upper bound (exclusive) in ms of the view-change timeout (default 300). May equal
     /// view_change_timeout_min (no randomisation).
     /// Also accepted as `election_timeout_max`.
-    #[serde(default = "default_view_change_max", alias = "election_timeout_max")]
-    pub view_change_timeout_max: f64,
+    #[serde(default, alias = "election_timeout_max")]
+    pub view_change_timeout_max: Option<f64>,
     /// Compact form (as Raft's): a view-change timeout range of [timeout, 2 * timeout) ms, in
     /// place of the two keys above. Default null (the two keys apply).
     #[serde(default)]
@@ -82,9 +82,9 @@ impl Default for VrrConfig {
     fn default() -> Self {
         VrrConfig {
             commit_interval: default_commit_interval(),
-            view_change_timeout_min: default_view_change_min(),
+            view_change_timeout_min: None,
             timeout: None,
-            view_change_timeout_max: default_view_change_max(),
+            view_change_timeout_max: None,
             client_timeout: None,
             max_entries_per_message: default_max_entries(),
             client_max_attempts: None,
@@ -101,10 +101,14 @@ impl VrrConfig {
     ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
         let mut warnings = Vec::new();
         let (min_ms, max_ms) = match self.timeout {
-            None => (self.view_change_timeout_min, self.view_change_timeout_max),
+            None => (
+                self.view_change_timeout_min
+                    .unwrap_or_else(default_view_change_min),
+                self.view_change_timeout_max
+                    .unwrap_or_else(default_view_change_max),
+            ),
             Some(t) => {
-                if self.view_change_timeout_min != default_view_change_min()
-                    || self.view_change_timeout_max != default_view_change_max()
+                if self.view_change_timeout_min.is_some() || self.view_change_timeout_max.is_some()
                 {
                     return Err(ConfigIssue::error(
                         "timeout",
@@ -122,7 +126,7 @@ impl VrrConfig {
                 format!(
                     "expected view_change_timeout_min <= view_change_timeout_max, found {} > {} \
                      ms",
-                    self.view_change_timeout_min, self.view_change_timeout_max
+                    min_ms, max_ms
                 ),
             ));
         }
@@ -133,7 +137,7 @@ impl VrrConfig {
                 format!(
                     "expected commit_interval well below view_change_timeout_min, found {} ms >= \
                      {} ms: backups will start view changes between heartbeats",
-                    self.commit_interval, self.view_change_timeout_min
+                    self.commit_interval, min_ms
                 ),
             ));
         }

@@ -469,13 +469,13 @@ impl Node<Vrr> for VrrServer {
         self.c.visit(visit);
     }
 
-    fn report(&self) -> serde_json::Value {
+    fn report(&self, id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "role": self.observe().role.name(),
             "status": self.status.name(),
             "view": self.view,
             "last_normal_view": self.last_normal,
-            "primary": self.p.primary(self.view).0,
+            "primary": id(self.p.primary(self.view)),
             "op_number": self.op(),
             "commit_number": self.commit,
             "executed": self.executed,

@@ -427,12 +427,45 @@ pub enum ChaosTarget {
     Follower,
 }
 
+/// The schema of a case-insensitive string enum: the lower-case names (for editors'
+/// completion) or any other spelling of them (a pattern, for validation).
+fn case_insensitive(name: &str, words: &[&str], description: &str) -> schemars::Schema {
+    let pattern = words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    schemars::json_schema!({
+        "title": name,
+        "description": description,
+        "type": "string",
+        "anyOf": [{"enum": words}, {"pattern": format!("^(?:{pattern})$")}]
+    })
+}
+
 /// Link direction (case-insensitive: the 2015 formats wrote `"Bi"` too).
-#[derive(Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Bi,
     Uni,
+}
+
+impl JsonSchema for Direction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Direction".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        case_insensitive(
+            "Direction",
+            &["bi", "uni"],
+            "Link direction, case-insensitive.",
+        )
+    }
 }
 
 impl<'de> Deserialize<'de> for Direction {
@@ -459,12 +492,25 @@ pub enum Which {
 }
 
 /// Node type.
-#[derive(Serialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     Server,
     Client,
     Hub,
+}
+
+impl JsonSchema for NodeKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NodeKind".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        case_insensitive(
+            "NodeKind",
+            &["server", "client", "hub"],
+            "Node type, case-insensitive.",
+        )
+    }
 }
 
 impl NodeKind {

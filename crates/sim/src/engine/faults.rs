@@ -390,11 +390,8 @@ impl<P: Protocol> Engine<'_, P> {
                 change,
             } => {
                 let id = self.scenario.links[link].id.to_json();
-                self.fired(
-                    "link",
-                    None,
-                    json!({ "link": id, "direction": which, "up": change.up, "latency": change.latency, "loss": change.loss }),
-                );
+                let (name, details) = link_record(id, which, &change);
+                self.fired(name, None, details);
                 for ch in channels(link, which) {
                     self.net.change_channel(ch, &change);
                 }
@@ -556,4 +553,37 @@ impl Clock {
         self.anchor_global = now;
         self.rate = rate;
     }
+}
+
+/// The action name and details recorded for a link action: what the user wrote
+/// (`link_down`, `link_up` or `link_change`) and every field it set.
+fn link_record(id: Value, which: impl serde::Serialize, c: &LinkChange) -> (&'static str, Value) {
+    let mut d = json!({ "link": id, "direction": which });
+    let name = match c.up {
+        Some(up) => {
+            d["up"] = json!(up);
+            if up { "link_up" } else { "link_down" }
+        }
+        None => "link_change",
+    };
+    if let Some(l) = &c.latency {
+        d["latency"] = json!(l);
+    }
+    if let Some(x) = c.loss {
+        d["loss"] = json!(x);
+    }
+    if let Some(b) = &c.burst {
+        d["burst_loss"] = json!({
+            "enter_bad": b.enter_bad, "leave_bad": b.leave_bad,
+            "loss_good": b.loss_good, "loss_bad": b.loss_bad,
+        });
+    }
+    if let Some(x) = c.duplicate {
+        d["duplicate"] = json!(x);
+    }
+    if let Some(b) = c.bandwidth {
+        // Stored in bytes per nanosecond; recorded in the configuration's Mbit/s.
+        d["bandwidth"] = json!(b * 8.0 * 1e9 / 1e6);
+    }
+    (name, d)
 }

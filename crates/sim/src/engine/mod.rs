@@ -948,12 +948,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.leaders.finish(end);
         let mut counters: Vec<(&'static str, u64)> = Vec::new();
         let mut reports = Vec::with_capacity(self.nodes.len());
+        let scenario = self.scenario;
+        let id = |n: NodeId| {
+            scenario
+                .nodes
+                .get(n.index())
+                .map_or(Value::Null, |d| d.name.to_json())
+        };
         for (i, slot) in self.nodes.iter_mut().enumerate() {
             let mut mine = std::mem::take(&mut slot.retired);
             let mut state = Value::Null;
             if let Some(n) = slot.node() {
                 n.counters(&mut |k, v| add_counter(&mut mine, k, v));
-                state = n.report();
+                state = n.report(&id);
             }
             for (k, v) in &mine {
                 add_counter(&mut counters, k, *v);

@@ -371,7 +371,7 @@ fn report_and_counters() {
     let (mut s, _) = Solo::new(cfg(), 1, 0, RaftDisk::default());
     s.fire(RaftTimer::Election);
     s.recv(0, RaftMsg::Persisted { term: 1, index: 1 });
-    let r = s.node.report();
+    let r = s.node.report(&|n| n.0.into());
     assert_eq!(r["role"], "leader");
     assert_eq!(r["term"], 1);
     assert_eq!(r["voted_for"], 0);

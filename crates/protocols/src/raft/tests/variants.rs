@@ -258,7 +258,8 @@ fn leader_stickiness_ignores_request_vote_after_hearing_from_the_leader() {
     assert!(outs.is_empty(), "ignored entirely: {outs:?}");
     assert_eq!(s.node.term(), 1);
     assert_eq!(s.node.c.stickiness_ignored, 1);
-    // Lower terms are still answered (no state change).
+    // Lower terms are ignored too ("entirely"); once the leader has been silent for
+    // election_timeout_min they are refused as usual.
     let (mut s2, _) = Solo::new(
         {
             let mut c = cfg();
@@ -270,6 +271,8 @@ fn leader_stickiness_ignores_request_vote_after_hearing_from_the_leader() {
         disk(4, None, vec![]),
     );
     s2.recv(1, heartbeat(4, 0, 0));
+    assert!(s2.recv(2, rv(2, 0, 0)).is_empty());
+    s2.now += 150 * MS;
     assert_eq!(vote_answer(&s2.recv(2, rv(2, 0, 0))), Some((2, 4, false)));
     // Once election_timeout_min has passed without the leader: handled normally.
     s.now += MS;
@@ -338,22 +341,22 @@ fn check_quorum_keeps_a_leader_that_hears_from_a_majority() {
     c.check_quorum = true;
     let (mut s, _) = Solo::new(c, 3, 0, RaftDisk::default());
     s.make_leader();
-    s.recv(
-        1,
-        RaftMsg::AppendEntriesResponse {
-            term: 1,
-            success: false,
-            prev_log_index: 0,
-            match_index: 0,
-            conflict_term: None,
-            conflict_index: 1,
-            round: 1,
-        },
-    );
+    let answer = |success| RaftMsg::AppendEntriesResponse {
+        term: 1,
+        success,
+        prev_log_index: 0,
+        match_index: 0,
+        conflict_term: None,
+        conflict_index: 1,
+        round: 1,
+    };
+    s.recv(1, answer(true));
     let outs = s.fire(RaftTimer::CheckQuorum);
     assert_eq!(s.node.observe().role, Role::Leader);
     assert!(timers(&outs).contains(&(RaftTimer::CheckQuorum, 150 * MS)));
-    // Nobody answered since the last check: step down in the same term.
+    // Only a rejection since the last check: not a successful response (raft-variants.md),
+    // so no majority: step down in the same term.
+    s.recv(1, answer(false));
     let outs = s.fire(RaftTimer::CheckQuorum);
     let o = s.node.observe();
     assert_eq!((o.role, o.term, o.leader), (Role::Follower, 1, None));

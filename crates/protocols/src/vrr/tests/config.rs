@@ -153,6 +153,10 @@ fn unknown_keys_are_serde_errors() {
         "not both forms"
     );
     assert!(
+        build(json!({"timeout": 100, "election_timeout_min": 150})).is_err(),
+        "not both forms, even when the explicit value is the default"
+    );
+    assert!(
         parse(json!({"protocol": "vrr"})).is_err(),
         "the driver strips `protocol`"
     );

@@ -214,8 +214,8 @@ fn random_faults_even_cluster_and_lockstep_timeouts() {
     // No randomisation at all: VRR has no split votes (the new primary is fixed by the view
     // number), so lockstep timeouts still converge.
     let c = VrrConfig {
-        view_change_timeout_min: 200.0,
-        view_change_timeout_max: 200.0,
+        view_change_timeout_min: Some(200.0),
+        view_change_timeout_max: Some(200.0),
         ..cfg()
     };
     run_config("diskless-5-lockstep", c, 5, 7000..7060);
