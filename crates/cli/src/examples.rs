@@ -18,15 +18,18 @@ pub fn main(dir: &Path) -> ExitCode {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            if d == dir {
-                eprintln!(
-                    "error: cannot read {}: run coracle from the repository root, or pass --dir",
-                    dir.display()
-                );
+        let rd = match std::fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if d == dir => {
+                let hint = if dir == Path::new("examples") {
+                    " (run coracle from the repository root, or pass --dir)"
+                } else {
+                    ""
+                };
+                eprintln!("error: cannot read {}: {e}{hint}", dir.display());
                 return ExitCode::from(crate::EXIT_USAGE);
             }
-            continue;
+            Err(_) => continue,
         };
         for e in rd.flatten() {
             let p = e.path();

@@ -52,7 +52,7 @@ enum Command {
     Run(run::RunArgs),
     /// Validate a scenario and print it normalised (nodes, links, timeline, protocol settings).
     #[command(
-        after_help = "Examples:\n  coracle check examples/hub-star.json\n  coracle check ../shared/fixtures/coracle-2015/test/simple_star.json"
+        after_help = "Examples:\n  coracle check examples/hub-star.json\n  coracle check tests/fixtures/coracle-2015/test/simple_star.json"
     )]
     Check {
         /// The scenario file.

@@ -36,11 +36,19 @@ pub fn main(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_error(&e),
     };
+    let max = coracle_sim::config::MAX_TERMINATION_MS;
     if let Some(u) = args.until
-        && (!u.is_finite() || u < 0.0)
+        && (!u.is_finite() || !(0.0..=max).contains(&u))
     {
-        eprintln!("error: --until: expected a time ≥ 0 in milliseconds, found {u}");
+        eprintln!(
+            "error: --until: expected a time in milliseconds from 0 to {max} (about 115 days), found {u}"
+        );
         return ExitCode::from(EXIT_USAGE);
+    }
+    // The protocol settings too, before a seed is drawn and announced for a run that will not
+    // happen.
+    if let Err(e) = coracle_sim::run::validate(&scenario) {
+        return config_error(&e);
     }
     let until = args.until.map(ms_to_time);
     let (seed, drawn) = match args.seed.or(scenario.seed) {
@@ -67,8 +75,14 @@ pub fn main(args: RunArgs) -> ExitCode {
     if let Some(u) = args.until {
         reproduce.push_str(&format!(" --until {u}"));
     }
-    if drawn && !args.quiet {
-        println!("seed {seed} (drawn; repeat this run with: {reproduce})");
+    if drawn {
+        // Even when quiet (on stderr then): without it the run could not be repeated.
+        let line = format!("seed {seed} (drawn; repeat this run with: {reproduce})");
+        if args.quiet {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     let started = Instant::now();
     let result = coracle_sim::run(

@@ -97,19 +97,22 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     )?;
     let p = &res["protocol_stats"];
     let avail = p["available_ms"].as_f64().unwrap_or(0.0);
-    writeln!(
-        w,
-        "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
-        f(&p["time_to_first_leader_ms"]),
-        p["leader_elections"],
-        p["leader_changes"],
-        p["max_term"],
-        if sim_ms > 0.0 {
-            100.0 * avail / sim_ms
-        } else {
-            0.0
-        }
-    )?;
+    // The dummy protocol has no leaders.
+    if s.protocol != "dummy" {
+        writeln!(
+            w,
+            "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
+            f(&p["time_to_first_leader_ms"]),
+            p["leader_elections"],
+            p["leader_changes"],
+            p["max_term"],
+            if sim_ms > 0.0 {
+                100.0 * avail / sim_ms
+            } else {
+                0.0
+            }
+        )?;
+    }
     let c = &res["clients"];
     if c["ops_issued"].as_u64().unwrap_or(0) > 0 {
         writeln!(
@@ -133,9 +136,9 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
         ch["linearizability"]["operations"],
         ch["linearizability"]["keys_checked"]
     )?;
-    // Nodes table (servers and clients).
+    // Nodes table.
     let nodes = res["nodes"].as_array().cloned().unwrap_or_default();
-    let rows: Vec<&Value> = nodes.iter().filter(|n| n["type"] != "hub").collect();
+    let rows: Vec<&Value> = nodes.iter().collect();
     if !rows.is_empty() && rows.len() <= 30 {
         writeln!(
             w,

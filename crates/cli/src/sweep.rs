@@ -390,6 +390,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{unit}",
         "point", "n", "cens", "mean", "p5", "p50", "p90", "p99", "max"
     );
+    let mut faultless = Vec::new();
     for p in &spec.points {
         let s = sample_of(rows, p.index);
         let max = if s.censored > 0 {
@@ -397,6 +398,22 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         } else {
             s.values.last().copied()
         };
+        if s.n() == 0 {
+            let ran = rows.iter().filter(|r| r.point == p.index).count();
+            if ran > 0
+                && rows
+                    .iter()
+                    .filter(|r| r.point == p.index)
+                    .all(|r| r.status == coracle_sim::sweep::Status::NoFault)
+            {
+                faultless.push(p.label.as_str());
+            }
+            println!(
+                "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                p.label, 0, 0, "-", "-", "-", "-", "-", "-"
+            );
+            continue;
+        }
         println!(
             "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.label,
@@ -408,6 +425,12 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             fmt(s.quantile(0.9)),
             fmt(s.quantile(0.99)),
             fmt(max)
+        );
+    }
+    if !faultless.is_empty() {
+        eprintln!(
+            "warning: the measure's fault never fired in any trial of {} (does the scenario contain it? see `from` in docs/sweeps.md)",
+            faultless.join(", ")
         );
     }
     if let Some(pubd) = &spec.published

@@ -240,6 +240,31 @@ fn legacy_format_errors_use_legacy_paths() {
     );
 }
 
+#[test]
+fn legacy_timed_changes_name_the_time_and_the_class_key() {
+    // 2015 test format: one time per event, the class under "type".
+    let text = r#"{"termination": 100, "consensus": {"protocol": "dummy"},
+      "network": {"nodes": [{"id": 1, "type": "Server"}, {"id": 2, "type": "Server"}],
+                  "links": [{"id": 1, "start": 1, "end": 2, "direction": "bi"}],
+                  "events": [{"time": -10,
+                              "links": [{"id": 1, "type": "s", "active": true}], "nodes": []}]}}"#;
+    let e = err(text);
+    assert!(
+        e.contains(":4:39: network.events[0].time: expected a time ≥ 0, found -10"),
+        "{e}"
+    );
+    // 2015 web-editor export: the class under "linkSize", at the value's position.
+    let text = r#"{"nodes": [{"id": 1, "type": "Server", "cx": 0, "cy": 0, "events": []},
+                    {"id": 2, "type": "Server", "cx": 1, "cy": 1, "events": []}],
+         "links": [{"id": 1, "start": 1, "end": 2, "direction": "bi",
+                    "events": [{"time": 0, "active": true, "linkSize": "XL"}]}]}"#;
+    let e = err(text);
+    assert!(
+        e.contains(":4:72: links[0].events[0].linkSize: expected a link type"),
+        "{e}"
+    );
+}
+
 fn mutate(base: &str, pos: usize, len: usize, insert: &str) -> String {
     let b: Vec<char> = base.chars().collect();
     let pos = pos % (b.len() + 1);

@@ -431,3 +431,24 @@ fn bufferbloat_delays_without_elections_until_the_queue_is_short() {
     );
     assert!(leader_changes(&short) > 3, "{}", leader_changes(&short));
 }
+
+#[test]
+fn leader_crash_costs_one_short_window_and_one_leader_change() {
+    for seed in SEEDS {
+        let r = results("leader-crash.json", &basic(), seed);
+        assert_eq!(elections(&r), 2, "seed {seed}");
+        assert_eq!(leader_changes(&r), 1, "seed {seed}");
+        let w = r["protocol_stats"]["unavailability_windows"]
+            .as_array()
+            .unwrap();
+        assert_eq!(
+            w.len(),
+            2,
+            "seed {seed}: the first election, then the crash: {w:?}"
+        );
+        let (start, end) = (w[1][0].as_f64().unwrap(), w[1][1].as_f64().unwrap());
+        assert_eq!(start, 5000.0);
+        // The rest of an election timeout (at most 300 ms) plus a vote round.
+        assert!(end - start < 320.0, "seed {seed}: {w:?}");
+    }
+}

@@ -101,7 +101,12 @@ struct LegacyNodeState {
 /// A change at a time, common to both 2015 formats.
 struct Change {
     at: f64,
+    /// The changed element (errors about it name it).
     path: String,
+    /// Where its time is written (the 2015 test format shares one time per event).
+    time_path: String,
+    /// The key of a link's latency class in this format.
+    class_key: &'static str,
     what: ChangeKind,
 }
 
@@ -135,7 +140,7 @@ fn assemble(
     let mut timeline = Vec::new();
     for c in &changes {
         if !c.at.is_finite() || c.at < 0.0 {
-            return Err(src.error(&c.path, format!("expected a time ≥ 0, found {}", c.at)));
+            return Err(src.error(&c.time_path, format!("expected a time ≥ 0, found {}", c.at)));
         }
         let initial = c.at == 0.0;
         match &c.what {
@@ -168,7 +173,7 @@ fn assemble(
                 let class = class.clone().unwrap_or_else(|| "l".to_string());
                 if crate::dist::latency_class(&class).is_none() {
                     return Err(src.error(
-                        format!("{}.type", c.path),
+                        format!("{}.{}", c.path, c.class_key),
                         format!("expected a link type \"s\", \"m\" or \"l\", found \"{class}\""),
                     ));
                 }
@@ -333,6 +338,8 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
             changes.push(Change {
                 at: ev.time,
                 path: p,
+                time_path: format!("network.events[{e}].time"),
+                class_key: "type",
                 what: ChangeKind::Link {
                     link,
                     active: ls.active,
@@ -346,6 +353,8 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
             changes.push(Change {
                 at: ev.time,
                 path: p,
+                time_path: format!("network.events[{e}].time"),
+                class_key: "type",
                 what: ChangeKind::Node {
                     node,
                     active: ns.active,
@@ -444,6 +453,8 @@ pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError>
             changes.push(Change {
                 at: e.time,
                 path: format!("nodes[{i}].events[{j}]"),
+                time_path: format!("nodes[{i}].events[{j}].time"),
+                class_key: "linkSize",
                 what: ChangeKind::Node {
                     node: i,
                     active: e.active,
@@ -465,6 +476,8 @@ pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError>
             changes.push(Change {
                 at: e.time,
                 path: format!("{p}.events[{j}]"),
+                time_path: format!("{p}.events[{j}].time"),
+                class_key: "linkSize",
                 what: ChangeKind::Link {
                     link: i,
                     active: e.active,

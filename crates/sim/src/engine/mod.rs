@@ -472,6 +472,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     /// Runs to the horizon, the end of events, or a violation.
     pub fn run(mut self) -> Outcome {
+        // Node ids inside traced messages and writes read as the user's names.
+        let _names = self.tracer.is_some().then(|| {
+            coracle_core::NodeNames::install(
+                self.scenario
+                    .nodes
+                    .iter()
+                    .map(|d| d.name.to_json())
+                    .collect(),
+            )
+        });
         self.plan();
         for i in 0..self.nodes.len() {
             if self.scenario.nodes[i].up {
