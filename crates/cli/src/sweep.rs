@@ -314,9 +314,10 @@ pub fn finish(
             "  wrote {0}/trials.csv, {0}/summary.json{1}, {0}/points/*.json",
             dir.display(),
             if o.no_plots {
-                ""
+                String::new()
             } else {
-                ", cdf.svg, cdf-log.svg, summary.svg"
+                let d = dir.display();
+                format!(", {d}/cdf.svg, {d}/cdf-log.svg, {d}/summary.svg")
             }
         );
     }
@@ -386,8 +387,16 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         coracle_sim::sweep::Measure::Metric { .. } => "",
         _ => " (ms)",
     };
+    // The label column is as wide as the longest label.
+    let lw = spec
+        .points
+        .iter()
+        .map(|p| p.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(28);
     println!(
-        "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{unit}",
+        "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{unit}",
         "point", "n", "cens", "mean", "p5", "p50", "p90", "p99", "max"
     );
     let mut faultless = Vec::new();
@@ -409,13 +418,13 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
                 faultless.push(p.label.as_str());
             }
             println!(
-                "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 p.label, 0, 0, "-", "-", "-", "-", "-", "-"
             );
             continue;
         }
         println!(
-            "  {:<28} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.label,
             s.n(),
             s.censored,

@@ -321,11 +321,13 @@ pub struct Steps {
 
 /// Step lines of several nodes on one chart (term or commits per server over time).
 pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> Res<String> {
-    let y_hi = series
+    // Counts: the axis ends on a whole number, with at most one tick per whole number.
+    let y_max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(1.0f64, f64::max)
-        * 1.1;
+        .fold(1.0f64, f64::max);
+    let y_hi = (y_max * 1.1).ceil().max(y_max + 1.0);
+    let y_ticks = (y_hi as usize + 1).min(11);
     let end = end_ms.max(1e-3);
     let mut s = String::new();
     {
@@ -338,9 +340,19 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..end, 0f64..y_hi)
             .map_err(err)?;
+        // Counts (terms, commits): whole numbers without a decimal point.
+        let whole = |v: &f64| {
+            if (v - v.round()).abs() < 1e-9 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
         c.configure_mesh()
             .x_desc("simulated time (ms)")
             .y_desc(y_desc)
+            .y_labels(y_ticks)
+            .y_label_formatter(&whole)
             .draw()
             .map_err(err)?;
         for (i, sr) in series.iter().enumerate() {

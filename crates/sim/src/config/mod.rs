@@ -36,6 +36,15 @@ pub const MAX_ACTIONS: usize = 1_000_000;
 pub const MAX_KEYS: u32 = 1_000_000;
 /// Largest accepted horizon: 10^10 ms (about 115 days of simulated time).
 pub const MAX_TERMINATION_MS: f64 = 1e10;
+
+/// A number for an error message: huge values in scientific notation rather than 300 digits.
+pub(crate) fn num(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
 /// Default horizon of native and compact scenarios.
 pub const DEFAULT_TERMINATION_MS: f64 = 10_000.0;
 /// Default link latency when neither the link nor `network.defaults` gives one.
@@ -152,13 +161,16 @@ pub(crate) fn time_at(src: &Source, path: &str, ms: f64) -> Result<Time, ConfigE
     if !ms.is_finite() || ms < 0.0 {
         return Err(src.error(
             path,
-            format!("expected a time ≥ 0 (milliseconds), found {ms}"),
+            format!("expected a time ≥ 0 (milliseconds), found {}", num(ms)),
         ));
     }
     if ms > MAX_TERMINATION_MS {
         return Err(src.error(
             path,
-            format!("expected at most {MAX_TERMINATION_MS} ms (about 115 days), found {ms}"),
+            format!(
+                "expected at most {MAX_TERMINATION_MS} ms (about 115 days), found {}",
+                num(ms)
+            ),
         ));
     }
     Ok(ms_to_time(ms))
@@ -166,7 +178,10 @@ pub(crate) fn time_at(src: &Source, path: &str, ms: f64) -> Result<Time, ConfigE
 
 pub(crate) fn probability(src: &Source, path: &str, p: f64) -> Result<f64, ConfigError> {
     if !(0.0..=1.0).contains(&p) {
-        return Err(src.error(path, format!("expected a probability in [0, 1], found {p}")));
+        return Err(src.error(
+            path,
+            format!("expected a probability in [0, 1], found {}", num(p)),
+        ));
     }
     Ok(p)
 }
@@ -326,7 +341,10 @@ pub(crate) fn bandwidth(src: &Source, path: &str, mbps: f64) -> Result<f64, Conf
     if !mbps.is_finite() || mbps <= 0.0 || mbps > 1e7 {
         return Err(src.error(
             path,
-            format!("expected a bandwidth in (0, 10000000] Mbit/s, found {mbps}"),
+            format!(
+                "expected a bandwidth in (0, 10000000] Mbit/s, found {}",
+                num(mbps)
+            ),
         ));
     }
     Ok(mbps_to_bytes_per_ns(mbps))
@@ -338,7 +356,10 @@ pub(crate) fn clock_rate(src: &Source, path: &str, rate: Option<f64>) -> Result<
         Some(r) if r.is_finite() && (0.01..=100.0).contains(&r) => Ok(r),
         Some(r) => Err(src.error(
             path,
-            format!("expected a clock rate in [0.01, 100] (1 = no drift), found {r}"),
+            format!(
+                "expected a clock rate in [0.01, 100] (1 = no drift), found {}",
+                num(r)
+            ),
         )),
     }
 }
@@ -355,7 +376,10 @@ pub(crate) fn clock_offset(
         }
         Some(o) => Err(src.error(
             path,
-            format!("expected a clock offset within ±{MAX_TERMINATION_MS} ms, found {o}"),
+            format!(
+                "expected a clock offset within ±{MAX_TERMINATION_MS} ms, found {}",
+                num(o)
+            ),
         )),
     }
 }
