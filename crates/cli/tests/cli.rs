@@ -179,3 +179,116 @@ fn help_has_examples() {
         assert!(stdout(&o).contains("Example"), "{args:?}");
     }
 }
+
+/// The keys `value` uses that `schema` (a node of the JSON Schema `root`) does not allow, with
+/// their paths. Only the shape is checked (objects' keys, `const` values that select a `oneOf`
+/// branch), not types or ranges: the loader checks those; this catches a schema that lags
+/// behind what the loader accepts.
+fn schema_misfits(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    path: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    let mut s = schema;
+    while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/$defs/");
+        s = &root["$defs"][name];
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alts) = s.get(key).and_then(Value::as_array) {
+            let tries: Vec<Vec<String>> = alts
+                .iter()
+                .map(|a| schema_misfits(root, a, value, path))
+                .collect();
+            if tries.iter().any(Vec::is_empty) {
+                return Vec::new();
+            }
+            return tries.into_iter().min_by_key(Vec::len).unwrap_or_default();
+        }
+    }
+    if let Some(c) = s.get("const")
+        && c != value
+    {
+        return vec![format!("{path}: expected {c}, found {value}")];
+    }
+    match value {
+        Value::Object(m) => {
+            let props = s.get("properties").and_then(Value::as_object);
+            let extra = s.get("additionalProperties");
+            let mut out = Vec::new();
+            for (k, v) in m {
+                let p = format!("{path}.{k}");
+                match props.and_then(|ps| ps.get(k)) {
+                    Some(sub) => out.extend(schema_misfits(root, sub, v, &p)),
+                    None => match extra {
+                        Some(Value::Bool(false)) => out.push(format!("{p}: not in the schema")),
+                        Some(sub @ Value::Object(_)) => {
+                            out.extend(schema_misfits(root, sub, v, &p))
+                        }
+                        _ => {}
+                    },
+                }
+            }
+            out
+        }
+        Value::Array(items) => match s.get("items") {
+            Some(sub) => items
+                .iter()
+                .enumerate()
+                .flat_map(|(i, v)| schema_misfits(root, sub, v, &format!("{path}[{i}]")))
+                .collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Every native-format example fits `coracle schema` (so editors that validate with it accept
+/// what coracle accepts), also with its protocol switched to VRR where that is documented to
+/// work (Raft's timing names are VRR aliases).
+#[test]
+fn every_native_example_fits_the_schema() {
+    let o = coracle(&["schema"]);
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut n = 0;
+    for f in json_files(&root().join("examples")) {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        if v.get("network").is_none() || v.get("base").is_some() {
+            continue; // 2015 and compact forms, sweep specs
+        }
+        let misfits = schema_misfits(&schema, &schema, &v, "");
+        assert!(misfits.is_empty(), "{}: {misfits:?}", f.display());
+        if v["consensus"]["protocol"] == "raft" {
+            let mut w = v.clone();
+            let c = w["consensus"].as_object_mut().unwrap();
+            c.retain(|k, _| {
+                [
+                    "protocol",
+                    "election_timeout_min",
+                    "election_timeout_max",
+                    "heartbeat_interval",
+                    "timeout",
+                    "client_timeout",
+                ]
+                .contains(&k.as_str())
+            });
+            c.insert("protocol".into(), "vrr".into());
+            let misfits = schema_misfits(&schema, &schema, &w, "");
+            assert!(misfits.is_empty(), "{} as vrr: {misfits:?}", f.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 20, "native examples found: {n}");
+    // The check itself catches an unknown key.
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("examples/raft-5.json")).unwrap())
+            .unwrap();
+    bad["network"]["lantency"] = serde_json::json!(3);
+    assert_eq!(
+        schema_misfits(&schema, &schema, &bad, ""),
+        vec![".network.lantency: not in the schema".to_string()]
+    );
+}
