@@ -26,7 +26,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if let Some((line, col)) = self.position {
-            write!(f, ":{line}:{col}")?;
+            // Columns are 1-based (serde_json reports 0 at the very start of a line).
+            write!(f, ":{line}:{}", col.max(1))?;
         }
         if self.path.is_empty() {
             write!(f, ": {}", self.message)?;

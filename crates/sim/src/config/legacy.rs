@@ -556,8 +556,17 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
             ),
         ));
     }
-    if (servers + clients) * (servers + clients - 1) / 2 > super::MAX_LINKS {
-        return Err(src.error("nodes", "a full mesh of this many nodes has too many links"));
+    let n = servers + clients;
+    if n * (n - 1) / 2 > super::MAX_LINKS {
+        return Err(src.error(
+            "nodes",
+            format!(
+                "expected at most {} nodes in all for the compact form's full mesh (at most {} links), found {n} ({} links)",
+                (1..).take_while(|k: &usize| k * (k - 1) / 2 <= super::MAX_LINKS).last().unwrap_or(1),
+                super::MAX_LINKS,
+                n * (n - 1) / 2
+            ),
+        ));
     }
     if cfg.workload.is_some() && (cfg.workload_min.is_some() || cfg.workload_max.is_some()) {
         return Err(src.error(
