@@ -4,8 +4,8 @@
 //! simulator) run in a child process of its own, so that its peak memory (the kernel's VmHWM)
 //! is its own. A workload file with a `sweep` key instead names a sweep spec, whose trials run
 //! in parallel on all cores as `coracle sweep` runs them (events and simulated time are summed
-//! over the trials; nothing is written). The engine runs as in `coracle run` minus what only serves correctness
-//! reporting after the run: no trace, no client history, no linearizability check (the
+//! over the trials; nothing is written). The engine runs as in `coracle run` minus what only
+//! serves correctness reporting after the run: no trace, no client history, no linearizability check (the
 //! invariants are still checked on every step). `--quick` shortens every horizon so the whole
 //! suite takes seconds; its event counts are deterministic and pinned by a test, so a
 //! behavioural change shows up as a changed count while timings are only printed.
@@ -64,11 +64,21 @@ struct SweepWorkload {
     sweep: PathBuf,
 }
 
-fn sweep_workload(path: &Path) -> Option<SweepWorkload> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    v.get("sweep")?;
-    serde_json::from_value(v).ok()
+/// The sweep a workload file points at, if it is such a file (one with a `sweep` key).
+fn sweep_workload(path: &Path) -> Result<Option<SweepWorkload>, String> {
+    let Some(v) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .filter(|v| v.get("sweep").is_some())
+    else {
+        return Ok(None); // a scenario (the scenario loader reports its errors)
+    };
+    serde_json::from_value(v).map(Some).map_err(|e| {
+        format!(
+            "{}: a sweep workload is {{\"name\", \"description\", \"sweep\": PATH}}: {e}",
+            path.display()
+        )
+    })
 }
 
 /// Runs every trial of a sweep on all cores; `quick` keeps the first few trials of each point.
@@ -116,9 +126,16 @@ fn run_sweep(file: &Path, quick: bool) -> ExitCode {
 }
 
 fn run_one(path: &Path, until: Option<f64>, quick: bool) -> ExitCode {
-    if let Some(w) = sweep_workload(path) {
-        let base = path.parent().unwrap_or(Path::new("."));
-        return run_sweep(&base.join(w.sweep), quick);
+    match sweep_workload(path) {
+        Ok(Some(w)) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            return run_sweep(&base.join(w.sweep), quick);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     let s = match coracle_sim::load_file(path) {
         Ok(s) => s,
