@@ -97,11 +97,6 @@ impl<P: ProxyProtocol> Proxy<P> {
         self.queue.len()
     }
 
-    /// The number the next operation will get.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     /// The number of the outstanding request.
     pub fn outstanding(&self) -> Option<u64> {
         self.current.map(|c| c.seq)
@@ -200,6 +195,13 @@ impl<P: ProxyProtocol> Proxy<P> {
         if let Some(target) = self.random_server(ctx, Some(last)) {
             self.resend(ctx, target, None, out);
         }
+    }
+
+    /// Adds the proxy's state to a client's end-of-run report (after the protocol's fields).
+    pub fn report_into(&self, report: &mut serde_json::Value) {
+        report["next_seq"] = self.next_seq.into();
+        report["outstanding"] = self.outstanding().into();
+        report["queued"] = self.queued().into();
     }
 
     pub fn counters(&self, v: &mut dyn FnMut(&'static str, u64)) {

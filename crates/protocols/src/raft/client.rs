@@ -113,13 +113,12 @@ impl Node<Raft> for RaftClient {
     }
 
     fn report(&self, id: &dyn Fn(NodeId) -> serde_json::Value) -> serde_json::Value {
-        serde_json::json!({
+        let mut r = serde_json::json!({
             "role": "client",
             "id": id(self.me),
             "leader": self.leader.map(id),
-            "next_seq": self.proxy.next_seq(),
-            "outstanding": self.proxy.outstanding(),
-            "queued": self.proxy.queued(),
-        })
+        });
+        self.proxy.report_into(&mut r);
+        r
     }
 }
