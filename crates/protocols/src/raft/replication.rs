@@ -152,6 +152,7 @@ impl RaftServer {
 
         // Append what is new; truncate only at a real conflict, never for a matching prefix,
         // an empty heartbeat or a stale (reordered, duplicated) request.
+        let mut append = None;
         for (k, e) in batch.iter().enumerate() {
             let idx = at + 1 + k as u64;
             if idx <= self.last_index() {
@@ -164,11 +165,16 @@ impl RaftServer {
                 // Only possible below the commit index under an unsafe switch.
                 self.commit_index = self.commit_index.min(idx - 1);
             }
-            // The whole batch (the usual case) shares the message's allocation.
-            let new: Arc<[Entry]> = if skip + k == 0 {
-                entries.clone()
+            append = Some((idx, skip + k));
+            break;
+        }
+        if let Some((idx, from)) = append {
+            // The whole batch (the usual case) moves into the write: no copy, and no second
+            // reference to count (every reference-count change is an atomic operation).
+            let new: Arc<[Entry]> = if from == 0 {
+                entries
             } else {
-                batch[k..].into()
+                entries[from..].into()
             };
             self.c.entries_replicated += new.len() as u64;
             self.log.extend_from_slice(&new);
@@ -179,7 +185,6 @@ impl RaftServer {
                     entries: new,
                 },
             );
-            break;
         }
         let c = leader_commit.min(last_new);
         if c > self.commit_index {

@@ -347,6 +347,11 @@ pub struct Engine<'s, P: Protocol> {
     tracer: Option<Tracer>,
     storage: Delay,
     events: u64,
+    /// Writes completed during the current event, released just before the next one is
+    /// taken from the queue. Releasing a write drops shared log entries, an atomic
+    /// reference-count decrement; done right after the entries were copied to disk it waited
+    /// for those stores to drain (measured: 3-4 % of a Raft run).
+    completed_writes: Vec<P::Write>,
     violation: Option<Violation>,
     series_step: Time,
     seed: u64,
@@ -441,6 +446,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             tracer: opts.tracer,
             storage: scenario.storage.clone(),
             events: 0,
+            completed_writes: Vec::with_capacity(64),
             violation: None,
             series_step: (horizon / 2000).max(coracle_core::MS),
             seed,
@@ -505,6 +511,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     reason = StopReason::Violation;
                     break;
                 }
+                self.completed_writes.clear();
                 self.queue.pop();
                 let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
                 let kind = self.kinds[slot as usize];
@@ -813,6 +820,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if d == 0 && slot.pending_writes.is_empty() {
             P::apply_write(&mut slot.disk, &w);
             slot.writes_done = slot.writes_issued;
+            self.completed_writes.push(w);
             return;
         }
         let done = slot.disk_free_at.max(now) + d;
