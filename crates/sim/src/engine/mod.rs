@@ -348,9 +348,10 @@ pub struct Engine<'s, P: Protocol> {
     storage: Delay,
     events: u64,
     /// Writes completed during the current event, released just before the next one is
-    /// taken from the queue. Releasing a write drops shared log entries, an atomic
-    /// reference-count decrement; done right after the entries were copied to disk it waited
-    /// for those stores to drain (measured: 3-4 % of a Raft run).
+    /// taken from the queue rather than right after being copied to the disk image: measured
+    /// 4-5 % faster on `raft-100-mesh` (a write holds the last reference to a broadcast's
+    /// entries, so releasing it frees them). Not the atomic decrement itself: `Rc` in place
+    /// of `Arc` measured the same.
     completed_writes: Vec<P::Write>,
     violation: Option<Violation>,
     series_step: Time,
