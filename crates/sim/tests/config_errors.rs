@@ -365,3 +365,15 @@ fn suggestions_only_for_likely_typos() {
     );
     assert!(!e.contains("did you mean"), "{e}");
 }
+
+#[test]
+fn a_node_in_two_partition_groups() {
+    let e = err(&with(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "partition", "groups": [["a", "b"], ["b"]]}"#,
+    ));
+    assert!(
+        e.contains("timeline[0].groups[1][0]: a node can be in one group only, found \"b\" in groups[0] and groups[1]"),
+        "{e}"
+    );
+}

@@ -141,6 +141,30 @@ fn role_targets_resolve_when_the_action_fires() {
 }
 
 #[test]
+fn a_role_in_a_partition_group_takes_its_node_out_of_a_group_naming_it() {
+    // "Cut the leader off from everyone": the leader is also listed in the second group.
+    let tl = json!([{"at": 1000, "action": "partition", "groups": [[{"role": "leader"}], ["a", "b", "c"]]}]);
+    for seed in 1..=5 {
+        let r = results(&raft_cluster(tl.clone()), seed);
+        let groups = r["actions"][0]["groups"].as_array().unwrap().clone();
+        assert_eq!(
+            groups[0].as_array().unwrap().len(),
+            1,
+            "seed {seed}: {groups:?}"
+        );
+        assert_eq!(
+            groups[1].as_array().unwrap().len(),
+            2,
+            "seed {seed}: {groups:?}"
+        );
+        assert!(!groups[1].as_array().unwrap().contains(&groups[0][0]));
+        // The majority elects a new leader.
+        assert!(r["protocol_stats"]["leader_elections"].as_u64().unwrap() >= 2);
+        assert_eq!(r["checks"]["linearizability"]["status"], "ok");
+    }
+}
+
+#[test]
 fn a_role_nobody_has_skips_the_action() {
     let r = results(
         &raft_cluster(json!([{"at": 0, "action": "crash", "role": "leader"}])),

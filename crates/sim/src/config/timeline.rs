@@ -283,11 +283,27 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                 }
                 let mut rest = 0;
                 let mut groups = Vec::new();
+                // Group of each node named by id (a role may still name it: see `faults.rs`).
+                let mut named: std::collections::BTreeMap<usize, usize> = Default::default();
                 for (j, m) in g.iter().enumerate() {
                     groups.push(match m {
-                        spec::GroupSpec::Members(m) => crate::scenario::Group::Members(
-                            r.members(&format!("{p}.groups[{j}]"), m)?,
-                        ),
+                        spec::GroupSpec::Members(m) => {
+                            let members = r.members(&format!("{p}.groups[{j}]"), m)?;
+                            for (i, member) in members.iter().enumerate() {
+                                if let Member::Node(n) = *member
+                                    && let Some(k) = named.insert(n, j)
+                                {
+                                    return Err(src.error(
+                                        format!("{p}.groups[{j}][{i}]"),
+                                        format!(
+                                            "a node can be in one group only, found {} in groups[{k}] and groups[{j}]",
+                                            r.nodes[n].name
+                                        ),
+                                    ));
+                                }
+                            }
+                            crate::scenario::Group::Members(members)
+                        }
                         spec::GroupSpec::Rest(_) => {
                             rest += 1;
                             crate::scenario::Group::Rest

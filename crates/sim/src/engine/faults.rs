@@ -310,16 +310,26 @@ impl<P: Protocol> Engine<'_, P> {
                 }
             }
             Action::Partition { groups } => {
+                // Nodes named by id first, then roles: a role resolved now to a node that is
+                // also named in another group moves it to the role's group, so
+                // `[[{"role": "leader"}], [1, 2, 3, 4, 5]]` cuts the leader off, whoever it is.
                 let mut group_of = vec![0u16; self.nodes.len()];
                 let mut rest = None;
-                for (g, group) in groups.iter().enumerate() {
-                    match group {
-                        Group::Members(members) => {
-                            for n in self.members(members) {
-                                group_of[n] = g as u16 + 1;
+                for roles in [false, true] {
+                    for (g, group) in groups.iter().enumerate() {
+                        match group {
+                            Group::Members(members) => {
+                                let picked: Vec<Member> = members
+                                    .iter()
+                                    .filter(|m| matches!(m, Member::Role(_)) == roles)
+                                    .copied()
+                                    .collect();
+                                for n in self.members(&picked) {
+                                    group_of[n] = g as u16 + 1;
+                                }
                             }
+                            Group::Rest => rest = Some(g as u16 + 1),
                         }
-                        Group::Rest => rest = Some(g as u16 + 1),
                     }
                 }
                 if let Some(r) = rest {
