@@ -44,6 +44,22 @@ pub fn schema() -> Value {
         ),
         protocol_schema::<DummyConfig>("dummy", &[]),
     ];
+    // Each protocol's schema was generated on its own, with its own `$defs` and references
+    // to `#/$defs/...`: move those definitions to the root, where the references point.
+    let mut protocols = protocols;
+    for p in &mut protocols {
+        let Some(Value::Object(defs)) = p.as_object_mut().and_then(|o| o.remove("$defs")) else {
+            continue;
+        };
+        for (name, def) in defs {
+            let slot = &mut root["$defs"][&name];
+            assert!(
+                slot.is_null() || *slot == def,
+                "two protocols define different schemas named {name}"
+            );
+            *slot = def;
+        }
+    }
     root["properties"]["consensus"] = json!({
         "description": "The protocol and its parameters.",
         "oneOf": protocols,

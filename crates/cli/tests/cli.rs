@@ -181,9 +181,9 @@ fn help_has_examples() {
 }
 
 /// The keys `value` uses that `schema` (a node of the JSON Schema `root`) does not allow, with
-/// their paths. Only the shape is checked (objects' keys, `const` values that select a `oneOf`
-/// branch), not types or ranges: the loader checks those; this catches a schema that lags
-/// behind what the loader accepts.
+/// their paths. Checked: objects' keys, `const` and `enum` values, lower bounds, and that every
+/// reference resolves; not types (the loader checks those). This catches a schema that lags
+/// behind what the loader accepts, or that a standard validator could not load.
 fn schema_misfits(
     root: &serde_json::Value,
     schema: &serde_json::Value,
@@ -195,6 +195,17 @@ fn schema_misfits(
     while let Some(r) = s.get("$ref").and_then(Value::as_str) {
         let name = r.trim_start_matches("#/$defs/");
         s = &root["$defs"][name];
+        assert!(s.is_object(), "{path}: \"$ref\": \"{r}\" points nowhere");
+    }
+    if let Some(e) = s.get("enum").and_then(Value::as_array)
+        && !e.contains(value)
+    {
+        return vec![format!("{path}: {value} is not one of {e:?}")];
+    }
+    if let (Some(min), Some(x)) = (s.get("minimum").and_then(Value::as_f64), value.as_f64())
+        && x < min
+    {
+        return vec![format!("{path}: {x} is below the minimum {min}")];
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(alts) = s.get(key).and_then(Value::as_array) {
@@ -283,12 +294,28 @@ fn every_native_example_fits_the_schema() {
     }
     assert!(n >= 20, "native examples found: {n}");
     // The check itself catches an unknown key.
-    let mut bad: serde_json::Value =
+    let raft_example: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root().join("examples/raft-5.json")).unwrap())
             .unwrap();
+    let mut bad = raft_example.clone();
     bad["network"]["lantency"] = serde_json::json!(3);
     assert_eq!(
         schema_misfits(&schema, &schema, &bad, ""),
         vec![".network.lantency: not in the schema".to_string()]
+    );
+    // A teaching switch goes through a reference to a definition shared at the root.
+    let mut teaching = raft_example.clone();
+    teaching["consensus"]["unsafe"] = serde_json::json!(["no_log_check", "no_such_switch"]);
+    let misfits = schema_misfits(&schema, &schema, &teaching, "");
+    assert_eq!(misfits.len(), 1, "{misfits:?}");
+    assert!(
+        misfits[0].starts_with(".consensus.unsafe[1]:") && misfits[0].contains("no_such_switch"),
+        "{misfits:?}"
+    );
+    teaching["consensus"]["unsafe"] = serde_json::json!([]);
+    teaching["consensus"]["max_entries_per_message"] = serde_json::json!(0);
+    assert_eq!(
+        schema_misfits(&schema, &schema, &teaching, ""),
+        vec![".consensus.max_entries_per_message: 0 is below the minimum 1".to_string()]
     );
 }

@@ -89,6 +89,7 @@ pub struct RaftConfig {
     pub fast_backtrack: bool,
     /// Most entries carried by one AppendEntries (default 64, at least 1).
     #[serde(default = "default_max_entries")]
+    #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
     /// Serve reads (Get) with the ReadIndex protocol (thesis §6.4) instead of through the log:
     /// once the leader has committed an entry of its term it records readIndex = commitIndex,
@@ -101,6 +102,7 @@ pub struct RaftConfig {
     /// up and completes the operation with no result (it may or may not have been applied).
     /// Default null: retry forever. At least 1.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub client_max_attempts: Option<u32>,
     /// Pre-vote (thesis §9.6): before incrementing its term a would-be candidate asks for
     /// pre-votes carrying term + 1; a server grants one iff term + 1 > its own term, the
@@ -150,6 +152,7 @@ pub struct RaftConfig {
     /// Term bound H (Tangaroa): a RequestVote whose term is >= currentTerm + H is rejected
     /// without adopting its term. An integer >= 1; default null (no bound).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub term_bound: Option<u64>,
     /// Log compaction (§7, thesis chapter 5): when a server has applied this many entries
     /// beyond its last snapshot, it snapshots its state machine (client sessions included) at

@@ -62,11 +62,13 @@ pub struct VrrConfig {
     /// at least 1). DoViewChange, StartView and RecoveryResponse carry whole logs, as in the
     /// paper.
     #[serde(default = "default_max_entries")]
+    #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
     /// Attempts (sends of one request, redirects included) after which the client proxy gives
     /// up and completes the operation with no result (it may or may not have taken effect).
     /// Default null: retry forever. At least 1.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub client_max_attempts: Option<u32>,
     /// Disk-based replicas instead of the paper's diskless ones (default false). When true the
     /// view number, the last normal view and the log are written to disk before any message

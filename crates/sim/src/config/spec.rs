@@ -743,6 +743,7 @@ pub struct WorkloadSpec {
     pub max: Option<f64>,
     /// Number of keys; operations pick one uniformly (default 5).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub keys: Option<u32>,
     /// Fraction of operations that are reads (default 0.5).
     #[serde(default)]
