@@ -200,7 +200,9 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
     let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("  (in the materialised config of a point of {})", spec.file);
+            if e.file != spec.file {
+                eprintln!("  (in the materialised config of a point of {})", spec.file);
+            }
             return crate::config_error(&e);
         }
     };

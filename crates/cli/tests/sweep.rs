@@ -429,6 +429,20 @@ fn bad_specs_exit_2_with_file_path_and_expected_found() {
             ),
             "base.timeline[0].at",
         ),
+        (
+            SPEC.replace(
+                "{\"from\": {\"action\": \"crash\"}, \"until\": \"leader_known\", \"within\": 2000}",
+                "{\"metric\": \"protocol_stats.leader_chnges\"}",
+            ),
+            "measure.metric: expected a path into the results file, found \"protocol_stats.leader_chnges\": protocol_stats has no key \"leader_chnges\"",
+        ),
+        (
+            SPEC.replace(
+                "{\"from\": {\"action\": \"crash\"}, \"until\": \"leader_known\", \"within\": 2000}",
+                "{\"metric\": \"protocol_stats\"}",
+            ),
+            "measure.metric: expected a path to a number (or a boolean) in the results file, found an object",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let p = d.join(format!("bad{i}.json"));

@@ -19,6 +19,7 @@ use crate::scenario::Scenario;
 use coracle_core::{Cluster, Protocol, Time, ms_to_time, rng, time_to_ms};
 use coracle_protocols::raft::Raft;
 use rayon::prelude::*;
+use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a trial has the value it has.
@@ -124,6 +125,98 @@ fn delay_max(d: &crate::dist::Delay) -> Time {
 /// Resolves and validates every point's scenario. `file_of(point)` names the point in error
 /// messages (the path its materialised config is written to).
 pub fn prepare(
+    spec: &Spec,
+    file_of: &dyn Fn(&Point) -> String,
+) -> Result<Vec<Prepared>, ConfigError> {
+    let prepared = prepare_points(spec, file_of)?;
+    if let (Measure::Metric { path }, Some(first)) = (&spec.measure, prepared.first()) {
+        check_metric_path(spec, first, path)?;
+    }
+    Ok(prepared)
+}
+
+/// Objects of the results document whose keys depend on what happened in the run (message
+/// types seen, latency statistics once there is a sample), and arrays whose length does: a
+/// path through them cannot be checked before the trials run.
+const OPEN_ENDED: &[&str] = &[
+    "messages_by_type",
+    "latency_ms",
+    "actions",
+    "series",
+    "warnings",
+];
+
+/// Checks a `measure.metric` path against the results of the first point run for 0 ms, so a
+/// typo is an error naming the nearest keys instead of every trial coming back censored.
+fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), ConfigError> {
+    let error = |message: String, hint: Option<String>| ConfigError {
+        file: spec.file.clone(),
+        path: "measure.metric".into(),
+        message,
+        position: None,
+        hint,
+    };
+    let steps = super::spec::parse_path(path).map_err(|e| error(e, None))?;
+    let opts = RunOptions {
+        until: Some(0),
+        ..RunOptions::seeded(spec.seed)
+    };
+    let checks = CheckOptions {
+        skip_linearizability: true,
+        ..Default::default()
+    };
+    let doc = crate::run::run(&first.scenario, opts, &checks)?.results;
+    let mut cur = &doc;
+    let mut at = String::new();
+    for step in &steps {
+        if OPEN_ENDED.iter().any(|k| at.ends_with(k)) {
+            return Ok(());
+        }
+        let next = match step {
+            super::spec::Step::Key(k) => cur.get(k).ok_or_else(|| {
+                let keys: Vec<String> = cur
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                let within = if at.is_empty() { "the results" } else { &at };
+                error(
+                    format!("expected a path into the results file, found \"{path}\": {within} has no key \"{k}\""),
+                    Some(crate::config::error::suggest(k, &keys, "key")),
+                )
+            })?,
+            super::spec::Step::Index(n) => cur.get(*n).ok_or_else(|| {
+                error(
+                    format!("expected a path into the results file, found \"{path}\": {at} has no element {n}"),
+                    None,
+                )
+            })?,
+        };
+        at.push_str(&match step {
+            super::spec::Step::Key(k) if at.is_empty() => k.clone(),
+            super::spec::Step::Key(k) => format!(".{k}"),
+            super::spec::Step::Index(n) => format!("[{n}]"),
+        });
+        cur = next;
+    }
+    match cur {
+        Value::Number(_) | Value::Bool(_) | Value::Null => Ok(()),
+        other => {
+            let found = match other {
+                Value::String(s) => format!("the string \"{s}\""),
+                Value::Array(_) => "an array".to_string(),
+                _ => "an object".to_string(),
+            };
+            Err(error(
+                format!(
+                    "expected a path to a number (or a boolean) in the results file, found {found} at \"{path}\""
+                ),
+                None,
+            ))
+        }
+    }
+}
+
+fn prepare_points(
     spec: &Spec,
     file_of: &dyn Fn(&Point) -> String,
 ) -> Result<Vec<Prepared>, ConfigError> {
