@@ -443,6 +443,20 @@ fn bad_specs_exit_2_with_file_path_and_expected_found() {
             ),
             "measure.metric: expected a path to a number (or a boolean) in the results file, found an object",
         ),
+        (
+            SPEC.replace(
+                "\"measure\": {\"from\"",
+                "\"published\": {\"points\": {\"election_timeout_max=3000\": {\"p50\": 1}}}, \"measure\": {\"from\"",
+            ),
+            "published.points.election_timeout_max=3000: expected the label of a point of this sweep",
+        ),
+        (
+            SPEC.replace(
+                "\"measure\": {\"from\"",
+                "\"published\": {\"points\": {\"election_timeout_max=300\": {\"p5O\": 1}}}, \"measure\": {\"from\"",
+            ),
+            "did you mean \"p50\"?",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let p = d.join(format!("bad{i}.json"));

@@ -546,6 +546,9 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
         &overrides,
         &base,
     );
+    if let Some(p) = &spec.published {
+        check_published(&src, p, &points)?;
+    }
     Ok(Spec {
         file: file.to_string(),
         name,
@@ -557,6 +560,100 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
         published: spec.published,
         resolved,
     })
+}
+
+/// `published`: `{"source": text, "points": {label: {stat: number or text}}}`, where every label
+/// is a point's and every stat one the sweep computes, so a typo is not silently dropped.
+fn check_published(src: &Source, p: &Value, points: &[Point]) -> Result<(), ConfigError> {
+    let Some(o) = p.as_object() else {
+        return Err(src.error(
+            "published",
+            format!(
+                "expected an object {{\"source\", \"points\"}}, found {}",
+                kind_of(p)
+            ),
+        ));
+    };
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("source", Value::String(_)) | ("points", Value::Object(_)) => {}
+            ("source", other) => {
+                return Err(src.error(
+                    "published.source",
+                    format!("expected text, found {}", kind_of(other)),
+                ));
+            }
+            ("points", other) => {
+                return Err(src.error(
+                    "published.points",
+                    format!(
+                        "expected an object of point labels, found {}",
+                        kind_of(other)
+                    ),
+                ));
+            }
+            (other, _) => {
+                let mut e = src.error(
+                    format!("published.{other}"),
+                    format!("unknown key \"{other}\""),
+                );
+                e.hint = Some(crate::config::error::suggest(
+                    other,
+                    &["source".to_string(), "points".to_string()],
+                    "key",
+                ));
+                return Err(e);
+            }
+        }
+    }
+    let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
+    let stats: Vec<String> = ["mean", "min", "max", "censored_fraction", "p50", "p99"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (label, st) in o
+        .get("points")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let at = format!("published.points.{label}");
+        if !labels.contains(label) {
+            let mut e = src.error(
+                at,
+                format!("expected the label of a point of this sweep, found \"{label}\""),
+            );
+            e.hint = Some(crate::config::error::suggest(label, &labels, "point label"));
+            return Err(e);
+        }
+        let Some(st) = st.as_object() else {
+            return Err(src.error(
+                at,
+                format!("expected an object of statistics, found {}", kind_of(st)),
+            ));
+        };
+        for (k, v) in st {
+            let quantile = k
+                .strip_prefix('p')
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q > 0.0 && q <= 100.0);
+            if !(quantile || stats[..4].contains(k)) {
+                let mut e = src.error(
+                    format!("{at}.{k}"),
+                    format!("expected a statistic (mean, min, max, censored_fraction, or a quantile p1 … p100), found \"{k}\""),
+                );
+                e.hint = Some(crate::config::error::suggest(k, &stats, "statistic"));
+                return Err(e);
+            }
+            if !(v.is_number() || v.is_string()) {
+                return Err(src.error(
+                    format!("{at}.{k}"),
+                    format!("expected a number or text, found {}", kind_of(v)),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resolved_json(
