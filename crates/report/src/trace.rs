@@ -44,7 +44,11 @@ fn name(v: &Value) -> String {
 
 fn msg_kind(m: &Value) -> String {
     match m {
-        Value::Object(o) if o.len() == 1 => o.keys().next().cloned().unwrap_or_default(),
+        // An internally tagged message names its kind in `type`, even with no other field
+        // (the dummy protocol's `{"type": "hello"}`); an externally tagged one is a single key.
+        Value::Object(o) if o.len() == 1 && !o.contains_key("type") && !o.contains_key("kind") => {
+            o.keys().next().cloned().unwrap_or_default()
+        }
         Value::Object(o) => o
             .get("type")
             .or_else(|| o.get("kind"))
@@ -254,6 +258,16 @@ mod tests {
 {"t":3.0,"node":"b","kind":"send","to":"a","msg":{"Pong":{"n":1}}}
 {"t":4.0,"node":"a","kind":"recv","from":"b","msg":{"Pong":{"n":1}}}
 "#;
+
+    #[test]
+    fn message_kinds_of_tagged_and_untagged_messages() {
+        assert_eq!(msg_kind(&serde_json::json!({"type": "hello"})), "hello");
+        assert_eq!(
+            msg_kind(&serde_json::json!({"type": "append_entries", "term": 2})),
+            "append_entries"
+        );
+        assert_eq!(msg_kind(&serde_json::json!({"Ping": {"n": 1}})), "Ping");
+    }
 
     #[test]
     fn perfetto_has_tracks_and_flows() {
