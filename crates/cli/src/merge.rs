@@ -22,7 +22,7 @@ pub struct MergeArgs {
     #[arg(long)]
     pub no_plots: bool,
     /// A shorter report.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
 }
 

@@ -51,7 +51,7 @@ pub struct RunOpts {
     #[arg(long)]
     pub no_plots: bool,
     /// No progress bar and a shorter report.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -300,10 +300,12 @@ pub fn finish(
                 }
             }
         };
-        if !o.no_plots
-            && let Err(e) = plots(dir, spec, rows, reference.as_deref())
-        {
-            eprintln!("warning: plots not drawn: {e}");
+        let mut svgs = Vec::new();
+        if !o.no_plots {
+            match plots(dir, spec, rows, reference.as_deref()) {
+                Ok(w) => svgs = w,
+                Err(e) => eprintln!("warning: plots not drawn: {e}"),
+            }
         }
         print_summary(spec, rows, o.quiet);
         if let Some(r) = &reference {
@@ -312,16 +314,9 @@ pub fn finish(
             print_comparison(&cmp);
         }
         extra(spec, rows);
-        println!(
-            "  wrote {0}/trials.csv, {0}/summary.json{1}, {0}/points/*.json",
-            dir.display(),
-            if o.no_plots {
-                String::new()
-            } else {
-                let d = dir.display();
-                format!(", {d}/cdf.svg, {d}/cdf-log.svg, {d}/summary.svg")
-            }
-        );
+        let d = dir.display();
+        let svgs: String = svgs.iter().map(|f| format!(", {d}/{f}")).collect();
+        println!("  wrote {d}/trials.csv, {d}/summary.json{svgs}, {d}/points/*.json");
     }
     // Reproduce commands: violations, a few censored trials, the slowest trial.
     for r in violations.iter().take(5) {
@@ -527,7 +522,8 @@ pub fn plots(
     spec: &Spec,
     rows: &[TrialRow],
     reference: Option<&[(String, coracle_sim::sweep::stats::Sample)]>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
+    let written = std::cell::RefCell::new(Vec::new());
     let unit = match &spec.measure {
         coracle_sim::sweep::Measure::Metric { path } => path.clone(),
         _ => "ms".to_string(),
@@ -555,7 +551,9 @@ pub fn plots(
         })
         .collect();
     let w = |name: &str, svg: String| {
-        std::fs::write(dir.join(name), svg).map_err(|e| format!("{name}: {e}"))
+        std::fs::write(dir.join(name), svg).map_err(|e| format!("{name}: {e}"))?;
+        written.borrow_mut().push(name.to_string());
+        Ok::<(), String>(())
     };
     let title = format!("{}: {}", spec.name, spec.measure.describe());
     let title = if title.len() > 90 {
@@ -622,7 +620,7 @@ pub fn plots(
             plot::measure_chart(&format!("{} against {c}", spec.name), c, &unit, &b, false)?,
         )?;
     }
-    Ok(())
+    Ok(written.into_inner())
 }
 
 fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {

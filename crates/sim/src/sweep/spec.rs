@@ -532,6 +532,17 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_else(|| "sweep".into())
     });
+    // Each point's scenario is named after the sweep and the point, so a re-run from a printed
+    // command says which point it is (unless the point sets a name itself).
+    if points.len() > 1 {
+        for p in &mut points {
+            if !p.set.iter().any(|(k, _)| k == "name")
+                && let Value::Object(o) = &mut p.config
+            {
+                o.insert("name".into(), Value::String(format!("{name} {}", p.label)));
+            }
+        }
+    }
     let seed = spec.seed.unwrap_or(1);
     let overrides: Vec<Option<Map<String, Value>>> = explicit
         .iter()
