@@ -512,6 +512,14 @@ fn filtered(mut v: Value, a: &ExperimentArgs) -> Result<Value, String> {
                 .filter(|p| keep.iter().any(|k| p["label"] == json!(k)))
                 .collect(),
         );
+        // Published numbers of the points left out go too (a sweep point's label is the
+        // point's, or the point's followed by "/" and its varied parameters).
+        if let Some(Value::Object(published)) = v.pointer_mut("/published/points") {
+            published.retain(|label, _| {
+                keep.iter()
+                    .any(|k| label == k || label.starts_with(&format!("{k}/")))
+            });
+        }
     }
     if let Some(n) = a.trials {
         if n == 0 {
