@@ -365,3 +365,45 @@ fn the_2015_fixtures_run_with_raft_and_report_sensible_results() {
         }
     }
 }
+
+/// A new leader that must walk a follower's log back ~1,000 entries (one rejection per round
+/// trip, far longer than an election timeout) keeps its leadership with `check_quorum`: the
+/// follower's rejections are answers in its term. (Counting only accepted requests made it step
+/// down every timeout and restart the repair: 270 elections in 100 s and no commit after 15 s.)
+#[test]
+fn check_quorum_does_not_stall_a_long_log_repair() {
+    let cfg = json!({
+        "termination": 25000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300,
+                      "heartbeat_interval": 50, "check_quorum": true},
+        "network": {"defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}},
+                    "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"},
+                              {"id": 3, "type": "server"}, {"id": "c1", "type": "client"}],
+                    "mesh": true},
+        "timeline": [{"at": 5000, "action": "crash", "node": 3},
+                     {"at": 15000, "action": "crash", "node": 2},
+                     {"at": 15000, "action": "recover", "node": 3}],
+        "workload": {"type": "closed", "think_time": 5, "keys": 5}
+    });
+    for seed in [1, 3] {
+        let r = results(&cfg, seed);
+        assert_eq!(r["checks"]["invariants"]["status"], "ok");
+        assert_eq!(r["checks"]["linearizability"]["status"], "ok");
+        // Node 3 caught up (within the last heartbeat) and the pair committed again.
+        let applied = |n: usize| r["nodes"][n]["state"]["last_applied"].as_u64().unwrap();
+        assert!(
+            applied(2) > 1500 && applied(0) - applied(2) <= 1,
+            "seed {seed}: {} {}",
+            applied(0),
+            applied(2)
+        );
+        assert!(
+            r["protocol_stats"]["leader_changes"].as_u64().unwrap() <= 3,
+            "seed {seed}"
+        );
+        let stepdowns = r["nodes"][0]["counters"]["leader_stepdowns_check_quorum"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(stepdowns <= 1, "seed {seed}: {stepdowns} step-downs");
+    }
+}

@@ -220,8 +220,8 @@ impl RaftServer {
         let Some(i) = self.follower_answered(ctx, from, term, round, out) else {
             return;
         };
+        self.quorum_heard(i);
         if success {
-            self.quorum_heard(i);
             self.record_match(i, match_index, out);
             // Keep a lagging follower moving when nothing else is in flight: at once for
             // entries cut by the per-message cap, otherwise (new entries) unless batching.
@@ -312,7 +312,11 @@ impl RaftServer {
         Some(i)
     }
 
-    /// CheckQuorum (raft-variants.md): a successful response from follower `i` in our term.
+    /// CheckQuorum (raft-variants.md, thesis §6.2): follower `i` answered in our term, which
+    /// proves it hears us and accepts our term. A log-consistency rejection counts too, as in
+    /// etcd: counting only accepted requests made a leader that repairs a follower far behind
+    /// (one rejection per round trip) step down every election timeout and restart the repair
+    /// in the next term, so a connected majority never committed again.
     pub(crate) fn quorum_heard(&mut self, i: usize) {
         self.recent_active[i] = true;
     }

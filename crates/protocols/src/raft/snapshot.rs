@@ -218,10 +218,7 @@ impl RaftServer {
             return;
         };
         self.snapshot_sent_at[i] = None;
-        if match_index > 0 {
-            // Installed, or already known: a successful answer (0 answers a stale request).
-            self.quorum_heard(i);
-        }
+        self.quorum_heard(i);
         self.record_match(i, match_index, out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).
