@@ -137,7 +137,8 @@ impl VrrServer {
     }
 
     /// Sends GetState to `to` for what we lack; unless `now`, at most once per commit
-    /// interval.
+    /// interval. `now` is for the first request and for the next batch after a reply that
+    /// brought new entries, so at most one chain of requests is ever running.
     pub(crate) fn request_state(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -231,13 +232,17 @@ impl VrrServer {
                     },
                 );
             }
+            let progress = skip < entries.len();
             let c = k.min(self.op());
             if c > self.commit {
                 self.commit = c;
                 self.execute(out);
             }
             if self.op() < n {
-                self.request_state(ctx, from, true, out);
+                // The next batch at once only after a reply that moved us on: a duplicated or
+                // stale reply starting its own chain of requests multiplied the requests
+                // without bound on a duplicating network.
+                self.request_state(ctx, from, progress, out);
             }
             return;
         }
@@ -247,12 +252,13 @@ impl VrrServer {
             return;
         }
         let skip = (expected - after) as usize;
-        if skip < entries.len() {
+        let progress = skip < entries.len();
+        if progress {
             self.staged.extend_from_slice(&entries[skip..]);
         }
         let end = self.transfer_base + self.staged.len() as u64;
         if end < n {
-            self.request_state(ctx, from, true, out);
+            self.request_state(ctx, from, progress, out);
             return;
         }
         let mut log = self.log[..self.transfer_base as usize].to_vec();
