@@ -78,6 +78,17 @@ pub struct VrrConfig {
     /// recovers from the others.
     #[serde(default)]
     pub durable: bool,
+    /// Double the view-change timeout after each view change abandoned for a later one
+    /// without completing, up to 64 times, back to normal once a view is in normal operation (default
+    /// true; as PBFT does, Castro & Liskov 1999 §4.5.2; the VRR paper does not say). Without it a
+    /// view change whose DoViewChange takes longer to deliver than the timeout (a large log on a
+    /// slow link) is abandoned again and again and never completes. False: the paper as written.
+    #[serde(default = "yes")]
+    pub view_change_backoff: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for VrrConfig {
@@ -91,6 +102,7 @@ impl Default for VrrConfig {
             max_entries_per_message: default_max_entries(),
             client_max_attempts: None,
             durable: false,
+            view_change_backoff: true,
         }
     }
 }
@@ -161,6 +173,7 @@ impl VrrConfig {
             max_entries: self.max_entries_per_message,
             client_max_attempts: self.client_max_attempts,
             durable: self.durable,
+            view_change_backoff: self.view_change_backoff,
             quorum: servers.len() / 2 + 1,
             servers,
             pos: positions(cluster),

@@ -246,6 +246,7 @@ pub(crate) struct Params {
     pub max_entries: u64,
     pub client_max_attempts: Option<u32>,
     pub durable: bool,
+    pub view_change_backoff: bool,
     /// The servers, in configured order: the replica order.
     pub servers: Vec<NodeId>,
     /// `pos[id.index()]`: the position (replica number) of server `id` in `servers`.

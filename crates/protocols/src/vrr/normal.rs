@@ -10,6 +10,7 @@ impl VrrServer {
     /// every backup is assumed to hold: only ops above it need acknowledgements).
     pub(crate) fn become_primary(&mut self, commit: u64, out: &mut Out<Vrr>) {
         self.status = Status::Normal;
+        self.failed_view_changes = 0;
         self.commit = commit.min(self.op());
         self.acked.fill(self.commit);
         self.acked[self.my_pos] = self.op();
@@ -146,6 +147,7 @@ impl VrrServer {
             return;
         }
         let Some(i) = self.p.pos(from) else { return };
+        self.in_view[i] = true;
         let m = op.min(self.op());
         if m > self.acked[i] {
             self.acked[i] = m;

@@ -152,6 +152,15 @@ pub struct VrrServer {
     /// StartViewChange received for the current view, by position.
     pub(crate) svc: Vec<bool>,
     pub(crate) dvc_sent: bool,
+    /// View changes in a row abandoned for a later one (`view_change_backoff`); 0 once a
+    /// view is in normal operation.
+    pub(crate) failed_view_changes: u32,
+    /// Retransmission rounds in the current view change (`on_resend`).
+    pub(crate) resends: u32,
+    /// When this primary last sent each replica a StartView of its view.
+    pub(crate) start_view_sent: Vec<Option<Time>>,
+    /// Replicas that sent this primary a PrepareOk in its view (so they hold its StartView).
+    pub(crate) in_view: Vec<bool>,
     /// DoViewChange received for the current view (as its primary), by position.
     pub(crate) dvcs: Vec<Option<DvcInfo>>,
 
@@ -188,6 +197,10 @@ impl VrrServer {
             staged: Vec::new(),
             svc: vec![false; n],
             dvc_sent: false,
+            failed_view_changes: 0,
+            resends: 0,
+            start_view_sent: vec![None; n],
+            in_view: vec![false; n],
             dvcs: vec![None; n],
             nonce: 0,
             responses: vec![None; n],
@@ -312,7 +325,10 @@ impl VrrServer {
         }
     }
     pub(crate) fn arm_view_change_timer(&self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
-        let after = self.draw_timeout(ctx);
+        let mut after = self.draw_timeout(ctx);
+        if self.status == Status::ViewChange && self.p.view_change_backoff {
+            after = after.saturating_mul(1 << self.failed_view_changes.min(6));
+        }
         out.set_timer(VrrTimer::ViewChange, after);
     }
 
@@ -330,6 +346,7 @@ impl VrrServer {
     /// Status normal as a backup of the current view (primary-failure timer armed).
     pub(crate) fn become_backup(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::Normal;
+        self.failed_view_changes = 0;
         out.cancel_timer(VrrTimer::Heartbeat);
         out.cancel_timer(VrrTimer::Resend);
         self.arm_view_change_timer(ctx, out);

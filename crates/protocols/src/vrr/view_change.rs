@@ -3,7 +3,7 @@
 
 use super::server::{DvcInfo, Status, VrrServer};
 use super::{Entry, Vrr, VrrMsg, VrrTimer};
-use coracle_core::{Ctx, NodeId, Out};
+use coracle_core::{Ctx, NodeId, Out, Time};
 
 impl VrrServer {
     /// The primary-failure timeout of a backup, or the limit on a view change.
@@ -22,6 +22,11 @@ impl VrrServer {
     /// §4.2 step 1: move to view `view` (> current) in view-change status and tell everyone.
     pub(crate) fn start_view_change(&mut self, ctx: &mut Ctx<'_>, view: u64, out: &mut Out<Vrr>) {
         debug_assert!(view > self.view);
+        if self.status == Status::ViewChange {
+            // The view change under way is abandoned (ours timed out, or another replica's
+            // did): the next one waits longer (`view_change_backoff`).
+            self.failed_view_changes = self.failed_view_changes.saturating_add(1);
+        }
         self.view = view;
         self.c.view_changes_started += 1;
         // The new view is a promise not to accept Prepares of older views: durable first.
@@ -33,11 +38,12 @@ impl VrrServer {
     pub(crate) fn resume_view_change(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::ViewChange;
         self.clear_view_state();
+        self.resends = 0;
         self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
         out.cancel_timer(VrrTimer::Heartbeat);
         self.arm_view_change_timer(ctx, out);
         out.set_timer(VrrTimer::Resend, self.p.commit_interval);
-        self.maybe_send_do_view_change(out);
+        self.maybe_send_do_view_change(ctx.now, out);
     }
 
     /// Retransmission while the view change is in progress.
@@ -46,7 +52,12 @@ impl VrrServer {
             return;
         }
         self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
-        if self.dvc_sent && self.p.primary(self.view) != self.me {
+        // DoViewChange carries the whole log: resent at rounds 1, 2, 4, 8, ... (then every
+        // 64), not every round, so that copies of a large log do not pile up on a slow link
+        // faster than it can carry them.
+        self.resends = self.resends.saturating_add(1);
+        let due = self.resends.is_power_of_two() || self.resends.is_multiple_of(64);
+        if due && self.dvc_sent && self.p.primary(self.view) != self.me {
             out.send(self.p.primary(self.view), self.do_view_change());
         }
         out.set_timer(VrrTimer::Resend, self.p.commit_interval);
@@ -71,7 +82,7 @@ impl VrrServer {
             && i != self.my_pos
         {
             self.svc[i] = true;
-            self.maybe_send_do_view_change(out);
+            self.maybe_send_do_view_change(ctx.now, out);
         }
     }
 
@@ -87,7 +98,7 @@ impl VrrServer {
 
     /// §4.2 step 2: after StartViewChange from f other replicas, DoViewChange to the new
     /// primary (recorded directly when that is us).
-    fn maybe_send_do_view_change(&mut self, out: &mut Out<Vrr>) {
+    fn maybe_send_do_view_change(&mut self, now: Time, out: &mut Out<Vrr>) {
         if self.dvc_sent || self.status != Status::ViewChange {
             return;
         }
@@ -103,7 +114,7 @@ impl VrrServer {
                 log: self.log.clone(),
                 commit: self.commit,
             });
-            self.maybe_start_view(out);
+            self.maybe_start_view(now, out);
         } else {
             out.send(primary, self.do_view_change());
         }
@@ -133,11 +144,22 @@ impl VrrServer {
         match self.status {
             Status::ViewChange => {
                 self.dvcs[i] = Some(info);
-                self.maybe_start_view(out);
+                self.maybe_start_view(ctx.now, out);
             }
             Status::Normal if self.caught_up() => {
-                // A straggler of the view change we completed: its StartView was lost.
-                out.send(from, self.start_view_msg());
+                // A straggler of the view change we completed: its StartView may have been
+                // lost. Resent only to a replica that has not answered a Prepare of the view
+                // yet, at most once per longest view-change timeout: the
+                // retransmitted DoViewChanges of a slow link otherwise each drew a StartView
+                // carrying the whole log, which queued ahead of the view's Prepares and
+                // Commits until the backups timed out again.
+                let now = ctx.now;
+                let recent = self.start_view_sent[i]
+                    .is_some_and(|t| now.saturating_sub(t) < self.p.view_change.1);
+                if !recent && !self.in_view[i] {
+                    self.start_view_sent[i] = Some(now);
+                    out.send(from, self.start_view_msg());
+                }
             }
             _ => {}
         }
@@ -155,7 +177,7 @@ impl VrrServer {
     /// §4.2 steps 3-4: with f + 1 DoViewChange messages (our own included), take the log with
     /// the highest last normal view, then the highest op-number, the highest commit-number,
     /// and start the view.
-    fn maybe_start_view(&mut self, out: &mut Out<Vrr>) {
+    fn maybe_start_view(&mut self, now: Time, out: &mut Out<Vrr>) {
         if self.status != Status::ViewChange
             || self.p.primary(self.view) != self.me
             || self.dvcs[self.my_pos].is_none()
@@ -184,6 +206,8 @@ impl VrrServer {
         self.become_primary(commit, out);
         let msg = self.start_view_msg();
         self.broadcast(out, &msg);
+        self.start_view_sent.fill(Some(now));
+        self.in_view.fill(false);
         self.sent_since_tick.fill(true);
         self.told_commit.fill(self.commit);
         self.execute(out);

@@ -180,6 +180,7 @@ fn schema_documents_every_key() {
         "max_entries_per_message",
         "client_max_attempts",
         "durable",
+        "view_change_backoff",
         "timeout",
     ];
     assert_eq!(props.len(), keys.len());

@@ -345,7 +345,15 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     s.recv(2, VrrMsg::PrepareOk { view: 6, op: 3 });
     let outs = s.recv(4, VrrMsg::PrepareOk { view: 6, op: 3 });
     assert_eq!(applied(&outs), vec![2, 3]);
-    // A straggler's DoViewChange gets the current StartView.
+    // A straggler's DoViewChange gets the current StartView again, but not while the first
+    // may still be on its way (within the longest view-change timeout: on a slow link the
+    // straggler's retransmissions would each draw a copy of the whole log), and never for a
+    // replica that answered a Prepare of the view.
+    let outs = s.recv(0, dvc(vec![e1], 4, 0));
+    assert!(sent_to(&outs, 0).is_empty());
+    s.now += 300 * coracle_core::MS;
+    let outs = s.recv(2, dvc(vec![e1], 4, 2));
+    assert!(sent_to(&outs, 2).is_empty());
     let outs = s.recv(0, dvc(vec![e1], 4, 0));
     match sent_to(&outs, 0).as_slice() {
         [
