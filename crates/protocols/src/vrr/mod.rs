@@ -74,8 +74,14 @@
 //! * The selected log is the one with the highest last normal view, then the highest
 //!   op-number; ties go to the replica first in the configured order (such logs are equal). The
 //!   new commit-number is the highest one received (the new primary's own included).
+//! * Timeouts and retransmission (the paper is silent): a view change abandoned for a later one
+//!   doubles the next view-change timeout (`view_change_backoff`, up to 64×, as in PBFT);
+//!   StartViewChange is resent every `commit_interval` and DoViewChange, which carries the
+//!   whole log, at rounds 1, 2, 4, 8, … only.
 //! * The new primary answers a DoViewChange of its current view that arrives after the view
-//!   started with a StartView of its current log (a straggler's fast path), and starts with
+//!   started with a StartView of its current log (a straggler's fast path) if that replica has
+//!   not answered a Prepare of the view and was not sent one within the longest view-change
+//!   timeout, and starts with
 //!   every backup's acknowledged op-number at the new commit-number (only ops above it need
 //!   acknowledgements; a backup that lacks committed ops learns it from the next Commit).
 //! * A replica that adopts a StartView sends a PrepareOK when its log has uncommitted ops, as
