@@ -171,6 +171,47 @@ fn a_role_nobody_has_skips_the_action() {
         1,
     );
     assert_eq!(r["actions"][0]["skipped"], "no node had that role");
+    // The same for a partition or a one-way partition naming a role nobody has.
+    let r = results(
+        &raft_cluster(json!([
+            {"at": 0, "action": "partition", "groups": [[{"role": "leader"}], "rest"]},
+            {"at": 0, "action": "partition", "from": [{"role": "candidate"}], "to": ["a"]}
+        ])),
+        1,
+    );
+    assert_eq!(r["actions"][0]["skipped"], "no node had that role");
+    assert_eq!(r["actions"][1]["skipped"], "no node had that role");
+    assert_eq!(r["network"]["packets_dropped"]["partition"], 0);
+}
+
+#[test]
+fn actions_that_change_nothing_say_so() {
+    let r = results(
+        &raft_cluster(json!([
+            {"at": 100, "action": "recover", "node": "a"},
+            {"at": 200, "action": "resume", "node": "a"},
+            {"at": 300, "action": "crash", "node": "b"},
+            {"at": 400, "action": "crash", "node": "b"},
+            {"at": 500, "action": "pause", "node": "b"}
+        ])),
+        1,
+    );
+    let skipped: Vec<&Value> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["skipped"])
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            &json!("already up"),
+            &json!("not paused"),
+            &Value::Null,
+            &json!("already down"),
+            &json!("down")
+        ]
+    );
 }
 
 #[test]

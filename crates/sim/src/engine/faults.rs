@@ -254,7 +254,8 @@ impl<P: Protocol> Engine<'_, P> {
         match action {
             Action::Crash(t) => {
                 if let Some(n) = hit(self, t, CRASHED, "crash") {
-                    self.fired("crash", Some(n), json!({}));
+                    let note = noop(!self.nodes[n].up, "already down");
+                    self.fired("crash", Some(n), note);
                     self.bind(bind, n);
                     self.last_hit[CRASHED] = Some(n);
                     self.crash(n);
@@ -262,7 +263,8 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::Recover(t) => {
                 if let Some(n) = hit(self, t, CRASHED, "recover") {
-                    self.fired("recover", Some(n), json!({}));
+                    let note = noop(self.nodes[n].up, "already up");
+                    self.fired("recover", Some(n), note);
                     if !self.nodes[n].up {
                         self.boot(n);
                     }
@@ -270,7 +272,13 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::Pause(t) => {
                 if let Some(n) = hit(self, t, PAUSED, "pause") {
-                    self.fired("pause", Some(n), json!({}));
+                    let slot = &self.nodes[n];
+                    let note = if slot.up {
+                        noop(slot.paused, "already paused")
+                    } else {
+                        noop(true, "down")
+                    };
+                    self.fired("pause", Some(n), note);
                     self.bind(bind, n);
                     self.last_hit[PAUSED] = Some(n);
                     if self.nodes[n].up {
@@ -280,7 +288,8 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::Resume(t) => {
                 if let Some(n) = hit(self, t, PAUSED, "resume") {
-                    self.fired("resume", Some(n), json!({}));
+                    let note = noop(!self.nodes[n].paused, "not paused");
+                    self.fired("resume", Some(n), note);
                     self.resume(n);
                 }
             }
@@ -315,6 +324,7 @@ impl<P: Protocol> Engine<'_, P> {
                 // `[[{"role": "leader"}], [1, 2, 3, 4, 5]]` cuts the leader off, whoever it is.
                 let mut group_of = vec![0u16; self.nodes.len()];
                 let mut rest = None;
+                let mut unresolved = false;
                 for roles in [false, true] {
                     for (g, group) in groups.iter().enumerate() {
                         match group {
@@ -324,13 +334,24 @@ impl<P: Protocol> Engine<'_, P> {
                                     .filter(|m| matches!(m, Member::Role(_)) == roles)
                                     .copied()
                                     .collect();
-                                for n in self.members(&picked) {
+                                let found = self.members(&picked);
+                                unresolved |= found.len() < picked.len();
+                                for n in found {
                                     group_of[n] = g as u16 + 1;
                                 }
                             }
                             Group::Rest => rest = Some(g as u16 + 1),
                         }
                     }
+                }
+                if unresolved {
+                    // As for every role target: a role nobody has skips the action.
+                    self.fired(
+                        "partition",
+                        None,
+                        json!({ "skipped": "no node had that role" }),
+                    );
+                    return;
                 }
                 if let Some(r) = rest {
                     for (g, server) in group_of.iter_mut().zip(&self.is_server) {
@@ -355,6 +376,14 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::OneWay { from, to } => {
                 let (f, t) = (self.members(&from), self.members(&to));
+                if f.len() < from.len() || t.len() < to.len() {
+                    self.fired(
+                        "partition",
+                        None,
+                        json!({ "skipped": "no node had that role" }),
+                    );
+                    return;
+                }
                 let mut fm = vec![false; self.nodes.len()];
                 let mut tm = vec![false; self.nodes.len()];
                 f.iter().for_each(|&n| fm[n] = true);
@@ -503,6 +532,15 @@ impl<P: Protocol> Engine<'_, P> {
 }
 
 /// The channels of `link` that `which` selects.
+/// The record details of an action that changes nothing: `{"skipped": why}` when `idle`.
+fn noop(idle: bool, why: &str) -> Value {
+    if idle {
+        json!({ "skipped": why })
+    } else {
+        json!({})
+    }
+}
+
 fn channels(link: usize, which: Which) -> impl Iterator<Item = usize> {
     let (a, b) = match which {
         Which::Forward => (2 * link, 2 * link + 1),
