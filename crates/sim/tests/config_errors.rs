@@ -377,3 +377,21 @@ fn a_node_in_two_partition_groups() {
         "{e}"
     );
 }
+
+#[test]
+fn a_flap_that_ends_before_it_starts() {
+    let base = with(
+        r#""links": [{"from": "a", "to": "h"},"#,
+        r#""links": [{"id": "ah", "from": "a", "to": "h"},"#,
+    );
+    let text = base.replacen(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 1000, "action": "flap", "link": "ah", "up": 10, "down": 10, "until": 500}"#,
+        1,
+    );
+    let e = err(&text);
+    assert!(
+        e.contains("timeline[0].until: expected a time at or after the action's \"at\" (1000 ms), found 500 ms"),
+        "{e}"
+    );
+}

@@ -401,6 +401,12 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                         delay(src, &format!("{p}.down"), down)?,
                     )?;
                     let until = match a.until {
+                        Some(u) if u < a.at => {
+                            return Err(src.error(
+                                format!("{p}.until"),
+                                format!("expected a time at or after the action's \"at\" ({} ms), found {u} ms: the link would never flap", a.at),
+                            ));
+                        }
                         Some(u) => Some(time_at(src, &format!("{p}.until"), u)?),
                         None => None,
                     };
