@@ -395,3 +395,22 @@ fn a_flap_that_ends_before_it_starts() {
         "{e}"
     );
 }
+
+#[test]
+fn a_sweep_spec_is_not_a_scenario() {
+    let e = err(r#"{"base": "x.json", "measure": {"metric": "max_term"}}"#);
+    assert!(e.contains("found a sweep spec"), "{e}");
+    assert!(e.contains("coracle sweep FILE --output-dir DIR"), "{e}");
+}
+
+#[test]
+fn two_links_with_the_same_explicit_id() {
+    let e = err(&with(
+        r#""links": [{"from": "a", "to": "h"},"#,
+        r#""links": [{"id": "x", "from": "a", "to": "h"}, {"id": "x", "from": "b", "to": "a"},"#,
+    ));
+    assert!(
+        e.contains("network.links[1].id: expected a link id not used before, found \"x\", the id of network.links[0]"),
+        "{e}"
+    );
+}

@@ -91,6 +91,12 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
             ));
         }
     };
+    if obj.contains_key("base") && obj.contains_key("measure") {
+        return Err(src.error(
+            "",
+            "expected a scenario, found a sweep spec (it has \"base\" and \"measure\"): run it with `coracle sweep FILE --output-dir DIR`",
+        ));
+    }
     let net_events = obj
         .get("network")
         .and_then(|n| n.as_object())
@@ -485,7 +491,11 @@ pub(crate) fn resolve(
         if let Some(prev) = link_index.insert(id.text(), i) {
             return Err(src.error(
                 if l.id.is_some() { format!("{p}.id") } else { p.clone() },
-                format!("duplicate link id {id} (already used by network.links[{prev}]); give one of them an \"id\""),
+                if l.id.is_some() {
+                    format!("expected a link id not used before, found {id}, the id of network.links[{prev}]")
+                } else {
+                    format!("duplicate link id {id} (the id a link gets from its ends, already used by network.links[{prev}]); give one of them an \"id\"")
+                },
             ));
         }
         let bidirectional = l.direction.unwrap_or(Direction::Bi) == Direction::Bi;
