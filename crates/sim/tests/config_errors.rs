@@ -414,3 +414,16 @@ fn two_links_with_the_same_explicit_id() {
         "{e}"
     );
 }
+
+#[test]
+fn a_key_given_twice() {
+    let e = err(&with(
+        "\"termination\": 1000,",
+        "\"termination\": 1000, \"termination\": 2000,",
+    ));
+    assert!(
+        e.contains("expected each key once, found \"termination\" twice"),
+        "{e}"
+    );
+    assert!(e.starts_with("bad.json:2:"), "{e}");
+}

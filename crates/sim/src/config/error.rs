@@ -131,6 +131,13 @@ fn reword(raw: &str) -> (String, Option<String>) {
         let msg = format!("unknown value \"{name}\"");
         return (msg, Some(suggest(name, &allowed, "value")));
     }
+    if let Some(rest) = raw.strip_prefix("duplicate field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (
+            format!("expected each key once, found \"{name}\" twice"),
+            Some("JSON objects here take each key at most once: remove one of them".into()),
+        );
+    }
     if let Some(rest) = raw.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
         return (format!("missing required key \"{name}\""), None);
