@@ -427,3 +427,36 @@ fn a_key_given_twice() {
     );
     assert!(e.starts_with("bad.json:2:"), "{e}");
 }
+
+/// 2015-format files are checked under their own key names and positions.
+#[test]
+fn errors_in_the_2015_format_name_its_keys() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/coracle-2015/test/simple_pair.json"
+    );
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut w = base.clone();
+    w["workload_min"] = 100.into();
+    w["workload_max"] = 50.into();
+    let e = err(&serde_json::to_string_pretty(&w).unwrap());
+    assert!(
+        e.contains("workload_max: expected at least workload_min (100), found 50"),
+        "{e}"
+    );
+    assert!(!e.contains(":1:1:"), "{e}");
+    for (time, want) in [(-5.0, "expected a time ≥ 0"), (1e13, "expected at most")] {
+        let mut w = base.clone();
+        let n = w["network"]["events"].as_array().unwrap().len();
+        w["network"]["events"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"time": time, "links": [], "nodes": []}));
+        let e = err(&serde_json::to_string_pretty(&w).unwrap());
+        assert!(
+            e.contains(&format!("network.events[{n}].time: {want}")),
+            "{e}"
+        );
+    }
+}

@@ -139,9 +139,7 @@ fn assemble(
     let mut link_state: Vec<(bool, String)> = vec![(false, "l".to_string()); links.len()];
     let mut timeline = Vec::new();
     for c in &changes {
-        if !c.at.is_finite() || c.at < 0.0 {
-            return Err(src.error(&c.time_path, format!("expected a time ≥ 0, found {}", c.at)));
-        }
+        super::time_at(src, &c.time_path, c.at)?;
         let initial = c.at == 0.0;
         match &c.what {
             ChangeKind::Node { node, active } => {
@@ -291,16 +289,46 @@ fn lookup(
     })
 }
 
-fn legacy_workload(min: Option<f64>, max: Option<f64>) -> Option<WorkloadSpec> {
+/// The 2015 `workload_min`/`workload_max` (top-level keys, checked under their own names).
+fn legacy_workload(
+    src: &Source,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<Option<WorkloadSpec>, ConfigError> {
     if min.is_none() && max.is_none() {
-        return None;
+        return Ok(None);
     }
-    Some(WorkloadSpec {
+    for (key, v) in [("workload_min", min), ("workload_max", max)] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(src.error(
+                key,
+                format!(
+                    "expected an interval ≥ 0 (milliseconds), found {}",
+                    super::num(v)
+                ),
+            ));
+        }
+    }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        return Err(src.error(
+            "workload_max",
+            format!(
+                "expected at least workload_min ({}), found {}",
+                super::num(lo),
+                super::num(hi)
+            ),
+        ));
+    }
+    Ok(Some(WorkloadSpec {
         kind: Some(ArrivalKind::Interval),
         min,
         max,
         ..Default::default()
-    })
+    }))
 }
 
 /// The 2015 simulator format.
@@ -332,6 +360,8 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
     }
     let mut changes = Vec::new();
     for (e, ev) in net.events.iter().enumerate() {
+        // Checked here too: an event that changes nothing produces no change to check.
+        super::time_at(&src, &format!("network.events[{e}].time"), ev.time)?;
         for (j, ls) in ev.links.iter().enumerate() {
             let p = format!("network.events[{e}].links[{j}]");
             let link = lookup(&src, &lmap, format!("{p}.id"), &ls.id, "link")?;
@@ -370,7 +400,7 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
         changes,
         cfg.termination.unwrap_or(LEGACY_DEFAULT_TERMINATION_MS),
         cfg.seed,
-        legacy_workload(cfg.workload_min, cfg.workload_max),
+        legacy_workload(&src, cfg.workload_min, cfg.workload_max)?,
         cfg.consensus,
     )?;
     resolve(native, src, Format::Legacy2015)
@@ -500,7 +530,7 @@ pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError>
         changes,
         TERMINATION_MS,
         None,
-        legacy_workload(Some(WORKLOAD_MIN_MS), Some(WORKLOAD_MAX_MS)),
+        legacy_workload(&src, Some(WORKLOAD_MIN_MS), Some(WORKLOAD_MAX_MS))?,
         consensus,
     )?;
     resolve(native, src, Format::WebEditor2015)
@@ -624,9 +654,10 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
             mesh: false,
         },
         timeline: cfg.timeline,
-        workload: cfg
-            .workload
-            .or_else(|| legacy_workload(cfg.workload_min, cfg.workload_max)),
+        workload: match cfg.workload {
+            Some(w) => Some(w),
+            None => legacy_workload(&src, cfg.workload_min, cfg.workload_max)?,
+        },
         storage: cfg.storage,
         chaos: cfg.chaos,
     };
