@@ -250,7 +250,7 @@ fn legacy_timed_changes_name_the_time_and_the_class_key() {
                               "links": [{"id": 1, "type": "s", "active": true}], "nodes": []}]}}"#;
     let e = err(text);
     assert!(
-        e.contains(":4:39: network.events[0].time: expected a time ≥ 0, found -10"),
+        e.contains(":4:39: network.events[0].time: expected a time ≥ 0 (milliseconds), found -10"),
         "{e}"
     );
     // 2015 web-editor export: the class under "linkSize", at the value's position.
