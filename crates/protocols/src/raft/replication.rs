@@ -290,7 +290,7 @@ impl RaftServer {
 
     /// The common part of a follower's answer (AppendEntries or InstallSnapshot response): a
     /// higher term deposes us; an answer of our term proves the follower accepts us (ReadIndex
-    /// rounds; CheckQuorum counts only successful answers, see `quorum_heard`). Returns the
+    /// rounds and CheckQuorum, see `quorum_heard`). Returns the
     /// follower's position when the answer is for this leader.
     pub(crate) fn follower_answered(
         &mut self,
