@@ -10,20 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn delay(d: &Delay) -> String {
-    match d {
-        Delay::Constant { value } => format!("{value} ms"),
-        Delay::Uniform { min, max } => format!("U({min}, {max}) ms"),
-        Delay::Normal { mean, sd } => format!("N({mean}, {sd}) ms, truncated at 0"),
-        Delay::Lognormal { mu, sigma } => format!(
-            "lognormal(mu {mu}, sigma {sigma}), mean {:.3} ms",
-            d.mean_ms()
-        ),
-        Delay::Exponential { mean } => format!("exponential, mean {mean} ms"),
-        Delay::Pareto { scale, shape } => format!(
-            "pareto(scale {scale}, shape {shape}), mean {:.3} ms",
-            d.mean_ms()
-        ),
-    }
+    d.to_string()
 }
 
 pub fn main(path: &Path) -> ExitCode {

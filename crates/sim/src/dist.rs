@@ -216,6 +216,28 @@ fn erfc(x: f64) -> f64 {
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
+/// As `coracle check` and the timeline summary print it.
+impl std::fmt::Display for Delay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Delay::Constant { value } => write!(f, "{value} ms"),
+            Delay::Uniform { min, max } => write!(f, "U({min}, {max}) ms"),
+            Delay::Normal { mean, sd } => write!(f, "N({mean}, {sd}) ms, truncated at 0"),
+            Delay::Lognormal { mu, sigma } => write!(
+                f,
+                "lognormal(mu {mu}, sigma {sigma}), mean {:.3} ms",
+                self.mean_ms()
+            ),
+            Delay::Exponential { mean } => write!(f, "exponential, mean {mean} ms"),
+            Delay::Pareto { scale, shape } => write!(
+                f,
+                "pareto(scale {scale}, shape {shape}), mean {:.3} ms",
+                self.mean_ms()
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -392,7 +392,7 @@ impl Scenario {
                     });
                 }
                 if let Some(x) = &change.latency {
-                    parts.push(format!("latency {x:?}"));
+                    parts.push(format!("latency {x}"));
                 }
                 if let Some(p) = change.loss {
                     parts.push(format!("loss {p}"));

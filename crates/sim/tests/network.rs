@@ -274,3 +274,36 @@ fn string_and_integer_node_ids_in_any_order() {
     assert_eq!(counter(&r, 0), 1);
     assert_eq!(counter(&r, 2), 1);
 }
+
+/// 2015 format: the scenario starts in the state of the time-0 event, not in the state the
+/// events end in (a link that fails later starts up; a node that crashes later starts up; a
+/// link first mentioned later starts down).
+#[test]
+fn a_2015_scenario_starts_in_its_time_zero_state() {
+    let cfg = serde_json::json!({"termination": 50, "consensus": {"protocol": "dummy", "id": 1},
+      "network": {"nodes": [{"type": "server", "id": 1}, {"type": "server", "id": 2},
+                            {"type": "server", "id": 3}, {"type": "server", "id": 4}],
+        "links": [{"start": 2, "end": 1, "id": 1, "direction": "bi"},
+                  {"start": 3, "end": 1, "id": 2, "direction": "bi"},
+                  {"start": 4, "end": 1, "id": 3, "direction": "bi"}],
+        "events": [
+          {"time": 0, "links": [{"id": 1, "active": true, "type": "s"}, {"id": 2, "active": true, "type": "s"}],
+           "nodes": [{"id": 1, "active": true}, {"id": 2, "active": true}, {"id": 3, "active": true}, {"id": 4, "active": true}]},
+          {"time": 20, "links": [{"id": 3, "active": true, "type": "s"}], "nodes": []},
+          {"time": 30, "links": [{"id": 1, "active": false, "type": "l"}], "nodes": [{"id": 3, "active": false}]}]}});
+    let r = results(cfg, 1);
+    // 1 (its own), 2 and 3 reach 1; 4's hello at time 0 finds no route (its link is down
+    // until 20).
+    assert_eq!(r["network"]["packets_dropped"]["no_route"], 1);
+    assert_eq!(r["nodes"][0]["counters"]["hellos_received"], 3);
+    let acts = r["actions"].as_array().unwrap();
+    assert!(acts.iter().all(|a| a.get("skipped").is_none()), "{acts:?}");
+    assert!(
+        acts.iter()
+            .any(|a| a["action"] == "crash" && a["node"] == 3)
+    );
+    assert!(
+        acts.iter()
+            .any(|a| a["action"] == "link_up" && a["link"] == 3)
+    );
+}

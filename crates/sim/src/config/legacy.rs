@@ -122,6 +122,9 @@ enum ChangeKind {
     },
 }
 
+/// A 2015 link's state: up, and its latency class.
+type LinkState = (bool, String);
+
 /// Builds the native config from 2015 nodes, links and a list of timed changes.
 #[allow(clippy::too_many_arguments)]
 fn assemble(
@@ -136,11 +139,17 @@ fn assemble(
 ) -> Result<NativeConfig, ConfigError> {
     changes.sort_by(|a, b| a.at.total_cmp(&b.at));
     let mut node_up = vec![true; nodes.len()];
-    let mut link_state: Vec<(bool, String)> = vec![(false, "l".to_string()); links.len()];
+    let mut link_state: Vec<LinkState> = vec![(false, "l".to_string()); links.len()];
     let mut timeline = Vec::new();
+    // The state at time 0, taken before the first later change is applied (the running state
+    // below ends as the *last* state, which is not where the scenario starts).
+    let mut at_start: Option<(Vec<bool>, Vec<LinkState>)> = None;
     for c in &changes {
         super::time_at(src, &c.time_path, c.at)?;
         let initial = c.at == 0.0;
+        if !initial && at_start.is_none() {
+            at_start = Some((node_up.clone(), link_state.clone()));
+        }
         match &c.what {
             ChangeKind::Node { node, active } => {
                 if initial {
@@ -211,6 +220,7 @@ fn assemble(
             }
         }
     }
+    let (node_up, link_state) = at_start.unwrap_or((node_up, link_state));
     let native_nodes = nodes
         .iter()
         .zip(&node_up)
