@@ -460,3 +460,33 @@ fn errors_in_the_2015_format_name_its_keys() {
         );
     }
 }
+
+#[test]
+fn a_client_clock_cannot_be_set_back() {
+    let clients = r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "client", "clock": {"offset": -100}}, {"id": "h", "type": "hub"}],"#;
+    let e = err(&with(
+        r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "h", "type": "hub"}],"#,
+        clients,
+    ));
+    assert!(
+        e.contains(
+            "network.nodes[1].clock.offset: expected an offset ≥ 0 for a client, found -100"
+        ),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "h", "type": "hub"}],"#,
+        r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "client"}, {"id": "h", "type": "hub"}],"#,
+    )
+    .replacen(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "clock", "node": "b", "offset": 5}"#,
+        1,
+    ));
+    assert!(
+        e.contains(
+            "timeline[0].offset: a clock action on a client may change its rate, not its offset"
+        ),
+        "{e}"
+    );
+}

@@ -256,6 +256,15 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
         }
         Clock => {
             let t = target(r, p, name, a, &procs)?;
+            if let Target::Node(i) = t
+                && r.nodes[i].kind == NodeKind::Client
+                && a.offset.is_some()
+            {
+                return Err(src.error(
+                    format!("{p}.offset"),
+                    "a clock action on a client may change its rate, not its offset: a client proxy numbers its requests from its clock, and a clock set back would make a restarted client reuse numbers",
+                ));
+            }
             if a.rate.is_none() && a.offset.is_none() {
                 return Err(src.error(p, "action \"clock\" needs \"rate\" and/or \"offset\""));
             }
