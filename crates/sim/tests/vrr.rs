@@ -255,3 +255,37 @@ fn state_transfer_requests_stay_bounded_on_a_duplicating_network() {
         );
     }
 }
+
+/// A replica transferring state into a newer view while the primary appends faster than one
+/// batch per round trip completes the transfer (it aims at the op-number of the first reply)
+/// and then catches up as a backup; it used to chase the moving op-number for ever.
+#[test]
+fn a_state_transfer_completes_while_the_primary_keeps_appending() {
+    let mut nodes: Vec<Value> = (1..=5)
+        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
+        .collect();
+    nodes.extend((1..=16).map(|i| json!({"id": format!("c{i}"), "type": "client"})));
+    let cfg = json!({
+        "termination": 45000,
+        "consensus": {"protocol": "vrr", "max_entries_per_message": 4,
+                      "view_change_timeout_min": 300, "view_change_timeout_max": 600},
+        "network": {"defaults": {"latency": {"dist": "uniform", "min": 20, "max": 30}}, "nodes": nodes, "mesh": true},
+        "timeline": [{"at": 2000, "action": "partition", "groups": [["s1"], "rest"]}, {"at": 12000, "action": "heal"}],
+        "workload": {"type": "closed", "think_time": 0, "keys": 5}
+    });
+    let r = results(&cfg, 1);
+    assert_eq!(r["checks"]["invariants"]["status"], "ok");
+    assert_eq!(r["checks"]["linearizability"]["status"], "ok");
+    let s1 = &r["nodes"][0]["state"];
+    assert_eq!(s1["status"], "normal");
+    assert_eq!(
+        s1["last_normal_view"], r["nodes"][1]["state"]["last_normal_view"],
+        "{s1}"
+    );
+    assert!(
+        r["protocol_stats"]["counters"]["state_transfers_completed"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+}

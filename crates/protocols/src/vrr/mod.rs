@@ -94,7 +94,10 @@
 //!   last normal view until the transfer completes: it asks for the ops after its
 //!   commit-number (GetState), collects the NewState batches aside, and only when it holds
 //!   everything up to the responder's op-number replaces its uncommitted suffix and sets its
-//!   last normal view to `v`. The paper sets the op-number to the commit-number at once. Doing
+//!   last normal view to `v`. "Everything" is the responder's op-number at the *first* reply:
+//!   past it the replica lags in its own view like any slow backup (uses Prepares, fetches the
+//!   rest). Aiming at each reply's op-number never finished while the primary appended faster
+//!   than one batch per round trip. The paper sets the op-number to the commit-number at once. Doing
 //!   that and counting the replica as normal in `v` lets a later view change select a log that
 //!   lacks an op committed in an older view (the randomized test finds such runs); truncating
 //!   while keeping the old last normal view is unsafe too when f >= 2 (two replicas that

@@ -146,6 +146,11 @@ pub struct VrrServer {
     /// State transfer into a newer view (`status == Normal && last_normal < view`): the ops
     /// after `transfer_base` collected so far.
     pub(crate) transfer_base: u64,
+    /// The op-number the transfer completes at: the responder's at the first reply. Aiming at
+    /// each reply's op-number instead never completed while the primary appended faster than
+    /// one batch per round trip; past this target the replica is an ordinary backup that lags
+    /// in its own view and catches up as one.
+    pub(crate) transfer_target: Option<u64>,
     pub(crate) staged: Vec<Entry>,
 
     // View change.
@@ -194,6 +199,7 @@ impl VrrServer {
             buffered: BTreeMap::new(),
             get_state_at: None,
             transfer_base: 0,
+            transfer_target: None,
             staged: Vec::new(),
             svc: vec![false; n],
             dvc_sent: false,
@@ -339,6 +345,7 @@ impl VrrServer {
         self.dvcs.fill(None);
         self.buffered.clear();
         self.staged.clear();
+        self.transfer_target = None;
         self.waiting.clear();
         self.get_state_at = None;
     }

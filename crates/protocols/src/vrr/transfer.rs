@@ -131,6 +131,7 @@ impl VrrServer {
         self.view = view;
         self.clear_view_state();
         self.transfer_base = self.commit;
+        self.transfer_target = None;
         self.persist_view(out);
         self.become_backup(ctx, out);
         self.request_state(ctx, from, true, out);
@@ -257,10 +258,12 @@ impl VrrServer {
             self.staged.extend_from_slice(&entries[skip..]);
         }
         let end = self.transfer_base + self.staged.len() as u64;
-        if end < n {
+        let target = *self.transfer_target.get_or_insert(n);
+        if end < target {
             self.request_state(ctx, from, progress, out);
             return;
         }
+        self.transfer_target = None;
         let mut log = self.log[..self.transfer_base as usize].to_vec();
         log.append(&mut self.staged);
         self.replace_log(log, out);
@@ -278,5 +281,9 @@ impl VrrServer {
             },
         );
         self.execute(out);
+        if self.op() < n {
+            // The rest as a backup behind in its own view.
+            self.request_state(ctx, from, true, out);
+        }
     }
 }
