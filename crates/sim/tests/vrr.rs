@@ -289,3 +289,28 @@ fn a_state_transfer_completes_while_the_primary_keeps_appending() {
             >= 1
     );
 }
+
+/// A diskless replica recovering over a 2 Mbit/s link once the log holds ~1,900 entries: the
+/// primary answers every Recovery with its whole log, so retries at a fixed 150-300 ms queued
+/// copies faster than the link carried them and the replica never recovered. Retries now back
+/// off.
+#[test]
+fn a_diskless_replica_recovers_over_a_slow_link() {
+    let mut nodes: Vec<Value> = (1..=5)
+        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
+        .collect();
+    nodes.extend((1..=2).map(|i| json!({"id": format!("c{i}"), "type": "client"})));
+    let cfg = json!({
+        "termination": 25000,
+        "consensus": {"protocol": "vrr"},
+        "network": {"defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}, "bandwidth": 2},
+                    "nodes": nodes, "mesh": true},
+        "timeline": [{"at": 15000, "action": "crash", "node": "s4"}, {"at": 16000, "action": "recover", "node": "s4"}],
+        "workload": {"type": "open", "rate": 60, "keys": 5}
+    });
+    for seed in 1..=3 {
+        let r = results(&cfg, seed);
+        assert_eq!(r["checks"]["linearizability"]["status"], "ok");
+        assert_eq!(r["nodes"][3]["state"]["status"], "normal", "seed {seed}");
+    }
+}

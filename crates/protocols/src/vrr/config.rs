@@ -80,7 +80,8 @@ pub struct VrrConfig {
     pub durable: bool,
     /// Double the view-change timeout after each view change abandoned for a later one
     /// without completing, up to 64 times, back to normal once a view is in normal operation (default
-    /// true; as PBFT does, Castro & Liskov 1999 §4.5.2; the VRR paper does not say). Without it a
+    /// true; as PBFT does, Castro & Liskov 1999 §4.5.2; the VRR paper does not say); a
+    /// recovering replica's retries double their wait too, up to 4 times. Without it a
     /// view change whose DoViewChange takes longer to deliver than the timeout (a large log on a
     /// slow link) is abandoned again and again and never completes. False: the paper as written.
     #[serde(default = "yes")]
@@ -164,6 +165,14 @@ impl VrrConfig {
                 "expected durable: true or at least 3 replicas, found a single diskless replica: \
                  after a crash it has lost everything and no other replica can help it recover, \
                  so it stays in recovering status",
+            ));
+        }
+        if servers.len() == 2 && !self.durable {
+            warnings.push(ConfigIssue::warning(
+                "durable",
+                "expected durable: true or at least 3 replicas, found 2 diskless replicas: a \
+                 quorum of 2 is both, so after a crash the other alone cannot answer the \
+                 recovering one (f + 1 = 2 responses are needed) and the cluster stops for good",
             ));
         }
         let params = Params {

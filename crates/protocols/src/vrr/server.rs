@@ -162,6 +162,8 @@ pub struct VrrServer {
     pub(crate) failed_view_changes: u32,
     /// Retransmission rounds in the current view change (`on_resend`).
     pub(crate) resends: u32,
+    /// Recovery messages sent in the current recovery (`send_recovery`).
+    pub(crate) recovery_attempts: u32,
     /// When this primary last sent each replica a StartView of its view.
     pub(crate) start_view_sent: Vec<Option<Time>>,
     /// Replicas that sent this primary a PrepareOk in its view (so they hold its StartView).
@@ -205,6 +207,7 @@ impl VrrServer {
             dvc_sent: false,
             failed_view_changes: 0,
             resends: 0,
+            recovery_attempts: 0,
             start_view_sent: vec![None; n],
             in_view: vec![false; n],
             dvcs: vec![None; n],

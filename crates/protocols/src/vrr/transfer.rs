@@ -19,6 +19,7 @@ impl VrrServer {
         self.executed = 0;
         self.clear_view_state();
         self.c.recoveries_started += 1;
+        self.recovery_attempts = 0;
         self.send_recovery(ctx, out);
     }
 
@@ -26,7 +27,14 @@ impl VrrServer {
         self.nonce = ctx.rng.random::<u64>();
         self.responses.fill(None);
         self.broadcast(out, &VrrMsg::Recovery { nonce: self.nonce });
-        let after = self.draw_timeout(ctx);
+        // Each retry doubles the wait (up to 4×, with `view_change_backoff`): the primary
+        // answers every Recovery with its whole log, and on a slow link retries at a fixed
+        // interval queued copies of it faster than the link carried them.
+        let mut after = self.draw_timeout(ctx);
+        if self.p.view_change_backoff {
+            after = after.saturating_mul(1 << self.recovery_attempts.min(2));
+        }
+        self.recovery_attempts = self.recovery_attempts.saturating_add(1);
         out.set_timer(VrrTimer::Recovery, after);
     }
 

@@ -138,6 +138,20 @@ fn warnings_for_questionable_settings() {
             .warnings()
             .is_empty()
     );
+    // Nor can either of two (the other alone is not f + 1 responses); three can.
+    let w = Vrr::new(cfg(), &cluster(2, 0)).unwrap().warnings();
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].message.contains("2 diskless replicas"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        Vrr::new(cfg(), &cluster(3, 0))
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
 }
 
 #[test]
