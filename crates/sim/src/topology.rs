@@ -187,6 +187,10 @@ impl Topology {
             self.invalidate_better(ch);
         } else {
             c.downs = c.downs.wrapping_add(1);
+            // What was queued or being sent is lost (at its arrival, through `downs`); it no
+            // longer holds the link: a packet after the link comes back does not wait for it.
+            c.busy_until = 0;
+            c.waiting.clear();
             self.invalidate_users(ch);
         }
     }

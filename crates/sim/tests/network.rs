@@ -307,3 +307,33 @@ fn a_2015_scenario_starts_in_its_time_zero_state() {
             .any(|a| a["action"] == "link_up" && a["link"] == 3)
     );
 }
+
+/// Packets queued on a link that goes down are lost and stop holding the link: after it comes
+/// back a packet is sent at once (it used to wait behind the lost ones, and to be tail-dropped
+/// by them). Five hellos reach the hub at 1 ms over a 0.128 Mbit/s link (1 ms per 16-byte
+/// packet) with room for 2 waiting: s1 is sent, s2 and s3 wait, s4 and s5 are dropped; the link
+/// is down from 1.5 to 1.6 ms (s1, s2, s3 lost); s6, s7, s8 reach the hub at 1.7 and arrive at
+/// 3.7, 4.7 and 5.7.
+#[test]
+fn a_link_going_down_empties_its_queue() {
+    let cfg: Value = serde_json::from_str(r#"{"seed": 1, "termination": 30, "consensus": {"protocol": "dummy", "id": "a"}, "network": {"nodes": [{"id": "a", "type": "server"}, {"id": "s1", "type": "server"}, {"id": "s2", "type": "server"}, {"id": "s3", "type": "server"}, {"id": "s4", "type": "server"}, {"id": "s5", "type": "server"}, {"id": "s6", "type": "server"}, {"id": "s7", "type": "server"}, {"id": "s8", "type": "server"}, {"id": "h", "type": "hub"}], "links": [{"id": "B", "from": "h", "to": "a", "latency": 1, "bandwidth": 0.128, "queue": 2}, {"from": "s1", "to": "h", "latency": 1}, {"from": "s2", "to": "h", "latency": 1}, {"from": "s3", "to": "h", "latency": 1}, {"from": "s4", "to": "h", "latency": 1}, {"from": "s5", "to": "h", "latency": 1}, {"from": "s6", "to": "h", "latency": 1.7}, {"from": "s7", "to": "h", "latency": 1.7}, {"from": "s8", "to": "h", "latency": 1.7}]}, "timeline": [{"at": 1.5, "action": "link_down", "link": "B", "direction": "forward"}, {"at": 1.6, "action": "link_up", "link": "B", "direction": "forward"}]}"#).unwrap();
+    let r = results(cfg, 1);
+    assert_eq!(r["network"]["packets_dropped"]["queue"], 2);
+    assert_eq!(r["network"]["packets_dropped"]["link_down"], 3);
+    assert_eq!(r["network"]["latency_ms"]["min"], 3.7);
+    assert_eq!(r["network"]["latency_ms"]["max"], 5.7);
+}
+
+/// `queue: 0` is no waiting room: a packet on an idle link is sent.
+#[test]
+fn a_queue_of_zero_still_sends_on_an_idle_link() {
+    let cfg = json!({"termination": 30, "consensus": {"protocol": "dummy", "id": "a"},
+        "network": {"nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}],
+                    "links": [{"from": "b", "to": "a", "latency": 1, "bandwidth": 0.128, "queue": 0}]}});
+    let r = results(cfg, 1);
+    assert_eq!(r["network"]["packets_dropped"]["queue"], 0);
+    assert_eq!(
+        r["network"]["packets_delivered"],
+        r["network"]["packets_sent"]
+    );
+}

@@ -175,10 +175,12 @@ impl<P: Protocol> Engine<'_, P> {
             while c.waiting.front().is_some_and(|&s| s <= now) {
                 c.waiting.pop_front();
             }
-            if c.queue.is_some_and(|q| c.waiting.len() >= q as usize) {
+            let start = c.busy_until.max(now);
+            // The limit counts packets waiting: one that can be sent at once never waits, so
+            // `queue: 0` means no waiting room, not a closed link.
+            if start > now && c.queue.is_some_and(|q| c.waiting.len() >= q as usize) {
                 return self.drop_packet(p, DropCause::Queue);
             }
-            let start = c.busy_until.max(now);
             let tx = ((size as f64 / bw).ceil() as Time).max(1);
             c.busy_until = start + tx;
             if start > now {
