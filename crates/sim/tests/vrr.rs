@@ -261,10 +261,7 @@ fn state_transfer_requests_stay_bounded_on_a_duplicating_network() {
 /// and then catches up as a backup; it used to chase the moving op-number for ever.
 #[test]
 fn a_state_transfer_completes_while_the_primary_keeps_appending() {
-    let mut nodes: Vec<Value> = (1..=5)
-        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
-        .collect();
-    nodes.extend((1..=16).map(|i| json!({"id": format!("c{i}"), "type": "client"})));
+    let nodes = servers_and_clients(5, 16);
     let cfg = json!({
         "termination": 45000,
         "consensus": {"protocol": "vrr", "max_entries_per_message": 4,
@@ -296,10 +293,7 @@ fn a_state_transfer_completes_while_the_primary_keeps_appending() {
 /// off.
 #[test]
 fn a_diskless_replica_recovers_over_a_slow_link() {
-    let mut nodes: Vec<Value> = (1..=5)
-        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
-        .collect();
-    nodes.extend((1..=2).map(|i| json!({"id": format!("c{i}"), "type": "client"})));
+    let nodes = servers_and_clients(5, 2);
     let cfg = json!({
         "termination": 25000,
         "consensus": {"protocol": "vrr"},
@@ -313,4 +307,14 @@ fn a_diskless_replica_recovers_over_a_slow_link() {
         assert_eq!(r["checks"]["linearizability"]["status"], "ok");
         assert_eq!(r["nodes"][3]["state"]["status"], "normal", "seed {seed}");
     }
+}
+
+/// Servers s1..=s`servers` and clients c1..=c`clients`, for a mesh.
+fn servers_and_clients(servers: usize, clients: usize) -> Vec<Value> {
+    let server = |i| json!({"id": format!("s{i}"), "type": "server"});
+    let client = |i| json!({"id": format!("c{i}"), "type": "client"});
+    (1..=servers)
+        .map(server)
+        .chain((1..=clients).map(client))
+        .collect()
 }
