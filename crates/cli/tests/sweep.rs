@@ -606,3 +606,25 @@ fn plot_and_trace_export() {
     let o = coracle(&["plot", &s(&t), "--output-dir", &s(&d)]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Metric paths into parts of the results that only fill in during a run are accepted.
+#[test]
+fn metric_paths_into_run_time_parts_are_accepted() {
+    let d = dir("metric");
+    for path in [
+        "protocol_stats.unavailability_windows[0][1]",
+        "nodes[1].counters.elections_started",
+        "checks.invariants.violation.time_ms",
+        "network.messages_by_type.request_vote",
+    ] {
+        let text = SPEC
+            .replace(
+                "{\"from\": {\"action\": \"crash\"}, \"until\": \"leader_known\", \"within\": 2000}",
+                &format!("{{\"metric\": \"{path}\"}}"),
+            )
+            .replace("\"trials\": 12", "\"trials\": 2");
+        let p = write_spec(&d, &text);
+        let o = coracle(&["sweep", &s(&p), "--output-dir", &s(&d), "-q"]);
+        assert!(o.status.success(), "{path}: {}", out(&o));
+    }
+}

@@ -135,20 +135,26 @@ pub fn prepare(
     Ok(prepared)
 }
 
-/// Objects of the results document whose keys depend on what happened in the run (message
-/// types seen, latency statistics once there is a sample), and arrays whose length does: a
-/// path through them cannot be checked before the trials run.
+/// Parts of the results document whose keys or length depend on what happened in the run
+/// (message types seen, latency statistics once there is a sample, windows, a violation, the
+/// counters and state of a node once it has started): a path through them cannot be checked
+/// before the trials run.
 const OPEN_ENDED: &[&str] = &[
     "messages_by_type",
     "latency_ms",
     "actions",
     "series",
     "warnings",
+    "unavailability_windows",
+    "violation",
 ];
 
 /// Checks a `measure.metric` path against the results of the first point run for 0 ms, so a
-/// typo is an error naming the nearest keys instead of every trial coming back censored.
+/// typo is an error naming the nearest keys instead of every trial coming back censored. Only
+/// the fixed parts are checked: the path is accepted once it enters an open-ended part or a
+/// value that is still `null`.
 fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), ConfigError> {
+    use super::spec::Step;
     let error = |message: String, hint: Option<String>| ConfigError {
         file: spec.file.clone(),
         path: "measure.metric".into(),
@@ -168,12 +174,17 @@ fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), Co
     let doc = crate::run::run(&first.scenario, opts, &checks)?.results;
     let mut cur = &doc;
     let mut at = String::new();
-    for step in &steps {
-        if OPEN_ENDED.iter().any(|k| at.ends_with(k)) {
+    for (i, step) in steps.iter().enumerate() {
+        let open =
+            matches!(steps[..i].last(), Some(Step::Key(k)) if OPEN_ENDED.contains(&k.as_str()));
+        // Inside `nodes[i]` (a node reports counters and state once it has started).
+        let in_node = i >= 2
+            && matches!((&steps[i - 2], &steps[i - 1]), (Step::Key(k), Step::Index(_)) if k == "nodes");
+        if open || in_node || cur.is_null() {
             return Ok(());
         }
         let next = match step {
-            super::spec::Step::Key(k) => cur.get(k).ok_or_else(|| {
+            Step::Key(k) => cur.get(k).ok_or_else(|| {
                 let keys: Vec<String> = cur
                     .as_object()
                     .map(|o| o.keys().cloned().collect())
@@ -184,7 +195,7 @@ fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), Co
                     Some(crate::config::error::suggest(k, &keys, "key")),
                 )
             })?,
-            super::spec::Step::Index(n) => cur.get(*n).ok_or_else(|| {
+            Step::Index(n) => cur.get(*n).ok_or_else(|| {
                 error(
                     format!("expected a path into the results file, found \"{path}\": {at} has no element {n}"),
                     None,
@@ -192,9 +203,9 @@ fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), Co
             })?,
         };
         at.push_str(&match step {
-            super::spec::Step::Key(k) if at.is_empty() => k.clone(),
-            super::spec::Step::Key(k) => format!(".{k}"),
-            super::spec::Step::Index(n) => format!("[{n}]"),
+            Step::Key(k) if at.is_empty() => k.clone(),
+            Step::Key(k) => format!(".{k}"),
+            Step::Index(n) => format!("[{n}]"),
         });
         cur = next;
     }
