@@ -3,15 +3,10 @@
 use crate::config_error;
 use coracle_core::time_to_ms;
 use coracle_sim::config::spec::NodeKind;
-use coracle_sim::dist::Delay;
 use coracle_sim::scenario::Arrival;
 use coracle_sim::topology::Topology;
 use std::path::Path;
 use std::process::ExitCode;
-
-fn delay(d: &Delay) -> String {
-    d.to_string()
-}
 
 pub fn main(path: &Path) -> ExitCode {
     let s = match coracle_sim::load_file(path) {
@@ -56,13 +51,13 @@ pub fn main(path: &Path) -> ExitCode {
             l.id.text(),
             name(l.from),
             name(l.to),
-            delay(&l.forward.latency),
+            &l.forward.latency.to_string(),
             l.forward.loss
         );
         if l.bidirectional && l.reverse != l.forward {
             line.push_str(&format!(
                 "; reverse: latency {}, loss {}",
-                delay(&l.reverse.latency),
+                &l.reverse.latency.to_string(),
                 l.reverse.loss
             ));
         }
@@ -79,7 +74,7 @@ pub fn main(path: &Path) -> ExitCode {
             time_to_ms(a.at),
             a.delay
                 .as_ref()
-                .map_or(String::new(), |d| format!(" + {}", delay(d)))
+                .map_or(String::new(), |d| format!(" + {d}"))
         );
     }
     let clients: Vec<_> = s
@@ -125,13 +120,13 @@ pub fn main(path: &Path) -> ExitCode {
                 println!(
                     "  {name:<9} {} per second, lasting {} ({:?})",
                     f.rate,
-                    delay(&f.duration),
+                    &f.duration.to_string(),
                     f.target
                 );
             }
         }
     }
-    println!("storage: write latency {}", delay(&s.storage));
+    println!("storage: write latency {}", &s.storage.to_string());
     // Reachability at time 0 between servers.
     let mut topo = Topology::new(&s, 0);
     let servers: Vec<usize> = (0..s.nodes.len())

@@ -32,7 +32,7 @@ fn protocol_schema<T: schemars::JsonSchema>(name: &str, aliases: &[(&str, &str)]
 /// The complete schema.
 pub fn schema() -> Value {
     let mut root = serde_json::to_value(schemars::schema_for!(NativeConfig)).unwrap_or(Value::Null);
-    let protocols = vec![
+    let mut protocols = vec![
         protocol_schema::<RaftConfig>("raft", &[]),
         protocol_schema::<VrrConfig>(
             "vrr",
@@ -46,7 +46,6 @@ pub fn schema() -> Value {
     ];
     // Each protocol's schema was generated on its own, with its own `$defs` and references
     // to `#/$defs/...`: move those definitions to the root, where the references point.
-    let mut protocols = protocols;
     for p in &mut protocols {
         let Some(Value::Object(defs)) = p.as_object_mut().and_then(|o| o.remove("$defs")) else {
             continue;

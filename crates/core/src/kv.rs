@@ -171,22 +171,31 @@ pub struct KvStore {
     applied: u64,
 }
 
-/// The encoded form (see [`KvStore`]).
-#[derive(Serialize, Deserialize)]
+/// The encoded form (see [`KvStore`]), as read back.
+#[derive(Deserialize)]
 struct Encoded {
     data: BTreeMap<Key, Value>,
     sessions: BTreeMap<NodeId, Session>,
     applied: u64,
 }
 
+/// Serialises one of the store's maps in ascending key order, without building a copy.
+struct AsMap<'a, V, K>(&'a SmallIntMap<V>, fn(u32) -> K);
+
+impl<V: Copy + Serialize, K: Serialize> Serialize for AsMap<'_, V, K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| ((self.1)(k), v)))
+    }
+}
+
 impl Serialize for KvStore {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Encoded {
-            data: self.data.iter().collect(),
-            sessions: self.sessions.iter().map(|(c, s)| (NodeId(c), s)).collect(),
-            applied: self.applied,
-        }
-        .serialize(s)
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("KvStore", 3)?;
+        st.serialize_field("data", &AsMap(&self.data, |k: u32| k))?;
+        st.serialize_field("sessions", &AsMap(&self.sessions, NodeId))?;
+        st.serialize_field("applied", &self.applied)?;
+        st.end()
     }
 }
 

@@ -168,13 +168,13 @@ impl RaftServer {
             append = Some((idx, skip + k));
             break;
         }
-        if let Some((idx, from)) = append {
+        if let Some((idx, first)) = append {
             // The whole batch (the usual case) moves into the write: no copy, and no second
-            // reference to count (every reference-count change is an atomic operation).
-            let new: Arc<[Entry]> = if from == 0 {
+            // reference to count.
+            let new: Arc<[Entry]> = if first == 0 {
                 entries
             } else {
-                entries[from..].into()
+                entries[first..].into()
             };
             self.c.entries_replicated += new.len() as u64;
             self.log.extend_from_slice(&new);
@@ -220,7 +220,6 @@ impl RaftServer {
         let Some(i) = self.follower_answered(ctx, from, term, round, out) else {
             return;
         };
-        self.quorum_heard(i);
         if success {
             self.record_match(i, match_index, out);
             // Keep a lagging follower moving when nothing else is in flight: at once for
@@ -289,9 +288,13 @@ impl RaftServer {
     }
 
     /// The common part of a follower's answer (AppendEntries or InstallSnapshot response): a
-    /// higher term deposes us; an answer of our term proves the follower accepts us (ReadIndex
-    /// rounds and CheckQuorum, see `quorum_heard`). Returns the
-    /// follower's position when the answer is for this leader.
+    /// higher term deposes us; an answer of our term proves the follower hears us and accepts
+    /// our term, which is what ReadIndex rounds and CheckQuorum (raft-variants.md, thesis
+    /// §6.2) count. A log-consistency rejection counts too, as in etcd: counting only accepted
+    /// requests made a leader that repairs a follower far behind (one rejection per round
+    /// trip) step down every election timeout and restart the repair in the next term, so a
+    /// connected majority never committed again. Returns the follower's position when the
+    /// answer is for this leader.
     pub(crate) fn follower_answered(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -309,16 +312,8 @@ impl RaftServer {
         }
         let i = self.p.pos(from)?;
         self.acked_round[i] = self.acked_round[i].max(round);
-        Some(i)
-    }
-
-    /// CheckQuorum (raft-variants.md, thesis §6.2): follower `i` answered in our term, which
-    /// proves it hears us and accepts our term. A log-consistency rejection counts too, as in
-    /// etcd: counting only accepted requests made a leader that repairs a follower far behind
-    /// (one rejection per round trip) step down every election timeout and restart the repair
-    /// in the next term, so a connected majority never committed again.
-    pub(crate) fn quorum_heard(&mut self, i: usize) {
         self.recent_active[i] = true;
+        Some(i)
     }
 
     /// Follower `i` holds our log up to `match_index`: matchIndex is monotonic (a reordered

@@ -218,7 +218,6 @@ impl RaftServer {
             return;
         };
         self.snapshot_sent_at[i] = None;
-        self.quorum_heard(i);
         self.record_match(i, match_index, out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).

@@ -79,11 +79,12 @@ pub struct VrrConfig {
     #[serde(default)]
     pub durable: bool,
     /// Double the view-change timeout after each view change abandoned for a later one
-    /// without completing, up to 64 times, back to normal once a view is in normal operation (default
-    /// true; as PBFT does, Castro & Liskov 1999 §4.5.2; the VRR paper does not say); a
-    /// recovering replica's retries double their wait too, up to 4 times. Without it a
-    /// view change whose DoViewChange takes longer to deliver than the timeout (a large log on a
-    /// slow link) is abandoned again and again and never completes. False: the paper as written.
+    /// without completing (up to 64×, back to the drawn timeout once a view is in normal
+    /// operation), and a recovering replica's wait between Recovery retries (up to 4×). Default
+    /// true, as PBFT does (Castro & Liskov 1999 §4.5.2); the VRR paper does not say. Without it
+    /// a view change whose DoViewChange takes longer to deliver than the timeout (a large log
+    /// on a slow link) is abandoned again and again. False: fixed timeouts, as in the paper
+    /// (the retransmission spacing of DoViewChange and StartView applies either way).
     #[serde(default = "yes")]
     pub view_change_backoff: bool,
 }

@@ -219,7 +219,8 @@ impl VrrServer {
                 return;
             }
             let skip = (op - after) as usize;
-            if skip < entries.len() {
+            let progress = skip < entries.len();
+            if progress {
                 self.log.extend_from_slice(&entries[skip..]);
                 while let Some(e) = self.buffered.remove(&(self.op() + 1)) {
                     self.log.push(e);
@@ -241,7 +242,6 @@ impl VrrServer {
                     },
                 );
             }
-            let progress = skip < entries.len();
             let c = k.min(self.op());
             if c > self.commit {
                 self.commit = c;

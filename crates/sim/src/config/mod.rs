@@ -428,12 +428,15 @@ pub(crate) fn resolve(
         }
         let clock = n.clock.clone().unwrap_or_default();
         let p = format!("network.nodes[{i}].clock");
-        if n.kind == NodeKind::Client && clock.offset.is_some_and(|o| o < 0.0) {
+        if let Some(o) = clock.offset
+            && n.kind == NodeKind::Client
+            && o < 0.0
+        {
             return Err(src.error(
                 format!("{p}.offset"),
                 format!(
                     "expected an offset ≥ 0 for a client, found {}: a client proxy numbers its requests from its clock, and a clock behind real time (held at 0) would make a restarted client reuse numbers and receive an earlier request's cached reply",
-                    num(clock.offset.unwrap_or_default())
+                    num(o)
                 ),
             ));
         }

@@ -39,6 +39,9 @@ const CRASHED: usize = 0;
 const PAUSED: usize = 1;
 const ISOLATED: usize = 2;
 
+/// Why an action whose role target (or partition member) found nobody was skipped.
+const NO_ROLE: &str = "no node had that role";
+
 impl<P: Protocol> Engine<'_, P> {
     /// Draws the plan: scripted actions with their delays, then the random faults.
     pub(super) fn plan(&mut self) {
@@ -247,7 +250,7 @@ impl<P: Protocol> Engine<'_, P> {
         let hit = |e: &mut Self, t: Target, last: usize, what: &str| -> Option<usize> {
             let n = e.resolve(t, last);
             if n.is_none() {
-                e.fired(what, None, json!({ "skipped": "no node had that role" }));
+                e.fired(what, None, noop(true, NO_ROLE));
             }
             n
         };
@@ -273,11 +276,8 @@ impl<P: Protocol> Engine<'_, P> {
             Action::Pause(t) => {
                 if let Some(n) = hit(self, t, PAUSED, "pause") {
                     let slot = &self.nodes[n];
-                    let note = if slot.up {
-                        noop(slot.paused, "already paused")
-                    } else {
-                        noop(true, "down")
-                    };
+                    let why = if slot.up { "already paused" } else { "down" };
+                    let note = noop(!slot.up || slot.paused, why);
                     self.fired("pause", Some(n), note);
                     self.bind(bind, n);
                     self.last_hit[PAUSED] = Some(n);
@@ -346,11 +346,7 @@ impl<P: Protocol> Engine<'_, P> {
                 }
                 if unresolved {
                     // As for every role target: a role nobody has skips the action.
-                    self.fired(
-                        "partition",
-                        None,
-                        json!({ "skipped": "no node had that role" }),
-                    );
+                    self.fired("partition", None, noop(true, NO_ROLE));
                     return;
                 }
                 if let Some(r) = rest {
@@ -377,11 +373,7 @@ impl<P: Protocol> Engine<'_, P> {
             Action::OneWay { from, to } => {
                 let (f, t) = (self.members(&from), self.members(&to));
                 if f.len() < from.len() || t.len() < to.len() {
-                    self.fired(
-                        "partition",
-                        None,
-                        json!({ "skipped": "no node had that role" }),
-                    );
+                    self.fired("partition", None, noop(true, NO_ROLE));
                     return;
                 }
                 let mut fm = vec![false; self.nodes.len()];
@@ -531,7 +523,6 @@ impl<P: Protocol> Engine<'_, P> {
     }
 }
 
-/// The channels of `link` that `which` selects.
 /// The record details of an action that changes nothing: `{"skipped": why}` when `idle`.
 fn noop(idle: bool, why: &str) -> Value {
     if idle {
@@ -541,6 +532,7 @@ fn noop(idle: bool, why: &str) -> Value {
     }
 }
 
+/// The channels of `link` that `which` selects.
 fn channels(link: usize, which: Which) -> impl Iterator<Item = usize> {
     let (a, b) = match which {
         Which::Forward => (2 * link, 2 * link + 1),

@@ -618,8 +618,11 @@ fn check_published(src: &Source, p: &Value, points: &[Point]) -> Result<(), Conf
         }
     }
     let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
-    let stats: Vec<String> = ["mean", "min", "max", "censored_fraction", "p50", "p99"]
+    // Besides quantiles `p1` … `p100`.
+    const STATS: [&str; 4] = ["mean", "min", "max", "censored_fraction"];
+    let suggestions: Vec<String> = STATS
         .iter()
+        .chain(&["p50", "p99"])
         .map(|s| s.to_string())
         .collect();
     for (label, st) in o
@@ -648,12 +651,12 @@ fn check_published(src: &Source, p: &Value, points: &[Point]) -> Result<(), Conf
                 .strip_prefix('p')
                 .and_then(|q| q.parse::<f64>().ok())
                 .is_some_and(|q| q > 0.0 && q <= 100.0);
-            if !(quantile || stats[..4].contains(k)) {
+            if !(quantile || STATS.contains(&k.as_str())) {
                 let mut e = src.error(
                     format!("{at}.{k}"),
                     format!("expected a statistic (mean, min, max, censored_fraction, or a quantile p1 … p100), found \"{k}\""),
                 );
-                e.hint = Some(crate::config::error::suggest(k, &stats, "statistic"));
+                e.hint = Some(crate::config::error::suggest(k, &suggestions, "statistic"));
                 return Err(e);
             }
             if !(v.is_number() || v.is_string()) {
