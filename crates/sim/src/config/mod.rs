@@ -628,7 +628,19 @@ pub(crate) fn resolve(
                     "per-client overrides cannot be nested",
                 ));
             }
-            workloads[i] = Some(client_workload(&src, &p, over, Some((w, &base)))?);
+            // An override of only `min` or only `max` keeps the other bound of an interval
+            // workload.
+            let mut over = over.clone();
+            if over.kind.is_none()
+                && over.rate.is_none()
+                && over.think_time.is_none()
+                && (over.min.is_some() != over.max.is_some())
+                && matches!(base.arrival, Arrival::Interval { .. })
+            {
+                over.min = over.min.or(w.min);
+                over.max = over.max.or(w.max);
+            }
+            workloads[i] = Some(client_workload(&src, &p, &over, Some((w, &base)))?);
         }
     }
 

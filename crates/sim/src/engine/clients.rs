@@ -4,7 +4,7 @@
 use super::{Engine, Kind, OpRecord};
 use crate::scenario::Arrival;
 use crate::workload::Pending;
-use coracle_core::{Input, NodeId, OpResult, Protocol};
+use coracle_core::{Input, NodeId, OpResult, Protocol, time_to_ms};
 use serde_json::json;
 
 impl<P: Protocol> Engine<'_, P> {
@@ -14,7 +14,12 @@ impl<P: Protocol> Engine<'_, P> {
         let Some(c) = &mut self.clients[i] else {
             return;
         };
-        let at = c.spec.start.max(now);
+        let mut at = c.spec.start.max(now);
+        if let Arrival::Open { .. } = c.spec.arrival {
+            // A Poisson process: the first arrival, too, comes after an exponential gap (not
+            // at `start`, with every client at the same instant).
+            at = at.saturating_add(c.next_gap().unwrap_or(0));
+        }
         self.push(
             at,
             Kind::Tick {
@@ -97,7 +102,13 @@ impl<P: Protocol> Engine<'_, P> {
             self.history[id as usize].dispatch = Some(self.now);
         }
         if self.tracer.is_some() {
-            self.trace(i, "request", json!({ "id": id, "op": op }));
+            // Latency is measured from the arrival: an open loop's operation may have waited.
+            let arrival = time_to_ms(p.arrival);
+            self.trace(
+                i,
+                "request",
+                json!({ "id": id, "op": op, "arrival": arrival }),
+            );
         }
         self.step(i, Input::Request { id, op });
     }

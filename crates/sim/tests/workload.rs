@@ -1,0 +1,66 @@
+//! Client workloads: arrival processes and per-client overrides.
+
+mod common;
+use common::*;
+
+use serde_json::{Value, json};
+
+fn three_servers(clients: usize, workload: Value, termination: u64) -> Value {
+    let mut nodes: Vec<Value> = (1..=3)
+        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
+        .collect();
+    nodes.extend((1..=clients).map(|i| json!({"id": format!("c{i}"), "type": "client"})));
+    json!({
+        "termination": termination,
+        "consensus": {"protocol": "raft"},
+        "network": {"defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}}, "nodes": nodes, "mesh": true},
+        "workload": workload
+    })
+}
+
+fn issued(r: &Value, client: usize) -> u64 {
+    r["clients"]["per_client"][client]["ops_issued"]
+        .as_u64()
+        .unwrap()
+}
+
+/// An open loop is a Poisson process from `start`: its first arrival too comes after an
+/// exponential gap, so over many seeds a window of 3 s at 1 op/s averages 3 operations per
+/// client (it was 1 more: every client issued one at `start`, all at the same instant).
+#[test]
+fn an_open_loop_starts_with_a_random_gap() {
+    let cfg = three_servers(
+        3,
+        json!({"type": "open", "rate": 1, "start": 1000, "stop": 4000}),
+        5000,
+    );
+    let mut total = 0;
+    for seed in 1..=40 {
+        let r = results(&cfg, seed);
+        total += (0..3).map(|c| issued(&r, c)).sum::<u64>();
+    }
+    let mean = total as f64 / 120.0;
+    assert!((2.5..3.5).contains(&mean), "mean {mean}");
+    // A negligible rate issues nothing.
+    let r = results(
+        &three_servers(1, json!({"type": "open", "rate": 1e-9}), 2000),
+        1,
+    );
+    assert_eq!(issued(&r, 0), 0);
+}
+
+/// Overriding only `max` (or only `min`) of an interval workload keeps the other bound.
+#[test]
+fn an_interval_override_of_one_bound_keeps_the_other() {
+    let w = json!({"min": 100, "max": 200, "clients": {"c1": {"max": 150}}});
+    let s = scenario(&three_servers(2, w, 2000));
+    let arrival = |i: usize| format!("{:?}", s.workloads[i].as_ref().unwrap().arrival);
+    assert!(
+        arrival(3).contains("min: 100000000") && arrival(3).contains("max: 150000000"),
+        "{}",
+        arrival(3)
+    );
+    let bad = json!({"min": 100, "max": 200, "clients": {"c1": {"min": 300}}});
+    let e = coracle_sim::load_str("w.json", &three_servers(2, bad, 2000).to_string()).unwrap_err();
+    assert!(e.to_string().contains("workload.clients.c1"), "{e}");
+}
