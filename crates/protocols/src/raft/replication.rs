@@ -152,25 +152,23 @@ impl RaftServer {
 
         // Append what is new; truncate only at a real conflict, never for a matching prefix,
         // an empty heartbeat or a stale (reordered, duplicated) request.
-        let mut append = None;
-        for (k, e) in batch.iter().enumerate() {
+        // The first entry we lack or that conflicts (`last` is still our last index).
+        let new_from = batch.iter().enumerate().position(|(k, e)| {
             let idx = at + 1 + k as u64;
-            if idx <= self.last_index() {
-                if self.term_at(idx) == e.term {
-                    continue;
-                }
+            idx > last || self.term_at(idx) != e.term
+        });
+        if let Some(k) = new_from {
+            let idx = at + 1 + k as u64;
+            if idx <= last {
                 self.log.truncate((idx - self.base - 1) as usize);
                 self.c.truncations += 1;
                 self.persist_log(out, RaftWrite::Truncate { from: idx });
                 // Only possible below the commit index under an unsafe switch.
                 self.commit_index = self.commit_index.min(idx - 1);
             }
-            append = Some((idx, skip + k));
-            break;
-        }
-        if let Some((idx, first)) = append {
             // The whole batch (the usual case) moves into the write: no copy, and no second
             // reference to count.
+            let first = skip + k;
             let new: Arc<[Entry]> = if first == 0 {
                 entries
             } else {
