@@ -7,9 +7,13 @@
 
 use rand::SeedableRng;
 
-/// The random number generator handed to protocols and used by the simulator: ChaCha with 8
-/// rounds, whose output is specified bit for bit on every platform.
-pub type Rng = rand_chacha::ChaCha8Rng;
+/// The random number generator handed to protocols and used by the simulator:
+/// xoshiro256++ (Blackman & Vigna), whose output is specified bit for bit on every platform.
+/// Statistically strong for simulation (it passes BigCrush and PractRand), 32 bytes of state
+/// and a few instructions per draw; not cryptographic, which nothing here needs. Every link
+/// direction owns one, so size matters: ChaCha8, used before, kept about 300 bytes per stream
+/// and made each packet's latency draw about twice as expensive.
+pub type Rng = rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Purposes of derived streams. Stable numbers: changing them changes every result.
 pub mod purpose {
@@ -62,10 +66,10 @@ mod tests {
     }
 
     #[test]
-    fn chacha_output_is_pinned() {
+    fn generator_output_is_pinned() {
         // Guards the claim that results are identical on every machine and release: if this
         // value changes, every recorded seed replays differently.
         assert_eq!(stream(1, purpose::PROTOCOL, 0).next_u64(), PINNED);
     }
-    const PINNED: u64 = 18_043_894_412_970_472_394;
+    const PINNED: u64 = 1_779_270_783_713_526_557;
 }

@@ -15,7 +15,7 @@
 //! at its sender; each test is O(1) per table. A hub going up or down invalidates every table.
 
 use crate::config::spec::NodeKind;
-use crate::dist::Delay;
+use crate::dist::{Delay, Sampler};
 use crate::scenario::{BurstLoss, ChannelDef, LinkChange, Scenario};
 use coracle_core::{Rng, Time, ms_to_time, rng};
 use std::cmp::Reverse;
@@ -35,7 +35,7 @@ pub struct Channel {
     /// False for the unused reverse direction of a one-way link.
     pub exists: bool,
     pub up: bool,
-    pub latency: Delay,
+    pub latency: Sampler,
     pub loss: f64,
     /// Gilbert–Elliott state.
     pub burst: Option<Burst>,
@@ -71,7 +71,7 @@ impl Channel {
             link: link as u32,
             exists,
             up: def.up,
-            latency: def.latency.clone(),
+            latency: Sampler::new(def.latency.clone()),
             loss: def.loss,
             burst: def.burst.clone().map(|spec| Burst { spec, bad: false }),
             duplicate: def.duplicate,
@@ -236,7 +236,7 @@ impl Topology {
         }
         if let Some(l) = &change.latency {
             let cost = cost_of(l);
-            c.latency = l.clone();
+            c.latency = Sampler::new(l.clone());
             if cost != c.cost {
                 let slower = cost > c.cost;
                 c.cost = cost;

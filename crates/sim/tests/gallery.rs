@@ -266,7 +266,13 @@ fn scenario5_mute_leader_is_replaced_by_every_variant() {
         for seed in SEEDS {
             let r = results("variants/mute-leader.json", &v, seed);
             assert_eq!(leader_changes(&r), 1, "{v} seed {seed}");
-            assert_eq!(max_term(&r), 2, "{v} seed {seed}");
+            // Usually term 2; two followers whose timers expire within a round trip of each
+            // other split the vote and the winner is elected a term or two later.
+            assert!(
+                (2..=4).contains(&max_term(&r)),
+                "{v} seed {seed}: term {}",
+                max_term(&r)
+            );
         }
     }
 }

@@ -13,7 +13,7 @@ pub(super) fn check(
     me: NodeId,
     prev: &Observation,
     obs: &Observation,
-    log: &dyn LogView,
+    log: &impl LogView,
 ) -> Result<(), Violation> {
     if obs.role != Role::Leader {
         *tail = None;

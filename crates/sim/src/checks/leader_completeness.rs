@@ -13,7 +13,7 @@ pub(super) fn check(
     me: NodeId,
     term: u64,
     compacted: u64,
-    log: &dyn LogView,
+    log: &impl LogView,
 ) -> Result<(), Violation> {
     for (index, c) in committed.iter() {
         // Entries below the leader's snapshot cannot be seen one by one; the snapshot's last

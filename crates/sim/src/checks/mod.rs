@@ -209,7 +209,7 @@ impl Checker {
         now: Time,
         node: usize,
         obs: Observation,
-        log: &dyn LogView,
+        log: &impl LogView,
         all: &dyn Fn(usize, u64) -> Option<EntryId>,
     ) -> Result<(), Violation> {
         if !self.is_server[node] {

@@ -20,7 +20,7 @@ pub(super) fn check_commits(
     me: NodeId,
     prev: &Observation,
     obs: &Observation,
-    log: &dyn LogView,
+    log: &impl LogView,
 ) -> Result<(), Violation> {
     if obs.commit_index <= prev.commit_index {
         return Ok(());

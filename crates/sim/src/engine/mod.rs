@@ -33,7 +33,7 @@ pub use net::DropCause;
 
 use crate::checks::{Checker, Violation};
 use crate::config::spec::NodeKind;
-use crate::dist::Delay;
+use crate::dist::Sampler;
 use crate::metrics::{LeaderStats, NetStats, Series, cluster_available};
 use crate::scenario::Scenario;
 use crate::topology::Topology;
@@ -171,6 +171,16 @@ struct Slot<P: Protocol> {
 }
 
 impl<P: Protocol> Slot<P> {
+    /// The node's log entry at `index`, called with static dispatch (the checks look entries
+    /// up after most steps).
+    #[inline]
+    fn entry(&self, index: u64) -> Option<EntryId> {
+        match &self.state {
+            State::Server(s) => s.entry(index),
+            State::Client(c) => c.entry(index),
+            State::None => None,
+        }
+    }
     fn node(&self) -> Option<&dyn Node<P>> {
         match &self.state {
             State::Server(s) => Some(s),
@@ -345,7 +355,7 @@ pub struct Engine<'s, P: Protocol> {
     record_history: bool,
     next_op_id: u64,
     tracer: Option<Tracer>,
-    storage: Delay,
+    storage: Sampler,
     events: u64,
     /// Writes completed during the current event, released just before the next one is
     /// taken from the queue rather than right after being copied to the disk image: measured
@@ -445,7 +455,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             record_history: opts.record_history,
             next_op_id: 0,
             tracer: opts.tracer,
-            storage: scenario.storage.clone(),
+            storage: Sampler::new(scenario.storage.clone()),
             events: 0,
             completed_writes: Vec::with_capacity(64),
             violation: None,
@@ -888,8 +898,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
             now,
             ..
         } = self;
-        let log = |idx: u64| nodes[i].node().and_then(|n| n.entry(idx));
-        let all = |n: usize, idx: u64| nodes[n].node().and_then(|x| x.entry(idx));
+        let log = |idx: u64| nodes[i].entry(idx);
+        let all = |n: usize, idx: u64| nodes[n].entry(idx);
         if let Err(v) = checker.after_step(*now, i, obs, &log, &all) {
             self.violate(v);
         }
