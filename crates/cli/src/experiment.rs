@@ -330,7 +330,7 @@ fn split_vote_report(spec: &Spec, rows: &[TrialRow]) {
 
 fn wan() -> Value {
     let nodes: Vec<Value> = (1..=5)
-        .map(|i| json!({"id": format!("s{i}"), "type": "server"}))
+        .map(|i| json!({"id": format!("s{i}"), "type": "server", "up": false}))
         .chain((1..=4).map(|i| json!({"id": format!("c{i}"), "type": "client"})))
         .collect();
     let mut links = Vec::new();
@@ -344,13 +344,21 @@ fn wan() -> Value {
             links.push(json!({"from": format!("c{c}"), "to": format!("s{j}"), "latency": 0.01}));
         }
     }
-    // Same logs: all servers start together; a no-op `recover` at 0 marks the start.
+    // Same logs: the servers are down at time 0 and the live ones boot together at 0 (a cold
+    // start; the `recover` actions that boot them are the measured start). The failed ones
+    // never boot. (A `recover` of a server that is already up does nothing and is recorded as
+    // skipped, so it cannot serve as the marker.)
     let same = |failed: usize| -> Value {
-        let mut tl = vec![json!({"at": 0, "action": "recover", "node": "s1"})];
-        for k in 0..failed {
-            tl.push(json!({"at": 0, "action": "crash", "node": format!("s{}", 5 - k)}));
-        }
-        Value::Array(tl)
+        Value::Array(
+            (1..=5 - failed)
+                .map(|i| json!({"at": 0, "action": "recover", "node": format!("s{i}")}))
+                .collect(),
+        )
+    };
+    let servers_up = |up: bool| -> serde_json::Map<String, Value> {
+        (0..5)
+            .map(|i| (format!("network.nodes[{i}].up"), Value::Bool(up)))
+            .collect()
     };
     // Different logs: s1 (fast clock) leads term 1 and appends four entries while cutting
     // s5, s4, s3, s2 off one after another, so the logs have five different lengths; then
@@ -399,21 +407,22 @@ fn wan() -> Value {
         }));
     }
     for failed in 0..=2usize {
+        // All servers up at 0: s1 leads a first term that builds the different logs.
+        let mut set = servers_up(true);
+        set.insert("timeline".into(), diff(failed));
+        set.insert("network.nodes[0].clock".into(), json!({"rate": 4}));
+        set.insert("workload".into(), diff_workload.clone());
+        set.insert("termination".into(), json!(20500));
         points.push(json!({
             "label": format!("{failed}-failed/different-logs"),
             "trials": 10000,
             "params": {"failed": failed, "logs": "different"},
-            "set": {
-                "timeline": diff(failed),
-                "network.nodes[0].clock": {"rate": 4},
-                "workload": diff_workload,
-                "termination": 20500,
-            },
+            "set": set,
         }));
     }
     json!({
         "name": "raft-wan",
-        "description": "Ongaro's thesis §9.4-9.5: elections over a WAN. 0, 1 or 2 servers failed from the start (s5, then s4); same logs (cold start) or five different log lengths (s1 > s2 > s3 > s4 > s5, built by a first term, then every server restarted at once). Measure: from the start (the first recover action) to the election of the leader that then lasts 1 s.",
+        "description": "Ongaro's thesis §9.4-9.5: elections over a WAN. 0, 1 or 2 servers failed from the start (s5, then s4); same logs (a cold start: the live servers boot together at 0) or five different log lengths (s1 > s2 > s3 > s4 > s5, built by a first term, then every server restarted at once). Measure: from the start (the first recover action) to the election of the leader that then lasts 1 s.",
         "seed": 945,
         "base": base,
         "measure": {"from": {"action": "recover"}, "until": "stable", "stable_for": 1000, "within": 15000},
