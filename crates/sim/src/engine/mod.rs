@@ -27,6 +27,7 @@
 mod clients;
 mod faults;
 mod net;
+mod queue;
 
 pub use faults::MAX_FIRED;
 pub use net::DropCause;
@@ -44,9 +45,7 @@ use coracle_core::{
     Cluster, Ctx, EntryId, Input, Node, NodeId, Observation, OpResult, Out, Output, Protocol, Rng,
     Role, Time, TimerName, rng, time_to_ms,
 };
-use dary_heap::QuaternaryHeap;
 use serde_json::{Value, json};
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 /// Longest path a packet may take (a guard; shortest-path routes never loop).
@@ -327,9 +326,8 @@ pub struct Engine<'s, P: Protocol> {
     horizon: Time,
     stop_after: Option<Time>,
     seq: u64,
-    /// Event keys (see [`SLOT_BITS`]) in a 4-ary min-heap: shallower than a binary one, so
-    /// fewer cache misses per pop.
-    queue: QuaternaryHeap<Reverse<u128>>,
+    /// Event keys (see [`SLOT_BITS`]).
+    queue: queue::EventQueue,
     /// The kinds of queued events, by slot; `free_kinds` lists unused slots.
     kinds: Vec<Kind>,
     free_kinds: Vec<u32>,
@@ -432,7 +430,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             horizon,
             stop_after: opts.stop_after,
             seq: 0,
-            queue: QuaternaryHeap::new(),
+            queue: queue::EventQueue::default(),
             kinds: Vec::new(),
             free_kinds: Vec::new(),
             nodes,
@@ -484,7 +482,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             queue_overflow();
         }
         let key = ((time as u128) << 64) | ((self.seq as u128) << SLOT_BITS) | slot as u128;
-        self.queue.push(Reverse(key));
+        self.queue.push(key);
     }
 
     /// Runs to the horizon, the end of events, or a violation.
@@ -512,7 +510,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if self.violation.is_some() {
             reason = StopReason::Violation;
         } else {
-            while let Some(&Reverse(key)) = self.queue.peek() {
+            while let Some(key) = self.queue.peek() {
                 let time = (key >> 64) as Time;
                 if time > self.horizon {
                     reason = StopReason::Horizon;
