@@ -98,7 +98,7 @@ struct Session {
 /// billions, or a client id out of a corrupt message, from allocating for ids never written.
 /// (Written here because no well-kept crate offers exactly this; it is a few lines.)
 #[derive(Clone, Debug)]
-struct SmallIntMap<V> {
+pub struct SmallIntMap<V> {
     /// `dense[k]` is `k`'s value; grown only by inserts.
     dense: Vec<Option<V>>,
     sparse: BTreeMap<u32, V>,
@@ -118,7 +118,8 @@ impl<V> Default for SmallIntMap<V> {
 }
 
 impl<V: Copy> SmallIntMap<V> {
-    fn get(&self, k: u32) -> Option<&V> {
+    /// The value of `k`, if any.
+    pub fn get(&self, k: u32) -> Option<&V> {
         match self.dense.get(k as usize) {
             Some(v) => v.as_ref(),
             None if (k as usize) < DENSE => None,
@@ -126,7 +127,8 @@ impl<V: Copy> SmallIntMap<V> {
         }
     }
 
-    fn insert(&mut self, k: u32, v: V) {
+    /// Sets the value of `k`.
+    pub fn insert(&mut self, k: u32, v: V) {
         let i = k as usize;
         let fresh = if i < DENSE {
             if i >= self.dense.len() {

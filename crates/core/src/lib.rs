@@ -13,7 +13,7 @@ pub mod protocol;
 pub mod rng;
 pub mod time;
 
-pub use kv::{Command, Key, KvStore, Op, OpResult, Value};
+pub use kv::{Command, Key, KvStore, Op, OpResult, SmallIntMap, Value};
 pub use observe::{EntryId, Observation, Role};
 pub use protocol::{
     Cluster, ConfigIssue, Ctx, Input, Message, Node, Out, Output, Protocol, Severity, TimerName,

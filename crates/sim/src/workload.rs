@@ -6,9 +6,8 @@
 //! write it saw. A compare-and-set expects the last value this client saw for the key.
 
 use crate::scenario::{Arrival, ClientWorkload};
-use coracle_core::{Key, Op, Rng, Time, Value, ms_to_time};
+use coracle_core::{Op, Rng, SmallIntMap, Time, Value, ms_to_time};
 use rand::RngExt;
-use std::collections::HashMap;
 
 /// An operation issued by the workload and not finished.
 #[derive(Copy, Clone, Debug)]
@@ -39,7 +38,8 @@ pub struct ClientDriver {
     /// Operations lost to a crash of the client (never finished).
     pub lost: u64,
     tag: u64,
-    seen: HashMap<Key, Option<Value>>,
+    /// The last value seen per key (for compare-and-set): indexed, as the store is.
+    seen: SmallIntMap<Option<Value>>,
 }
 
 impl ClientDriver {
@@ -57,7 +57,7 @@ impl ClientDriver {
             latency: Default::default(),
             lost: 0,
             tag: (node as u64 + 1) << 40,
-            seen: HashMap::new(),
+            seen: SmallIntMap::default(),
         }
     }
 
@@ -82,7 +82,7 @@ impl ClientDriver {
         if r < self.spec.read_fraction {
             Op::Get { key }
         } else if r < self.spec.read_fraction + self.spec.cas_fraction {
-            let expect = self.seen.get(&key).copied().flatten();
+            let expect = self.seen.get(key).copied().flatten();
             Op::Cas {
                 key,
                 expect,
