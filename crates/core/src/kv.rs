@@ -141,6 +141,23 @@ impl<V: Copy> SmallIntMap<V> {
         self.len += usize::from(fresh);
     }
 
+    /// Removes `k`, returning its value.
+    pub fn remove(&mut self, k: u32) -> Option<V> {
+        let old = match self.dense.get_mut(k as usize) {
+            Some(v) => v.take(),
+            None => self.sparse.remove(&k),
+        };
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    /// Removes every entry (keeping the index's memory).
+    pub fn clear(&mut self) {
+        self.dense.iter_mut().for_each(|v| *v = None);
+        self.sparse.clear();
+        self.len = 0;
+    }
+
     /// Entries in ascending order of their keys.
     fn iter(&self) -> impl Iterator<Item = (u32, V)> + '_ {
         let dense = self
@@ -430,6 +447,27 @@ mod tests {
         kv.apply(&cmd(u32::MAX, 1, Op::Put { key: 1, value: 2 }));
         assert_eq!(kv.cached(NodeId(u32::MAX), 1), Some(OpResult::Written));
         assert!(kv.sessions.dense.is_empty());
+    }
+
+    #[test]
+    fn small_int_map_inserts_removes_and_clears_on_both_sides() {
+        let mut m = SmallIntMap::default();
+        for k in [3u32, 70_000, 0, 4095, 4096] {
+            m.insert(k, k as u64 + 1);
+        }
+        assert_eq!(m.len, 5);
+        assert_eq!(m.remove(70_000), Some(70_001));
+        assert_eq!(m.remove(3), Some(4));
+        assert_eq!(m.remove(3), None);
+        assert_eq!(m.remove(9), None);
+        assert_eq!(m.len, 3);
+        assert_eq!(m.get(4096), Some(&4097));
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            [(0, 1), (4095, 4096), (4096, 4097)]
+        );
+        m.clear();
+        assert_eq!((m.len, m.get(0), m.get(4096)), (0, None, None));
     }
 
     #[test]

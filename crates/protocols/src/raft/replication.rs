@@ -403,9 +403,9 @@ impl RaftServer {
         self.c.entries_applied += 1;
         let Some(cmd) = e.cmd else { return };
         let result = self.kv.apply(&cmd).result();
-        let waited = self.role == Role::Leader && self.waiting.get(&cmd.client) == Some(&cmd.seq);
+        let waited = self.role == Role::Leader && self.waiting.get(cmd.client.0) == Some(&cmd.seq);
         if let (true, Some(r)) = (waited, result) {
-            self.waiting.remove(&cmd.client);
+            self.waiting.remove(cmd.client.0);
             self.reply(out, cmd.client, cmd.seq, Some(r));
         }
     }
@@ -462,7 +462,7 @@ impl RaftServer {
             self.c.stale_requests += 1;
             return;
         }
-        self.waiting.insert(from, seq);
+        self.waiting.insert(from.0, seq);
         let pending = self
             .log
             .get(self.last_applied.saturating_sub(self.base) as usize..)

@@ -3,8 +3,9 @@
 //! InstallSnapshot in `snapshot.rs`.
 
 use super::{Entry, Params, Raft, RaftDisk, RaftMsg, RaftTimer, RaftWrite, Snapshot};
-use coracle_core::{Ctx, EntryId, Input, Key, KvStore, Node, NodeId, Observation, Out, Role, Time};
-use std::collections::BTreeMap;
+use coracle_core::{
+    Ctx, EntryId, Input, Key, KvStore, Node, NodeId, Observation, Out, Role, SmallIntMap, Time,
+};
 use std::sync::Arc;
 
 /// Per-server counters, summed over nodes by drivers.
@@ -167,7 +168,7 @@ pub struct RaftServer {
     /// Current heartbeat round (incremented at every broadcast).
     pub(crate) round: u64,
     /// Clients waiting for a reply from this leader: client -> sequence number.
-    pub(crate) waiting: BTreeMap<NodeId, u64>,
+    pub(crate) waiting: SmallIntMap<u64>,
     pub(crate) reads: Vec<PendingRead>,
     pub(crate) scratch: Vec<u64>,
     /// Followers whose matchIndex is above the commit index: with the leader's own copy, the
@@ -225,7 +226,7 @@ impl RaftServer {
             recent_active: vec![false; n],
             snapshot_sent_at: vec![None; n],
             round: 0,
-            waiting: BTreeMap::new(),
+            waiting: SmallIntMap::default(),
             reads: Vec::new(),
             scratch: Vec::with_capacity(n),
             above_commit: 0,
