@@ -48,6 +48,9 @@ pub(super) struct EventQueue {
     bits: [u64; WORDS],
     /// Keys of buckets at or beyond `cur + SLOTS`.
     far: QuaternaryHeap<Reverse<u128>>,
+    /// Bucket of the least far key (u64::MAX: none), so that advancing the ring tests one
+    /// number instead of peeking into the heap.
+    far_next: u64,
     len: usize,
 }
 
@@ -70,6 +73,7 @@ impl Default for EventQueue {
             free: NIL,
             bits: [0; WORDS],
             far: QuaternaryHeap::new(),
+            far_next: u64::MAX,
             len: 0,
         }
     }
@@ -100,6 +104,7 @@ impl EventQueue {
             self.link(b, key);
         } else {
             self.far.push(Reverse(key));
+            self.far_next = self.far_next.min(b);
         }
     }
 
@@ -151,10 +156,8 @@ impl EventQueue {
         }
         let next = match self.next_in_ring() {
             Some(b) => b,
-            None => match self.far.peek() {
-                Some(&Reverse(k)) => bucket(k),
-                None => return,
-            },
+            None if self.far_next != u64::MAX => self.far_next,
+            None => return,
         };
         self.cur = next;
         let s = (next & MASK) as usize;
@@ -171,17 +174,20 @@ impl EventQueue {
         }
         // The ring now reaches further: bring in the far keys it covers.
         let end = self.cur + SLOTS as u64;
-        while let Some(&Reverse(k)) = self.far.peek() {
-            let b = bucket(k);
-            if b >= end {
-                break;
+        if self.far_next < end {
+            while let Some(&Reverse(k)) = self.far.peek() {
+                let b = bucket(k);
+                if b >= end {
+                    break;
+                }
+                self.far.pop();
+                if b <= self.cur {
+                    self.current.push(k);
+                } else {
+                    self.link(b, k);
+                }
             }
-            self.far.pop();
-            if b <= self.cur {
-                self.current.push(k);
-            } else {
-                self.link(b, k);
-            }
+            self.far_next = self.far.peek().map_or(u64::MAX, |&Reverse(k)| bucket(k));
         }
         // Latest first. Most buckets hold one or two keys: no call into the sort for those.
         match self.current.len() {
@@ -196,9 +202,15 @@ impl EventQueue {
     }
 
     /// The first non-empty bucket after `cur` in the ring, as an absolute bucket number.
+    #[inline]
     fn next_in_ring(&self) -> Option<u64> {
         let start = ((self.cur + 1) & MASK) as usize;
         let (w0, b0) = (start / 64, start % 64);
+        // Usually the next non-empty bucket is close: in the rest of the first word.
+        let near = self.bits[w0] >> b0;
+        if near != 0 {
+            return Some(self.cur + 1 + u64::from(near.trailing_zeros()));
+        }
         for i in 0..=WORDS {
             let w = (w0 + i) % WORDS;
             let mut word = self.bits[w];
