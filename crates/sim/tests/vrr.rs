@@ -184,7 +184,10 @@ fn partitions_and_lossy_links() {
     for seed in 1..=5 {
         let r = results(&lossy, seed);
         assert_safe(&r, &format!("lossy seed {seed}"));
-        assert!(r["clients"]["ops_completed"].as_u64().unwrap() > 50);
+        // One client in a closed loop: with 10 % loss about a third of its operations wait
+        // out the client timeout (Raft fares the same), so 27-109 complete over seeds 1-200.
+        let done = r["clients"]["ops_completed"].as_u64().unwrap();
+        assert!(done > 20, "lossy seed {seed}: {done} operations");
     }
 }
 
