@@ -872,10 +872,12 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     fn observe(&mut self, i: usize) {
         let slot = &self.nodes[i];
-        let Some(node) = slot.node() else {
-            return;
+        // Static dispatch: this runs after every step.
+        let obs = match &slot.state {
+            State::Server(s) => s.observe(),
+            State::Client(c) => c.observe(),
+            State::None => return,
         };
-        let obs = node.observe();
         let prev = slot.obs;
         if obs != prev {
             self.set_obs(i, obs);
