@@ -196,10 +196,7 @@ impl RaftServer {
         self.reads.clear();
         out.cancel_timer(RaftTimer::Election);
 
-        let noop = Entry {
-            term: self.term,
-            cmd: None,
-        };
+        let noop = Entry::new(self.term, None);
         self.log.push(noop);
         self.c.entries_appended += 1;
         self.persist_log(

@@ -146,17 +146,45 @@ use std::sync::Arc;
 /// One log entry: the term in which a leader created it and its command (`None` for the no-op a
 /// leader appends at the start of its term, thesis §6.4).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(from = "EntryFields")]
 pub struct Entry {
     pub term: u64,
     pub cmd: Option<Command>,
+    /// `cmd`'s digest (0 for a no-op), computed once by the constructors: the engine's checks
+    /// read entry identities after most steps. Not part of the encoding.
+    #[serde(skip)]
+    digest: u64,
+}
+
+/// An entry as encoded.
+#[derive(Deserialize)]
+struct EntryFields {
+    term: u64,
+    cmd: Option<Command>,
+}
+
+impl From<EntryFields> for Entry {
+    fn from(f: EntryFields) -> Self {
+        Entry::new(f.term, f.cmd)
+    }
 }
 
 impl Entry {
+    /// An entry of `term` carrying `cmd` (`None`: a no-op).
+    pub fn new(term: u64, cmd: Option<Command>) -> Self {
+        Entry {
+            term,
+            cmd,
+            digest: cmd.map_or(0, |c| c.digest()),
+        }
+    }
+
     /// The entry's identity as checkers see it (digest 0 for a no-op).
+    #[inline]
     pub fn id(&self) -> EntryId {
         EntryId {
             term: self.term,
-            digest: self.cmd.map_or(0, |c| c.digest()),
+            digest: self.digest,
         }
     }
 }

@@ -472,14 +472,14 @@ impl RaftServer {
         if pending {
             return;
         }
-        let entry = Entry {
-            term: self.term,
-            cmd: Some(Command {
+        let entry = Entry::new(
+            self.term,
+            Some(Command {
                 client: from,
                 seq,
                 op,
             }),
-        };
+        );
         self.log.push(entry);
         self.c.entries_appended += 1;
         let first_index = self.last_index();

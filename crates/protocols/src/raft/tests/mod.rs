@@ -92,14 +92,14 @@ pub fn election_timer(outs: &Outs) -> Option<Time> {
 
 /// An entry of `term` carrying a distinct command.
 pub fn entry(term: u64, tag: u64) -> Entry {
-    Entry {
+    Entry::new(
         term,
-        cmd: Some(Command {
+        Some(Command {
             client: NodeId(99),
             seq: tag,
             op: Op::Put { key: 0, value: tag },
         }),
-    }
+    )
 }
 
 /// A log with the given terms (entry `i` tagged `tag_base + i`).

@@ -236,11 +236,11 @@ fn new_leader_appends_a_noop_and_replicates_it() {
     let outs = s.make_leader();
     let log = s.node.log();
     assert_eq!(log.len(), 3);
-    assert_eq!(log[2], Entry { term: 3, cmd: None });
+    assert_eq!(log[2], Entry::new(3, None));
     assert_eq!(s.node.entry(3).unwrap().digest, 0);
     for p in [1, 2] {
         let a = appends_to(&outs, p);
-        assert_eq!(a, vec![(2, vec![Entry { term: 3, cmd: None }])]);
+        assert_eq!(a, vec![(2, vec![Entry::new(3, None)])]);
     }
     // The entry is persisted before the AppendEntries that carry it.
     let w = pos_of(&outs, |o| {
@@ -757,4 +757,18 @@ fn client_proxy_gives_up_after_max_attempts() {
         Some(2),
         "moves on with a new seq"
     );
+}
+
+/// An entry's identity is computed once, at construction, and an entry read back from its
+/// encoding (which does not carry the digest) has the same identity.
+#[test]
+fn entry_identity_survives_encoding() {
+    let e = entry(4, 17);
+    let json = serde_json::to_value(e).unwrap();
+    assert_eq!(json.as_object().unwrap().len(), 2, "{json}");
+    let back: Entry = serde_json::from_value(json).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(back.id(), e.id());
+    assert_eq!(e.id().digest, e.cmd.unwrap().digest());
+    assert_eq!(Entry::new(4, None).id().digest, 0);
 }
