@@ -33,8 +33,8 @@ impl Default for Delay {
 /// Constant and uniform delays are converted to nanoseconds once, so a draw is one random
 /// word and a multiply instead of a float range's set-up and a float-to-time conversion per
 /// packet. A uniform delay is drawn as `lo + ⌊u · span / 2⁶⁴⌋` for a uniform 64-bit `u`:
-/// uniform on the whole nanoseconds of `[min, max)` up to a bias below `span / 2⁶⁴`
-/// (under 10⁻⁸ for any span shorter than a day). Other shapes draw as [`Delay::sample`].
+/// uniform on the whole nanoseconds of `[min, max)` up to a relative bias below `span / 2⁶⁴`
+/// (5·10⁻¹¹ for a one-second span, 5·10⁻⁶ for a day). Other shapes draw as [`Delay::sample`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sampler {
     fast: Fast,
