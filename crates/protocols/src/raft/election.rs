@@ -203,7 +203,7 @@ impl RaftServer {
             out,
             RaftWrite::Append {
                 first_index: next,
-                entries: Arc::from([noop]),
+                entries: Arc::<[Entry]>::from([noop]).into(),
             },
         );
         self.note_durable(out);

@@ -189,6 +189,61 @@ impl Entry {
     }
 }
 
+/// A run of log entries that is a suffix of a shared batch: a follower that already holds the
+/// first entries of an AppendEntries stores the rest without copying them out of the message
+/// (with pipelined client requests most batches overlap what the follower has). Encodes as the
+/// entries themselves.
+#[derive(Clone, Debug)]
+pub struct EntryRun {
+    all: Arc<[Entry]>,
+    from: usize,
+}
+
+impl EntryRun {
+    /// The entries of `all` from position `from` on.
+    pub fn suffix(all: Arc<[Entry]>, from: usize) -> Self {
+        assert!(from <= all.len(), "suffix beyond the batch");
+        EntryRun { all, from }
+    }
+}
+
+impl std::ops::Deref for EntryRun {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        &self.all[self.from..]
+    }
+}
+
+impl PartialEq for EntryRun {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl From<Arc<[Entry]>> for EntryRun {
+    fn from(all: Arc<[Entry]>) -> Self {
+        EntryRun { all, from: 0 }
+    }
+}
+
+impl From<Vec<Entry>> for EntryRun {
+    fn from(v: Vec<Entry>) -> Self {
+        EntryRun::from(Arc::<[Entry]>::from(v))
+    }
+}
+
+impl Serialize for EntryRun {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryRun {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Entry>::deserialize(d).map(EntryRun::from)
+    }
+}
+
 /// One change to a server's durable state (Figure 2, "Persistent state on all servers").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "write", rename_all = "snake_case")]
@@ -202,8 +257,8 @@ pub enum RaftWrite {
     /// `first_index` is replaced.
     Append {
         first_index: u64,
-        /// Shared with the AppendEntries it came from, when it is the whole batch.
-        entries: Arc<[Entry]>,
+        /// Shared with the AppendEntries it came from (no copy, even of part of a batch).
+        entries: EntryRun,
     },
     /// Delete the entries at indexes `from..` (a follower discarding a conflicting suffix, §5.3).
     Truncate { from: u64 },

@@ -2,7 +2,7 @@
 //! (thesis §6.3) and ReadIndex reads (thesis §6.4).
 
 use super::server::{PendingRead, RaftServer};
-use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
+use super::{Entry, EntryRun, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
 use std::sync::Arc;
 
@@ -168,12 +168,7 @@ impl RaftServer {
             }
             // The whole batch (the usual case) moves into the write: no copy, and no second
             // reference to count.
-            let first = skip + k;
-            let new: Arc<[Entry]> = if first == 0 {
-                entries
-            } else {
-                entries[first..].into()
-            };
+            let new = EntryRun::suffix(entries, skip + k);
             self.c.entries_replicated += new.len() as u64;
             self.log.extend_from_slice(&new);
             self.persist_log(
@@ -487,7 +482,7 @@ impl RaftServer {
             out,
             RaftWrite::Append {
                 first_index,
-                entries: Arc::from([entry]),
+                entries: Arc::<[Entry]>::from([entry]).into(),
             },
         );
         self.note_durable(out);

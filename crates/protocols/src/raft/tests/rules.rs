@@ -772,3 +772,20 @@ fn entry_identity_survives_encoding() {
     assert_eq!(e.id().digest, e.cmd.unwrap().digest());
     assert_eq!(Entry::new(4, None).id().digest, 0);
 }
+
+/// A follower's write of part of a batch shares the message's entries and encodes as just the
+/// entries it stores.
+#[test]
+fn a_suffix_of_a_batch_encodes_as_its_entries() {
+    let batch: std::sync::Arc<[Entry]> = vec![entry(1, 1), entry(1, 2), entry(2, 3)].into();
+    let run = crate::raft::EntryRun::suffix(batch.clone(), 1);
+    assert_eq!(&*run, &batch[1..]);
+    assert_eq!(
+        serde_json::to_value(&run).unwrap(),
+        serde_json::to_value(&batch[1..]).unwrap()
+    );
+    let back: crate::raft::EntryRun =
+        serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
+    assert_eq!(back, run);
+    assert!(crate::raft::EntryRun::suffix(batch, 3).is_empty());
+}
