@@ -166,8 +166,8 @@ impl RaftServer {
                 // Only possible below the commit index under an unsafe switch.
                 self.commit_index = self.commit_index.min(idx - 1);
             }
-            // The whole batch (the usual case) moves into the write: no copy, and no second
-            // reference to count.
+            // The new part of the batch moves into the write still inside the message's
+            // allocation: no copy, even when the batch overlaps what we hold.
             let new = EntryRun::suffix(entries, skip + k);
             self.c.entries_replicated += new.len() as u64;
             self.log.extend_from_slice(&new);
