@@ -832,7 +832,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             self.completed_writes.push(w);
             return;
         }
-        let done = slot.disk_free_at.max(now) + d;
+        let done = slot.disk_free_at.max(now).saturating_add(d);
         slot.disk_free_at = done;
         slot.pending_writes.push_back((slot.writes_issued, done, w));
         let epoch = slot.epoch;

@@ -182,11 +182,11 @@ impl<P: Protocol> Engine<'_, P> {
                 return self.drop_packet(p, DropCause::Queue);
             }
             let tx = ((size as f64 / bw).ceil() as Time).max(1);
-            c.busy_until = start + tx;
+            c.busy_until = start.saturating_add(tx);
             if start > now {
                 c.waiting.push_back(start);
             }
-            depart = start + tx;
+            depart = start.saturating_add(tx);
         }
         let lat = c.latency.sample(&mut c.rng);
         let downs = c.downs;
