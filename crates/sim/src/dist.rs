@@ -71,11 +71,6 @@ impl Sampler {
         &self.delay
     }
 
-    /// True when every draw is zero.
-    pub fn is_zero(&self) -> bool {
-        self.fast == Fast::Constant(0)
-    }
-
     /// One draw, in nanoseconds.
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> Time {
@@ -103,11 +98,6 @@ impl Delay {
     /// A constant delay.
     pub fn constant(ms: f64) -> Self {
         Delay::Constant { value: ms }
-    }
-
-    /// True when every draw is zero (lets drivers skip scheduling work).
-    pub fn is_zero(&self) -> bool {
-        matches!(self, Delay::Constant { value } if *value == 0.0)
     }
 
     /// The expected value in milliseconds (used as the routing cost of a link).
@@ -329,7 +319,6 @@ mod tests {
             3 * MS
         );
         assert_eq!(Sampler::new(Delay::constant(0.25)).sample(&mut r), MS / 4);
-        assert!(Sampler::new(Delay::constant(0.0)).is_zero());
         let e = Sampler::new(Delay::Exponential { mean: 4.0 });
         let (mut a, mut b) = (rng::stream(2, 0, 0), rng::stream(2, 0, 0));
         assert_eq!(e.sample(&mut a), e.delay().sample(&mut b));

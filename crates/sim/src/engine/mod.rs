@@ -820,11 +820,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn persist(&mut self, i: usize, w: P::Write) {
         let now = self.now;
         let slot = &mut self.nodes[i];
-        let d = if self.storage.is_zero() {
-            0
-        } else {
-            self.storage.sample(&mut slot.storage_rng)
-        };
+        // A constant delay (the default, 0) draws nothing from the stream.
+        let d = self.storage.sample(&mut slot.storage_rng);
         slot.writes_issued += 1;
         if d == 0 && slot.pending_writes.is_empty() {
             P::apply_write(&mut slot.disk, &w);
@@ -966,7 +963,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     fn final_checks(&mut self, end: Time) {
         let Engine { nodes, checker, .. } = self;
-        let logs = |n: usize, idx: u64| nodes[n].node().and_then(|x| x.entry(idx));
+        let logs = |n: usize, idx: u64| nodes[n].entry(idx);
         let lens = |n: usize| nodes[n].node().map(|x| x.observe().log_len);
         if let Err(v) = checker.finish(end, &logs, &lens) {
             self.violate(v);
