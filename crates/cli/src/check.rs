@@ -29,11 +29,15 @@ pub fn main(path: &Path) -> ExitCode {
     );
     println!("termination: {} ms", time_to_ms(s.termination));
     println!("protocol: {} {}", s.protocol, settings);
+    let count = |kind: NodeKind, word: &str| {
+        let n = s.count(kind);
+        format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+    };
     println!(
-        "nodes: {} servers, {} clients, {} hubs",
-        s.count(NodeKind::Server),
-        s.count(NodeKind::Client),
-        s.count(NodeKind::Hub)
+        "nodes: {}, {}, {}",
+        count(NodeKind::Server, "server"),
+        count(NodeKind::Client, "client"),
+        count(NodeKind::Hub, "hub")
     );
     for n in &s.nodes {
         println!(

@@ -149,6 +149,21 @@ fn check_prints_the_normalised_scenario() {
     assert!(out.contains("valid (compact form)"), "{out}");
     assert!(out.contains("nodes: 5 servers, 0 clients, 0 hubs"), "{out}");
     assert!(out.contains("links: 10"), "{out}");
+
+    // The protocol's parameters in effect: the compact "timeout": 300 is the range [300, 600).
+    let o = coracle(&["check", "examples/compact-raft.json"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"election_timeout_ms\":[300.0,600.0]"),
+        "{out}"
+    );
+    assert!(out.contains("\"majority\":26"), "{out}");
+    let o = coracle(&["check", "examples/hub-star.json"]);
+    assert!(
+        stdout(&o).contains("3 servers, 2 clients, 1 hub\n"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

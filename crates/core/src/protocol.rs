@@ -297,6 +297,12 @@ pub trait Protocol: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The parameters in effect, defaults and derived values resolved (what `coracle check`
+    /// prints). `Null` means "the configuration as given says it all".
+    fn settings(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Applies a completed write to a disk image.
     fn apply_write(disk: &mut Self::Disk, write: &Self::Write);
 

@@ -52,9 +52,13 @@ fn prepare<P: Protocol>(
 ) -> Result<(P, Cluster, Vec<String>, serde_json::Value), ConfigError> {
     let cluster = cluster_of(s);
     let cfg: P::Config = parse_value(&s.source, "consensus", s.consensus.clone())?;
-    let settings = serde_json::to_value(&cfg).unwrap_or_default();
+    let given = serde_json::to_value(&cfg).unwrap_or_default();
     let proto =
         P::new(cfg, &cluster).map_err(|i| s.source.error(join("consensus", &i.path), i.message))?;
+    let settings = match proto.settings() {
+        serde_json::Value::Null => given,
+        resolved => resolved,
+    };
     let mut warnings = s.warnings.clone();
     for w in proto.warnings() {
         let p = join("consensus", &w.path);
@@ -67,7 +71,7 @@ fn prepare<P: Protocol>(
 }
 
 /// Validates the protocol configuration of `s` without running; returns all warnings and the
-/// protocol settings with defaults filled in.
+/// protocol settings in effect (defaults and derived values resolved).
 pub fn validate(s: &Scenario) -> Result<(Vec<String>, serde_json::Value), ConfigError> {
     match s.protocol.as_str() {
         "dummy" => prepare::<Dummy>(s).map(|x| (x.2, x.3)),

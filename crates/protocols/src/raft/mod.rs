@@ -139,7 +139,9 @@ pub use msg::RaftMsg;
 pub use server::RaftServer;
 pub use snapshot::Snapshot;
 
-use coracle_core::{Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName};
+use coracle_core::{
+    Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName, time_to_ms,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -400,6 +402,53 @@ impl Protocol for Raft {
 
     fn warnings(&self) -> Vec<ConfigIssue> {
         self.warnings.clone()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        let p = &self.params;
+        let range = |(lo, hi): (Time, Time)| [time_to_ms(lo), time_to_ms(hi)];
+        let switches = [
+            ("prevote", p.prevote),
+            (
+                "prevote_without_leader_check",
+                p.prevote && !p.prevote_leader_check,
+            ),
+            ("check_quorum", p.check_quorum),
+            ("leader_stickiness", p.leader_stickiness),
+            ("candidate_timeout", self.config.candidate_timeout.is_some()),
+            ("backoff", p.backoff),
+            ("lazy_voting", p.lazy_voting),
+        ];
+        let unsafe_switches = [
+            ("no_log_check", p.no_log_check),
+            ("forget_vote_on_crash", p.forget_vote_on_crash),
+            ("commit_old_terms", p.commit_old_terms),
+            ("no_backtrack", p.no_backtrack),
+            ("reverse_apply", p.reverse_apply),
+        ];
+        let on = |list: &[(&str, bool)]| -> Vec<String> {
+            list.iter()
+                .filter(|(_, b)| *b)
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        serde_json::json!({
+            "election_timeout_ms": range(p.election),
+            "candidate_timeout_ms": range(p.candidate),
+            "heartbeat_interval_ms": time_to_ms(p.heartbeat),
+            "client_timeout_ms": time_to_ms(p.client_timeout),
+            "client_max_attempts": p.client_max_attempts,
+            "batch_requests": p.batch_requests,
+            "lazy_update": p.lazy_update,
+            "fast_backtrack": p.fast_backtrack,
+            "max_entries_per_message": p.max_entries,
+            "read_index": p.read_index,
+            "variants": on(&switches),
+            "term_bound": p.term_bound,
+            "snapshot_threshold": p.snapshot_threshold,
+            "unsafe": on(&unsafe_switches),
+            "majority": p.majority,
+        })
     }
 
     fn apply_write(disk: &mut RaftDisk, write: &RaftWrite) {

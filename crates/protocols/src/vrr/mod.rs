@@ -161,7 +161,9 @@ pub use config::VrrConfig;
 pub use msg::VrrMsg;
 pub use server::{Status, VrrServer};
 
-use coracle_core::{Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName};
+use coracle_core::{
+    Cluster, Command, ConfigIssue, EntryId, NodeId, Protocol, Time, TimerName, time_to_ms,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -310,6 +312,20 @@ impl Protocol for Vrr {
 
     fn warnings(&self) -> Vec<ConfigIssue> {
         self.warnings.clone()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        let p = &self.params;
+        serde_json::json!({
+            "view_change_timeout_ms": [time_to_ms(p.view_change.0), time_to_ms(p.view_change.1)],
+            "commit_interval_ms": time_to_ms(p.commit_interval),
+            "client_timeout_ms": time_to_ms(p.client_timeout),
+            "client_max_attempts": p.client_max_attempts,
+            "max_entries_per_message": p.max_entries,
+            "durable": p.durable,
+            "view_change_backoff": p.view_change_backoff,
+            "quorum": p.quorum,
+        })
     }
 
     fn apply_write(disk: &mut VrrDisk, write: &VrrWrite) {
