@@ -59,8 +59,8 @@ pub struct VrrConfig {
     #[serde(default)]
     pub client_timeout: Option<f64>,
     /// Most log entries carried by one NewState message of state transfer (§5.2) (default 64,
-    /// at least 1). DoViewChange, StartView and RecoveryResponse carry whole logs, as in the
-    /// paper.
+    /// at least 1). DoViewChange and StartView carry the log after the receiver's
+    /// commit-number; the primary's RecoveryResponse carries its whole log, as in the paper.
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
@@ -82,8 +82,8 @@ pub struct VrrConfig {
     /// without completing (up to 64×, back to the drawn timeout once a view is in normal
     /// operation), and a recovering replica's wait between Recovery retries (up to 4×). Default
     /// true, as PBFT does (Castro & Liskov 1999 §4.5.2); the VRR paper does not say. Without it
-    /// a view change whose DoViewChange takes longer to deliver than the timeout (a large log
-    /// on a slow link) is abandoned again and again. False: fixed timeouts, as in the paper
+    /// a view change whose DoViewChange takes longer to deliver than the timeout (a long
+    /// uncommitted suffix on a slow link) is abandoned again and again. False: fixed timeouts, as in the paper
     /// (the retransmission spacing of DoViewChange and StartView applies either way).
     #[serde(default = "yes")]
     pub view_change_backoff: bool,

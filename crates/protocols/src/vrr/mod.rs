@@ -74,10 +74,23 @@
 //! * The selected log is the one with the highest last normal view, then the highest
 //!   op-number; ties go to the replica first in the configured order (such logs are equal). The
 //!   new commit-number is the highest one received (the new primary's own included).
+//! * Logs travel as suffixes, the paper's own suggestion at the end of §4.2 ("replicas include
+//!   a suffix of their log in their DoViewChange messages"). StartViewChange carries the
+//!   sender's commit-number. A DoViewChange carries the ops after the sender's commit-number,
+//!   or after the new primary's if its StartViewChange reported a lower one: ops up to a
+//!   replica's commit-number are committed, hence the same in every log that holds them, so
+//!   the new primary completes the suffix with its own ops. A suffix that starts past the new
+//!   primary's commit-number (it restarted) is not counted; the primary answers with its
+//!   StartViewChange, and the sender sends one it can place. StartView carries the ops after
+//!   the receiver's commit-number as the primary last heard it (the whole log if it heard
+//!   nothing); a replica whose commit-number is now lower (it restarted) fetches the view's log
+//!   by state transfer instead. A whole log crossed a slow link too slowly: with 1 Mbit/s links
+//!   and a few hundred ops, view changes were abandoned again and again.
 //! * Timeouts and retransmission (the paper is silent): a view change abandoned for a later one
 //!   doubles the next view-change timeout (`view_change_backoff`, up to 64×, as in PBFT);
-//!   StartViewChange is resent every `commit_interval` and DoViewChange, which carries the
-//!   whole log, at rounds 1, 2, 4, 8, … only.
+//!   StartViewChange is resent every `commit_interval` and DoViewChange, whose uncommitted
+//!   suffix can still be long (an old primary that kept appending in a minority), at rounds 1,
+//!   2, 4, 8, … only.
 //! * The new primary answers a DoViewChange of its current view that arrives after the view
 //!   started with a StartView of its current log (a straggler's fast path) if that replica has
 //!   not answered a Prepare of the view and was not sent one within the longest view-change

@@ -30,24 +30,32 @@ pub enum VrrMsg {
     PrepareOk { view: u64, op: u64 },
     /// `Commit(v, k)` (§4.1): the primary's heartbeat and commit notice.
     Commit { view: u64, commit: u64 },
-    /// `StartViewChange(v, i)` (§4.2).
-    StartViewChange { view: u64 },
-    /// `DoViewChange(v, l, v', n, k, i)` (§4.2): sent to the primary of `view` with the
-    /// sender's log, the last view in which its status was normal, its op-number and
-    /// commit-number.
+    /// `StartViewChange(v, i)` (§4.2), plus the sender's commit-number `commit` (not in the
+    /// paper): the replicas learn from it how much of a log the new primary already holds.
+    StartViewChange { view: u64, commit: u64 },
+    /// `DoViewChange(v, l, v', n, k, i)` (§4.2): sent to the primary of `view` with the last
+    /// view in which the sender's status was normal, its op-number and commit-number, and its
+    /// log as a suffix (the paper's own suggestion at the end of §4.2): `entries` are its ops
+    /// `after + 1 ..= op`, where `after` is at most its commit-number and at most the new
+    /// primary's (from the primary's StartViewChange), so the primary holds ops `1 ..= after`
+    /// already (committed ops are the same everywhere).
     DoViewChange {
         view: u64,
-        log: Vec<Entry>,
         last_normal: u64,
         op: u64,
         commit: u64,
+        after: u64,
+        entries: Vec<Entry>,
     },
-    /// `StartView(v, l, n, k)` (§4.2): the new primary's log, op-number and commit-number.
+    /// `StartView(v, l, n, k)` (§4.2): the new primary's op-number and commit-number, and its
+    /// log as a suffix: `entries` are ops `after + 1 ..= op`, where `after` is at most the
+    /// receiver's commit-number as the primary last heard it (0 if it did not).
     StartView {
         view: u64,
-        log: Vec<Entry>,
         op: u64,
         commit: u64,
+        after: u64,
+        entries: Vec<Entry>,
     },
     /// `Recovery(i, x)` (§4.3) with the recovering replica's fresh nonce.
     Recovery { nonce: u64 },
@@ -102,7 +110,9 @@ impl Message for VrrMsg {
     fn wire_size(&self) -> u32 {
         let entries = match self {
             VrrMsg::Prepare { .. } => 1,
-            VrrMsg::DoViewChange { log, .. } | VrrMsg::StartView { log, .. } => log.len(),
+            VrrMsg::DoViewChange { entries, .. } | VrrMsg::StartView { entries, .. } => {
+                entries.len()
+            }
             VrrMsg::RecoveryResponse { log, .. } => log.as_ref().map_or(0, Vec::len),
             VrrMsg::NewState { entries, .. } => entries.len(),
             _ => 0,

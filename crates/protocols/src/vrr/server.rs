@@ -81,12 +81,15 @@ impl ServerCounters {
     }
 }
 
-/// What a DoViewChange told the new primary.
+/// What a DoViewChange told the new primary: the sender's log is the primary's own ops
+/// `1 ..= after` followed by `entries`.
 #[derive(Clone, Debug)]
 pub(crate) struct DvcInfo {
     pub last_normal: u64,
-    pub log: Vec<Entry>,
+    pub op: u64,
     pub commit: u64,
+    pub after: u64,
+    pub entries: Vec<Entry>,
 }
 
 /// One RecoveryResponse.
@@ -156,7 +159,12 @@ pub struct VrrServer {
     // View change.
     /// StartViewChange received for the current view, by position.
     pub(crate) svc: Vec<bool>,
+    /// The commit-number each replica reported in this view change (StartViewChange or
+    /// DoViewChange), by position: where the DoViewChange and StartView suffixes start.
+    pub(crate) peer_commit: Vec<Option<u64>>,
     pub(crate) dvc_sent: bool,
+    /// Where the suffix of our last DoViewChange started.
+    pub(crate) dvc_after: u64,
     /// View changes in a row abandoned for a later one (`view_change_backoff`); 0 once a
     /// view is in normal operation.
     pub(crate) failed_view_changes: u32,
@@ -204,7 +212,9 @@ impl VrrServer {
             transfer_target: None,
             staged: Vec::new(),
             svc: vec![false; n],
+            peer_commit: vec![None; n],
             dvc_sent: false,
+            dvc_after: 0,
             failed_view_changes: 0,
             resends: 0,
             recovery_attempts: 0,
@@ -394,32 +404,38 @@ impl VrrServer {
             VrrMsg::Commit { view, commit } if from_server => {
                 self.on_commit(ctx, from, view, commit, out)
             }
-            VrrMsg::StartViewChange { view } if from_server => {
-                self.on_start_view_change(ctx, from, view, out)
+            VrrMsg::StartViewChange { view, commit } if from_server => {
+                self.on_start_view_change(ctx, from, view, commit, out)
             }
             VrrMsg::DoViewChange {
                 view,
-                log,
                 last_normal,
-                op: _,
+                op,
                 commit,
-            } if from_server => self.on_do_view_change(
+                after,
+                entries,
+            } if from_server && suffix_fits(after, op, &entries) => self.on_do_view_change(
                 ctx,
                 from,
                 view,
                 DvcInfo {
                     last_normal,
-                    log,
+                    op,
                     commit,
+                    after,
+                    entries,
                 },
                 out,
             ),
             VrrMsg::StartView {
                 view,
-                log,
-                op: _,
+                op,
                 commit,
-            } if from_server => self.on_start_view(ctx, from, view, log, commit, out),
+                after,
+                entries,
+            } if from_server && suffix_fits(after, op, &entries) => {
+                self.on_start_view(ctx, from, view, after, entries, commit, out)
+            }
             VrrMsg::Recovery { nonce } if from_server => self.on_recovery(from, nonce, out),
             VrrMsg::RecoveryResponse {
                 view,
@@ -440,6 +456,11 @@ impl VrrServer {
             _ => {}
         }
     }
+}
+
+/// A log suffix message is well formed: its entries are exactly ops `after + 1 ..= op`.
+fn suffix_fits(after: u64, op: u64, entries: &[Entry]) -> bool {
+    after.checked_add(entries.len() as u64) == Some(op)
 }
 
 impl Node<Vrr> for VrrServer {

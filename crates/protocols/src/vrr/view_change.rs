@@ -38,8 +38,9 @@ impl VrrServer {
     pub(crate) fn resume_view_change(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::ViewChange;
         self.clear_view_state();
+        self.peer_commit.fill(None);
         self.resends = 0;
-        self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
+        self.broadcast(out, &self.start_view_change_msg());
         out.cancel_timer(VrrTimer::Heartbeat);
         self.arm_view_change_timer(ctx, out);
         out.set_timer(VrrTimer::Resend, self.p.commit_interval);
@@ -51,14 +52,16 @@ impl VrrServer {
         if self.status != Status::ViewChange {
             return;
         }
-        self.broadcast(out, &VrrMsg::StartViewChange { view: self.view });
-        // DoViewChange carries the whole log: resent at rounds 1, 2, 4, 8, ... (then every
-        // 64), not every round, so that copies of a large log do not pile up on a slow link
-        // faster than it can carry them.
+        self.broadcast(out, &self.start_view_change_msg());
+        // DoViewChange carries the uncommitted suffix of the log, which is long after a
+        // partition that kept an old primary appending: resent at rounds 1, 2, 4, 8, ...
+        // (then every 64), not every round, so that copies of it do not pile up on a slow
+        // link faster than it can carry them.
         self.resends = self.resends.saturating_add(1);
         let due = self.resends.is_power_of_two() || self.resends.is_multiple_of(64);
         if due && self.dvc_sent && self.p.primary(self.view) != self.me {
-            out.send(self.p.primary(self.view), self.do_view_change());
+            let msg = self.do_view_change();
+            out.send(self.p.primary(self.view), msg);
         }
         out.set_timer(VrrTimer::Resend, self.p.commit_interval);
     }
@@ -68,6 +71,7 @@ impl VrrServer {
         ctx: &mut Ctx<'_>,
         from: NodeId,
         view: u64,
+        commit: u64,
         out: &mut Out<Vrr>,
     ) {
         if self.status == Status::Recovering {
@@ -82,17 +86,38 @@ impl VrrServer {
             && i != self.my_pos
         {
             self.svc[i] = true;
+            self.peer_commit[i] = Some(commit);
+            if self.dvc_sent && from == self.p.primary(view) && commit < self.dvc_after {
+                // The new primary holds fewer committed ops than our suffix assumed (it
+                // restarted, or answers a suffix it could not place): send one it can place.
+                let msg = self.do_view_change();
+                out.send(from, msg);
+            }
             self.maybe_send_do_view_change(ctx.now, out);
         }
     }
 
-    fn do_view_change(&self) -> VrrMsg {
+    fn start_view_change_msg(&self) -> VrrMsg {
+        VrrMsg::StartViewChange {
+            view: self.view,
+            commit: self.commit,
+        }
+    }
+
+    /// Our DoViewChange: the log after our commit-number, or after the new primary's if it
+    /// reported a lower one (ops up to either are committed, hence the same in both logs).
+    fn do_view_change(&mut self) -> VrrMsg {
+        let primary = self.p.pos(self.p.primary(self.view));
+        let theirs = primary.and_then(|i| self.peer_commit[i]);
+        let after = theirs.map_or(self.commit, |c| c.min(self.commit));
+        self.dvc_after = after;
         VrrMsg::DoViewChange {
             view: self.view,
-            log: self.log.clone(),
             last_normal: self.last_normal,
             op: self.op(),
             commit: self.commit,
+            after,
+            entries: self.log[after as usize..].to_vec(),
         }
     }
 
@@ -111,12 +136,15 @@ impl VrrServer {
         if primary == self.me {
             self.dvcs[self.my_pos] = Some(DvcInfo {
                 last_normal: self.last_normal,
-                log: self.log.clone(),
+                op: self.op(),
                 commit: self.commit,
+                after: self.op(),
+                entries: Vec::new(),
             });
             self.maybe_start_view(now, out);
         } else {
-            out.send(primary, self.do_view_change());
+            let msg = self.do_view_change();
+            out.send(primary, msg);
         }
     }
 
@@ -142,7 +170,14 @@ impl VrrServer {
             return;
         }
         match self.status {
+            Status::ViewChange if info.after > self.commit => {
+                // Its suffix starts past the ops we know to be committed (it assumed a
+                // commit-number we no longer have): not counted; our StartViewChange tells it
+                // where to start instead.
+                out.send(from, self.start_view_change_msg());
+            }
             Status::ViewChange => {
+                self.peer_commit[i] = Some(info.commit);
                 self.dvcs[i] = Some(info);
                 self.maybe_start_view(ctx.now, out);
             }
@@ -151,26 +186,30 @@ impl VrrServer {
                 // lost. Resent only to a replica that has not answered a Prepare of the view
                 // yet, at most once per longest view-change timeout: the
                 // retransmitted DoViewChanges of a slow link otherwise each drew a StartView
-                // carrying the whole log, which queued ahead of the view's Prepares and
+                // carrying the log's suffix, which queued ahead of the view's Prepares and
                 // Commits until the backups timed out again.
                 let now = ctx.now;
                 let recent = self.start_view_sent[i]
                     .is_some_and(|t| now.saturating_sub(t) < self.p.view_change.1);
                 if !recent && !self.in_view[i] {
                     self.start_view_sent[i] = Some(now);
-                    out.send(from, self.start_view_msg());
+                    out.send(from, self.start_view_msg(info.commit));
                 }
             }
             _ => {}
         }
     }
 
-    fn start_view_msg(&self) -> VrrMsg {
+    /// StartView for a replica whose commit-number is `theirs`: the log after it (ops up to
+    /// it and up to ours are committed, hence the same in both logs).
+    fn start_view_msg(&self, theirs: u64) -> VrrMsg {
+        let after = theirs.min(self.commit);
         VrrMsg::StartView {
             view: self.view,
-            log: self.log.clone(),
             op: self.op(),
             commit: self.commit,
+            after,
+            entries: self.log[after as usize..].to_vec(),
         }
     }
 
@@ -191,21 +230,27 @@ impl VrrServer {
         let mut commit = self.commit;
         for d in self.dvcs.iter().flatten() {
             commit = commit.max(d.commit);
-            let better =
-                best.is_none_or(|b| (d.last_normal, d.log.len()) > (b.last_normal, b.log.len()));
-            if better {
+            if best.is_none_or(|b| (d.last_normal, d.op) > (b.last_normal, b.op)) {
                 best = Some(d);
             }
         }
-        let log: Vec<Entry> = best.map(|b| b.log.clone()).unwrap_or_default();
+        // Our own ops up to `after` (committed), then the chosen replica's suffix.
+        let log: Vec<Entry> = best.map_or_else(Vec::new, |b| {
+            let mut log = self.log[..b.after as usize].to_vec();
+            log.extend_from_slice(&b.entries);
+            log
+        });
         self.clear_view_state();
         self.replace_log(log, out);
         self.last_normal = self.view;
         self.persist_view(out);
         self.c.view_changes_completed += 1;
         self.become_primary(commit, out);
-        let msg = self.start_view_msg();
-        self.broadcast(out, &msg);
+        for (i, &s) in self.p.servers.iter().enumerate() {
+            if i != self.my_pos {
+                out.send(s, self.start_view_msg(self.peer_commit[i].unwrap_or(0)));
+            }
+        }
         self.start_view_sent.fill(Some(now));
         self.in_view.fill(false);
         self.sent_since_tick.fill(true);
@@ -219,7 +264,8 @@ impl VrrServer {
         ctx: &mut Ctx<'_>,
         from: NodeId,
         view: u64,
-        log: Vec<Entry>,
+        after: u64,
+        entries: Vec<Entry>,
         commit: u64,
         out: &mut Out<Vrr>,
     ) {
@@ -231,6 +277,14 @@ impl VrrServer {
         {
             return;
         }
+        if after > self.commit {
+            // The suffix starts past the ops we know to be committed (we restarted since we
+            // told the primary our commit-number): fetch the view's log by state transfer.
+            self.start_transfer(ctx, from, view, out);
+            return;
+        }
+        let mut log = self.log[..after as usize].to_vec();
+        log.extend(entries);
         self.view = view;
         self.clear_view_state();
         self.replace_log(log, out);

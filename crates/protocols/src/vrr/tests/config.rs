@@ -242,14 +242,19 @@ fn message_kinds_sizes_and_timer_names() {
         ),
         (VrrMsg::PrepareOk { view: 0, op: 1 }, "prepare_ok", 64),
         (VrrMsg::Commit { view: 0, commit: 1 }, "commit", 64),
-        (VrrMsg::StartViewChange { view: 1 }, "start_view_change", 64),
+        (
+            VrrMsg::StartViewChange { view: 1, commit: 0 },
+            "start_view_change",
+            64,
+        ),
         (
             VrrMsg::DoViewChange {
                 view: 1,
-                log: vec![e, e],
                 last_normal: 0,
-                op: 2,
-                commit: 0,
+                op: 3,
+                commit: 1,
+                after: 1,
+                entries: vec![e, e],
             },
             "do_view_change",
             160,
@@ -257,9 +262,10 @@ fn message_kinds_sizes_and_timer_names() {
         (
             VrrMsg::StartView {
                 view: 1,
-                log: vec![e],
                 op: 1,
                 commit: 0,
+                after: 0,
+                entries: vec![e],
             },
             "start_view",
             112,

@@ -11,6 +11,11 @@ fn request(seq: u64) -> VrrMsg {
     }
 }
 
+/// A StartViewChange from a replica whose commit-number is 0.
+fn svc(view: u64) -> VrrMsg {
+    VrrMsg::StartViewChange { view, commit: 0 }
+}
+
 fn prepare(view: u64, e: Entry, op: u64, commit: u64) -> VrrMsg {
     VrrMsg::Prepare {
         view,
@@ -234,7 +239,7 @@ fn backups_redirect_and_the_primary_drops_stale_and_pending_requests() {
     // Replicas in view-change status drop requests.
     p.fire(VrrTimer::ViewChange); // a primary has no view-change timer: nothing happens
     assert_eq!(p.node.status(), Status::Normal);
-    p.recv(1, VrrMsg::StartViewChange { view: 1 });
+    p.recv(1, svc(1));
     assert_eq!(p.node.status(), Status::ViewChange);
     assert!(sends(&p.recv(c, request(4))).is_empty());
 }
@@ -245,30 +250,31 @@ fn a_view_change_starts_on_timeout_and_sends_do_view_change_after_f_start_view_c
     let outs = s.fire(VrrTimer::ViewChange);
     let o = s.node.observe();
     assert_eq!((o.role, o.term, o.leader), (Role::Candidate, 1, None));
-    let svc: Vec<usize> = sends(&outs)
+    let to: Vec<usize> = sends(&outs)
         .into_iter()
-        .filter(|(_, m)| *m == VrrMsg::StartViewChange { view: 1 })
+        .filter(|(_, m)| *m == svc(1))
         .map(|(t, _)| t)
         .collect();
-    assert_eq!(svc, vec![0, 1, 3, 4]);
+    assert_eq!(to, vec![0, 1, 3, 4]);
     let t = timers(&outs);
     assert!(t.iter().any(|(t, _)| *t == VrrTimer::ViewChange));
     assert!(t.contains(&(VrrTimer::Resend, 50 * MS)));
     assert_eq!(s.node.counters_value("view_changes_started"), 1);
     // One other StartViewChange is not enough (f = 2).
-    let outs = s.recv(3, VrrMsg::StartViewChange { view: 1 });
+    let outs = s.recv(3, svc(1));
     assert!(sends(&outs).is_empty());
-    let outs = s.recv(3, VrrMsg::StartViewChange { view: 1 });
+    let outs = s.recv(3, svc(1));
     assert!(sends(&outs).is_empty(), "the same sender counts once");
-    let outs = s.recv(4, VrrMsg::StartViewChange { view: 1 });
+    let outs = s.recv(4, svc(1));
     assert_eq!(
         sent_to(&outs, 1),
         vec![VrrMsg::DoViewChange {
             view: 1,
-            log: log_of(&[0, 0], 0),
             last_normal: 0,
             op: 2,
-            commit: 0
+            commit: 0,
+            after: 0,
+            entries: log_of(&[0, 0], 0),
         }]
     );
     // The resend timer re-broadcasts both.
@@ -284,7 +290,7 @@ fn a_view_change_starts_on_timeout_and_sends_do_view_change_after_f_start_view_c
     assert_eq!(s.node.observe().term, 2);
     assert_eq!(sends(&outs).len(), 4);
     // A StartViewChange of a higher view moves a replica along at once.
-    let outs = s.recv(0, VrrMsg::StartViewChange { view: 7 });
+    let outs = s.recv(0, svc(7));
     assert_eq!(s.node.observe().term, 7);
     assert_eq!(sends(&outs).len(), 4);
 }
@@ -300,9 +306,9 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     // Restarted in view-change status for view 5 (its disk image says it left view 4).
     assert_eq!(s.node.status(), Status::ViewChange);
     assert_eq!(sends(&outs).len(), 4);
-    s.recv(2, VrrMsg::StartViewChange { view: 6 });
-    s.recv(3, VrrMsg::StartViewChange { view: 6 });
-    let outs = s.recv(4, VrrMsg::StartViewChange { view: 6 });
+    s.recv(2, svc(6));
+    s.recv(3, svc(6));
+    let outs = s.recv(4, svc(6));
     assert!(
         sends(&outs)
             .iter()
@@ -311,10 +317,11 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     );
     let dvc = |log: Vec<Entry>, last_normal: u64, commit: u64| VrrMsg::DoViewChange {
         view: 6,
-        op: log.len() as u64,
-        log,
         last_normal,
+        op: log.len() as u64,
         commit,
+        after: 0,
+        entries: log,
     };
     // A longer log from an older normal view loses to a shorter one from a newer view.
     let stale = vec![e1, entry(2, 7), entry(2, 8), entry(2, 9), entry(2, 10)];
@@ -327,19 +334,22 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     assert_eq!(s.node.last_normal(), 6);
     assert_eq!(s.node.commit_number(), 1);
     assert_eq!(applied(&outs), vec![1]);
-    let sv: Vec<usize> = sends(&outs)
+    // Each StartView carries the log after the receiver's commit-number as last heard (from
+    // its DoViewChange, else its StartViewChange; nothing from replica 0: the whole log).
+    let sv: Vec<(usize, u64)> = sends(&outs)
         .into_iter()
-        .filter(|(_, m)| {
-            *m == VrrMsg::StartView {
+        .filter_map(|(t, m)| match m {
+            VrrMsg::StartView {
                 view: 6,
-                log: vec![e1, e2, e3],
                 op: 3,
                 commit: 1,
-            }
+                after,
+                entries,
+            } if entries[..] == [e1, e2, e3][after as usize..] => Some((t, after)),
+            _ => None,
         })
-        .map(|(t, _)| t)
         .collect();
-    assert_eq!(sv, vec![0, 2, 3, 4]);
+    assert_eq!(sv, vec![(0, 0), (2, 1), (3, 1), (4, 0)]);
     assert_eq!(s.node.counters_value("view_changes_completed"), 1);
     // Inherited ops commit by counting replicas: two PrepareOKs of view 6 for op 3.
     s.recv(2, VrrMsg::PrepareOk { view: 6, op: 3 });
@@ -376,9 +386,10 @@ fn a_backup_adopts_start_view_and_acknowledges_uncommitted_ops() {
     let new = vec![old[0], old[1], entry(1, 50)];
     let sv = |view: u64| VrrMsg::StartView {
         view,
-        log: new.clone(),
         op: 3,
         commit: 2,
+        after: 1,
+        entries: new[1..].to_vec(),
     };
     // Only the primary of the view may start it.
     assert!(s.recv(0, sv(1)).is_empty());
@@ -416,19 +427,21 @@ fn a_recovering_replica_takes_no_part_and_recovers_from_the_primary_of_the_lates
     // It neither votes nor answers nor accepts anything.
     let log = log_of(&[0, 3, 4], 0);
     for m in [
-        VrrMsg::StartViewChange { view: 5 },
+        svc(5),
         VrrMsg::DoViewChange {
             view: 5,
-            log: vec![],
             last_normal: 0,
             op: 0,
             commit: 0,
+            after: 0,
+            entries: vec![],
         },
         VrrMsg::StartView {
             view: 4,
-            log: log.clone(),
             op: 3,
             commit: 1,
+            after: 0,
+            entries: log.clone(),
         },
         prepare(4, entry(4, 9), 1, 0),
         VrrMsg::Commit { view: 4, commit: 1 },
@@ -640,9 +653,10 @@ fn durable_replicas_write_before_the_messages_that_reveal_the_write() {
         1,
         VrrMsg::StartView {
             view: 1,
-            log: vec![entry(0, 1), entry(1, 2)],
             op: 2,
             commit: 0,
+            after: 0,
+            entries: vec![entry(0, 1), entry(1, 2)],
         },
     );
     assert_eq!(
@@ -686,15 +700,16 @@ fn a_durable_replica_restarted_in_view_change_status_resumes_the_view_change() {
     assert_eq!(sends(&outs).len(), 2);
     assert!(writes(&outs).is_empty(), "nothing new to write");
     // The primary of view 4 is replica 1.
-    let outs = s.recv(0, VrrMsg::StartViewChange { view: 4 });
+    let outs = s.recv(0, svc(4));
     assert_eq!(
         sent_to(&outs, 1),
         vec![VrrMsg::DoViewChange {
             view: 4,
-            log: log_of(&[1, 2], 0),
             last_normal: 2,
             op: 2,
-            commit: 0
+            commit: 0,
+            after: 0,
+            entries: log_of(&[1, 2], 0),
         }]
     );
     let _ = s.restart();
@@ -712,4 +727,76 @@ impl VrrServer {
         });
         v
     }
+}
+
+#[test]
+fn view_change_messages_carry_the_log_after_what_the_receiver_already_holds() {
+    let log = log_of(&[0, 0, 0], 0);
+    // A backup (replica 2 of 3) that knows ops 1-2 are committed starts a view change: its
+    // StartViewChange reports that commit-number.
+    let (mut b, _) = Solo::new(cfg(), 3, 2, disk(0, 0, log.clone()));
+    b.recv(0, VrrMsg::Commit { view: 0, commit: 2 });
+    let outs = b.fire(VrrTimer::ViewChange);
+    assert_eq!(
+        sent_to(&outs, 1),
+        vec![VrrMsg::StartViewChange { view: 1, commit: 2 }]
+    );
+    // The new primary (replica 1) reports commit-number 1: the DoViewChange starts after op 1.
+    let outs = b.recv(1, VrrMsg::StartViewChange { view: 1, commit: 1 });
+    let dvc = |after: u64| VrrMsg::DoViewChange {
+        view: 1,
+        last_normal: 0,
+        op: 3,
+        commit: 2,
+        after,
+        entries: log[after as usize..].to_vec(),
+    };
+    assert_eq!(sent_to(&outs, 1), vec![dvc(1)]);
+    // It restarted and knows of no committed op: the DoViewChange again, whole, at once.
+    let outs = b.recv(1, VrrMsg::StartViewChange { view: 1, commit: 0 });
+    assert_eq!(sent_to(&outs, 1), vec![dvc(0)]);
+    assert!(b.recv(1, svc(1)).is_empty(), "nothing lower to start from");
+
+    // The new primary, holding ops 1-2 with commit-number 2.
+    let (mut p, _) = Solo::new(cfg(), 3, 1, disk(0, 0, log[..2].to_vec()));
+    p.recv(0, VrrMsg::Commit { view: 0, commit: 2 });
+    p.fire(VrrTimer::ViewChange);
+    // A suffix starting past its commit-number cannot be placed: not counted, and the sender
+    // is told where to start.
+    let outs = p.recv(2, dvc(3));
+    assert_eq!(
+        sent_to(&outs, 2),
+        vec![VrrMsg::StartViewChange { view: 1, commit: 2 }]
+    );
+    assert_eq!(p.node.status(), Status::ViewChange);
+    // One it can place: its own ops 1-2, then the sender's op 3 (the longer log wins).
+    p.recv(2, VrrMsg::StartViewChange { view: 1, commit: 2 });
+    let outs = p.recv(2, dvc(2));
+    assert!(p.node.is_primary());
+    assert_eq!(p.node.log(), &log[..]);
+    // StartView: replica 2 reported commit-number 2, replica 0 nothing (the whole log).
+    let sv = |after: u64| VrrMsg::StartView {
+        view: 1,
+        op: 3,
+        commit: 2,
+        after,
+        entries: log[after as usize..].to_vec(),
+    };
+    assert_eq!(sent_to(&outs, 2), vec![sv(2)]);
+    assert_eq!(sent_to(&outs, 0), vec![sv(0)]);
+
+    // A backup whose commit-number is below the StartView's suffix (it restarted in between)
+    // cannot place it: it fetches the view's log by state transfer instead.
+    let (mut r, _) = Solo::new(durable(), 3, 2, disk(1, 0, log[..2].to_vec()));
+    let outs = r.recv(1, sv(2));
+    assert!(r.node.transferring());
+    assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 0 }]);
+    // A malformed suffix (entries that do not end at op) is dropped.
+    let mut bad = sv(0);
+    if let VrrMsg::StartView { op, .. } = &mut bad {
+        *op = 7;
+    }
+    let (mut q, _) = Solo::new(cfg(), 3, 2, disk(0, 0, vec![]));
+    assert!(q.recv(1, bad).is_empty());
+    assert_eq!(q.node.observe().term, 0);
 }
