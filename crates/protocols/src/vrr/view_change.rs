@@ -259,6 +259,7 @@ impl VrrServer {
     }
 
     /// §4.2 step 5: adopt the new primary's log and view.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_start_view(
         &mut self,
         ctx: &mut Ctx<'_>,

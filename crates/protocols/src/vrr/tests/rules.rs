@@ -383,7 +383,7 @@ fn a_backup_adopts_start_view_and_acknowledges_uncommitted_ops() {
     let old = log_of(&[0, 0, 0], 0);
     let (mut s, _) = Solo::new(cfg(), 3, 2, disk(0, 0, old.clone()));
     s.recv(0, VrrMsg::Commit { view: 0, commit: 1 });
-    let new = vec![old[0], old[1], entry(1, 50)];
+    let new = [old[0], old[1], entry(1, 50)];
     let sv = |view: u64| VrrMsg::StartView {
         view,
         op: 3,
