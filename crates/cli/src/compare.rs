@@ -59,6 +59,10 @@ pub fn main(args: CompareArgs) -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
         };
+        if let Some(m) = r.stall() {
+            eprintln!("error: under protocol \"{p}\": {m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         failed |= r.outcome.violation.is_some()
             || matches!(
                 r.linearizability.verdict,

@@ -161,5 +161,9 @@ pub fn main(args: RunArgs) -> ExitCode {
         eprintln!("reproduce with: {reproduce}");
         return ExitCode::from(EXIT_VIOLATION);
     }
+    if let Some(m) = r.stall() {
+        eprintln!("error: {}: {m}", shown(&args.config));
+        return ExitCode::from(EXIT_USAGE);
+    }
     ExitCode::SUCCESS
 }

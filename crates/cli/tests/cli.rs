@@ -334,3 +334,37 @@ fn every_native_example_fits_the_schema() {
         vec![".consensus.max_entries_per_message: 0 is below the minimum 1".to_string()]
     );
 }
+
+#[test]
+fn a_run_whose_simulated_time_stops_passing_is_an_error_not_a_hang() {
+    // Zero-latency link, a protocol that answers at once and no think time: an endless loop
+    // at t = 0. It stops after a million events at one instant, quickly and with exit 2.
+    let cfg = tmp("stall.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 100, "consensus": {"protocol": "dummy"},
+            "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "c1", "type": "client"}],
+                        "links": [{"from": "s1", "to": "c1", "latency": 0}]},
+            "workload": {}}"#,
+    )
+    .unwrap();
+    let out = tmp("stall-results.json");
+    let o = coracle(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--quiet",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("simulated time stopped passing at 0 ms: 1000000 events"),
+        "{}",
+        stderr(&o)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(r["termination_reason"], "stalled");
+    assert_eq!(r["checks"]["linearizability"]["status"], "unknown");
+}

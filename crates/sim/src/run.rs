@@ -21,6 +21,22 @@ pub struct RunResult {
     pub results: serde_json::Value,
 }
 
+impl RunResult {
+    /// What went wrong when the run stopped because simulated time stopped passing.
+    pub fn stall(&self) -> Option<String> {
+        (self.outcome.reason == crate::engine::StopReason::Stalled).then(|| {
+            format!(
+                "simulated time stopped passing at {} ms: {} events in a row at that instant. \
+                 Something answers at once in a loop: links of zero latency with a protocol \
+                 that replies without delay, or clients with a zero think time or interval on \
+                 such links. Give the links a latency above 0, or the workload a think time above 0",
+                coracle_core::time_to_ms(self.outcome.end),
+                crate::engine::stall_limit(self.outcome.nodes.len())
+            )
+        })
+    }
+}
+
 /// Options beyond the engine's.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
@@ -113,6 +129,16 @@ fn run_with<P: Protocol>(
             verdict: coracle_check::Verdict::Ok,
             keys_checked: 0,
             operations: 0,
+            steps: 0,
+        }
+    } else if outcome.reason == crate::engine::StopReason::Stalled {
+        // Millions of operations at one instant: not worth searching, the run is in error.
+        coracle_check::Report {
+            verdict: coracle_check::Verdict::Unknown {
+                reason: "not checked: simulated time stopped passing".into(),
+            },
+            keys_checked: 0,
+            operations: outcome.history.len(),
             steps: 0,
         }
     } else {

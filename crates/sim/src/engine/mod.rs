@@ -60,6 +60,19 @@ pub enum StopReason {
     NoEvents,
     /// A safety invariant was violated.
     Violation,
+    /// [`stall_limit`] events in a row happened at one instant: a loop without delay (links
+    /// of zero latency and a protocol that answers at once, or a zero think time), which
+    /// would otherwise run forever without simulated time passing.
+    Stalled,
+}
+
+/// Events in a row at one simulated instant after which a run stops as stalled: a million,
+/// or four per pair of nodes in larger scenarios (every node sending to every other at once,
+/// and the replies, on links of zero latency). Low enough to stop within a second and a few
+/// hundred MB when clients loop without delay.
+pub fn stall_limit(nodes: usize) -> u64 {
+    let n = nodes as u64;
+    n.saturating_mul(n).saturating_mul(4).max(1_000_000)
 }
 
 impl StopReason {
@@ -69,6 +82,7 @@ impl StopReason {
             StopReason::Horizon => "horizon",
             StopReason::NoEvents => "no_events",
             StopReason::Violation => "violation",
+            StopReason::Stalled => "stalled",
         }
     }
 }
@@ -510,6 +524,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if self.violation.is_some() {
             reason = StopReason::Violation;
         } else {
+            let mut same_instant = 0u64;
+            let stall_limit = stall_limit(self.nodes.len());
             while let Some(key) = self.queue.peek() {
                 let time = (key >> 64) as Time;
                 if time > self.horizon {
@@ -525,6 +541,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
                 let kind = self.kinds[slot as usize];
                 self.free_kinds.push(slot);
+                if time == self.now {
+                    same_instant += 1;
+                    if same_instant >= stall_limit {
+                        reason = StopReason::Stalled;
+                        break;
+                    }
+                } else {
+                    same_instant = 0;
+                }
                 self.now = time;
                 self.events += 1;
                 self.dispatch(kind);
