@@ -3,7 +3,13 @@
 
 use coracle_core::{Cluster, ConfigIssue, Time, ms_to_time};
 
-/// A positive, finite duration in ms converted to nanoseconds.
+/// Shortest protocol timer: 1 µs. Shorter periods only make a run crawl (a heartbeat of 1 ns
+/// is 10^9 timer events per simulated second) and no real system has them.
+const MIN_MS: f64 = 0.001;
+/// Longest: 10^10 ms (about 115 days), the longest horizon a scenario may have.
+const MAX_MS: f64 = 1e10;
+
+/// A duration in ms from 1 µs to 10^10 ms, converted to nanoseconds.
 pub(crate) fn duration(path: &str, ms: f64) -> Result<Time, ConfigIssue> {
     if !ms.is_finite() || ms <= 0.0 {
         return Err(ConfigIssue::error(
@@ -11,14 +17,21 @@ pub(crate) fn duration(path: &str, ms: f64) -> Result<Time, ConfigIssue> {
             format!("expected a positive, finite duration in milliseconds, found {ms}"),
         ));
     }
-    let t = ms_to_time(ms);
-    if t == 0 {
+    if !(MIN_MS..=MAX_MS).contains(&ms) {
+        let shown = if !(1e-9..1e15).contains(&ms) {
+            format!("{ms:e}")
+        } else {
+            ms.to_string()
+        };
         return Err(ConfigIssue::error(
             path,
-            format!("expected a duration of at least 1 ns (0.000001 ms), found {ms} ms"),
+            format!(
+                "expected a duration from {MIN_MS} ms (1 µs) to {MAX_MS} ms (about 115 days), \
+                 found {shown} ms"
+            ),
         ));
     }
-    Ok(t)
+    Ok(ms_to_time(ms))
 }
 
 /// The proxy's retry timeout: `client_timeout` if given, else `default`.

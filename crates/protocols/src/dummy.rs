@@ -10,7 +10,7 @@
 
 use coracle_core::{
     Cluster, ConfigIssue, Ctx, EntryId, Input, Message, Node, NodeId, Observation, Out, Protocol,
-    Role, Time, TimerName, ms_to_time,
+    Role, Time, TimerName,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -186,13 +186,7 @@ impl Protocol for Dummy {
         };
         let interval = match config.interval {
             None => None,
-            Some(ms) if ms.is_finite() && ms > 0.0 => Some(ms_to_time(ms).max(1)),
-            Some(ms) => {
-                return Err(ConfigIssue::error(
-                    "interval",
-                    format!("expected a number of milliseconds > 0, found {ms}"),
-                ));
-            }
+            Some(ms) => Some(crate::config::duration("interval", ms)?),
         };
         Ok(Dummy { target, interval })
     }

@@ -152,23 +152,36 @@ impl Delay {
 
     /// Checks the parameters; returns the name of the bad field and what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        fn finite_nonneg(name: &'static str, v: f64) -> Result<(), (&'static str, String)> {
-            if !v.is_finite() || v < 0.0 {
+        // Durations are capped like the horizon: a longer delay than any run is a mistake.
+        let max = crate::config::MAX_TERMINATION_MS;
+        let at_most = |name: &'static str, v: f64| -> Result<(), (&'static str, String)> {
+            if v > max {
                 Err((
                     name,
-                    format!("expected a finite number ≥ 0 (milliseconds), found {v}"),
+                    format!(
+                        "expected at most {max} ms (about 115 days), found {}",
+                        crate::config::num(v)
+                    ),
                 ))
             } else {
                 Ok(())
             }
-        }
-        fn positive(name: &'static str, v: f64) -> Result<(), (&'static str, String)> {
-            if !v.is_finite() || v <= 0.0 {
-                Err((name, format!("expected a finite number > 0, found {v}")))
-            } else {
-                Ok(())
+        };
+        let finite_nonneg = |name: &'static str, v: f64| -> Result<(), (&'static str, String)> {
+            if !v.is_finite() || v < 0.0 {
+                return Err((
+                    name,
+                    format!("expected a finite number ≥ 0 (milliseconds), found {v}"),
+                ));
             }
-        }
+            at_most(name, v)
+        };
+        let positive = |name: &'static str, v: f64| -> Result<(), (&'static str, String)> {
+            if !v.is_finite() || v <= 0.0 {
+                return Err((name, format!("expected a finite number > 0, found {v}")));
+            }
+            at_most(name, v)
+        };
         match *self {
             Delay::Constant { value } => finite_nonneg("value", value),
             Delay::Uniform { min, max } => {
@@ -190,6 +203,7 @@ impl Delay {
                         format!("expected mean ≥ 0 when sd is 0, found {mean}"),
                     ));
                 }
+                at_most("mean", mean)?;
                 if mean + 3.0 * sd < 0.0 {
                     return Err((
                         "mean",
@@ -205,13 +219,19 @@ impl Delay {
                 if !mu.is_finite() || mu > 20.0 {
                     return Err((
                         "mu",
-                        format!("expected a finite number ≤ 20 (ln of ms), found {mu}"),
+                        format!(
+                            "expected a finite number ≤ 20 (ln of ms), found {}",
+                            crate::config::num(mu)
+                        ),
                     ));
                 }
                 if !sigma.is_finite() || !(0.0..=5.0).contains(&sigma) {
                     return Err((
                         "sigma",
-                        format!("expected a number in [0, 5], found {sigma}"),
+                        format!(
+                            "expected a number in [0, 5], found {}",
+                            crate::config::num(sigma)
+                        ),
                     ));
                 }
                 Ok(())

@@ -490,3 +490,49 @@ fn a_client_clock_cannot_be_set_back() {
         "{e}"
     );
 }
+
+#[test]
+fn durations_and_bandwidths_are_bounded_both_ways() {
+    let e = err(&with(
+        r#"{"dist": "uniform", "min": 1, "max": 2}"#,
+        r#"{"dist": "uniform", "min": 1, "max": 1e300}"#,
+    ));
+    assert!(
+        e.contains("latency.max: expected at most 10000000000 ms (about 115 days), found 1e300"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""latency": {"dist""#,
+        r#""bandwidth": 1e-300, "latency": {"dist""#,
+    ));
+    assert!(
+        e.contains("bandwidth: expected a bandwidth from 0.000001 (1 bit/s) to 10000000 Mbit/s, found 1e-300"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""at": 10, "action": "crash", "node": "a""#,
+        r#""at": 10, "action": "flap", "link": "a-h", "up": 1e-300, "down": 5"#,
+    ));
+    assert!(
+        e.contains("timeline[0].up: expected a dwell time with a mean of at least 0.001 ms (1 µs), found 1e-300 ms"),
+        "{e}"
+    );
+    // Protocol timers: from 1 µs to 10^10 ms.
+    let raft = |hb: &str| {
+        let text = format!(
+            r#"{{"nodes": 3, "consensus": {{"protocol": "raft", "heartbeat_interval": {hb}}}}}"#
+        );
+        let s = load_str("t.json", &text).unwrap();
+        coracle_sim::run::validate(&s).unwrap_err().to_string()
+    };
+    assert!(
+        raft("0.000001").contains("consensus.heartbeat_interval: expected a duration from 0.001 ms (1 µs) to 10000000000 ms (about 115 days), found 0.000001 ms"),
+        "{}",
+        raft("0.000001")
+    );
+    assert!(
+        raft("1e300").contains("found 1e300 ms"),
+        "{}",
+        raft("1e300")
+    );
+}

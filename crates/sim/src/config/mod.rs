@@ -37,9 +37,10 @@ pub const MAX_KEYS: u32 = 1_000_000;
 /// Largest accepted horizon: 10^10 ms (about 115 days of simulated time).
 pub const MAX_TERMINATION_MS: f64 = 1e10;
 
-/// A number for an error message: huge values in scientific notation rather than 300 digits.
+/// A number for an error message: huge and tiny values in scientific notation rather than
+/// 300 digits.
 pub(crate) fn num(x: f64) -> String {
-    if x.is_finite() && x.abs() >= 1e15 {
+    if x.is_finite() && (x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-9)) {
         format!("{x:e}")
     } else {
         format!("{x}")
@@ -344,11 +345,12 @@ pub(crate) fn burst(src: &Source, path: &str, b: &BurstLossSpec) -> Result<Burst
 }
 
 pub(crate) fn bandwidth(src: &Source, path: &str, mbps: f64) -> Result<f64, ConfigError> {
-    if !mbps.is_finite() || mbps <= 0.0 || mbps > 1e7 {
+    // From 1 bit/s: below it one packet would take longer to send than any run lasts.
+    if !mbps.is_finite() || !(1e-6..=1e7).contains(&mbps) {
         return Err(src.error(
             path,
             format!(
-                "expected a bandwidth in (0, 10000000] Mbit/s, found {}",
+                "expected a bandwidth from 0.000001 (1 bit/s) to 10000000 Mbit/s, found {}",
                 num(mbps)
             ),
         ));

@@ -433,10 +433,15 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
 }
 
 fn positive_dwell(src: &Source, path: &str, d: Delay) -> Result<Delay, ConfigError> {
-    if d.mean_ms() <= 0.0 {
+    // At least 1 µs on average: shorter dwells only make the run crawl, one flip per event.
+    if d.mean_ms() < 0.001 {
         return Err(src.error(
             path,
-            "expected a dwell time with a positive mean (a link cannot flap in zero time)",
+            format!(
+                "expected a dwell time with a mean of at least 0.001 ms (1 µs), found {} ms \
+                 (a link cannot flap in no time)",
+                super::num(d.mean_ms())
+            ),
         ));
     }
     Ok(d)
