@@ -134,30 +134,10 @@ pub fn main(a: PlotArgs) -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return fail(format!("{}: cannot read: {e}", t.display())),
             };
-            let mut started: HashMap<(String, String), f64> = HashMap::new();
-            let mut ops = Vec::new();
-            for l in text.lines() {
-                let Ok(v) = serde_json::from_str::<Value>(l) else {
-                    continue;
-                };
-                let node = match &v["node"] {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let id = v["id"].to_string();
-                let tt = v["t"].as_f64().unwrap_or(0.0);
-                match v["kind"].as_str() {
-                    Some("request") => {
-                        started.insert((node, id), tt);
-                    }
-                    Some("complete") => {
-                        if let Some(s) = started.remove(&(node.clone(), id)) {
-                            ops.push((node, tt, tt - s));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let ops = match coracle_report::trace::client_latencies(&text) {
+                Ok(o) => o,
+                Err(e) => return fail(format!("{}: {e}", t.display())),
+            };
             if let Err(e) = out(
                 "latency.svg",
                 plot::latency_chart(&format!("{name}: client latency"), &ops, end),

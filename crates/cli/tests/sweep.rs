@@ -639,6 +639,10 @@ fn plot_and_trace_export() {
     );
     let o = coracle(&["plot", &s(&t), "--output-dir", &s(&d)]);
     assert_eq!(o.status.code(), Some(2));
+    // Something that is not a trace, given as the trace: refused, not an empty chart.
+    let o = coracle(&["plot", &s(&r), "--trace", &s(&r), "--output-dir", &s(&d)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("invalid JSON"), "{}", out(&o));
 }
 
 /// Metric paths into parts of the results that only fill in during a run are accepted.

@@ -16,8 +16,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// The regular expression to paste into ShiViz for [`shiviz`] logs.
 pub const SHIVIZ_REGEX: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
 
+/// The trace's records; an error names the first line that is not one, or says the file has
+/// none (a results file or a scenario passed by mistake).
 fn parse(text: &str) -> Result<Vec<Value>, String> {
-    text.lines()
+    let records: Vec<Value> = text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
@@ -31,7 +34,11 @@ fn parse(text: &str) -> Result<Vec<Value>, String> {
             }
             Ok(v)
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if records.is_empty() {
+        return Err("no trace records (expected the JSON Lines of coracle run --trace)".into());
+    }
+    Ok(records)
 }
 
 fn name(v: &Value) -> String {
@@ -57,6 +64,30 @@ fn msg_kind(m: &Value) -> String {
         Value::String(s) => s.clone(),
         _ => "message".into(),
     }
+}
+
+/// Client operations in a trace: (client, completion time in ms, latency in ms), in order of
+/// completion. A request's record and its completion are matched by client and request id.
+pub fn client_latencies(text: &str) -> Result<Vec<(String, f64, f64)>, String> {
+    let mut started: HashMap<(String, String), f64> = HashMap::new();
+    let mut ops = Vec::new();
+    for v in parse(text)? {
+        let node = name(&v["node"]);
+        let id = v["id"].to_string();
+        let t = v["t"].as_f64().unwrap_or(0.0);
+        match v["kind"].as_str() {
+            Some("request") => {
+                started.insert((node, id), t);
+            }
+            Some("complete") => {
+                if let Some(s) = started.remove(&(node.clone(), id)) {
+                    ops.push((node, t, t - s));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ops)
 }
 
 /// Converts a trace to Trace Event JSON (Perfetto, chrome://tracing).
