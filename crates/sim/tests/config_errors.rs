@@ -536,3 +536,23 @@ fn durations_and_bandwidths_are_bounded_both_ways() {
         raft("1e300")
     );
 }
+
+#[test]
+fn partitions_name_endpoints_and_a_role_named_as_a_node_gets_a_hint() {
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "groups": [["h"], ["a", "b"]]"#,
+    ));
+    assert!(
+        e.contains("timeline[0].groups[0][0]: expected a server or client, found hub \"h\""),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "crash", "node": "leader""#,
+    ));
+    assert!(
+        e.contains("write \"role\": \"leader\" instead of \"node\""),
+        "{e}"
+    );
+}

@@ -30,8 +30,18 @@ impl Refs<'_> {
                 path,
                 format!("expected the id of a node, found {name}, which is not in network.nodes"),
             );
-            let known: Vec<String> = self.index.keys().cloned().collect();
-            e.hint = Some(error::suggest(&name.text(), &known, "node id"));
+            let text = name.text();
+            e.hint = Some(
+                if ["leader", "follower", "candidate"].contains(&text.as_str()) {
+                    format!(
+                        "to act on whichever node is the {text} when the action fires, write \
+                     \"role\": \"{text}\" instead of \"node\""
+                    )
+                } else {
+                    let known: Vec<String> = self.index.keys().cloned().collect();
+                    error::suggest(&text, &known, "node id")
+                },
+            );
             e
         })
     }
@@ -52,7 +62,22 @@ impl Refs<'_> {
         list.iter()
             .enumerate()
             .map(|(i, m)| match m {
-                spec::Member::Node(n) => self.node(format!("{path}[{i}]"), n).map(Member::Node),
+                spec::Member::Node(n) => {
+                    let at = format!("{path}[{i}]");
+                    let k = self.node(at.clone(), n)?;
+                    if self.nodes[k].kind == NodeKind::Hub {
+                        // Partitions filter by the packet's endpoints; a hub is never one.
+                        return Err(self.src.error(
+                            at,
+                            format!(
+                                "expected a server or client, found hub {n}: a partition \
+                                 separates endpoints, and a hub only relays (to cut a hub \
+                                 off, crash it or take its links down)"
+                            ),
+                        ));
+                    }
+                    Ok(Member::Node(k))
+                }
                 spec::Member::Role {
                     role: RoleTarget::Last,
                 } => Err(self.src.error(
