@@ -195,6 +195,8 @@ pub struct LeaderStats {
     pub leader_elections: u64,
     pub leader_changes: u64,
     pub last_leader: Option<NodeId>,
+    /// The term of the newest leader so far.
+    pub leader_term: Option<u64>,
     pub max_term: u64,
     /// Availability: some leader is followed by a majority of all servers (itself plus
     /// servers that are up, in its term, and name it as their leader).
@@ -217,8 +219,14 @@ impl LeaderStats {
         }
     }
 
-    /// A node became leader of `term`.
-    pub fn elected(&mut self, now: Time, node: NodeId) {
+    /// A node became leader of `term`. Counted only when `term` is newer than every earlier
+    /// leader's: a leader resuming an older term (a disk-based VRR primary restarting in its
+    /// stored view until it hears of the newer one) is not the newest leader.
+    pub fn elected(&mut self, now: Time, node: NodeId, term: u64) {
+        if self.leader_term.is_some_and(|t| term <= t) {
+            return;
+        }
+        self.leader_term = Some(term);
         self.first_leader.get_or_insert(now);
         self.leader_elections += 1;
         if self.last_leader.is_some_and(|l| l != node) {

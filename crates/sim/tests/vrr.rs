@@ -359,3 +359,24 @@ fn a_view_change_completes_at_once_over_slow_links() {
         assert!(gap < 400.0, "seed {seed}: {gap} ms without a primary");
     }
 }
+
+#[test]
+fn a_disk_based_primary_restarting_in_its_old_view_is_not_a_new_leader() {
+    // r0, primary of view 0, crashes; view 1 starts without it; r0 restarts from disk as
+    // primary of view 0 for a few ms until it hears of view 1. Only two leaders count.
+    let cfg = three(
+        json!([
+            {"at": 1000, "action": "crash", "node": "r0"},
+            {"at": 3000, "action": "recover", "node": "r0"}
+        ]),
+        true,
+    );
+    for seed in 1..=3 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let p = &r["protocol_stats"];
+        assert_eq!(p["counters"]["view_changes_completed"], 1, "seed {seed}");
+        assert_eq!(p["leader_elections"], 2, "seed {seed}");
+        assert_eq!(p["leader_changes"], 1, "seed {seed}");
+    }
+}

@@ -676,6 +676,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
             return;
         }
         self.drop_deferred(i);
+        if self.tracer.is_some() && !self.nodes[i].held.is_empty() {
+            let held = &self.nodes[i].held;
+            let sends = held
+                .iter()
+                .filter(|(_, h)| matches!(h, Held::Send { .. }))
+                .count();
+            let completions = held.len() - sends;
+            self.trace(
+                i,
+                "discard",
+                json!({ "sends": sends, "completions": completions }),
+            );
+        }
         let slot = &mut self.nodes[i];
         slot.up = false;
         slot.epoch = slot.epoch.wrapping_add(1);
@@ -826,15 +839,13 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// An `Output::Send`: transmitted now, or held behind the node's unfinished writes.
     #[inline(always)]
     fn send_output(&mut self, i: usize, to: NodeId, msg: P::Msg) {
+        let held = self.nodes[i].writes_issued > self.nodes[i].writes_done;
         if self.tracer.is_some() {
-            self.trace(
-                i,
-                "send",
-                json!({ "to": self.name(to.index()), "msg": msg }),
-            );
+            let kind = if held { "held" } else { "send" };
+            self.trace(i, kind, json!({ "to": self.name(to.index()), "msg": msg }));
         }
         let slot = &mut self.nodes[i];
-        if slot.writes_issued > slot.writes_done {
+        if held {
             slot.held
                 .push_back((slot.writes_issued, Held::Send { to, msg }));
         } else {
@@ -886,7 +897,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
         }
         for h in released {
             match h {
-                Held::Send { to, msg } => self.transmit(i, to.index(), msg),
+                Held::Send { to, msg } => {
+                    if self.tracer.is_some() {
+                        self.trace(
+                            i,
+                            "send",
+                            json!({ "to": self.name(to.index()), "msg": msg }),
+                        );
+                    }
+                    self.transmit(i, to.index(), msg)
+                }
                 Held::Complete { id, result } => self.complete(i, id, result),
             }
         }
@@ -936,7 +956,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let now = self.now;
         if self.is_server[i] {
             if obs.role == Role::Leader && (prev.role != Role::Leader || prev.term != obs.term) {
-                self.leaders.elected(now, NodeId(i as u32));
+                self.leaders.elected(now, NodeId(i as u32), obs.term);
             }
             self.leaders.max_term = self.leaders.max_term.max(obs.term);
             let slot = &mut self.nodes[i];
