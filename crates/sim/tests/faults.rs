@@ -356,3 +356,52 @@ fn chaos_is_seeded_and_undone() {
     assert_eq!(a["checks"]["invariants"]["status"], "ok");
     assert_eq!(a["checks"]["linearizability"]["status"], "ok");
 }
+
+/// Messages held behind a pending disk write are traced as `held`, as `send` when they enter
+/// the network, and as `discard` when a crash loses them: the trace's sends are exactly
+/// `network.packets_sent`.
+#[test]
+fn trace_sends_match_the_network_counters_with_slow_disks_and_crashes() {
+    let mut cfg = example("crash-recover.json");
+    cfg["storage"] = json!({"latency": {"dist": "uniform", "min": 2, "max": 6}});
+    cfg["timeline"] = json!([
+        {"at": 1003, "action": "crash", "role": "leader"},
+        {"at": 1500, "action": "recover", "role": "last"},
+        {"at": 2501, "action": "crash", "role": "follower"},
+        {"at": 2800, "action": "recover", "role": "last"},
+        {"at": 3202, "action": "crash", "role": "leader"},
+        {"at": 3900, "action": "recover", "role": "last"}
+    ]);
+    let mut discarded = 0;
+    for seed in 1..=4 {
+        let opts = coracle_sim::RunOptions {
+            seed,
+            until: None,
+            tracer: Some(coracle_sim::trace::Tracer::Ring {
+                cap: usize::MAX,
+                lines: Default::default(),
+            }),
+            stop_after: None,
+            record_history: true,
+        };
+        let r =
+            coracle_sim::run(&scenario(&cfg), opts, &coracle_sim::CheckOptions::default()).unwrap();
+        let (mut sends, mut held) = (0, 0);
+        for l in r.outcome.tracer.as_ref().unwrap().kept() {
+            let v: Value = serde_json::from_str(&l).unwrap();
+            match v["kind"].as_str().unwrap() {
+                "send" if v["to"] != v["node"] => sends += 1,
+                "held" => held += 1,
+                "discard" => discarded += v["sends"].as_u64().unwrap(),
+                _ => {}
+            }
+        }
+        assert!(held > 0, "seed {seed}: slow disks hold messages");
+        assert_eq!(
+            sends,
+            r.results["network"]["packets_sent"].as_u64().unwrap(),
+            "seed {seed}"
+        );
+    }
+    assert!(discarded > 0, "some crash lost held messages");
+}
