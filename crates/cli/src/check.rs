@@ -40,8 +40,18 @@ pub fn main(path: &Path) -> ExitCode {
         count(NodeKind::Hub, "hub")
     );
     for n in &s.nodes {
+        let mut clock = String::new();
+        if n.clock_rate != 1.0 {
+            clock.push_str(&format!("  clock rate {}", n.clock_rate));
+        }
+        if n.clock_offset != 0 {
+            clock.push_str(&format!(
+                "  clock offset {} ms",
+                n.clock_offset as f64 / coracle_core::MS as f64
+            ));
+        }
         println!(
-            "  {:<8} {:<6}{}",
+            "  {:<8} {:<6}{}{clock}",
             n.name.text(),
             n.kind.name(),
             if n.up { "" } else { "  (down at start)" }
@@ -51,19 +61,14 @@ pub fn main(path: &Path) -> ExitCode {
     for l in &s.links {
         let arrow = if l.bidirectional { "<->" } else { "->" };
         let mut line = format!(
-            "  {:<8} {} {arrow} {}: latency {}, loss {}",
+            "  {:<8} {} {arrow} {}: {}",
             l.id.text(),
             name(l.from),
             name(l.to),
-            &l.forward.latency.to_string(),
-            l.forward.loss
+            l.forward.describe()
         );
         if l.bidirectional && l.reverse != l.forward {
-            line.push_str(&format!(
-                "; reverse: latency {}, loss {}",
-                &l.reverse.latency.to_string(),
-                l.reverse.loss
-            ));
+            line.push_str(&format!("; reverse: {}", l.reverse.describe()));
         }
         if !l.forward.up {
             line.push_str("  (down at start)");

@@ -164,6 +164,13 @@ fn check_prints_the_normalised_scenario() {
         "{}",
         stdout(&o)
     );
+    // Every link setting given is shown.
+    let o = coracle(&["check", "examples/reliable/bufferbloat.json"]);
+    assert!(
+        stdout(&o).contains("latency 0.2 ms, loss 0, bandwidth 0.2 Mbit/s, queue 2000"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -62,6 +62,28 @@ pub(crate) fn check_limits(
     Ok(())
 }
 
+/// Most servers in one Raft or VRR cluster. Each server keeps state per peer (next and match
+/// indexes, acknowledgements, votes), so memory grows with the square of the cluster: 10,000
+/// servers took 3.7 GB before the first event. Real clusters have 3 to 7; large networks are
+/// built from hubs and clients around them.
+pub(crate) const MAX_SERVERS: usize = 2000;
+
+/// The cluster is one a replicated protocol can hold in memory.
+pub(crate) fn check_cluster(cluster: &Cluster) -> Result<(), ConfigIssue> {
+    let n = cluster.servers.len();
+    if n > MAX_SERVERS {
+        return Err(ConfigIssue::error(
+            "",
+            format!(
+                "expected at most {MAX_SERVERS} servers in one cluster, found {n}: every server \
+                 keeps state per peer, so memory grows with the square of the cluster (use \
+                 hubs and clients for large networks)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `pos[id.index()]`: the position of server `id` in `cluster.servers` (`None` for clients).
 pub(crate) fn positions(cluster: &Cluster) -> Vec<Option<usize>> {
     let servers = &cluster.servers;

@@ -63,6 +63,25 @@ pub struct ChannelDef {
 }
 
 impl ChannelDef {
+    /// Everything about this direction, for `coracle check`: "latency 5 ms, loss 0.01,
+    /// bandwidth 10 Mbit/s, queue 20".
+    pub fn describe(&self) -> String {
+        let mut s = format!("latency {}, loss {}", self.latency, self.loss);
+        if let Some(b) = &self.burst {
+            s.push_str(&format!(", {}", b.describe()));
+        }
+        if self.duplicate > 0.0 {
+            s.push_str(&format!(", duplicate {}", self.duplicate));
+        }
+        if let Some(b) = self.bandwidth {
+            s.push_str(&format!(", bandwidth {} Mbit/s", bytes_per_ns_to_mbps(b)));
+        }
+        if let Some(q) = self.queue {
+            s.push_str(&format!(", queue {q}"));
+        }
+        s
+    }
+
     /// A channel with only a latency and a loss probability.
     pub fn simple(latency: Delay, loss: f64) -> Self {
         ChannelDef {
@@ -89,6 +108,22 @@ pub struct BurstLoss {
 /// Converts Mbit/s to bytes per ns.
 pub fn mbps_to_bytes_per_ns(mbps: f64) -> f64 {
     mbps * 1e6 / 8.0 / 1e9
+}
+
+/// Converts bytes per ns back to Mbit/s (for display).
+pub fn bytes_per_ns_to_mbps(b: f64) -> f64 {
+    // Rounded to 9 decimals so that 0.2 Mbit/s reads back as 0.2, not 0.19999999999999998.
+    (b * 8.0 * 1e3 * 1e9).round() / 1e9
+}
+
+impl BurstLoss {
+    /// "bursty loss (enter 0.01, leave 0.2, loss 0 / 1)".
+    pub fn describe(&self) -> String {
+        format!(
+            "bursty loss (enter {}, leave {}, loss {} / {})",
+            self.enter_bad, self.leave_bad, self.loss_good, self.loss_bad
+        )
+    }
 }
 
 /// A link between two nodes.
@@ -397,14 +432,14 @@ impl Scenario {
                 if let Some(p) = change.loss {
                     parts.push(format!("loss {p}"));
                 }
-                if change.burst.is_some() {
-                    parts.push("bursty loss".into());
+                if let Some(b) = &change.burst {
+                    parts.push(b.describe());
                 }
                 if let Some(d) = change.duplicate {
                     parts.push(format!("duplicate {d}"));
                 }
-                if change.bandwidth.is_some() {
-                    parts.push("bandwidth".into());
+                if let Some(b) = change.bandwidth {
+                    parts.push(format!("bandwidth {} Mbit/s", bytes_per_ns_to_mbps(b)));
                 }
                 format!("{}: {}", link(l, which), parts.join(", "))
             }

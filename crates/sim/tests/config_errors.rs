@@ -556,3 +556,24 @@ fn partitions_name_endpoints_and_a_role_named_as_a_node_gets_a_hint() {
         "{e}"
     );
 }
+
+#[test]
+fn a_cluster_too_large_for_memory_is_refused() {
+    let nodes: Vec<String> = (0..2001)
+        .map(|i| format!(r#"{{"id": {i}, "type": "server"}}"#))
+        .collect();
+    let links: Vec<String> = (0..2001)
+        .map(|i| format!(r#"{{"from": "h", "to": {i}}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"consensus": {{"protocol": "vrr"}}, "network": {{"nodes": [{{"id": "h", "type": "hub"}}, {}], "links": [{}]}}}}"#,
+        nodes.join(","),
+        links.join(",")
+    );
+    let s = load_str("big.json", &text).unwrap();
+    let e = coracle_sim::run::validate(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("consensus: expected at most 2000 servers in one cluster, found 2001"),
+        "{e}"
+    );
+}

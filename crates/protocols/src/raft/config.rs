@@ -4,7 +4,7 @@
 //! [`RaftConfig::resolve`], which also validates them.
 
 use super::Params;
-use crate::config::{check_limits, client_timeout, duration, positions};
+use crate::config::{check_cluster, check_limits, client_timeout, duration, positions};
 use coracle_core::{Cluster, ConfigIssue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -218,6 +218,7 @@ impl RaftConfig {
         &self,
         cluster: &Cluster,
     ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
+        check_cluster(cluster)?;
         let mut warnings = Vec::new();
         let (min_path, max_path) = if let Some(t) = self.timeout {
             for (k, v) in [

@@ -4,7 +4,7 @@
 //! [`VrrConfig::resolve`], which also validates them.
 
 use super::Params;
-use crate::config::{check_limits, client_timeout, duration, positions};
+use crate::config::{check_cluster, check_limits, client_timeout, duration, positions};
 use coracle_core::{Cluster, ConfigIssue};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -115,6 +115,7 @@ impl VrrConfig {
         &self,
         cluster: &Cluster,
     ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
+        check_cluster(cluster)?;
         let mut warnings = Vec::new();
         let (min_ms, max_ms) = match self.timeout {
             None => (
