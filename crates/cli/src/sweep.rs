@@ -649,11 +649,19 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    // The point files live beside an output directory's spec.json, or where --output-dir
+    // says (written here); re-run commands name them only if they exist.
     let dir = o
         .output_dir
         .clone()
         .or_else(|| Path::new(&spec.file).parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    if o.output_dir.is_some()
+        && let Err(e) = output::write_points(&dir, &spec)
+    {
+        eprintln!("error: cannot write {}: {e}", dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
     let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
         Ok(p) => p,
         Err(e) => return crate::config_error(&e),
@@ -661,7 +669,20 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
     let r = coracle_sim::sweep::run_trial(&spec, &prepared, point.index, trial);
     let csv = output::trials_csv(&spec, std::slice::from_ref(&r));
     print!("{csv}");
-    println!("re-run: {}", reproduce(&dir, &spec, &r));
+    let p = &spec.points[r.point];
+    if Path::new(&points_file(&dir, p)).exists() {
+        println!("re-run: {}", reproduce(&dir, &spec, &r));
+    } else {
+        println!(
+            "re-run: coracle sweep {} --trial {}/{}    (add --output-dir DIR to get this point's \
+             scenario as DIR/points/{}.json, for coracle run ... --seed {})",
+            shell_quote(&spec.file),
+            shell_quote(&p.label),
+            r.trial,
+            p.file_stem(),
+            r.seed
+        );
+    }
     if r.violation.is_some() {
         return ExitCode::from(EXIT_VIOLATION);
     }

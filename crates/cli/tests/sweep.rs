@@ -333,6 +333,16 @@ fn a_printed_trial_command_reproduces_its_value() {
     // The sweep's own re-run prints the same row.
     let o = coracle(&["sweep", &s(&d.join("spec.json")), "--trial", trial_arg]);
     assert!(o.status.success(), "{}", out(&o));
+    // Every file a re-run line names exists (on an output directory's spec, the points).
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let named = text
+        .split_whitespace()
+        .filter(|w| w.ends_with(".json"))
+        .collect::<Vec<_>>();
+    assert!(!named.is_empty(), "{text}");
+    for f in named {
+        assert!(Path::new(f).exists(), "{f} named in {text}");
+    }
     let row = String::from_utf8_lossy(&o.stdout)
         .lines()
         .nth(1)

@@ -257,10 +257,11 @@ pub fn write_tables(
     Ok(files)
 }
 
-/// Writes `points/*.json` (the materialised config of every point) into `dir`, so that error
-/// messages and reproduce commands name files that exist.
+/// Writes `spec.json` (the resolved spec) and `points/*.json` (the materialised config of
+/// every point) into `dir`, so that error messages and reproduce commands name files that exist.
 pub fn write_points(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("points"))?;
+    std::fs::write(dir.join("spec.json"), pretty(&spec.resolved))?;
     for p in &spec.points {
         std::fs::write(
             dir.join(format!("points/{}.json", p.file_stem())),
