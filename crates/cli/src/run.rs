@@ -6,7 +6,7 @@ use coracle_core::{ms_to_time, time_to_ms};
 use coracle_sim::trace::Tracer;
 use coracle_sim::{CheckOptions, RunOptions};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -49,6 +49,10 @@ pub fn main(args: RunArgs) -> ExitCode {
     // happen.
     if let Err(e) = coracle_sim::run::validate(&scenario) {
         return config_error(&e);
+    }
+    if let Err(m) = check_outputs(&args) {
+        eprintln!("error: {m}");
+        return ExitCode::from(EXIT_USAGE);
     }
     let until = args.until.map(ms_to_time);
     let (seed, drawn) = match args.seed.or(scenario.seed) {
@@ -166,4 +170,41 @@ pub fn main(args: RunArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     ExitCode::SUCCESS
+}
+
+/// The output files are writable and distinct from each other and from the scenario, checked
+/// before the run rather than after it (a results file written over the scenario destroyed it).
+fn check_outputs(args: &RunArgs) -> Result<(), String> {
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    if let Some(o) = &args.output {
+        if same(o, &args.config) {
+            return Err(format!(
+                "--output {} is the scenario file itself: it would be overwritten",
+                shown(o)
+            ));
+        }
+        if args.trace.as_deref().is_some_and(|t| same(o, t)) {
+            return Err(format!(
+                "--output and --trace name the same file ({})",
+                shown(o)
+            ));
+        }
+        // Opened without truncating: an existing file is replaced only after the run.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(o)
+            .map_err(|e| format!("cannot write the results to {}: {e}", shown(o)))?;
+    }
+    if let Some(t) = &args.trace
+        && same(t, &args.config)
+    {
+        return Err(format!(
+            "--trace {} is the scenario file itself: it would be overwritten",
+            shown(t)
+        ));
+    }
+    Ok(())
 }

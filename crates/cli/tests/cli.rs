@@ -375,3 +375,41 @@ fn a_run_whose_simulated_time_stops_passing_is_an_error_not_a_hang() {
     assert_eq!(r["termination_reason"], "stalled");
     assert_eq!(r["checks"]["linearizability"]["status"], "unknown");
 }
+
+#[test]
+fn output_files_are_checked_before_the_run() {
+    let cfg = tmp("own.json");
+    std::fs::copy(root().join("examples/raft-5.json"), &cfg).unwrap();
+    let before = std::fs::read(&cfg).unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = coracle(&["run", c, "--seed", "1", "--quiet", "--output", c]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is the scenario file itself"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(&cfg).unwrap(),
+        before,
+        "the scenario survives"
+    );
+    let same = tmp("same.json");
+    let s = same.to_str().unwrap();
+    let o = coracle(&[
+        "run", c, "--seed", "1", "--quiet", "--output", s, "--trace", s,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("name the same file"), "{}", stderr(&o));
+    let o = coracle(&["run", c, "--quiet", "--output", "/nonexistent-dir/r.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot write the results"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stdout(&o).contains("seed"),
+        "refused before a seed is drawn"
+    );
+}

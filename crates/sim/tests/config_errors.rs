@@ -577,3 +577,31 @@ fn a_cluster_too_large_for_memory_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn likely_mistakes_are_named() {
+    // A misspelt "protocol".
+    let e = err(r#"{"nodes": 3, "consensus": {"protocl": "raft"}}"#);
+    assert!(
+        e.contains("consensus.protocl: unknown key \"protocl\", and the required key \"protocol\" is missing"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean \"protocol\"?"), "{e}");
+    // A results file given as a scenario.
+    let e = err(r#"{"schema_version": 1, "termination_reason": "horizon", "seed": 1}"#);
+    assert!(e.contains("found a results file"), "{e}");
+    // An integer out of its type's range.
+    let e = err(&with(
+        r#""termination": 1000,"#,
+        r#""termination": 1000, "workload": {"keys": 1000000000000},"#,
+    ));
+    assert!(
+        e.contains("workload.keys: expected a non-negative integer of at most 4294967295, found integer `1000000000000`"),
+        "{e}"
+    );
+    // A sweep spec loader given a scenario.
+    let e = coracle_sim::sweep::load_spec_str("s.json", BASE, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a sweep spec"), "{e}");
+}

@@ -145,16 +145,30 @@ fn reword(raw: &str) -> (String, Option<String>) {
     if let Some(rest) = raw.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
+        // "floating point `100.0`" for an integer key: written 1e2 or 100.0, or too large.
+        let hint = (found.starts_with("floating point") && expected.starts_with('u')).then(|| {
+            "write the integer without a decimal point or exponent (100, not 1e2 or 100.0); \
+             integers this large are not accepted here"
+                .to_string()
+        });
         return (
-            format!("expected {}, found {}", describe_expected(expected), found),
-            None,
+            format!(
+                "expected {}, found {}",
+                describe_for_number(expected, found),
+                found
+            ),
+            hint,
         );
     }
     if let Some(rest) = raw.strip_prefix("invalid value: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
         return (
-            format!("expected {}, found {}", describe_expected(expected), found),
+            format!(
+                "expected {}, found {}",
+                describe_for_number(expected, found),
+                found
+            ),
             None,
         );
     }
@@ -164,6 +178,23 @@ fn reword(raw: &str) -> (String, Option<String>) {
         return (format!("expected {expected}, found length {found}"), None);
     }
     (raw.to_string(), None)
+}
+
+/// What `expected` means for a number that was found: the integer type's range (an integer
+/// that overflows it reads "found integer `10000000000`").
+fn describe_for_number(e: &str, found: &str) -> String {
+    let max = match e {
+        "u64" => "18446744073709551615",
+        "u32" => "4294967295",
+        "u16" => "65535",
+        "u8" => "255",
+        _ => return describe_expected(e),
+    };
+    if found.starts_with("integer") || found.starts_with("floating point") {
+        format!("a non-negative integer of at most {max}")
+    } else {
+        describe_expected(e)
+    }
 }
 
 fn describe_expected(e: &str) -> String {

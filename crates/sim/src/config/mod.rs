@@ -92,6 +92,13 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
             ));
         }
     };
+    if obj.contains_key("schema_version") && obj.contains_key("termination_reason") {
+        return Err(src.error(
+            "",
+            "expected a scenario, found a results file (it has \"schema_version\" and \
+             \"termination_reason\"); pass the scenario file the run was made from",
+        ));
+    }
     if obj.contains_key("base") && obj.contains_key("measure") {
         return Err(src.error(
             "",
@@ -667,8 +674,24 @@ pub(crate) fn resolve(
             ));
         }
         None => {
-            let mut e = src.error("consensus", "missing required key \"protocol\"");
-            e.hint = Some(format!("known protocols: {}", PROTOCOLS.join(", ")));
+            // A misspelt "protocol" is the likely cause: say so rather than only "missing".
+            let typo = consensus
+                .keys()
+                .find(|k| strsim::damerau_levenshtein(&k.to_ascii_lowercase(), "protocol") <= 2);
+            let mut e = match typo {
+                Some(k) => src.error(
+                    format!("consensus.{k}"),
+                    format!("unknown key \"{k}\", and the required key \"protocol\" is missing"),
+                ),
+                None => src.error("consensus", "missing required key \"protocol\""),
+            };
+            e.hint = Some(match typo {
+                Some(_) => format!(
+                    "did you mean \"protocol\"? (known protocols: {})",
+                    PROTOCOLS.join(", ")
+                ),
+                None => format!("known protocols: {}", PROTOCOLS.join(", ")),
+            });
             return Err(e);
         }
     };

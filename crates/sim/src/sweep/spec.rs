@@ -287,6 +287,17 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             ),
         ));
     }
+    if let Some(o) = value.as_object()
+        && !o.contains_key("base")
+        && (o.contains_key("consensus") || o.contains_key("network") || o.contains_key("nodes"))
+    {
+        return Err(src.error(
+            "",
+            "expected a sweep spec (with \"base\", \"vary\" and \"measure\"), found a \
+             scenario: run it with `coracle run FILE`, or name it as a sweep's \"base\" \
+             (docs/sweeps.md)",
+        ));
+    }
     let mut spec: SpecFile = parse_value(&src, "", value)?;
     // The base config.
     let (base, base_name) = match &spec.base {
