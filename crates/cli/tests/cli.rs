@@ -409,7 +409,7 @@ fn output_files_are_checked_before_the_run() {
         stderr(&o)
     );
     assert!(
-        !stdout(&o).contains("seed"),
+        !stderr(&o).contains("drawn"),
         "refused before a seed is drawn"
     );
 }
