@@ -194,7 +194,12 @@ pub fn main(args: BenchArgs) -> ExitCode {
     if !args.names.is_empty() {
         for n in &args.names {
             if !files.iter().any(|f| &stem(f) == n) {
-                eprintln!("error: no workload \"{n}\" in {}", args.dir.display());
+                let known: Vec<String> = files.iter().map(|f| stem(f)).collect();
+                eprintln!(
+                    "error: no workload \"{n}\" in {} (workloads: {})",
+                    args.dir.display(),
+                    known.join(", ")
+                );
                 return ExitCode::from(EXIT_USAGE);
             }
         }

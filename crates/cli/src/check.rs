@@ -92,7 +92,11 @@ pub fn main(path: &Path) -> ExitCode {
         .enumerate()
         .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
         .collect();
-    println!("workload: {} clients with operations", clients.len());
+    println!(
+        "workload: {} client{} with operations",
+        clients.len(),
+        if clients.len() == 1 { "" } else { "s" }
+    );
     for (i, w) in clients {
         let arrival = match &w.arrival {
             Arrival::Closed { think } => format!("closed loop, think {} ms", time_to_ms(*think)),
@@ -126,11 +130,12 @@ pub fn main(path: &Path) -> ExitCode {
             ("link", &c.link),
         ] {
             if let Some(f) = f {
+                let target = serde_json::to_value(f.target).unwrap_or_default();
                 println!(
-                    "  {name:<9} {} per second, lasting {} ({:?})",
+                    "  {name:<9} {} per second, lasting {} (target: {})",
                     f.rate,
                     &f.duration.to_string(),
-                    f.target
+                    target.as_str().unwrap_or("?")
                 );
             }
         }

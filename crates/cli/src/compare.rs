@@ -42,7 +42,11 @@ pub fn main(args: CompareArgs) -> ExitCode {
     let seed = args.seed.or(base.seed).unwrap_or_else(fresh_seed);
     let mut all = serde_json::Map::new();
     let mut failed = false;
-    for p in &args.protocols {
+    for (k, p) in args.protocols.iter().enumerate() {
+        if args.protocols[..k].contains(p) {
+            eprintln!("error: --protocols: \"{p}\" is named twice");
+            return ExitCode::from(EXIT_USAGE);
+        }
         let mut s = base.clone();
         s.protocol = p.clone();
         if !coracle_sim::config::PROTOCOLS.contains(&p.as_str()) {

@@ -62,7 +62,7 @@ enum Command {
     #[command(after_help = "Example:\n  coracle schema > coracle.schema.json")]
     Schema,
     /// List the scenario gallery in examples/ with one-line descriptions.
-    #[command(after_help = "Example:\n  coracle examples\n  coracle examples --dir my-scenarios")]
+    #[command(after_help = "Examples:\n  coracle examples\n  coracle examples --dir my-scenarios")]
     Examples {
         /// The folder to list.
         #[arg(long, default_value = "examples")]
@@ -93,11 +93,14 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Draw a run's time series (term, roles, commits, client latency) as SVG.
     #[command(
-        after_help = "Example:\n  coracle run examples/raft-5.json --output r.json --trace t.jsonl\n  coracle plot r.json --trace t.jsonl --output-dir plots"
+        after_help = "Examples:\n  coracle run examples/raft-5.json --output r.json --trace t.jsonl\n  coracle plot r.json --trace t.jsonl --output-dir plots"
     )]
     Plot(plot::PlotArgs),
     /// Work with traces (coracle run --trace).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  coracle trace export trace.jsonl --format perfetto --output trace.json\n  coracle trace export trace.jsonl --format shiviz --output trace.log"
+    )]
     Trace(trace_export::TraceCommand),
 }
 

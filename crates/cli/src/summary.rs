@@ -65,13 +65,13 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     let sim_ms = res["simulated_ms"].as_f64().unwrap_or(0.0);
     writeln!(
         w,
-        "  simulated {} ms ({}), {} events in {:.3} s: {}events/s, {:.0}x real time",
+        "  simulated {} ms ({}), {} events in {:.3} s: {}events/s, {} real time",
         f(&res["simulated_ms"]),
         f(&res["termination_reason"]),
         events,
         secs,
         si(events as f64 / secs),
-        sim_ms / 1000.0 / secs
+        speedup(sim_ms / 1000.0 / secs)
     )?;
     let n = &res["network"];
     let drops: Vec<String> = n["packets_dropped"]
@@ -172,4 +172,13 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
         writeln!(w, "  counters   {}", list.join(", "))?;
     }
     Ok(())
+}
+
+/// "1234x", or "0.05x" for a run slower than real time (rather than "0x").
+fn speedup(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}x")
+    } else {
+        format!("{:.2}x", x)
+    }
 }

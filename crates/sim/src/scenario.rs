@@ -358,9 +358,14 @@ impl Scenario {
     /// A one-line description of an action, for `coracle check`.
     pub fn describe(&self, a: &Action) -> String {
         let link = |l: &usize, w: &Which| {
+            let def = &self.links[*l];
+            if !def.bidirectional {
+                // A one-way link has one direction: "(both)" would mislead.
+                return format!("link {} (one-way)", def.id.text());
+            }
             format!(
                 "link {} ({})",
-                self.links[*l].id.text(),
+                def.id.text(),
                 serde_json::to_value(w)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -407,12 +412,20 @@ impl Scenario {
                 target,
                 rate,
                 offset,
-            } => format!(
-                "clock of {}: rate {:?}, offset {:?} ns",
-                self.target_text(target),
-                rate,
-                offset
-            ),
+            } => {
+                let mut parts = Vec::new();
+                if let Some(r) = rate {
+                    parts.push(format!("rate {r}"));
+                }
+                if let Some(o) = offset {
+                    parts.push(format!("offset {} ms", *o as f64 / 1e6));
+                }
+                format!(
+                    "clock of {}: {}",
+                    self.target_text(target),
+                    parts.join(", ")
+                )
+            }
             Action::Link {
                 link: l,
                 which,

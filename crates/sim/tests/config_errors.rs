@@ -605,3 +605,23 @@ fn likely_mistakes_are_named() {
         .to_string();
     assert!(e.contains("expected a sweep spec"), "{e}");
 }
+
+#[test]
+fn one_way_partitions_cut_something() {
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "from": [], "to": ["b"]"#,
+    ));
+    assert!(
+        e.contains("timeline[0].from: expected at least one node or role"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "from": ["a", "b"], "to": ["b"]"#,
+    ));
+    assert!(
+        e.contains("timeline[0].to[0]: expected nodes not in \"from\""),
+        "{e}"
+    );
+}

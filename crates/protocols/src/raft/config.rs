@@ -244,11 +244,17 @@ impl RaftConfig {
         let emin = duration(min_path, min_ms)?;
         let emax = duration(max_path, max_ms)?;
         if emin > emax {
+            // One bound given, the other the default: say which is which.
+            let shown = |v: Option<f64>, x: f64| match v {
+                Some(_) => format!("{x}"),
+                None => format!("{x} (the default)"),
+            };
             return Err(ConfigIssue::error(
                 "election_timeout_min",
                 format!(
-                    "expected election_timeout_min <= election_timeout_max, found {min_ms} > \
-                     {max_ms} ms"
+                    "expected election_timeout_min <= election_timeout_max, found {} > {} ms",
+                    shown(self.election_timeout_min, min_ms),
+                    shown(self.election_timeout_max, max_ms)
                 ),
             ));
         }

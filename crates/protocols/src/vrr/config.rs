@@ -135,15 +135,26 @@ impl VrrConfig {
                 (t, 2.0 * t)
             }
         };
-        let vmin = duration("view_change_timeout_min", min_ms)?;
-        let vmax = duration("view_change_timeout_max", max_ms)?;
+        let (min_path, max_path) = if self.timeout.is_some() {
+            ("timeout", "timeout")
+        } else {
+            ("view_change_timeout_min", "view_change_timeout_max")
+        };
+        let vmin = duration(min_path, min_ms)?;
+        let vmax = duration(max_path, max_ms)?;
         if vmin > vmax {
+            // One bound given, the other the default: say which is which.
+            let shown = |v: Option<f64>, x: f64| match v {
+                Some(_) => format!("{x}"),
+                None => format!("{x} (the default)"),
+            };
             return Err(ConfigIssue::error(
                 "view_change_timeout_min",
                 format!(
                     "expected view_change_timeout_min <= view_change_timeout_max, found {} > {} \
                      ms",
-                    min_ms, max_ms
+                    shown(self.view_change_timeout_min, min_ms),
+                    shown(self.view_change_timeout_max, max_ms)
                 ),
             ));
         }

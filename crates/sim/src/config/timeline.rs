@@ -351,10 +351,30 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                 }
                 Action::Partition { groups }
             }
-            (None, Some(f), Some(t)) => Action::OneWay {
-                from: r.members(&format!("{p}.from"), f)?,
-                to: r.members(&format!("{p}.to"), t)?,
-            },
+            (None, Some(f), Some(t)) => {
+                let from = r.members(&format!("{p}.from"), f)?;
+                let to = r.members(&format!("{p}.to"), t)?;
+                for (key, list) in [("from", &from), ("to", &to)] {
+                    if list.is_empty() {
+                        return Err(src.error(
+                            format!("{p}.{key}"),
+                            "expected at least one node or role, found an empty list (the \
+                             partition would cut nothing)",
+                        ));
+                    }
+                }
+                if let Some(j) = to
+                    .iter()
+                    .position(|m| matches!(m, crate::scenario::Member::Node(_)) && from.contains(m))
+                {
+                    return Err(src.error(
+                        format!("{p}.to[{j}]"),
+                        "expected nodes not in \"from\", found one in both: a node cannot be \
+                         cut off from itself",
+                    ));
+                }
+                Action::OneWay { from, to }
+            }
             _ => {
                 return Err(src.error(p, "action \"partition\" needs either \"groups\" or both \"from\" and \"to\" (a one-way partition)"));
             }
