@@ -327,23 +327,8 @@ fn a_view_change_completes_at_once_over_slow_links() {
     // Five replicas on 1 Mbit/s links, a few hundred ops in the log when the primary crashes:
     // DoViewChange and StartView carry log suffixes, so one view change suffices (with whole
     // logs most seeds went through dozens, see docs/config.md, "Slow links").
-    let cfg = json!({
-        "termination": 15000,
-        "consensus": {"protocol": "vrr"},
-        "network": {
-            "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}, "bandwidth": 1},
-            "nodes": [
-                {"id": "s1", "type": "server"}, {"id": "s2", "type": "server"},
-                {"id": "s3", "type": "server"}, {"id": "s4", "type": "server"},
-                {"id": "s5", "type": "server"},
-                {"id": "c1", "type": "client"}, {"id": "c2", "type": "client"},
-                {"id": "c3", "type": "client"}
-            ],
-            "mesh": true
-        },
-        "timeline": [{"at": 8000, "action": "crash", "role": "leader"}],
-        "workload": {"type": "open", "rate": 20, "keys": 8}
-    });
+    let mut cfg = example("vrr-slow-links.json");
+    cfg["termination"] = json!(15000);
     for seed in 1..=3 {
         let r = results(&cfg, seed);
         assert_safe(&r, &format!("seed {seed}"));
