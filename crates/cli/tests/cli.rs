@@ -187,6 +187,11 @@ fn schema_is_json_schema_with_every_protocol() {
         .collect();
     assert!(names.contains(&"dummy"), "{names:?}");
     assert!(v["properties"]["network"].is_object());
+    // Ranges an editor can check: probabilities in [0, 1], times up to 10^10 ms.
+    let link = &v["$defs"]["LinkSpec"]["properties"];
+    assert_eq!(link["loss"]["minimum"], 0.0);
+    assert_eq!(link["loss"]["maximum"], 1.0);
+    assert_eq!(v["properties"]["termination"]["maximum"], 1e10);
 }
 
 #[test]

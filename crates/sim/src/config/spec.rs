@@ -25,6 +25,7 @@ pub struct NativeConfig {
     pub seed: Option<u64>,
     /// Simulated time at which the run stops, in milliseconds (default 10000).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub termination: Option<f64>,
     /// The protocol and its parameters: `{"protocol": "raft", ...}`.
     pub consensus: serde_json::Map<String, serde_json::Value>,
@@ -117,16 +118,19 @@ pub struct LinkSpec {
     pub latency: Option<Latency>,
     /// Probability that a packet is lost, independently per packet (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss: Option<f64>,
     /// Bursty loss (Gilbert–Elliott), applied after `loss`.
     #[serde(default)]
     pub burst_loss: Option<BurstLossSpec>,
     /// Probability that a packet is delivered twice (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub duplicate: Option<f64>,
     /// Capacity in Mbit/s (default unlimited). Packets are serialised one after another
     /// through a FIFO queue, so a burst of large messages delays what follows.
     #[serde(default)]
+    #[schemars(range(min = 0.000001, max = 1e7))]
     pub bandwidth: Option<f64>,
     /// Longest FIFO queue, in packets waiting to be sent, before packets are dropped (tail
     /// drop; default unlimited). Only meaningful with `bandwidth`.
@@ -149,15 +153,18 @@ pub struct ChannelSpec {
     pub latency: Option<Latency>,
     /// Independent per-packet loss probability.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss: Option<f64>,
     /// Bursty loss (Gilbert–Elliott).
     #[serde(default)]
     pub burst_loss: Option<BurstLossSpec>,
     /// Probability that a packet is delivered twice.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub duplicate: Option<f64>,
     /// Capacity in Mbit/s.
     #[serde(default)]
+    #[schemars(range(min = 0.000001, max = 1e7))]
     pub bandwidth: Option<f64>,
     /// Longest FIFO queue in packets.
     #[serde(default)]
@@ -170,14 +177,18 @@ pub struct ChannelSpec {
 #[serde(deny_unknown_fields)]
 pub struct BurstLossSpec {
     /// Probability of moving from good to bad at each packet.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub enter_bad: f64,
     /// Probability of moving from bad to good at each packet (mean burst = 1/leave_bad packets).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub leave_bad: f64,
     /// Loss probability in the good state (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss_good: Option<f64>,
     /// Loss probability in the bad state (default 1).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss_bad: Option<f64>,
 }
 
@@ -187,6 +198,7 @@ pub struct BurstLossSpec {
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
     /// When, in milliseconds of simulated time.
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub at: f64,
     /// A random extra delay added to `at`, drawn from the run's seed (for example a uniform
     /// point within a heartbeat interval).
@@ -214,15 +226,18 @@ pub struct ActionSpec {
     pub latency: Option<Latency>,
     /// New loss probability (link_change).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss: Option<f64>,
     /// New bursty loss (link_change).
     #[serde(default)]
     pub burst_loss: Option<BurstLossSpec>,
     /// New duplication probability (link_change).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub duplicate: Option<f64>,
     /// New capacity, Mbit/s (link_change).
     #[serde(default)]
+    #[schemars(range(min = 0.000001, max = 1e7))]
     pub bandwidth: Option<f64>,
     /// Groups that can no longer reach each other (partition): `[["a", "b"], ["c", "d", "e"]]`.
     /// A group may be `"rest"`: every server in no other group. Nodes in no group are not
@@ -747,9 +762,11 @@ pub struct WorkloadSpec {
     pub keys: Option<u32>,
     /// Fraction of operations that are reads (default 0.5).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub read_fraction: Option<f64>,
     /// Fraction of operations that are compare-and-set (default 0); the rest are puts.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub cas_fraction: Option<f64>,
     /// When clients start issuing operations, ms (default 0).
     #[serde(default)]
