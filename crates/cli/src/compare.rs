@@ -15,7 +15,7 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', default_value = "raft,vrr")]
     pub protocols: Vec<String>,
     /// Master seed (the same for every protocol).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Write all results as one JSON object keyed by protocol.
     #[arg(long, short, value_name = "FILE")]

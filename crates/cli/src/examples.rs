@@ -43,7 +43,13 @@ pub fn main(dir: &Path) -> ExitCode {
     files.sort();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let v: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                println!("{}\n    (not valid JSON: {e})", f.display());
+                continue;
+            }
+        };
         if v.get("sweep").is_some() || v.get("base").is_some() {
             continue; // sweep specs are listed by `coracle experiment --list`
         }
@@ -53,9 +59,11 @@ pub fn main(dir: &Path) -> ExitCode {
             .unwrap_or("(no description)");
         println!("{}\n    {desc}", f.display());
     }
-    println!(
-        "\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.",
-        dir.display()
-    );
+    if dir.join("experiments").is_dir() {
+        println!(
+            "\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.",
+            dir.display()
+        );
+    }
     ExitCode::SUCCESS
 }

@@ -15,10 +15,10 @@ pub struct RunArgs {
     /// The scenario file (native, 2015 or compact form).
     pub config: PathBuf,
     /// Master seed; overrides the file's `seed`. Without either, a seed is drawn and printed.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Stop at this simulated time (ms) instead of the file's `termination`.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub until: Option<f64>,
     /// Write the results JSON here.
     #[arg(long, short, value_name = "FILE")]

@@ -34,10 +34,10 @@ pub struct RunOpts {
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Master seed (overrides the spec's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: Option<usize>,
     /// Run only the K-th of N slices of the trials (1-based K). Default: from
     /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/CORACLE_SHARD_COUNT

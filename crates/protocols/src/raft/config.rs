@@ -219,6 +219,14 @@ impl RaftConfig {
         cluster: &Cluster,
     ) -> Result<(Params, Vec<ConfigIssue>), ConfigIssue> {
         check_cluster(cluster)?;
+        for (k, sw) in self.unsafe_switches.iter().enumerate() {
+            if self.unsafe_switches[..k].contains(sw) {
+                return Err(ConfigIssue::error(
+                    format!("unsafe[{k}]"),
+                    "expected each teaching switch once, found one named twice",
+                ));
+            }
+        }
         let mut warnings = Vec::new();
         let (min_path, max_path) = if let Some(t) = self.timeout {
             for (k, v) in [
