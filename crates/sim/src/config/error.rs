@@ -135,7 +135,12 @@ fn reword(raw: &str) -> (String, Option<String>) {
         let name = rest.split('`').next().unwrap_or(rest);
         return (
             format!("expected each key once, found \"{name}\" twice"),
-            Some("JSON objects here take each key at most once: remove one of them".into()),
+            Some(
+                "JSON objects here take each key at most once: remove one of them (a key may \
+                 also be given under another accepted name, such as VRR's heartbeat_interval \
+                 for commit_interval or election_timeout_min for view_change_timeout_min)"
+                    .into(),
+            ),
         );
     }
     if let Some(rest) = raw.strip_prefix("missing field `") {
