@@ -836,13 +836,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.out = out;
     }
 
+    /// Traces a message `i` sends to `to`: `send` when it enters the network, `held` while it
+    /// waits for a disk write.
+    fn trace_send(&mut self, i: usize, kind: &'static str, to: NodeId, msg: &P::Msg) {
+        let details = json!({ "to": self.name(to.index()), "msg": msg });
+        self.trace(i, kind, details);
+    }
+
     /// An `Output::Send`: transmitted now, or held behind the node's unfinished writes.
     #[inline(always)]
     fn send_output(&mut self, i: usize, to: NodeId, msg: P::Msg) {
         let held = self.nodes[i].writes_issued > self.nodes[i].writes_done;
         if self.tracer.is_some() {
-            let kind = if held { "held" } else { "send" };
-            self.trace(i, kind, json!({ "to": self.name(to.index()), "msg": msg }));
+            self.trace_send(i, if held { "held" } else { "send" }, to, &msg);
         }
         let slot = &mut self.nodes[i];
         if held {
@@ -899,11 +905,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             match h {
                 Held::Send { to, msg } => {
                     if self.tracer.is_some() {
-                        self.trace(
-                            i,
-                            "send",
-                            json!({ "to": self.name(to.index()), "msg": msg }),
-                        );
+                        self.trace_send(i, "send", to, &msg);
                     }
                     self.transmit(i, to.index(), msg)
                 }
