@@ -625,3 +625,19 @@ fn one_way_partitions_cut_something() {
         "{e}"
     );
 }
+
+#[test]
+fn too_many_listed_nodes_are_refused_before_the_tree_is_built() {
+    let nodes: Vec<String> = (0..10_001)
+        .map(|i| format!(r#"{{"id": {i}, "type": "server"}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"consensus": {{"protocol": "dummy"}}, "network": {{"nodes": [{}], "links": []}}}}"#,
+        nodes.join(",")
+    );
+    let e = err(&text);
+    assert!(
+        e.contains("network.nodes: expected at most 10000 nodes, found 10001"),
+        "{e}"
+    );
+}

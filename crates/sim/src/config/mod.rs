@@ -15,6 +15,7 @@
 pub mod error;
 mod legacy;
 pub mod locate;
+mod size;
 pub mod spec;
 mod timeline;
 
@@ -73,6 +74,21 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         file: file.to_string(),
         text: text.to_string(),
     };
+    // Absurd sizes are refused before the JSON tree is built: a million nodes took 1.9 GB to
+    // refuse after it. (Invalid JSON fails here too; the tree's parse below reports it.)
+    if let Ok(sizes) = serde_json::from_str::<size::Sizes>(text) {
+        for (key, n, max) in [
+            ("nodes", sizes.nodes, MAX_NODES),
+            ("links", sizes.links, MAX_LINKS),
+        ] {
+            if n > max {
+                return Err(src.error(
+                    format!("network.{key}"),
+                    format!("expected at most {max} {key}, found {n}"),
+                ));
+            }
+        }
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError {
         file: file.to_string(),
         path: String::new(),
