@@ -641,3 +641,8 @@ fn too_many_listed_nodes_are_refused_before_the_tree_is_built() {
         "{e}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    load_str("bom.json", &format!("\u{feff}{BASE}")).unwrap();
+}

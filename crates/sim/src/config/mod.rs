@@ -70,6 +70,8 @@ pub fn load_file(path: &std::path::Path) -> Result<Scenario, ConfigError> {
 
 /// Resolves a scenario from its text; `file` names it in messages.
 pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
+    // A byte-order mark (some Windows editors write one) is not JSON; skip it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let src = Source {
         file: file.to_string(),
         text: text.to_string(),

@@ -263,6 +263,7 @@ fn whole(file: &str, message: String, position: Option<(usize, usize)>) -> Confi
 
 /// Parses a spec from its text; `dir` resolves a `base` given as a relative path.
 pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let src = Source {
         file: file.to_string(),
         text: text.to_string(),
