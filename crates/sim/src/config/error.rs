@@ -238,19 +238,33 @@ pub fn suggest(name: &str, allowed: &[String], what: &str) -> String {
             )
         })
         .min_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+    // At most 30 names of at most 40 characters each: a hint, not a dump of 10,000 node ids.
+    const SHOWN: usize = 30;
+    let short = |a: &str| {
+        if a.chars().count() > 40 {
+            format!("{}…", a.chars().take(40).collect::<String>())
+        } else {
+            a.to_string()
+        }
+    };
     let list = if allowed.is_empty() {
         String::from("(none)")
     } else {
-        allowed
+        let mut l = allowed
             .iter()
-            .map(|a| format!("\"{a}\""))
+            .take(SHOWN)
+            .map(|a| format!("{:?}", short(a)))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        if allowed.len() > SHOWN {
+            l.push_str(&format!(" and {} more", allowed.len() - SHOWN));
+        }
+        l
     };
     match best {
         // Close enough to be a typo, not another name altogether ("9" is no typo of "1").
         Some((d, a)) if d <= 1.max(name.chars().count() / 3) && d < name.chars().count() => {
-            format!("did you mean \"{a}\"? allowed {what}s here: {list}")
+            format!("did you mean {:?}? allowed {what}s here: {list}", short(a))
         }
         _ => format!("allowed {what}s here: {list}"),
     }
@@ -259,6 +273,17 @@ pub fn suggest(name: &str, allowed: &[String], what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_list_a_few_short_names() {
+        let ids: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
+        let h = suggest("zz", &ids, "node id");
+        assert!(h.ends_with("\"n29\" and 70 more"), "{h}");
+        let long = vec!["x".repeat(1000), "esc\u{1b}[31m".to_string()];
+        let h = suggest("y", &long, "node id");
+        assert!(h.len() < 120, "{h}");
+        assert!(h.contains("\\u{1b}"), "control characters escaped: {h}");
+    }
 
     #[test]
     fn rewords_serde_messages() {
