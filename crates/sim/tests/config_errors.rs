@@ -646,3 +646,15 @@ fn too_many_listed_nodes_are_refused_before_the_tree_is_built() {
 fn a_byte_order_mark_is_skipped() {
     load_str("bom.json", &format!("\u{feff}{BASE}")).unwrap();
 }
+
+#[test]
+fn a_hub_has_no_clock() {
+    let e = err(&with(
+        r#"{"id": "h", "type": "hub"}"#,
+        r#"{"id": "h", "type": "hub", "clock": {"rate": 1.1}}"#,
+    ));
+    assert!(
+        e.contains("network.nodes[2].clock: a hub has no clock"),
+        "{e}"
+    );
+}

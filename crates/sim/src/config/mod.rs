@@ -455,6 +455,13 @@ pub(crate) fn resolve(
         }
         let clock = n.clock.clone().unwrap_or_default();
         let p = format!("network.nodes[{i}].clock");
+        if n.kind == NodeKind::Hub && n.clock.is_some() {
+            // As for the clock action: a hub relays packets and runs no timers.
+            return Err(src.error(
+                p,
+                "a hub has no clock (it only relays packets; it runs no protocol and no timers)",
+            ));
+        }
         if let Some(o) = clock.offset
             && n.kind == NodeKind::Client
             && o < 0.0
