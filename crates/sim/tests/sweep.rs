@@ -73,3 +73,29 @@ fn spec_errors_name_the_path() {
     .unwrap_err();
     assert!(e.message.contains("\"until\""), "{}", e.message);
 }
+
+#[test]
+fn a_link_action_is_a_fault_to_measure_from() {
+    // The leader's links fail at 3 s (all four of s1's links in a mesh of three: two ids).
+    let text = r#"{"seed": 2, "trials": 4,
+  "base": {"termination": 8000,
+    "consensus": {"protocol": "raft", "check_quorum": true},
+    "network": {"defaults": {"latency": 1},
+      "nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"}, {"id": "s3", "type": "server"}],
+      "links": [{"id": "a", "from": "s1", "to": "s2"}, {"id": "b", "from": "s1", "to": "s3"}, {"id": "c", "from": "s2", "to": "s3"}]},
+    "timeline": [{"at": 3000, "action": "link_down", "link": "a"}, {"at": 3000, "action": "link_down", "link": "b"}]},
+  "measure": {"from": {"action": "link"}, "until": "leader_elected"}}"#;
+    let sp = load_spec_str("link.json", text, None).unwrap();
+    let prepared = prepare(&sp, &|_| "link".into()).unwrap();
+    let cancel = AtomicBool::new(false);
+    let ctl = Control {
+        shard: None,
+        cancel: &cancel,
+        progress: &|_| {},
+    };
+    let (rows, _) = run_all(&sp, &prepared, &ctl);
+    // The fault is found in every trial (it was "no_fault" before link actions matched);
+    // where s1 led, s2 or s3 is elected after it, otherwise the leader stays (censored).
+    assert!(rows.iter().all(|r| r.status.name() != "no_fault"));
+    assert!(rows.iter().any(|r| r.status.name() == "ok"));
+}

@@ -41,7 +41,14 @@ pub fn fault_time(from: &From, o: &Outcome, scenario: &Scenario) -> Option<Time>
         From::Action { action, node, nth } => {
             let mut k = 0;
             for f in &o.fired {
-                if f.get("action").and_then(|a| a.as_str()) != Some(action.as_str()) {
+                let name = f.get("action").and_then(|a| a.as_str()).unwrap_or("");
+                // "link" names the link actions, recorded as link_down, link_up, link_change.
+                let matches = if action == "link" {
+                    name.starts_with("link_")
+                } else {
+                    name == action
+                };
+                if !matches {
                     continue;
                 }
                 if f.get("skipped").is_some() {
