@@ -99,3 +99,18 @@ fn a_link_action_is_a_fault_to_measure_from() {
     assert!(rows.iter().all(|r| r.status.name() != "no_fault"));
     assert!(rows.iter().any(|r| r.status.name() == "ok"));
 }
+
+#[test]
+fn a_path_is_varied_or_set_by_a_point_not_both() {
+    let good = spec(5, 10.0, 3);
+    let text = good.replacen(
+        r#""measure""#,
+        r#""vary": {"consensus.election_timeout_max": [300]},
+  "points": [{"label": "p", "set": {"consensus.election_timeout_max": 250}}],
+  "measure""#,
+        1,
+    );
+    let e = load_spec_str("x.json", &text, None).unwrap_err();
+    assert_eq!(e.path, "points[0].set.consensus.election_timeout_max");
+    assert!(e.message.contains("also in \"vary\""), "{}", e.message);
+}

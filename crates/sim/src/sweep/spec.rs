@@ -459,6 +459,18 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             columns.push(c.to_string());
         }
     };
+    // A path both varied and set by a point would be set twice, the grid's value winning
+    // silently while the point's labelled it.
+    if let (Some(list), Some(vary)) = (&spec.points, &spec.vary) {
+        for (i, p) in list.iter().enumerate() {
+            if let Some(k) = p.set.keys().find(|k| vary.contains_key(*k)) {
+                return Err(src.error(
+                    format!("points[{i}].set.{k}"),
+                    format!("\"{k}\" is also in \"vary\": set it in one place only"),
+                ));
+            }
+        }
+    }
     for (ei, (label, t, set, params, pmeasure, _)) in explicit.iter().enumerate() {
         for g in &grid {
             let index = points.len();
