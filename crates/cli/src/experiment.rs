@@ -538,6 +538,10 @@ fn filtered(mut v: Value, a: &ExperimentArgs) -> Result<Value, String> {
             p["trials"] = json!(n);
         }
     }
+    // The master seed too, so that a written spec runs what the command would have.
+    if let Some(seed) = a.run.seed {
+        v["seed"] = json!(seed);
+    }
     Ok(v)
 }
 

@@ -27,6 +27,18 @@ pub struct MergeArgs {
 }
 
 pub fn main(a: MergeArgs) -> ExitCode {
+    // Writing into a shard would overwrite the input it was merged from.
+    let same = |x: &PathBuf| {
+        x == &a.output_dir
+            || matches!((x.canonicalize(), a.output_dir.canonicalize()), (Ok(p), Ok(q)) if p == q)
+    };
+    if let Some(d) = a.dirs.iter().find(|d| same(d)) {
+        eprintln!(
+            "error: --output-dir {} is one of the shard directories being merged: choose another",
+            d.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let dirs: Vec<&std::path::Path> = a.dirs.iter().map(|d| d.as_path()).collect();
     let m = match coracle_sim::sweep::output::merge_dirs(&dirs) {
         Ok(m) => m,

@@ -114,3 +114,17 @@ fn a_path_is_varied_or_set_by_a_point_not_both() {
     assert_eq!(e.path, "points[0].set.consensus.election_timeout_max");
     assert!(e.message.contains("also in \"vary\""), "{}", e.message);
 }
+
+#[test]
+fn a_fault_filtered_by_a_missing_node_is_an_error() {
+    let good = spec(5, 10.0, 3);
+    let text = good.replacen(
+        r#""measure": {"#,
+        r#""measure": {"from": {"action": "crash", "node": "zz"}, "#,
+        1,
+    );
+    let sp = load_spec_str("x.json", &text, None).unwrap();
+    let e = prepare(&sp, &|_| "x".into()).err().expect("an error");
+    assert_eq!(e.path, "measure.from.node");
+    assert!(e.message.contains("\"zz\""), "{}", e.message);
+}

@@ -237,6 +237,25 @@ fn prepare_points(
             let text = serde_json::to_string_pretty(&p.config).unwrap_or_default();
             let scenario = crate::config::load_str(&file_of(p), &text)?;
             crate::run::validate(&scenario)?;
+            // A fault filtered by a node the scenario does not have would never be found.
+            if let Measure::Interval {
+                from: super::spec::From::Action { node: Some(n), .. },
+                ..
+            } = &p.measure
+                && scenario.node_index(n).is_none()
+            {
+                let known: Vec<String> = scenario.nodes.iter().map(|d| d.name.text()).collect();
+                return Err(ConfigError {
+                    file: spec.file.clone(),
+                    path: "measure.from.node".into(),
+                    message: format!(
+                        "expected the id of a node of the scenario, found \"{n}\" (point {})",
+                        p.label
+                    ),
+                    position: None,
+                    hint: Some(crate::config::error::suggest(n, &known, "node id")),
+                });
+            }
             let fast = match scenario.protocol.as_str() {
                 "raft" => {
                     let cluster = cluster_of(&scenario);
