@@ -468,7 +468,9 @@ fn trial_row(
                 }
                 if let (Some(d), Some(v)) = (subtract, row.value) {
                     let mut r = rng::stream(seed, rng::purpose::TRIAL, 0);
-                    row.value = Some(v - time_to_ms(d.sample(&mut r)));
+                    // Rounded to the nanosecond like every other value (no 382.16148400000003).
+                    let x = v - time_to_ms(d.sample(&mut r));
+                    row.value = Some((x * 1e6).round() / 1e6);
                 }
                 return row;
             }
