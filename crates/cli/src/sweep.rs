@@ -269,7 +269,9 @@ pub fn finish(
     o: &RunOpts,
     extra: &dyn Fn(&Spec, &[TrialRow]),
 ) -> ExitCode {
-    if let Err(e) = output::write_tables(dir, spec, rows, complete, shard) {
+    if let Err(e) = output::clear_reports(dir, shard.is_some())
+        .and_then(|_| output::write_tables(dir, spec, rows, complete, shard))
+    {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }

@@ -676,3 +676,32 @@ fn metric_paths_into_run_time_parts_are_accepted() {
         assert!(o.status.success(), "{path}: {}", out(&o));
     }
 }
+
+/// A reused output directory keeps only the new sweep's outputs.
+#[test]
+fn a_reused_output_directory_holds_one_sweep() {
+    let d = dir("reuse");
+    let spec = write_spec(&d, SPEC);
+    std::fs::create_dir_all(d.join("points")).unwrap();
+    for stale in [
+        "comparison.json",
+        "by-old.svg",
+        "points/99-old.json",
+        "shard.json",
+    ] {
+        std::fs::write(d.join(stale), "stale").unwrap();
+    }
+    std::fs::write(d.join("notes.txt"), "mine").unwrap();
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "--threads", "1"]);
+    assert!(o.status.success(), "{}", out(&o));
+    for stale in [
+        "comparison.json",
+        "by-old.svg",
+        "points/99-old.json",
+        "shard.json",
+    ] {
+        assert!(!d.join(stale).exists(), "{stale} left over");
+    }
+    assert!(d.join("notes.txt").exists(), "other files are left alone");
+    assert!(d.join("summary.json").exists());
+}

@@ -216,57 +216,65 @@ pub fn pretty(v: &Value) -> String {
     s
 }
 
-/// Writes `spec.json`, `points/*.json`, `trials.csv` and, for a complete unsharded set of rows,
-/// `summary.json` into `dir`. Returns the files written.
+/// Writes `spec.json`, `points/*.json`, `trials.csv` and `summary.json` (unsharded) or
+/// `shard.json` (a shard) into `dir`.
 pub fn write_tables(
     dir: &Path,
     spec: &Spec,
     rows: &[TrialRow],
     complete: bool,
     shard: Option<(u64, u64)>,
-) -> std::io::Result<Vec<String>> {
-    std::fs::create_dir_all(dir.join("points"))?;
-    let mut files = Vec::new();
-    let mut put = |name: &str, text: &str| -> std::io::Result<()> {
-        std::fs::write(dir.join(name), text)?;
-        files.push(name.to_string());
-        Ok(())
-    };
-    put("spec.json", &pretty(&spec.resolved))?;
-    for p in &spec.points {
-        put(
-            &format!("points/{}.json", p.file_stem()),
-            &pretty(&p.config),
-        )?;
-    }
-    put("trials.csv", &trials_csv(spec, rows))?;
+) -> std::io::Result<()> {
+    write_points(dir, spec)?;
+    std::fs::write(dir.join("trials.csv"), trials_csv(spec, rows))?;
     match shard {
-        Some((k, n)) => {
-            put(
-                "shard.json",
-                &pretty(
-                    &json!({"shard": k + 1, "of": n, "trials": rows.len(), "complete": complete}),
-                ),
-            )?;
-        }
+        Some((k, n)) => std::fs::write(
+            dir.join("shard.json"),
+            pretty(&json!({"shard": k + 1, "of": n, "trials": rows.len(), "complete": complete})),
+        ),
         None => {
             let _ = std::fs::remove_file(dir.join("shard.json"));
-            put("summary.json", &pretty(&summary_json(spec, rows, complete)))?;
+            std::fs::write(
+                dir.join("summary.json"),
+                pretty(&summary_json(spec, rows, complete)),
+            )
         }
     }
-    Ok(files)
 }
 
 /// Writes `spec.json` (the resolved spec) and `points/*.json` (the materialised config of
 /// every point) into `dir`, so that error messages and reproduce commands name files that exist.
 pub fn write_points(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("points"))?;
+    // Points of an earlier sweep written to the same directory would mix with this one's.
+    for e in std::fs::read_dir(dir.join("points"))?.flatten() {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
     std::fs::write(dir.join("spec.json"), pretty(&spec.resolved))?;
     for p in &spec.points {
         std::fs::write(
             dir.join(format!("points/{}.json", p.file_stem())),
             pretty(&p.config),
         )?;
+    }
+    Ok(())
+}
+
+/// Removes the charts and the reference comparison an earlier sweep may have left in `dir`
+/// (`cdf.svg`, `cdf-log.svg`, `summary.svg`, `by-*.svg`, `comparison.json`), and with
+/// `summary` its `summary.json`, so that a directory holds one sweep's outputs only.
+pub fn clear_reports(dir: &Path, summary: bool) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = matches!(name.as_str(), "cdf.svg" | "cdf-log.svg" | "summary.svg")
+            || (name.starts_with("by-") && name.ends_with(".svg"))
+            || name == "comparison.json"
+            || (summary && name == "summary.json");
+        if ours {
+            std::fs::remove_file(e.path())?;
+        }
     }
     Ok(())
 }
