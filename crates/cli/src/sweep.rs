@@ -294,7 +294,22 @@ pub fn finish(
                     }
                 };
                 match output::read_reference(&f.display().to_string(), &text) {
-                    Ok(r) => Some(r),
+                    Ok(r) => {
+                        for (label, _) in &r {
+                            if !spec.points.iter().any(|p| &p.label == label) {
+                                eprintln!(
+                                    "warning: {}: point \"{label}\" is not a point of this sweep (points: {}); its rows are not compared",
+                                    f.display(),
+                                    spec.points
+                                        .iter()
+                                        .map(|p| p.label.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                );
+                            }
+                        }
+                        Some(r)
+                    }
                     Err(e) => {
                         eprintln!("error: {e}");
                         return ExitCode::from(EXIT_USAGE);

@@ -128,3 +128,18 @@ fn a_fault_filtered_by_a_missing_node_is_an_error() {
     assert_eq!(e.path, "measure.from.node");
     assert!(e.message.contains("\"zz\""), "{}", e.message);
 }
+
+#[test]
+fn empty_point_labels_and_non_numbers_in_references_are_errors() {
+    let good = spec(5, 10.0, 3);
+    let text = good.replacen(
+        r#""measure""#,
+        r#""points": [{"label": " "}], "measure""#,
+        1,
+    );
+    let e = load_spec_str("x.json", &text, None).unwrap_err();
+    assert_eq!(e.path, "points[0].label");
+    let e =
+        coracle_sim::sweep::output::read_reference("r.csv", "point,value_ms\na,NaN\n").unwrap_err();
+    assert!(e.contains("r.csv:2: value_ms: expected a number"), "{e}");
+}

@@ -407,9 +407,11 @@ pub fn read_reference(file: &str, text: &str) -> Result<Vec<(String, Sample)>, S
         let x = if v.is_empty() || v == "inf" || v == "censored" {
             None
         } else {
-            Some(v.parse::<f64>().map_err(|_| {
+            let x = v.parse::<f64>().ok().filter(|x| x.is_finite());
+            Some(x.ok_or_else(|| {
                 format!(
-                    "{file}:{}: value_ms: expected a number, found \"{v}\"",
+                    "{file}:{}: value_ms: expected a number (or empty, inf or censored), \
+                     found \"{v}\"",
                     i + 2
                 )
             })?)

@@ -386,6 +386,13 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             }
             for (i, p) in list.iter().enumerate() {
                 let at = format!("points[{i}]");
+                if p.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
+                    return Err(src.error(
+                        format!("{at}.label"),
+                        "expected a label with some text, found an empty one (labels name \
+                         points in trials.csv, --trial and --points)",
+                    ));
+                }
                 let t = p.trials.unwrap_or(trials);
                 if t == 0 || t > MAX_TRIALS {
                     return Err(src.error(
