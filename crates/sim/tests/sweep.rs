@@ -143,3 +143,33 @@ fn empty_point_labels_and_non_numbers_in_references_are_errors() {
         coracle_sim::sweep::output::read_reference("r.csv", "point,value_ms\na,NaN\n").unwrap_err();
     assert!(e.contains("r.csv:2: value_ms: expected a number"), "{e}");
 }
+
+#[test]
+fn a_point_with_its_own_measure_says_so_in_the_summary() {
+    let good = spec(5, 10.0, 2);
+    let text = good.replacen(
+        r#""measure""#,
+        r#""points": [{"label": "a"}, {"label": "b", "measure": {"until": "stable", "stable_for": 100}}], "measure""#,
+        1,
+    );
+    let sp = load_spec_str("x.json", &text, None).unwrap();
+    let prepared = prepare(&sp, &|_| "x".into()).unwrap();
+    let cancel = AtomicBool::new(false);
+    let ctl = Control {
+        shard: None,
+        cancel: &cancel,
+        progress: &|_| {},
+    };
+    let (rows, _) = run_all(&sp, &prepared, &ctl);
+    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true);
+    assert!(s["points"][0].get("measure").is_none());
+    assert!(
+        s["points"][1]["measure"]
+            .as_str()
+            .unwrap()
+            .contains("stable"),
+        "{}",
+        s["points"][1]
+    );
+    assert_eq!(s["points"][1]["unit"], "ms");
+}

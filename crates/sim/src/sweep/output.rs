@@ -183,6 +183,12 @@ pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
             params.insert(k.clone(), v.clone());
         }
         o.insert("params".into(), Value::Object(params));
+        if p.measure != spec.measure {
+            // The point's own measure (its `measure` overrides): the spec-level one would
+            // mislabel its values.
+            o.insert("measure".into(), json!(p.measure.describe()));
+            o.insert("unit".into(), json!(unit_of(&p.measure)));
+        }
         o.insert("trials".into(), json!(p.trials));
         let mine: Vec<&TrialRow> = rows.iter().filter(|r| r.point == p.index).collect();
         o.insert(
@@ -201,12 +207,20 @@ pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
     json!({
         "name": spec.name,
         "measure": spec.measure.describe(),
-        "unit": match spec.measure { Measure::Metric { .. } => "value", _ => "ms" },
+        "unit": unit_of(&spec.measure),
         "seed": spec.seed,
         "complete": complete,
         "trials": rows.len(),
         "points": points,
     })
+}
+
+/// "ms" for times from a fault, "value" for a metric.
+fn unit_of(m: &Measure) -> &'static str {
+    match m {
+        Measure::Metric { .. } => "value",
+        _ => "ms",
+    }
 }
 
 /// Pretty JSON with a final newline.
