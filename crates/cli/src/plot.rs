@@ -70,6 +70,14 @@ pub fn main(a: PlotArgs) -> ExitCode {
             a.results.display()
         ));
     }
+    let version = coracle_sim::results::SCHEMA_VERSION;
+    if r["schema_version"].as_u64() != Some(version as u64) {
+        return fail(format!(
+            "{}: schema_version: expected {version} (this coracle's results format), found {}",
+            a.results.display(),
+            r["schema_version"]
+        ));
+    }
     let end = r["simulated_ms"].as_f64().unwrap_or(0.0);
     let name = r["scenario"]["name"].as_str().unwrap_or("run").to_string();
     let ids: HashMap<String, f64> = r["nodes"]
