@@ -2,7 +2,7 @@
 //! check of the timer and vote logic), seeds independent of thread count, spec errors.
 
 use coracle_sim::sweep::output::sample_of;
-use coracle_sim::sweep::{Control, load_spec_str, prepare, run_all, splitvote};
+use coracle_sim::sweep::{Control, Spec, TrialRow, load_spec_str, prepare, run_all, splitvote};
 use std::sync::atomic::AtomicBool;
 
 fn spec(alive: usize, latency: f64, trials: u64) -> String {
@@ -25,20 +25,26 @@ fn spec(alive: usize, latency: f64, trials: u64) -> String {
     )
 }
 
+/// Every trial of `sp`, on all cores, none cancelled.
+fn run_every_trial(sp: &Spec) -> Vec<TrialRow> {
+    let prepared = prepare(sp, &|_| sp.file.clone()).unwrap();
+    let cancel = AtomicBool::new(false);
+    let ctl = Control {
+        shard: None,
+        cancel: &cancel,
+        progress: &|_| {},
+    };
+    let (rows, complete) = run_all(sp, &prepared, &ctl);
+    assert!(complete);
+    rows
+}
+
 #[test]
 fn simulated_split_votes_match_the_closed_form() {
-    let cancel = AtomicBool::new(false);
     for (alive, lambda) in [(5, 0.2), (4, 0.1), (3, 0.05)] {
         let n = 600;
         let sp = load_spec_str("split", &spec(alive, lambda * 150.0, n), None).unwrap();
-        let prepared = prepare(&sp, &|_| "split".into()).unwrap();
-        let ctl = Control {
-            shard: None,
-            cancel: &cancel,
-            progress: &|_| {},
-        };
-        let (rows, complete) = run_all(&sp, &prepared, &ctl);
-        assert!(complete);
+        let rows = run_every_trial(&sp);
         let smp = sample_of(&rows, 0);
         let sim = smp.censored as f64 / n as f64;
         let cf = splitvote::p_split(5, alive as u64, lambda);
@@ -86,14 +92,7 @@ fn a_link_action_is_a_fault_to_measure_from() {
     "timeline": [{"at": 3000, "action": "link_down", "link": "a"}, {"at": 3000, "action": "link_down", "link": "b"}]},
   "measure": {"from": {"action": "link"}, "until": "leader_elected"}}"#;
     let sp = load_spec_str("link.json", text, None).unwrap();
-    let prepared = prepare(&sp, &|_| "link".into()).unwrap();
-    let cancel = AtomicBool::new(false);
-    let ctl = Control {
-        shard: None,
-        cancel: &cancel,
-        progress: &|_| {},
-    };
-    let (rows, _) = run_all(&sp, &prepared, &ctl);
+    let rows = run_every_trial(&sp);
     // The fault is found in every trial (it was "no_fault" before link actions matched);
     // where s1 led, s2 or s3 is elected after it, otherwise the leader stays (censored).
     assert!(rows.iter().all(|r| r.status.name() != "no_fault"));
@@ -153,14 +152,7 @@ fn a_point_with_its_own_measure_says_so_in_the_summary() {
         1,
     );
     let sp = load_spec_str("x.json", &text, None).unwrap();
-    let prepared = prepare(&sp, &|_| "x".into()).unwrap();
-    let cancel = AtomicBool::new(false);
-    let ctl = Control {
-        shard: None,
-        cancel: &cancel,
-        progress: &|_| {},
-    };
-    let (rows, _) = run_all(&sp, &prepared, &ctl);
+    let rows = run_every_trial(&sp);
     let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true);
     assert!(s["points"][0].get("measure").is_none());
     assert!(
