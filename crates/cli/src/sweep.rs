@@ -586,7 +586,25 @@ pub fn plots(
         "cdf-log.svg",
         plot::cdf_chart(&title, &format!("{unit} (log scale)"), &curves, &refs, true)?,
     )?;
-    let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>| -> Vec<plot::Box5> {
+    // On a chart against one parameter, points that differ in another varied parameter get a
+    // line of their own (one colour per combination of the others).
+    let group_of = |p: &coracle_sim::sweep::Point, against: &str| -> String {
+        p.params
+            .iter()
+            .filter(|(k, _)| k != against)
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    k.rsplit('.').next().unwrap_or(k),
+                    coracle_sim::sweep::spec::scalar_text(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>,
+                 against: &str|
+     -> Vec<plot::Box5> {
         spec.points
             .iter()
             .filter_map(|p| {
@@ -594,6 +612,7 @@ pub fn plots(
                 let s = sample_of(rows, p.index);
                 Some(plot::Box5 {
                     label: p.label.clone(),
+                    group: group_of(p, against),
                     x,
                     p5: s.quantile(0.05),
                     p25: s.quantile(0.25),
@@ -607,7 +626,7 @@ pub fn plots(
     };
     w(
         "summary.svg",
-        plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0)), true)?,
+        plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0), ""), true)?,
     )?;
     for c in &spec.columns {
         let xs: Vec<Option<f64>> = spec
@@ -626,12 +645,15 @@ pub fn plots(
         if distinct.len() < 2 {
             continue;
         }
-        let b = boxes(&|p| {
-            p.params
-                .iter()
-                .find(|(k, _)| k == c)
-                .and_then(|(_, v)| v.as_f64())
-        });
+        let b = boxes(
+            &|p| {
+                p.params
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .and_then(|(_, v)| v.as_f64())
+            },
+            c,
+        );
         w(
             &format!("by-{}.svg", slug(c)),
             plot::measure_chart(&format!("{} against {c}", spec.name), c, &unit, &b, false)?,

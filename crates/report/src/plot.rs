@@ -6,6 +6,7 @@
 //! the same bytes.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Chart size in pixels.
 pub const SIZE: (u32, u32) = (900, 560);
@@ -42,6 +43,125 @@ type Res<T> = Result<T, String>;
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
+}
+
+/// Legends with more entries than this go in a column beside the chart instead of over it:
+/// thirty point labels stacked on the plot hide the data.
+const INSIDE_LEGEND_MAX: usize = 12;
+/// Approximate width of one character of the 12 px legend and label font.
+const CHAR_PX: u32 = 7;
+
+/// How a legend entry is marked.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line,
+    Dash,
+    Dot,
+    Cross,
+}
+
+/// One legend entry.
+struct Entry {
+    label: String,
+    col: RGBColor,
+    mark: Mark,
+}
+
+/// Rows of a legend column beside a chart `height` px tall.
+fn legend_rows(height: u32) -> usize {
+    (height.saturating_sub(40) / 16).max(4) as usize
+}
+
+/// At most this many legend columns beside a chart; further entries are summarised.
+const LEGEND_COLUMNS: usize = 6;
+
+/// Width of one legend column: as wide as the longest label, up to 520 px.
+fn legend_column_width(entries: &[Entry]) -> u32 {
+    let longest = entries
+        .iter()
+        .map(|e| e.label.chars().count() as u32)
+        .max()
+        .unwrap_or(0);
+    (46 + CHAR_PX * longest).min(520)
+}
+
+/// The canvas for a chart of `base` size with `entries` in its legend, and the width of the
+/// legend block beside it (`None`: the legend is drawn over the chart). The block has as many
+/// columns as the entries need, up to six.
+fn canvas(base: (u32, u32), entries: &[Entry]) -> ((u32, u32), Option<u32>) {
+    if entries.len() <= INSIDE_LEGEND_MAX {
+        return (base, None);
+    }
+    let cols = entries
+        .len()
+        .div_ceil(legend_rows(base.1))
+        .min(LEGEND_COLUMNS);
+    let w = legend_column_width(entries) * cols as u32;
+    ((base.0 + w, base.1), Some(w))
+}
+
+/// Splits `root` into the chart's area and, when the legend goes beside it, draws the legend
+/// block (column by column; what does not fit is counted on the last line).
+fn split_for_legend<'a>(
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    base: (u32, u32),
+    side: Option<u32>,
+    entries: &[Entry],
+) -> Res<DrawingArea<SVGBackend<'a>, plotters::coord::Shift>> {
+    if side.is_none() {
+        return Ok(root.clone());
+    }
+    let (chart, right) = root.split_horizontally(base.0);
+    let col_w = legend_column_width(entries);
+    let rows = legend_rows(base.1);
+    let capacity = rows * LEGEND_COLUMNS;
+    let shown = if entries.len() > capacity {
+        capacity - 1
+    } else {
+        entries.len()
+    };
+    let max_chars = ((col_w.saturating_sub(46)) / CHAR_PX).max(4) as usize;
+    let font = ("sans-serif", 12).into_font();
+    for (k, e) in entries.iter().take(shown).enumerate() {
+        let x0 = 6 + (k / rows) as i32 * col_w as i32;
+        let y = 30 + 16 * (k % rows) as i32;
+        let x1 = x0 + 24;
+        match e.mark {
+            Mark::Line => right.draw(&PathElement::new(
+                vec![(x0, y), (x1, y)],
+                e.col.stroke_width(2),
+            )),
+            Mark::Dash => right.draw(&PathElement::new(
+                vec![(x0, y), (x0 + 10, y)],
+                e.col.stroke_width(1),
+            )),
+            Mark::Dot => right.draw(&Circle::new((x0 + 12, y), 4, e.col.filled())),
+            Mark::Cross => right.draw(&Cross::new((x0 + 12, y), 4, e.col.stroke_width(2))),
+        }
+        .map_err(err)?;
+        let label = if e.label.chars().count() > max_chars {
+            let cut: String = e.label.chars().take(max_chars - 1).collect();
+            format!("{cut}…")
+        } else {
+            e.label.clone()
+        };
+        right
+            .draw(&Text::new(label, (x1 + 6, y - 7), font.clone()))
+            .map_err(err)?;
+    }
+    if shown < entries.len() {
+        let k = shown;
+        let x0 = 6 + (k / rows) as i32 * col_w as i32;
+        let y = 30 + 16 * (k % rows) as i32;
+        right
+            .draw(&Text::new(
+                format!("… {} more", entries.len() - shown),
+                (x0, y - 7),
+                font.clone(),
+            ))
+            .map_err(err)?;
+    }
+    Ok(chart)
 }
 
 /// Step points of an empirical CDF over `n` trials.
@@ -96,10 +216,27 @@ pub fn cdf_chart(
         lo = 0.0f64.min(lo);
         hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
     }
+    let entries: Vec<Entry> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Entry {
+            label: c.label.clone(),
+            col: colour(i),
+            mark: Mark::Line,
+        })
+        .chain(reference.iter().map(|r| Entry {
+            label: format!("{} (reference)", r.label),
+            col: colour(reference_colour(curves, r)),
+            mark: Mark::Dash,
+        }))
+        .collect();
+    let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
-        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let root = split_for_legend(&root, SIZE, side, &entries)?;
+        let inside = side.is_none();
         let caption = (title, ("sans-serif", 20));
         if log_x {
             let mut c = ChartBuilder::on(&root)
@@ -114,7 +251,7 @@ pub fn cdf_chart(
                 .y_desc("cumulative fraction of trials")
                 .draw()
                 .map_err(err)?;
-            draw_cdfs(&mut c, curves, reference, hi)?;
+            draw_cdfs(&mut c, curves, reference, hi, inside)?;
         } else {
             let mut c = ChartBuilder::on(&root)
                 .caption(caption.0, caption.1)
@@ -128,7 +265,7 @@ pub fn cdf_chart(
                 .y_desc("cumulative fraction of trials")
                 .draw()
                 .map_err(err)?;
-            draw_cdfs(&mut c, curves, reference, hi)?;
+            draw_cdfs(&mut c, curves, reference, hi, inside)?;
         }
         root.present().map_err(err)?;
     }
@@ -144,6 +281,7 @@ fn draw_cdfs<'a, X>(
     curves: &[Curve],
     reference: &[Curve],
     x_end: f64,
+    legend_inside: bool,
 ) -> Res<()>
 where
     X: Ranged<ValueType = f64>,
@@ -159,11 +297,7 @@ where
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
     }
     for rc in reference {
-        let i = curves
-            .iter()
-            .position(|c| c.label == rc.label)
-            .unwrap_or(curves.len());
-        let col = colour(i);
+        let col = colour(reference_colour(curves, rc));
         let pts = cdf_points(&rc.values, rc.n, x_end);
         // Dashed: every other segment.
         let segs: Vec<PathElement<(f64, f64)>> = pts
@@ -177,19 +311,35 @@ where
             .label(format!("{} (reference)", rc.label))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], col.stroke_width(1)));
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    if legend_inside {
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+    }
     Ok(())
 }
+
+/// A reference curve takes the colour of the point it belongs to.
+fn reference_colour(curves: &[Curve], r: &Curve) -> usize {
+    curves
+        .iter()
+        .position(|c| c.label == r.label)
+        .unwrap_or(curves.len())
+}
+
+const MEAN_GROUPED: &str = "mean of uncensored trials (box: p25–p75, line: p5–p95)";
 
 /// Quantiles of one point for the summary charts.
 #[derive(Clone, Debug)]
 pub struct Box5 {
     pub label: String,
+    /// Points with the same group share a colour and a median line on a chart against a
+    /// parameter (the values of the other varied parameters, e.g. `prevote=true`); empty when
+    /// nothing else varies.
+    pub group: String,
     pub x: f64,
     pub p5: Option<f64>,
     pub p25: Option<f64>,
@@ -200,7 +350,8 @@ pub struct Box5 {
 }
 
 /// The median (line and dots), the interquartile range and the 5–95 % range of a measure
-/// against a numeric parameter (`categorical`: against the point labels, in order).
+/// against a numeric parameter, one colour and line per group (`categorical`: against the
+/// point labels, in order, written vertically).
 pub fn measure_chart(
     title: &str,
     x_desc: &str,
@@ -227,28 +378,77 @@ pub fn measure_chart(
         x_lo = 0.0;
         x_hi = 1.0;
     }
-    let pad = ((x_hi - x_lo) * 0.08).max(0.5);
+    // The smallest gap between two distinct x values sets the width of the boxes, so that
+    // neighbours (and the groups side by side at one x) do not overlap.
+    let mut distinct = xs.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let gap = distinct
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let gap = if gap.is_finite() { gap } else { 1.0 };
+    let pad = ((x_hi - x_lo) * 0.04).max(gap * 0.6);
     let (x_lo, x_hi) = (x_lo - pad, x_hi + pad);
+    let mut groups: Vec<&str> = Vec::new();
+    for b in boxes {
+        if !groups.contains(&b.group.as_str()) {
+            groups.push(&b.group);
+        }
+    }
+    let grouped = !categorical && groups.len() > 1;
+    let group_of = |b: &Box5| {
+        if grouped {
+            groups.iter().position(|g| *g == b.group).unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    let slots = if grouped { groups.len() } else { 1 };
+    let slot = gap * 0.8 / slots as f64;
+    let offset = |g: usize| (g as f64 - (slots as f64 - 1.0) / 2.0) * slot;
+    let half = slot * 0.35;
+    let mut entries: Vec<Entry> = Vec::new();
+    if grouped {
+        for (g, name) in groups.iter().enumerate() {
+            entries.push(Entry {
+                label: format!("median, {name}"),
+                col: colour(g),
+                mark: Mark::Dot,
+            });
+        }
+        entries.push(Entry {
+            label: MEAN_GROUPED.to_string(),
+            col: BLACK,
+            mark: Mark::Cross,
+        });
+    }
+    // Category labels are written vertically, in an area as tall as the longest needs.
     let labels: Vec<String> = boxes.iter().map(|b| b.label.clone()).collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let label_area = if categorical {
+        (30 + 6 * longest).clamp(60, 320)
+    } else {
+        45
+    };
+    let base = (SIZE.0, SIZE.1 - 45 + label_area);
+    let (size, side) = canvas(base, &entries);
     let mut s = String::new();
     {
-        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let root = split_for_legend(&root, base, side, &entries)?;
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
-            .x_label_area_size(if categorical { 80 } else { 45 })
+            .x_label_area_size(label_area)
             .y_label_area_size(60)
             .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
             .map_err(err)?;
         let fmt = |x: &f64| {
             if categorical {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
+                // Drawn below, vertically.
+                String::new()
             } else {
                 format!("{x}")
             }
@@ -256,12 +456,35 @@ pub fn measure_chart(
         let mut mesh = c.configure_mesh();
         mesh.x_desc(x_desc).y_desc(y_desc).x_label_formatter(&fmt);
         if categorical {
-            mesh.x_labels(boxes.len().max(2) * 2 + 1);
+            mesh.x_labels(boxes.len().max(2) * 2 + 1).disable_x_mesh();
         }
         mesh.draw().map_err(err)?;
-        let blue = colour(0);
+        if categorical {
+            // Past about one label per 14 px they would overprint: name every k-th point.
+            let every = (labels.len() / 60).max(1);
+            let max_chars = ((label_area - 30) / 6) as usize;
+            let font = TextStyle::from(
+                ("sans-serif", 12)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
+            .pos(Pos::new(HPos::Left, VPos::Center));
+            for (i, l) in labels.iter().enumerate().step_by(every) {
+                let (px, py) = c.backend_coord(&(i as f64, 0.0));
+                let text = if l.chars().count() > max_chars {
+                    let cut: String = l.chars().take(max_chars.saturating_sub(1)).collect();
+                    format!("{cut}…")
+                } else {
+                    l.clone()
+                };
+                root.draw(&Text::new(text, (px, py + 8), font.clone()))
+                    .map_err(err)?;
+            }
+        }
         let grey = RGBColor(150, 150, 150);
         for (b, &x) in boxes.iter().zip(&xs) {
+            let g = group_of(b);
+            let x = x + offset(g);
             if let (Some(a), Some(z)) = (b.p5, b.p95) {
                 c.draw_series(std::iter::once(PathElement::new(
                     vec![(x, a), (x, z)],
@@ -270,43 +493,64 @@ pub fn measure_chart(
                 .map_err(err)?;
             }
             if let (Some(a), Some(z)) = (b.p25, b.p75) {
-                let w = pad * 0.25;
                 c.draw_series(std::iter::once(Rectangle::new(
-                    [(x - w, a), (x + w, z)],
-                    blue.mix(0.3).filled(),
+                    [(x - half, a), (x + half, z)],
+                    colour(g).mix(0.3).filled(),
                 )))
                 .map_err(err)?;
             }
         }
-        let med: Vec<(f64, f64)> = boxes
-            .iter()
-            .zip(&xs)
-            .filter_map(|(b, &x)| b.p50.map(|y| (x, y)))
-            .collect();
-        if !categorical {
-            c.draw_series(LineSeries::new(med.clone(), blue.stroke_width(2)))
-                .map_err(err)?;
-        }
-        c.draw_series(med.iter().map(|&p| Circle::new(p, 4, blue.filled())))
-            .map_err(err)?
-            .label("median (box: p25–p75, line: p5–p95)")
-            .legend(move |(x, y)| Circle::new((x + 10, y), 4, blue.filled()));
-        let red = colour(3);
-        c.draw_series(
-            boxes
+        let names: Vec<&str> = if grouped { groups.clone() } else { vec![""] };
+        for (g, name) in names.iter().enumerate() {
+            let col = colour(g);
+            let med: Vec<(f64, f64)> = boxes
                 .iter()
                 .zip(&xs)
-                .filter_map(|(b, &x)| b.mean.map(|y| Cross::new((x, y), 4, red.stroke_width(2)))),
-        )
+                .filter(|(b, _)| group_of(b) == g)
+                .filter_map(|(b, &x)| b.p50.map(|y| (x + offset(g), y)))
+                .collect();
+            if !categorical {
+                c.draw_series(LineSeries::new(med.clone(), col.stroke_width(2)))
+                    .map_err(err)?;
+            }
+            let label = if grouped {
+                format!("median, {name}")
+            } else {
+                "median (box: p25–p75, line: p5–p95)".to_string()
+            };
+            c.draw_series(med.iter().map(|&p| Circle::new(p, 4, col.filled())))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
+        }
+        // Means: red crosses, or crosses in the group's colour when there are groups.
+        let mean_col = |b: &Box5| {
+            if grouped {
+                colour(group_of(b))
+            } else {
+                colour(3)
+            }
+        };
+        let mean_legend = if grouped { BLACK } else { colour(3) };
+        c.draw_series(boxes.iter().zip(&xs).filter_map(|(b, &x)| {
+            b.mean
+                .map(|y| Cross::new((x + offset(group_of(b)), y), 4, mean_col(b).stroke_width(2)))
+        }))
         .map_err(err)?
-        .label("mean of uncensored trials")
-        .legend(move |(x, y)| Cross::new((x + 10, y), 4, red.stroke_width(2)));
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        .label(if grouped {
+            MEAN_GROUPED
+        } else {
+            "mean of uncensored trials"
+        })
+        .legend(move |(x, y)| Cross::new((x + 10, y), 4, mean_legend.stroke_width(2)));
+        if side.is_none() {
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(s)
@@ -329,10 +573,21 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
     let y_hi = (y_max * 1.1).ceil().max(y_max + 1.0);
     let y_ticks = (y_hi as usize + 1).min(11);
     let end = end_ms.max(1e-3);
+    let entries: Vec<Entry> = series
+        .iter()
+        .enumerate()
+        .map(|(i, sr)| Entry {
+            label: sr.node.clone(),
+            col: colour(i),
+            mark: Mark::Line,
+        })
+        .collect();
+    let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
-        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let root = split_for_legend(&root, SIZE, side, &entries)?;
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
@@ -376,12 +631,14 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
                     PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
                 });
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        if side.is_none() {
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(s)
@@ -481,10 +738,21 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             clients.push(&o.0);
         }
     }
+    let entries: Vec<Entry> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, cl)| Entry {
+            label: (*cl).to_string(),
+            col: colour(i),
+            mark: Mark::Dot,
+        })
+        .collect();
+    let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
-        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let root = split_for_legend(&root, SIZE, side, &entries)?;
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
@@ -508,12 +776,14 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             .label((*cl).to_string())
             .legend(move |(x, y)| Circle::new((x + 10, y), 3, col.filled()));
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        if side.is_none() {
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(s)
@@ -522,6 +792,78 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entries(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                label: format!("s{i}"),
+                col: colour(i),
+                mark: Mark::Line,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_legends_go_beside_the_chart_in_columns() {
+        assert_eq!(canvas(SIZE, &entries(12)), (SIZE, None));
+        // 30 rows fit beside a 560 px chart; "s99" is 3 characters: 46 + 21 px per column.
+        assert_eq!(legend_rows(SIZE.1), 32);
+        assert_eq!(
+            canvas(SIZE, &entries(13)),
+            ((SIZE.0 + 67, SIZE.1), Some(67))
+        );
+        assert_eq!(
+            canvas(SIZE, &entries(100)),
+            ((SIZE.0 + 4 * 67, SIZE.1), Some(268))
+        );
+        // At most six columns; the rest is counted.
+        let many = series_chart_with(1000);
+        assert!(
+            many.contains("… 809 more"),
+            "legend summarises what does not fit"
+        );
+    }
+
+    fn series_chart_with(n: usize) -> String {
+        let st: Vec<Steps> = (0..n)
+            .map(|i| Steps {
+                node: format!("s{i}"),
+                points: vec![(0.0, 1.0)],
+            })
+            .collect();
+        steps_chart("t", "term", &st, 10.0).unwrap()
+    }
+
+    #[test]
+    fn a_chart_against_a_parameter_draws_one_line_per_group() {
+        let b = |group: &str, x: f64| Box5 {
+            label: format!("{group}/{x}"),
+            group: group.into(),
+            x,
+            p5: Some(1.0),
+            p25: Some(2.0),
+            p50: Some(3.0),
+            p75: Some(4.0),
+            p95: Some(5.0),
+            mean: Some(3.1),
+        };
+        let boxes = [
+            b("prevote=false", 1.0),
+            b("prevote=true", 1.0),
+            b("prevote=false", 2.0),
+            b("prevote=true", 2.0),
+        ];
+        let svg = measure_chart("m", "x", "ms", &boxes, false).unwrap();
+        assert!(svg.contains("median, prevote=false") && svg.contains("median, prevote=true"));
+        let thick_lines = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+            .count();
+        assert_eq!(thick_lines, 2, "one median line per group");
+        // Categorical: every point's label is written, rotated.
+        let svg = measure_chart("m", "point", "ms", &boxes, true).unwrap();
+        assert!(svg.contains("prevote=true/2") && svg.contains("rotate(90"));
+    }
 
     #[test]
     fn charts_are_svg_and_deterministic() {
@@ -550,6 +892,7 @@ mod tests {
         assert_eq!(pts.last(), Some(&(5.0, 0.5)));
         let b = Box5 {
             label: "x".into(),
+            group: String::new(),
             x: 1.0,
             p5: Some(1.0),
             p25: Some(2.0),
