@@ -199,6 +199,8 @@ pub enum Action {
     Heal,
     /// (Internal, random faults.) Remove the partition made by schedule entry `id`.
     HealOne(u32),
+    /// (Internal, random faults.) Bring back up the link directions schedule entry `id` took down.
+    LinkUpOne(u32),
     Clock {
         target: Target,
         rate: Option<f64>,
@@ -408,6 +410,7 @@ impl Scenario {
                 self.members_text(to)
             ),
             Action::Heal | Action::HealOne(_) => "heal partitions".into(),
+            Action::LinkUpOne(_) => "bring the link back up".into(),
             Action::Clock {
                 target,
                 rate,

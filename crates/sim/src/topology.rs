@@ -176,6 +176,12 @@ impl Topology {
         }
     }
 
+    /// Whether a channel exists and is up.
+    pub fn channel_up(&self, ch: usize) -> bool {
+        let c = &self.channels[ch];
+        c.exists && c.up
+    }
+
     /// Brings a channel up or down.
     pub fn set_channel_up(&mut self, ch: usize, up: bool) {
         let c = &mut self.channels[ch];

@@ -491,6 +491,31 @@ fn a_client_clock_cannot_be_set_back() {
     );
 }
 
+/// A server's clock cannot start behind 0 either: held at 0 it would stand still, and a
+/// server whose clock stands still believes forever that it just heard from its leader.
+#[test]
+fn no_clock_offset_is_negative() {
+    let nodes = r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "h", "type": "hub"}],"#;
+    let e = err(&with(
+        nodes,
+        r#""nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server", "clock": {"offset": -100000}}, {"id": "h", "type": "hub"}],"#,
+    ));
+    assert!(
+        e.contains("network.nodes[1].clock.offset: expected a clock offset ≥ 0 ms, found -100000")
+            && e.contains("give the others a larger offset"),
+        "{e}"
+    );
+    let e = err(&with(nodes, nodes).replacen(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "clock", "node": "b", "offset": -5}"#,
+        1,
+    ));
+    assert!(
+        e.contains("timeline[0].offset: expected a clock offset ≥ 0 ms, found -5"),
+        "{e}"
+    );
+}
+
 #[test]
 fn durations_and_bandwidths_are_bounded_both_ways() {
     let e = err(&with(

@@ -405,3 +405,128 @@ fn trace_sends_match_the_network_counters_with_slow_disks_and_crashes() {
     }
     assert!(discarded > 0, "some crash lost held messages");
 }
+
+/// Packets that reached a paused node before it was isolated wait for it and are received at
+/// resume: isolation `in` is checked on arrival, and they had arrived. Only those arriving
+/// during the isolation are lost, exactly as without the pause.
+#[test]
+fn packets_held_by_a_paused_node_survive_an_isolation_that_begins_later() {
+    let isolate = json!([
+        {"at": 200, "action": "isolate", "node": 1, "direction": "in"},
+        {"at": 400, "action": "rejoin", "node": 1}
+    ]);
+    let mut paused = isolate.clone();
+    let p = paused.as_array_mut().unwrap();
+    p.insert(0, json!({"at": 105, "action": "pause", "node": 1}));
+    p.insert(2, json!({"at": 305, "action": "resume", "node": 1}));
+    let plain = results(&hellos(2, 1000, isolate), 1);
+    let r = results(&hellos(2, 1000, paused), 1);
+    // Server 2's hellos arriving at 201, 211, ..., 391.
+    assert_eq!(plain["network"]["packets_dropped"]["isolated"], 20);
+    assert_eq!(r["network"]["packets_dropped"]["isolated"], 20);
+}
+
+/// Two servers on one link `L`; `b` counts hellos from `a` every 100 ms.
+fn pair(timeline: Value, chaos: Value) -> Value {
+    json!({
+        "termination": 5000,
+        "consensus": {"protocol": "dummy", "id": "b", "interval": 100},
+        "network": {
+            "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}],
+            "links": [{"id": "L", "from": "a", "to": "b", "latency": 1}]
+        },
+        "timeline": timeline,
+        "chaos": chaos
+    })
+}
+
+#[test]
+fn a_random_fault_that_changes_nothing_undoes_nothing() {
+    let skipped = |r: &Value, what: &str| {
+        r["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["action"] == what && a["skipped"].is_string())
+            .count()
+    };
+    // `b` crashed for good at 10: random crashes find it down, and their recoveries must not
+    // bring it back.
+    let r = results(
+        &pair(
+            json!([{"at": 10, "action": "crash", "node": "b"}]),
+            json!({"crash": {"rate": 2, "duration": 100}}),
+        ),
+        1,
+    );
+    assert_eq!(r["nodes"][1]["up"], false);
+    assert!(skipped(&r, "recover") > 0);
+    // The link cut for good at 10: random link faults find it down and leave it down.
+    let r = results(
+        &pair(
+            json!([{"at": 10, "action": "link_down", "link": "L"}]),
+            json!({"link": {"rate": 2, "duration": 100}}),
+        ),
+        1,
+    );
+    // The hello at 0 and its answer, before the cut.
+    assert_eq!(r["network"]["packets_delivered"], 2);
+    assert!(skipped(&r, "link_up") > 0);
+    // `b` deaf from 10 on: a random isolation adds only the outbound direction, and its rejoin
+    // takes away only that, so `b` never hears `a` again.
+    let deaf = json!([{"at": 10, "action": "isolate", "node": "b", "direction": "in"}]);
+    let quiet = results(&pair(deaf.clone(), json!({})), 1);
+    let r = results(
+        &pair(deaf, json!({"isolate": {"rate": 2, "duration": 100}})),
+        1,
+    );
+    assert_eq!(quiet["network"]["packets_dropped"]["isolated"], 49);
+    assert_eq!(
+        count(&r, 1, "hellos_received"),
+        count(&quiet, 1, "hellos_received")
+    );
+    // A random pause of a node a script paused ends with the script's resume, not before.
+    let r = results(
+        &pair(
+            json!([{"at": 10, "action": "pause", "node": "a"}, {"at": 4000, "action": "resume", "node": "a"}]),
+            json!({"pause": {"rate": 2, "duration": 100, "target": "servers"}}),
+        ),
+        1,
+    );
+    let early_resumes = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["action"] == "resume" && x["node"] == "a" && x["skipped"].is_null())
+        .filter(|x| (10.0..4000.0).contains(&x["t"].as_f64().unwrap()))
+        .count();
+    assert_eq!(early_resumes, 0);
+    assert!(skipped(&r, "resume") > 0);
+}
+
+/// Each kind of random fault draws from its own stream: a shorter run has the same faults up
+/// to its end (with one shared stream, the kinds after the first depended on the horizon).
+#[test]
+fn random_faults_before_a_shorter_horizon_do_not_depend_on_it() {
+    let cfg = pair(
+        json!([]),
+        json!({"pause": {"rate": 1, "duration": 50}, "link": {"rate": 1, "duration": 50}}),
+    );
+    let long = results(&cfg, 1);
+    let mut opts = coracle_sim::RunOptions::seeded(1);
+    opts.until = Some(coracle_core::ms_to_time(3000.0));
+    let short = coracle_sim::run(&scenario(&cfg), opts, &coracle_sim::CheckOptions::default())
+        .unwrap()
+        .results;
+    let before = |r: &Value| -> Vec<Value> {
+        r["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["t"].as_f64().unwrap() < 3000.0)
+            .cloned()
+            .collect()
+    };
+    assert!(before(&long).iter().any(|a| a["action"] == "link_down"));
+    assert_eq!(before(&long), before(&short));
+}

@@ -404,13 +404,21 @@ pub(crate) fn clock_offset(
 ) -> Result<i64, ConfigError> {
     match offset {
         None => Ok(0),
-        Some(o) if o.is_finite() && o.abs() <= MAX_TERMINATION_MS => {
-            Ok((o * MS as f64).round() as i64)
-        }
+        // Local time starts at the offset and never goes below 0: a negative offset would
+        // hold the clock at 0, and a clock that stands still makes a server believe forever
+        // that it heard from its leader a moment ago.
+        Some(o) if o < 0.0 => Err(src.error(
+            path,
+            format!(
+                "expected a clock offset ≥ 0 ms, found {}: local time cannot be negative, and a clock held at 0 would stand still; to set this node's clock behind the others', give the others a larger offset",
+                num(o)
+            ),
+        )),
+        Some(o) if o.is_finite() && o <= MAX_TERMINATION_MS => Ok((o * MS as f64).round() as i64),
         Some(o) => Err(src.error(
             path,
             format!(
-                "expected a clock offset within ±{MAX_TERMINATION_MS} ms, found {}",
+                "expected a clock offset between 0 and {MAX_TERMINATION_MS} ms, found {}",
                 num(o)
             ),
         )),

@@ -91,8 +91,10 @@ pub struct ClockSpec {
     /// Local seconds per real second (default 1). Timers set for d local ms fire after d/rate ms.
     #[serde(default)]
     pub rate: Option<f64>,
-    /// Milliseconds added to the local time the node sees (default 0).
+    /// Milliseconds added to the local time the node sees (default 0; ≥ 0: local time is never
+    /// negative).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub offset: Option<f64>,
 }
 
@@ -253,8 +255,9 @@ pub struct ActionSpec {
     /// New clock drift rate (clock).
     #[serde(default)]
     pub rate: Option<f64>,
-    /// New clock offset, ms (clock).
+    /// New clock offset, ms (clock; ≥ 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub offset: Option<f64>,
     /// How long the link stays up each time (flap).
     #[serde(default)]

@@ -41,6 +41,9 @@ const ISOLATED: usize = 2;
 
 /// Why an action whose role target (or partition member) found nobody was skipped.
 const NO_ROLE: &str = "no node had that role";
+/// Why the undo of a random fault that changed nothing (its node was already down, paused,
+/// isolated, or its link already down) was skipped.
+const UNDO_NOTHING: &str = "the fault it undoes changed nothing";
 
 impl<P: Protocol> Engine<'_, P> {
     /// Draws the plan: scripted actions with their delays, then the random faults.
@@ -60,7 +63,6 @@ impl<P: Protocol> Engine<'_, P> {
             ));
         }
         if let Some(c) = &s.chaos {
-            let mut crng = rng::stream(self.seed, rng::purpose::TIMELINE, 1);
             let end = c.stop.unwrap_or(self.horizon);
             let servers: Vec<usize> = (0..s.nodes.len())
                 .filter(|&i| s.nodes[i].kind == NodeKind::Server)
@@ -78,6 +80,9 @@ impl<P: Protocol> Engine<'_, P> {
             ];
             for (fault, kind) in kinds {
                 let Some(f) = fault else { continue };
+                // One stream per kind, so that a kind's events do not depend on how many
+                // the kinds before it drew (a shorter `--until` keeps the faults it covers).
+                let mut crng = rng::stream(self.seed, rng::purpose::TIMELINE, 1 + kind as u64);
                 let mut t = c.start;
                 loop {
                     let u: f64 = crng.random();
@@ -136,21 +141,13 @@ impl<P: Protocol> Engine<'_, P> {
                                 up: Some(false),
                                 ..Default::default()
                             };
-                            let up = LinkChange {
-                                up: Some(true),
-                                ..Default::default()
-                            };
                             (
                                 Action::Link {
                                     link,
                                     which: Which::Both,
                                     change: down,
                                 },
-                                Action::Link {
-                                    link,
-                                    which: Which::Both,
-                                    change: up,
-                                },
+                                Action::LinkUpOne(bind),
                             )
                         }
                     };
@@ -183,7 +180,12 @@ impl<P: Protocol> Engine<'_, P> {
     fn resolve(&mut self, t: Target, last: usize) -> Option<usize> {
         match t {
             Target::Node(i) => Some(i),
-            Target::Bound(k) => self.bindings.get(k as usize).copied().flatten(),
+            Target::Bound(k) => self
+                .bindings
+                .get(k as usize)
+                .copied()
+                .flatten()
+                .map(|b| b.0),
             Target::Role(RoleTarget::Last) => self.last_hit[last],
             Target::Role(RoleTarget::Leader) => (0..self.nodes.len())
                 .filter(|&i| {
@@ -250,17 +252,28 @@ impl<P: Protocol> Engine<'_, P> {
         let hit = |e: &mut Self, t: Target, last: usize, what: &str| -> Option<usize> {
             let n = e.resolve(t, last);
             if n.is_none() {
-                e.fired(what, None, noop(true, NO_ROLE));
+                let why = if matches!(t, Target::Bound(_)) {
+                    UNDO_NOTHING
+                } else {
+                    NO_ROLE
+                };
+                e.fired(what, None, noop(true, why));
             }
             n
         };
+        // Only scripted faults are what `"role": "last"` refers to.
+        let scripted = bind.is_none();
         match action {
             Action::Crash(t) => {
                 if let Some(n) = hit(self, t, CRASHED, "crash") {
-                    let note = noop(!self.nodes[n].up, "already down");
-                    self.fired("crash", Some(n), note);
-                    self.bind(bind, n);
-                    self.last_hit[CRASHED] = Some(n);
+                    let was_up = self.nodes[n].up;
+                    self.fired("crash", Some(n), noop(!was_up, "already down"));
+                    if was_up {
+                        self.bind(bind, n, 1);
+                    }
+                    if scripted {
+                        self.last_hit[CRASHED] = Some(n);
+                    }
                     self.crash(n);
                 }
             }
@@ -277,12 +290,14 @@ impl<P: Protocol> Engine<'_, P> {
                 if let Some(n) = hit(self, t, PAUSED, "pause") {
                     let slot = &self.nodes[n];
                     let why = if slot.up { "already paused" } else { "down" };
-                    let note = noop(!slot.up || slot.paused, why);
-                    self.fired("pause", Some(n), note);
-                    self.bind(bind, n);
-                    self.last_hit[PAUSED] = Some(n);
-                    if self.nodes[n].up {
+                    let idle = !slot.up || slot.paused;
+                    self.fired("pause", Some(n), noop(idle, why));
+                    if !idle {
+                        self.bind(bind, n, 1);
                         self.nodes[n].paused = true;
+                    }
+                    if scripted {
+                        self.last_hit[PAUSED] = Some(n);
                     }
                 }
             }
@@ -305,17 +320,31 @@ impl<P: Protocol> Engine<'_, P> {
                         _ => "out",
                     };
                     self.fired("isolate", Some(n), json!({ "direction": dir }));
-                    self.bind(bind, n);
-                    self.last_hit[ISOLATED] = Some(n);
+                    // What this isolation adds (its undo takes away only that).
+                    let slot = &self.nodes[n];
+                    let added =
+                        u8::from(inbound && !slot.deaf) | (u8::from(outbound && !slot.mute) << 1);
+                    if added != 0 {
+                        self.bind(bind, n, added);
+                    }
+                    if scripted {
+                        self.last_hit[ISOLATED] = Some(n);
+                    }
                     self.nodes[n].deaf |= inbound;
                     self.nodes[n].mute |= outbound;
                 }
             }
             Action::Rejoin(t) => {
+                // A random isolation's rejoin clears only the directions it cut.
+                let mask = match t {
+                    Target::Bound(k) => self.bindings[k as usize].map_or(0, |b| b.1),
+                    _ => 0b11,
+                };
                 if let Some(n) = hit(self, t, ISOLATED, "rejoin") {
                     self.fired("rejoin", Some(n), json!({}));
-                    self.nodes[n].deaf = false;
-                    self.nodes[n].mute = false;
+                    let slot = &mut self.nodes[n];
+                    slot.deaf &= mask & 1 == 0;
+                    slot.mute &= mask & 2 == 0;
                 }
             }
             Action::Partition { groups } => {
@@ -421,10 +450,45 @@ impl<P: Protocol> Engine<'_, P> {
                 change,
             } => {
                 let id = self.scenario.links[link].id.to_json();
-                let (name, details) = link_record(id, which, &change);
+                let (name, mut details) = link_record(id, which, &change);
+                if let Some(k) = bind {
+                    // A random link fault: remember which directions it took down.
+                    let mut took = 0u8;
+                    for (bit, ch) in channels(link, which).enumerate() {
+                        if self.net.channel_up(ch) {
+                            took |= 1 << bit;
+                        }
+                    }
+                    if took == 0 {
+                        details["skipped"] = json!("already down");
+                    } else {
+                        self.bindings[k as usize] = Some((link, took));
+                    }
+                }
                 self.fired(name, None, details);
                 for ch in channels(link, which) {
                     self.net.change_channel(ch, &change);
+                }
+            }
+            Action::LinkUpOne(k) => {
+                let Some((link, took)) = self.bindings[k as usize] else {
+                    self.fired("link_up", None, noop(true, UNDO_NOTHING));
+                    return;
+                };
+                let id = self.scenario.links[link].id.to_json();
+                let up = LinkChange {
+                    up: Some(true),
+                    ..Default::default()
+                };
+                let which = match took {
+                    1 => Which::Forward,
+                    2 => Which::Reverse,
+                    _ => Which::Both,
+                };
+                let (name, details) = link_record(id, which, &up);
+                self.fired(name, None, details);
+                for ch in channels(link, which) {
+                    self.net.change_channel(ch, &up);
                 }
             }
             Action::Flap {
@@ -456,9 +520,10 @@ impl<P: Protocol> Engine<'_, P> {
         }
     }
 
-    fn bind(&mut self, bind: Option<u32>, node: usize) {
+    /// Records what random fault `bind` changed (`what`: which flags or directions), for its undo.
+    fn bind(&mut self, bind: Option<u32>, node: usize, what: u8) {
         if let Some(k) = bind {
-            self.bindings[k as usize] = Some(node);
+            self.bindings[k as usize] = Some((node, what));
         }
     }
 

@@ -351,7 +351,9 @@ pub struct Engine<'s, P: Protocol> {
     /// Partitions in force (id, cut); id u32::MAX for scripted ones.
     cuts: Vec<(u32, net::Cut)>,
     planned: Vec<faults::Planned>,
-    bindings: Vec<Option<usize>>,
+    /// What each random fault hit and changed (node or link, flags), for its undo; `None` if
+    /// it changed nothing (so its undo does not cancel someone else's fault).
+    bindings: Vec<Option<(usize, u8)>>,
     last_hit: [Option<usize>; 3],
     timeline_rng: Rng,
     flaps: Vec<faults::Flap>,
@@ -575,7 +577,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn dispatch(&mut self, kind: Kind) {
         match kind {
             Kind::Hop { packet } => self.hop(packet),
-            Kind::Deliver { packet } => self.deliver(packet),
+            Kind::Deliver { packet } => self.deliver_held(packet),
             Kind::Timer { node, timer } => {
                 let now = self.now;
                 let slot = &mut self.nodes[node as usize];

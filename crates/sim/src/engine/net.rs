@@ -267,7 +267,7 @@ impl<P: Protocol> Engine<'_, P> {
     /// Final delivery to the destination (also of deliveries deferred while it was paused).
     pub(super) fn deliver(&mut self, p: u32) {
         let pk = &self.packets[p as usize];
-        let (from, to, ch, sent_at) = (pk.from as usize, pk.to as usize, pk.channel, pk.sent_at);
+        let (from, to, ch) = (pk.from as usize, pk.to as usize, pk.channel);
         let slot = &self.nodes[to];
         if !slot.up {
             return self.drop_packet(p, DropCause::NodeDown);
@@ -284,6 +284,29 @@ impl<P: Protocol> Engine<'_, P> {
             self.nodes[to].deferred.push(Kind::Deliver { packet: p });
             return;
         }
+        self.hand_over(p);
+    }
+
+    /// A packet held while its receiver was paused, handed over at resume. It had already
+    /// arrived, so an isolation or partition that began while the node was paused does not
+    /// touch it; only a crash (or another pause at the same instant) does.
+    pub(super) fn deliver_held(&mut self, p: u32) {
+        let to = self.packets[p as usize].to as usize;
+        let slot = &self.nodes[to];
+        if !slot.up {
+            return self.drop_packet(p, DropCause::NodeDown);
+        }
+        if slot.paused {
+            self.nodes[to].deferred.push(Kind::Deliver { packet: p });
+            return;
+        }
+        self.hand_over(p);
+    }
+
+    /// The receiving node takes the packet: counted as delivered and stepped.
+    fn hand_over(&mut self, p: u32) {
+        let pk = &self.packets[p as usize];
+        let (from, to, ch, sent_at) = (pk.from as usize, pk.to as usize, pk.channel, pk.sent_at);
         if ch != NONE {
             self.stats.delivered += 1;
             self.stats.latency.record(self.now - sent_at);
