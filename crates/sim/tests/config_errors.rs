@@ -632,7 +632,17 @@ fn likely_mistakes_are_named() {
 }
 
 #[test]
-fn one_way_partitions_cut_something() {
+fn partitions_cut_something() {
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "groups": [["a"], []]"#,
+    ));
+    assert!(
+        e.contains(
+            "timeline[0].groups[1]: expected at least one node or role, found an empty group"
+        ),
+        "{e}"
+    );
     let e = err(&with(
         r#""action": "crash", "node": "a""#,
         r#""action": "partition", "from": [], "to": ["b"]"#,

@@ -323,6 +323,13 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                     groups.push(match m {
                         spec::GroupSpec::Members(m) => {
                             let members = r.members(&format!("{p}.groups[{j}]"), m)?;
+                            if members.is_empty() {
+                                return Err(src.error(
+                                    format!("{p}.groups[{j}]"),
+                                    "expected at least one node or role, found an empty group \
+                                     (list the nodes, or write \"rest\" for all the others)",
+                                ));
+                            }
                             for (i, member) in members.iter().enumerate() {
                                 if let Member::Node(n) = *member
                                     && let Some(k) = named.insert(n, j)
