@@ -345,6 +345,35 @@ fn a_view_change_completes_at_once_over_slow_links() {
     }
 }
 
+/// Durable replicas restart from the commit-number written with their last log write, so
+/// view changes after restarts carry short suffixes and complete on slow links: a primary is
+/// back within a second of the last random fault (with a volatile commit-number the median
+/// seed went 7.7 s without one; see docs/config.md, "Slow links").
+#[test]
+fn durable_replicas_restarting_on_slow_links_recover_quickly() {
+    let cfg = example("vrr-restarts.json");
+    for seed in 1..=4 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let last_fault = r["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["t"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        let back = r["protocol_stats"]["unavailability_windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[1].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        assert!(
+            back < last_fault + 1000.0,
+            "seed {seed}: no primary until {back} ms, last fault at {last_fault} ms"
+        );
+    }
+}
+
 #[test]
 fn a_disk_based_primary_restarting_in_its_old_view_is_not_a_new_leader() {
     // r0, primary of view 0, crashes; view 1 starts without it; r0 restarts from disk as

@@ -141,7 +141,10 @@
 //!   its view (as the primary of that view if it is, re-learning the commit-number from
 //!   PrepareOKs), in view-change status otherwise (re-broadcasting StartViewChange). This is
 //!   safe because everything it ever acknowledged or promised was on disk before it said so.
-//!   Commit-number and state machine are volatile and re-learnt, as in Raft.
+//!   The state machine is volatile. Each log write also records the commit-number of the
+//!   moment, so a restarted replica starts from that (committed, hence safe) commit-number and
+//!   executes those ops at once; its view-change messages then carry the ops after it rather
+//!   than its whole log, which on slow links decides whether a view change completes at all.
 //! * A single durable replica commits an op only when its own write completed, learnt through
 //!   a [`VrrMsg::Persisted`] note it sends itself.
 //!
@@ -209,6 +212,9 @@ pub enum VrrWrite {
     Append {
         first_index: u64,
         entries: Vec<Entry>,
+        /// The replica's commit-number when it wrote this: ops up to it are committed, so a
+        /// restarted replica need not learn them again (free: it rides on a write made anyway).
+        commit: u64,
     },
     /// Delete the ops at op-numbers `from..`.
     Truncate { from: u64 },
@@ -221,6 +227,10 @@ pub struct VrrDisk {
     pub last_normal: u64,
     /// `log[i - 1]` is the op with op-number `i`.
     pub log: Vec<Entry>,
+    /// A commit-number the replica knew at its last append (a lower bound of what is
+    /// committed).
+    #[serde(default)]
+    pub commit: u64,
 }
 
 /// VRR's timers. One slot per name and node.
@@ -350,14 +360,18 @@ impl Protocol for Vrr {
             VrrWrite::Append {
                 first_index,
                 entries,
+                commit,
             } => {
                 let keep = first_index.saturating_sub(1) as usize;
                 debug_assert!(keep <= disk.log.len(), "append leaves a gap in the log");
                 disk.log.truncate(keep);
                 disk.log.extend_from_slice(entries);
+                disk.commit = disk.commit.max(*commit).min(disk.log.len() as u64);
             }
             VrrWrite::Truncate { from } => {
                 disk.log.truncate(from.saturating_sub(1) as usize);
+                // Committed ops are never truncated; the bound only keeps the number in range.
+                disk.commit = disk.commit.min(disk.log.len() as u64);
             }
         }
     }

@@ -107,6 +107,7 @@ impl VrrServer {
             VrrWrite::Append {
                 first_index: n,
                 entries: vec![entry],
+                commit: self.commit,
             },
         );
         let msg = VrrMsg::Prepare {
@@ -294,6 +295,7 @@ impl VrrServer {
                 VrrWrite::Append {
                     first_index: n,
                     entries: self.log[op as usize..].to_vec(),
+                    commit: self.commit,
                 },
             );
         } else if n > op + 1 {

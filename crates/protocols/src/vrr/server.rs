@@ -197,7 +197,7 @@ impl VrrServer {
             last_normal: disk.last_normal,
             log: disk.log.clone(),
             status: Status::Normal,
-            commit: 0,
+            commit: disk.commit.min(disk.log.len() as u64),
             executed: 0,
             kv: KvStore::default(),
             client_table: BTreeMap::new(),
@@ -311,6 +311,7 @@ impl VrrServer {
                 VrrWrite::Append {
                     first_index: common as u64 + 1,
                     entries: new[common..].to_vec(),
+                    commit: self.commit,
                 },
             );
         } else if new.len() < self.log.len() {
@@ -374,6 +375,8 @@ impl VrrServer {
 
     /// First boot, or restart of a disk-based replica: resume in the status the disk implies.
     fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
+        // The ops up to the commit-number on disk are committed: execute them now.
+        self.execute(out);
         if self.view == self.last_normal {
             if self.p.primary(self.view) == self.me {
                 // Everything in the log came from disk: it is durable.

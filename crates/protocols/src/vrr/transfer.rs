@@ -232,6 +232,7 @@ impl VrrServer {
                     VrrWrite::Append {
                         first_index: op + 1,
                         entries: self.log[op as usize..].to_vec(),
+                        commit: self.commit,
                     },
                 );
                 out.send(

@@ -479,11 +479,16 @@ fn durable_replicas_restart_from_disk() {
     assert!(sim.completions.len() > done + 50);
     assert!(sim.committed.len() > committed);
     assert_eq!(sim.total("recoveries_started"), 0);
-    // A backup that restarts alone resumes as a backup and re-learns the commit-number.
+    // A backup that restarts alone resumes as a backup from the commit-number written with
+    // its last append (a lower bound: it learns the rest from the primary), and has executed
+    // those ops already.
+    let on_disk = sim.nodes[2].disk.commit;
+    assert!(on_disk > 0 && on_disk <= sim.server(2).commit_number());
     sim.crash(2);
     sim.recover(2);
     assert_eq!(sim.obs(2).role, Role::Follower);
-    assert_eq!(sim.obs(2).commit_index, 0);
+    assert_eq!(sim.obs(2).commit_index, on_disk);
+    assert_eq!(sim.server(2).executed(), on_disk);
     settle_with_load(&mut sim);
     sim.assert_safe();
     sim.assert_applied_prefixes();

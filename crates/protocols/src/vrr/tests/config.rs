@@ -328,6 +328,7 @@ fn disk_images_follow_the_writes() {
         &VrrWrite::Append {
             first_index: 1,
             entries: l.clone(),
+            commit: 0,
         },
     );
     Vrr::apply_write(
@@ -343,11 +344,15 @@ fn disk_images_follow_the_writes() {
         &VrrWrite::Append {
             first_index: 2,
             entries: vec![entry(2, 9)],
+            commit: 2,
         },
     );
     assert_eq!(d.log, vec![l[0], entry(2, 9)]);
+    // The commit-number rides on the append (and never exceeds the log).
+    assert_eq!(d.commit, 2);
     Vrr::apply_write(&mut d, &VrrWrite::Truncate { from: 2 });
     assert_eq!(d.log, vec![l[0]]);
+    assert_eq!(d.commit, 1);
     // Entries report the view in which their op-number was assigned.
     assert_eq!(entry(7, 1).id().term, 7);
     assert_ne!(entry(7, 1).id().digest, 0);

@@ -30,6 +30,7 @@ fn disk(view: u64, last_normal: u64, log: Vec<Entry>) -> VrrDisk {
         view,
         last_normal,
         log,
+        commit: 0,
     }
 }
 
@@ -664,7 +665,8 @@ fn durable_replicas_write_before_the_messages_that_reveal_the_write() {
         vec![
             VrrWrite::Append {
                 first_index: 2,
-                entries: vec![entry(1, 2)]
+                entries: vec![entry(1, 2)],
+                commit: 0
             },
             VrrWrite::View {
                 view: 1,
