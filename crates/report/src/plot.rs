@@ -85,6 +85,18 @@ fn legend_column_width(entries: &[Entry]) -> u32 {
     (46 + CHAR_PX * longest).min(520)
 }
 
+/// One legend entry per series, coloured by position.
+fn entries_of<'s>(labels: impl Iterator<Item = &'s str>, mark: Mark) -> Vec<Entry> {
+    labels
+        .enumerate()
+        .map(|(i, label)| Entry {
+            label: label.to_string(),
+            col: colour(i),
+            mark,
+        })
+        .collect()
+}
+
 /// The canvas for a chart of `base` size with `entries` in its legend, and the width of the
 /// legend block beside it (`None`: the legend is drawn over the chart). The block has as many
 /// columns as the entries need, up to six.
@@ -164,6 +176,20 @@ fn split_for_legend<'a>(
     Ok(chart)
 }
 
+/// The legend drawn over the plot, in a corner the data leave free.
+fn overlay_legend<'a, CT: plotters::coord::CoordTranslate>(
+    c: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    pos: SeriesLabelPosition,
+    opacity: f64,
+) -> Res<()> {
+    c.configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(opacity))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 /// Step points of an empirical CDF over `n` trials.
 fn cdf_points(values: &[f64], n: usize, x_end: f64) -> Vec<(f64, f64)> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
@@ -216,20 +242,12 @@ pub fn cdf_chart(
         lo = 0.0f64.min(lo);
         hi = if hi > lo { hi * 1.05 } else { lo + 1.0 };
     }
-    let entries: Vec<Entry> = curves
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Entry {
-            label: c.label.clone(),
-            col: colour(i),
-            mark: Mark::Line,
-        })
-        .chain(reference.iter().map(|r| Entry {
-            label: format!("{} (reference)", r.label),
-            col: colour(reference_colour(curves, r)),
-            mark: Mark::Dash,
-        }))
-        .collect();
+    let mut entries = entries_of(curves.iter().map(|c| c.label.as_str()), Mark::Line);
+    entries.extend(reference.iter().map(|r| Entry {
+        label: format!("{} (reference)", r.label),
+        col: colour(reference_colour(curves, r)),
+        mark: Mark::Dash,
+    }));
     let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
@@ -312,12 +330,7 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], col.stroke_width(1)));
     }
     if legend_inside {
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        overlay_legend(c, SeriesLabelPosition::LowerRight, 0.85)?;
     }
     Ok(())
 }
@@ -544,12 +557,7 @@ pub fn measure_chart(
         })
         .legend(move |(x, y)| Cross::new((x + 10, y), 4, mean_legend.stroke_width(2)));
         if side.is_none() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            overlay_legend(&mut c, SeriesLabelPosition::UpperLeft, 0.85)?;
         }
         root.present().map_err(err)?;
     }
@@ -573,15 +581,7 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
     let y_hi = (y_max * 1.1).ceil().max(y_max + 1.0);
     let y_ticks = (y_hi as usize + 1).min(11);
     let end = end_ms.max(1e-3);
-    let entries: Vec<Entry> = series
-        .iter()
-        .enumerate()
-        .map(|(i, sr)| Entry {
-            label: sr.node.clone(),
-            col: colour(i),
-            mark: Mark::Line,
-        })
-        .collect();
+    let entries = entries_of(series.iter().map(|sr| sr.node.as_str()), Mark::Line);
     let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
@@ -632,12 +632,7 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
                 });
         }
         if side.is_none() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            overlay_legend(&mut c, SeriesLabelPosition::UpperLeft, 0.85)?;
         }
         root.present().map_err(err)?;
     }
@@ -718,12 +713,7 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
                 .label(*name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], col.filled()));
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        overlay_legend(&mut c, SeriesLabelPosition::UpperRight, 0.9)?;
         root.present().map_err(err)?;
     }
     Ok(s)
@@ -738,15 +728,7 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             clients.push(&o.0);
         }
     }
-    let entries: Vec<Entry> = clients
-        .iter()
-        .enumerate()
-        .map(|(i, cl)| Entry {
-            label: (*cl).to_string(),
-            col: colour(i),
-            mark: Mark::Dot,
-        })
-        .collect();
+    let entries = entries_of(clients.iter().copied(), Mark::Dot);
     let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
     {
@@ -777,12 +759,7 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             .legend(move |(x, y)| Circle::new((x + 10, y), 3, col.filled()));
         }
         if side.is_none() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            overlay_legend(&mut c, SeriesLabelPosition::UpperLeft, 0.85)?;
         }
         root.present().map_err(err)?;
     }
@@ -792,6 +769,20 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn box5() -> Box5 {
+        Box5 {
+            label: "x".into(),
+            group: String::new(),
+            x: 1.0,
+            p5: Some(1.0),
+            p25: Some(2.0),
+            p50: Some(3.0),
+            p75: Some(4.0),
+            p95: Some(5.0),
+            mean: Some(3.1),
+        }
+    }
 
     fn entries(n: usize) -> Vec<Entry> {
         (0..n)
@@ -840,12 +831,7 @@ mod tests {
             label: format!("{group}/{x}"),
             group: group.into(),
             x,
-            p5: Some(1.0),
-            p25: Some(2.0),
-            p50: Some(3.0),
-            p75: Some(4.0),
-            p95: Some(5.0),
-            mean: Some(3.1),
+            ..box5()
         };
         let boxes = [
             b("prevote=false", 1.0),
@@ -890,17 +876,7 @@ mod tests {
         assert_eq!(lin, cdf_chart("t", "ms", &c, &r, false).unwrap());
         let pts = cdf_points(&[3.0, 1.0], 4, 5.0);
         assert_eq!(pts.last(), Some(&(5.0, 0.5)));
-        let b = Box5 {
-            label: "x".into(),
-            group: String::new(),
-            x: 1.0,
-            p5: Some(1.0),
-            p25: Some(2.0),
-            p50: Some(3.0),
-            p75: Some(4.0),
-            p95: Some(5.0),
-            mean: Some(3.1),
-        };
+        let b = box5();
         assert!(
             measure_chart("m", "x", "ms", &[b.clone(), b], true)
                 .unwrap()
