@@ -53,6 +53,10 @@ pub fn main(a: MergeArgs) -> ExitCode {
         m.rows.len(),
         dirs.len()
     );
+    if let Err(e) = std::fs::create_dir_all(&a.output_dir) {
+        eprintln!("error: cannot create {}: {e}", a.output_dir.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
     let o = RunOpts {
         output_dir: Some(a.output_dir.clone()),
         seed: None,

@@ -709,12 +709,30 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
     let csv = output::trials_csv(&spec, std::slice::from_ref(&r));
     print!("{csv}");
     let p = &spec.points[r.point];
+    // A --seed given here is part of the command, unless it went into a spec.json written
+    // with --output-dir.
+    let seed = match o.seed {
+        Some(s) if o.output_dir.is_none() => format!(" --seed {s}"),
+        _ => String::new(),
+    };
     if Path::new(&points_file(&dir, p)).exists() {
-        println!("re-run: {}", reproduce(&dir, &spec, &r));
+        let spec_file = if o.output_dir.is_some() {
+            dir.join("spec.json").display().to_string()
+        } else {
+            spec.file.clone()
+        };
+        println!(
+            "re-run: coracle run {} --seed {}    (value: coracle sweep {} --trial {}/{}{seed})",
+            shell_quote(&points_file(&dir, p)),
+            r.seed,
+            shell_quote(&spec_file),
+            shell_quote(&p.label),
+            r.trial
+        );
     } else {
         println!(
-            "re-run: coracle sweep {} --trial {}/{}    (add --output-dir DIR to get this point's \
-             scenario as DIR/points/{}.json, for coracle run ... --seed {})",
+            "re-run: coracle sweep {} --trial {}/{}{seed}    (add --output-dir DIR to get this \
+             point's scenario as DIR/points/{}.json, for coracle run ... --seed {})",
             shell_quote(&spec.file),
             shell_quote(&p.label),
             r.trial,

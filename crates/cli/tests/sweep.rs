@@ -220,8 +220,8 @@ fn sharded_and_merged_is_byte_identical() {
         read(&k8s.join("trials.csv")),
         read(&shards[1].join("trials.csv"))
     );
-    // Merge in any order.
-    let merged = dir("merged");
+    // Merge in any order, into a directory that does not exist yet.
+    let merged = dir("merged").join("new").join("out");
     let o = coracle(&[
         "merge",
         &s(&shards[2]),
@@ -352,6 +352,15 @@ fn a_printed_trial_command_reproduces_its_value() {
         read(&d.join("trials.csv")).lines().any(|l| l == row),
         "row {row} not in trials.csv"
     );
+    // With --seed on the original spec, the printed --trial command carries the seed, and
+    // running it gives the same row.
+    let o = coracle(&["sweep", &s(&spec), "--trial", trial_arg, "--seed", "9"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let rerun = text.lines().find(|l| l.starts_with("re-run:")).unwrap();
+    assert!(rerun.contains("--seed 9"), "{rerun}");
+    let again = coracle(&["sweep", &s(&spec), "--trial", trial_arg, "--seed", "9"]);
+    assert_eq!(text, String::from_utf8_lossy(&again.stdout));
     // `coracle run` of the printed command replays the trial: the same value from its results.
     let results = d.join("r.json");
     let mut args = vec!["run"];

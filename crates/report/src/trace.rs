@@ -200,9 +200,44 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     Ok(serde_json::to_string(&doc).unwrap_or_default() + "\n")
 }
 
+/// ShiViz host names: ShiViz reads a host as a run of non-blank characters, so blanks in a
+/// node id become `_` (with `~2`, `~3`, … if that makes two ids alike).
+#[derive(Default)]
+struct Hosts {
+    by_id: HashMap<String, String>,
+    taken: std::collections::HashSet<String>,
+}
+
+impl Hosts {
+    fn of(&mut self, id: String) -> String {
+        if let Some(h) = self.by_id.get(&id) {
+            return h.clone();
+        }
+        let base: String = id
+            .chars()
+            .map(|c| if c.is_whitespace() { '_' } else { c })
+            .collect();
+        let base = if base.is_empty() {
+            "_".to_string()
+        } else {
+            base
+        };
+        let mut h = base.clone();
+        let mut k = 1;
+        while self.taken.contains(&h) {
+            k += 1;
+            h = format!("{base}~{k}");
+        }
+        self.taken.insert(h.clone());
+        self.by_id.insert(id, h.clone());
+        h
+    }
+}
+
 /// Converts a trace to a ShiViz log with vector clocks.
 pub fn shiviz(text: &str) -> Result<String, String> {
     let recs = parse(text)?;
+    let mut hosts = Hosts::default();
     let mut clocks: HashMap<String, Map<String, Value>> = HashMap::new();
     let mut pending: HashMap<(String, String, String), VecDeque<Map<String, Value>>> =
         HashMap::new();
@@ -218,17 +253,22 @@ pub fn shiviz(text: &str) -> Result<String, String> {
         let node = name(&r["node"]);
         if node.is_empty() || matches!(kind, "set_timer" | "cancel_timer" | "persist" | "drop") {
             if kind == "drop" {
-                let key = (name(&r["from"]), name(&r["to"]), r["msg"].to_string());
+                let key = (
+                    hosts.of(name(&r["from"])),
+                    hosts.of(name(&r["to"])),
+                    r["msg"].to_string(),
+                );
                 if let Some(q) = pending.get_mut(&key) {
                     q.pop_front();
                 }
             }
             continue;
         }
+        let node = hosts.of(node);
         let t = r["t"].as_f64().unwrap_or(0.0);
         let desc = match kind {
             "send" => {
-                let to = name(&r["to"]);
+                let to = hosts.of(name(&r["to"]));
                 let c = tick(&mut clocks, &node);
                 pending
                     .entry((node.clone(), to.clone(), r["msg"].to_string()))
@@ -243,7 +283,7 @@ pub fn shiviz(text: &str) -> Result<String, String> {
                 continue;
             }
             "recv" => {
-                let from = name(&r["from"]);
+                let from = hosts.of(name(&r["from"]));
                 let key = (from.clone(), node.clone(), r["msg"].to_string());
                 if let Some(sc) = pending.get_mut(&key).and_then(|q| q.pop_front()) {
                     let c = clocks.entry(node.clone()).or_default();
@@ -271,6 +311,7 @@ pub fn shiviz(text: &str) -> Result<String, String> {
                 format!("{other} {}", Value::Object(m))
             }
         };
+        let desc = desc.replace(['\n', '\r'], " ");
         let c = tick(&mut clocks, &node);
         out.push_str(&format!("{t} ms {desc}\n{node} {}\n", Value::Object(c)));
     }
@@ -318,6 +359,35 @@ mod tests {
         );
         // Microseconds.
         assert!(ev.iter().any(|e| e["ts"] == json!(2500.0)));
+    }
+
+    /// ShiViz reads a host as non-blank characters: ids with blanks (even a newline) are
+    /// renamed, distinctly, and every second line is `host {clock}` with the clock's own key.
+    #[test]
+    fn shiviz_hosts_have_no_blanks() {
+        let trace = r#"{"t":0.0,"node":"node a","kind":"start"}
+{"t":0.0,"node":"node_a","kind":"start"}
+{"t":1.0,"node":"node a","kind":"send","to":"x\ny","msg":{"Ping":{"n":1}}}
+{"t":2.0,"node":"x\ny","kind":"recv","from":"node a","msg":{"Ping":{"n":1}}}
+{"t":3.0,"node":"x\ny","kind":"state","role":"leader","term":1,"leader":"x\ny"}
+"#;
+        let log = shiviz(trace).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 10, "{log}");
+        let hosts: Vec<&str> = lines
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|l| l.split_once(' ').unwrap().0)
+            .collect();
+        assert_eq!(hosts, ["node_a", "node_a~2", "node_a", "x_y", "x_y"]);
+        for l in lines.iter().skip(1).step_by(2) {
+            let (host, clock) = l.split_once(' ').unwrap();
+            let c: Value = serde_json::from_str(clock).unwrap();
+            assert!(c.get(host).is_some(), "{l}");
+        }
+        // The receive merged the sender's clock under its host name.
+        assert!(lines[7].contains(r#""node_a":2"#), "{}", lines[7]);
     }
 
     #[test]
