@@ -146,7 +146,12 @@ pub fn main(a: PlotArgs) -> ExitCode {
                 Ok(o) => o,
                 Err(e) => return fail(format!("{}: {e}", t.display())),
             };
-            if let Err(e) = out(
+            if ops.is_empty() {
+                eprintln!(
+                    "note: no client operation completed in {}: latency.svg not drawn",
+                    t.display()
+                );
+            } else if let Err(e) = out(
                 "latency.svg",
                 plot::latency_chart(&format!("{name}: client latency"), &ops, end),
             ) {

@@ -58,6 +58,7 @@ enum Mark {
     Dash,
     Dot,
     Cross,
+    Block,
 }
 
 /// One legend entry.
@@ -85,6 +86,20 @@ fn legend_column_width(entries: &[Entry]) -> u32 {
     (46 + CHAR_PX * longest).min(520)
 }
 
+/// `s` cut to `max` characters in the middle, where labels of one sweep differ least often
+/// (`a-long-prefix/x=1` and `a-long-prefix/x=2` stay apart).
+fn shorten_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max || max < 3 {
+        return s.to_string();
+    }
+    let tail = (max - 1) / 2;
+    let head = max - 1 - tail;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
 /// One legend entry per series, coloured by position.
 fn entries_of<'s>(labels: impl Iterator<Item = &'s str>, mark: Mark) -> Vec<Entry> {
     labels
@@ -104,6 +119,11 @@ fn canvas(base: (u32, u32), entries: &[Entry]) -> ((u32, u32), Option<u32>) {
     if entries.len() <= INSIDE_LEGEND_MAX {
         return (base, None);
     }
+    beside(base, entries)
+}
+
+/// The canvas with the legend always beside the chart (for charts the data fill).
+fn beside(base: (u32, u32), entries: &[Entry]) -> ((u32, u32), Option<u32>) {
     let cols = entries
         .len()
         .div_ceil(legend_rows(base.1))
@@ -149,6 +169,10 @@ fn split_for_legend<'a>(
             )),
             Mark::Dot => right.draw(&Circle::new((x0 + 12, y), 4, e.col.filled())),
             Mark::Cross => right.draw(&Cross::new((x0 + 12, y), 4, e.col.stroke_width(2))),
+            Mark::Block => right.draw(&Rectangle::new(
+                [(x0 + 4, y - 5), (x0 + 19, y + 5)],
+                e.col.filled(),
+            )),
         }
         .map_err(err)?;
         let label = if e.label.chars().count() > max_chars {
@@ -260,6 +284,7 @@ pub fn cdf_chart(
             let mut c = ChartBuilder::on(&root)
                 .caption(caption.0, caption.1)
                 .margin(15)
+                .margin_right(35)
                 .x_label_area_size(45)
                 .y_label_area_size(60)
                 .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
@@ -274,6 +299,7 @@ pub fn cdf_chart(
             let mut c = ChartBuilder::on(&root)
                 .caption(caption.0, caption.1)
                 .margin(15)
+                .margin_right(35)
                 .x_label_area_size(45)
                 .y_label_area_size(60)
                 .build_cartesian_2d(lo..hi, 0f64..1f64)
@@ -418,7 +444,8 @@ pub fn measure_chart(
         }
     };
     let slots = if grouped { groups.len() } else { 1 };
-    let slot = gap * 0.8 / slots as f64;
+    // Groups side by side at one x stay close to it (within ±20 % of the gap).
+    let slot = if grouped { gap * 0.4 } else { gap * 0.8 } / slots as f64;
     let offset = |g: usize| (g as f64 - (slots as f64 - 1.0) / 2.0) * slot;
     let half = slot * 0.35;
     let mut entries: Vec<Entry> = Vec::new();
@@ -454,6 +481,7 @@ pub fn measure_chart(
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
+            .margin_right(35)
             .x_label_area_size(label_area)
             .y_label_area_size(60)
             .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
@@ -484,12 +512,7 @@ pub fn measure_chart(
             .pos(Pos::new(HPos::Left, VPos::Center));
             for (i, l) in labels.iter().enumerate().step_by(every) {
                 let (px, py) = c.backend_coord(&(i as f64, 0.0));
-                let text = if l.chars().count() > max_chars {
-                    let cut: String = l.chars().take(max_chars.saturating_sub(1)).collect();
-                    format!("{cut}…")
-                } else {
-                    l.clone()
-                };
+                let text = shorten_middle(l, max_chars);
                 root.draw(&Text::new(text, (px, py + 8), font.clone()))
                     .map_err(err)?;
             }
@@ -591,6 +614,7 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
+            .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..end, 0f64..y_hi)
@@ -665,14 +689,27 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
     let end = end_ms.max(1e-3);
     let n = series.len().max(1);
     let names: Vec<String> = series.iter().map(|s| s.node.clone()).collect();
+    // The rows fill the plot: the legend goes beside it.
+    let entries: Vec<Entry> = ROLES
+        .iter()
+        .enumerate()
+        .map(|(level, name)| Entry {
+            label: name.to_string(),
+            col: role_colour(level),
+            mark: Mark::Block,
+        })
+        .collect();
+    let base = (SIZE.0, (120 + 40 * n as u32).max(260));
+    let (size, side) = beside(base, &entries);
     let mut s = String::new();
     {
-        let h = (120 + 40 * n as u32).max(260);
-        let root = SVGBackend::with_string(&mut s, (SIZE.0, h)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let root = split_for_legend(&root, base, side, &entries)?;
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
+            .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..end, -0.5f64..(n as f64 - 0.5))
@@ -706,14 +743,6 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
             }
             c.draw_series(rects).map_err(err)?;
         }
-        for (level, name) in ROLES.iter().enumerate() {
-            let col = role_colour(level);
-            c.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(err)?
-                .label(*name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], col.filled()));
-        }
-        overlay_legend(&mut c, SeriesLabelPosition::UpperRight, 0.9)?;
         root.present().map_err(err)?;
     }
     Ok(s)
@@ -738,6 +767,7 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
         let mut c = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(15)
+            .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..end_ms.max(1e-3), 0f64..y_hi)
@@ -769,6 +799,16 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_labels_are_shortened_in_the_middle() {
+        assert_eq!(shorten_middle("abc", 5), "abc");
+        assert_eq!(shorten_middle("a-long-prefix/x=1", 9), "a-lo…/x=1");
+        assert_ne!(
+            shorten_middle("a-long-prefix/x=1", 9),
+            shorten_middle("a-long-prefix/x=2", 9)
+        );
+    }
 
     fn box5() -> Box5 {
         Box5 {

@@ -721,7 +721,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if kind == NodeKind::Server {
             self.checker.crashed(i);
         }
-        self.set_obs(i, Observation::down());
+        // A down server keeps showing the term it had (on its disk, or lost with a diskless
+        // replica until it recovers): the term series and the final table do not drop to 0.
+        let term = self.nodes[i].obs.term;
+        self.set_obs(
+            i,
+            Observation {
+                term,
+                ..Observation::down()
+            },
+        );
         self.update_availability();
     }
 
