@@ -107,6 +107,9 @@ pub fn shard_of(opt: Option<&str>) -> Result<Option<(u64, u64)>, String> {
             .parse()
             .map_err(|_| format!("{k}: expected a number, found \"{v}\""))
     };
+    if var("SLURM_ARRAY_TASK_ID").is_some() && var("SLURM_ARRAY_TASK_COUNT").is_none() {
+        return Err("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (Slurm sets both in a job array): pass --shard K/N, or --shard all to run every trial".into());
+    }
     if let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
         let id = num("SLURM_ARRAY_TASK_ID", &id)?;
         let n = num("SLURM_ARRAY_TASK_COUNT", &count)?;

@@ -220,6 +220,17 @@ fn sharded_and_merged_is_byte_identical() {
         read(&k8s.join("trials.csv")),
         read(&shards[1].join("trials.csv"))
     );
+    // An array id without its count is an error, not every trial.
+    let o = coracle_env(
+        &["sweep", &s(&spec), "--output-dir", &s(&dir("nocount"))],
+        &[("SLURM_ARRAY_TASK_ID", "2")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("SLURM_ARRAY_TASK_COUNT is not"),
+        "{}",
+        out(&o)
+    );
     // Merge in any order, into a directory that does not exist yet.
     let merged = dir("merged").join("new").join("out");
     let o = coracle(&[

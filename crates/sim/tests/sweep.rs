@@ -141,6 +141,10 @@ fn empty_point_labels_and_non_numbers_in_references_are_errors() {
     let e =
         coracle_sim::sweep::output::read_reference("r.csv", "point,value_ms\na,NaN\n").unwrap_err();
     assert!(e.contains("r.csv:2: value_ms: expected a number"), "{e}");
+    // A byte-order mark (spreadsheets write one) is not part of the header.
+    let r = coracle_sim::sweep::output::read_reference("r.csv", "\u{feff}point,value_ms\na,1\n")
+        .unwrap();
+    assert_eq!(r.len(), 1);
 }
 
 #[test]
@@ -164,4 +168,22 @@ fn a_point_with_its_own_measure_says_so_in_the_summary() {
         s["points"][1]
     );
     assert_eq!(s["points"][1]["unit"], "ms");
+    // A point may measure a metric where the spec measures an interval: the spec's interval
+    // keys do not apply to it.
+    let text = good.replacen(
+        r#""measure""#,
+        r#""points": [{"label": "a"}, {"label": "b", "measure": {"metric": "protocol_stats.max_term"}}], "measure""#,
+        1,
+    );
+    let sp = load_spec_str("x.json", &text, None).unwrap();
+    let rows = run_every_trial(&sp);
+    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true);
+    assert_eq!(s["points"][1]["unit"], "value");
+    assert!(
+        s["points"][1]["measure"]
+            .as_str()
+            .unwrap()
+            .contains("max_term")
+    );
+    assert!(s["points"][1]["n"].as_u64().unwrap() > 0);
 }

@@ -398,6 +398,8 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
 
 /// A reference distribution per point label, from a CSV with columns `point,value_ms`.
 pub fn read_reference(file: &str, text: &str) -> Result<Vec<(String, Sample)>, String> {
+    // Spreadsheets save CSV with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines();
     let header = lines.next().ok_or(format!("{file}: empty file"))?;
     let cols = csv_split(header);

@@ -184,6 +184,8 @@ pub struct Point {
     pub config: Value,
     /// What each trial of this point measures (the spec's measure with the point's overrides).
     pub measure: Measure,
+    /// Digits of the index in file names (all the sweep's files sort in point order).
+    pub digits: usize,
 }
 
 impl Point {
@@ -201,7 +203,7 @@ impl Point {
             })
             .take(60)
             .collect();
-        format!("{:02}-{}", self.index, slug)
+        format!("{:0w$}-{}", self.index, slug, w = self.digits)
     }
 }
 
@@ -414,6 +416,15 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
                     None => measure.clone(),
                     Some(over) => {
                         let mut all = measure_obj.clone().unwrap_or_default();
+                        // A point may measure the other kind: a metric where the spec measures
+                        // an interval, or the reverse. The spec's keys of the other kind go.
+                        const INTERVAL: [&str; 5] =
+                            ["from", "until", "stable_for", "within", "subtract"];
+                        if over.contains_key("metric") {
+                            all.retain(|k, _| !INTERVAL.contains(&k.as_str()));
+                        } else if over.contains_key("from") || over.contains_key("until") {
+                            all.remove("metric");
+                        }
                         for (k, v) in over {
                             all.insert(k.clone(), v.clone());
                         }
@@ -538,8 +549,13 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
                 params: shown,
                 config,
                 measure: pmeasure.clone(),
+                digits: 2,
             });
         }
+    }
+    let digits = points.len().saturating_sub(1).to_string().len().max(2);
+    for p in &mut points {
+        p.digits = digits;
     }
     for (i, p) in points.iter().enumerate() {
         if points[..i].iter().any(|q| q.label == p.label) {
