@@ -106,6 +106,7 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     let mut events: Vec<Value> = Vec::new();
     let mut role: HashMap<String, (String, f64)> = HashMap::new();
     let mut flows: HashMap<(String, String, String), VecDeque<u64>> = HashMap::new();
+    let mut last_flow: HashMap<(String, String, String), u64> = HashMap::new();
     let mut next_flow = 1u64;
     let end = recs.last().map(us).unwrap_or(0.0);
     let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
@@ -142,8 +143,10 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                 next_flow += 1;
                 flows.entry(key).or_default().push_back(id);
                 let k = msg_kind(&r["msg"]);
-                events.push(json!({"name": format!("send {k} → {to}"), "cat": "send", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}}));
-                events.push(json!({"name": k, "cat": "message", "ph": "s", "id": id, "ts": ts, "pid": 1, "tid": t}));
+                // A zero-length slice carrying the flow (`bind_id`, flow v2): Perfetto binds
+                // a flow to a slice, and an instant event with a v1 flow beside it bound the
+                // arrow to the enclosing role span instead.
+                events.push(json!({"name": format!("send {k} → {to}"), "cat": "send", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "bind_id": id, "flow_out": true, "args": {"msg": r["msg"]}}));
             }
             "recv" | "drop" => {
                 let (from, to) = if kind == "recv" {
@@ -152,13 +155,24 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                     (name(&r["from"]), name(&r["to"]))
                 };
                 let key = (from.clone(), to.clone(), r["msg"].to_string());
-                let id = flows.get_mut(&key).and_then(|q| q.pop_front());
+                // The oldest unmatched send of this message; a second copy of a duplicated
+                // packet (none left) gets an arrow from the send matched last.
+                let id = match flows.get_mut(&key).and_then(|q| q.pop_front()) {
+                    Some(id) => {
+                        last_flow.insert(key, id);
+                        Some(id)
+                    }
+                    None if kind == "recv" => last_flow.get(&key).copied(),
+                    None => None,
+                };
                 let k = msg_kind(&r["msg"]);
                 if kind == "recv" {
-                    events.push(json!({"name": format!("recv {k} ← {from}"), "cat": "recv", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}}));
+                    let mut e = json!({"name": format!("recv {k} ← {from}"), "cat": "recv", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}});
                     if let Some(id) = id {
-                        events.push(json!({"name": k, "cat": "message", "ph": "f", "bp": "e", "id": id, "ts": ts, "pid": 1, "tid": t}));
+                        e["bind_id"] = json!(id);
+                        e["flow_in"] = json!(true);
                     }
+                    events.push(e);
                 } else {
                     events.push(json!({"name": format!("drop {k} {from} → {to} ({})", name(&r["cause"])), "cat": "drop", "ph": "i", "s": "t", "ts": ts, "pid": 1, "tid": t}));
                 }
@@ -352,7 +366,30 @@ mod tests {
             .map(|e| e["args"]["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["a", "b"]);
-        assert!(ev.iter().any(|e| e["ph"] == "s") && ev.iter().any(|e| e["ph"] == "f"));
+        // Flow v2: the send and the receipt are slices bound by one id.
+        let send = ev.iter().find(|e| e["cat"] == "send").unwrap();
+        let recv = ev.iter().find(|e| e["cat"] == "recv").unwrap();
+        assert_eq!(
+            (&send["ph"], &send["flow_out"]),
+            (&json!("X"), &json!(true))
+        );
+        assert_eq!((&recv["ph"], &recv["flow_in"]), (&json!("X"), &json!(true)));
+        assert_eq!(send["bind_id"], recv["bind_id"]);
+        // Both copies of a duplicated packet get an arrow from its send.
+        let dup = format!(
+            "{TRACE}{}",
+            r#"{"t":4.5,"node":"a","kind":"recv","from":"b","msg":{"Pong":{"n":1}}}
+"#
+        );
+        let v: Value = serde_json::from_str(&perfetto(&dup).unwrap()).unwrap();
+        let pongs: Vec<&Value> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "recv" && e["name"].as_str().unwrap().contains("Pong"))
+            .collect();
+        assert_eq!(pongs.len(), 2);
+        assert!(pongs[0]["bind_id"].is_u64() && pongs[0]["bind_id"] == pongs[1]["bind_id"]);
         assert!(
             ev.iter()
                 .any(|e| e["ph"] == "X" && e["name"] == "leader (term 1)")
