@@ -544,12 +544,36 @@ pub fn plots(
     reference: Option<&[(String, coracle_sim::sweep::stats::Sample)]>,
 ) -> Result<Vec<String>, String> {
     let written = std::cell::RefCell::new(Vec::new());
+    use coracle_sim::sweep::Measure;
     let unit = match &spec.measure {
-        coracle_sim::sweep::Measure::Metric { path } => path.clone(),
+        Measure::Metric { path } => path.clone(),
         _ => "ms".to_string(),
     };
-    let curves: Vec<plot::Curve> = spec
+    // One axis per chart: a point that measures another quantity than the spec (a metric where
+    // the spec measures time, or another metric) is left out of the charts.
+    let same_axis = |m: &Measure| match (m, &spec.measure) {
+        (Measure::Metric { path: a }, Measure::Metric { path: b }) => a == b,
+        (Measure::Metric { .. }, _) | (_, Measure::Metric { .. }) => false,
+        _ => true,
+    };
+    let charted: Vec<&coracle_sim::sweep::Point> = spec
         .points
+        .iter()
+        .filter(|p| same_axis(&p.measure))
+        .collect();
+    if charted.len() < spec.points.len() {
+        let left: Vec<&str> = spec
+            .points
+            .iter()
+            .filter(|p| !same_axis(&p.measure))
+            .map(|p| p.label.as_str())
+            .collect();
+        eprintln!(
+            "note: left out of the charts, measuring another quantity than the spec ({unit}): {} (their statistics are in summary.json)",
+            left.join(", ")
+        );
+    }
+    let curves: Vec<plot::Curve> = charted
         .iter()
         .map(|p| {
             let s = sample_of(rows, p.index);
@@ -563,7 +587,7 @@ pub fn plots(
     let refs: Vec<plot::Curve> = reference
         .unwrap_or(&[])
         .iter()
-        .filter(|(k, _)| spec.points.iter().any(|p| &p.label == k))
+        .filter(|(k, _)| charted.iter().any(|p| &p.label == k))
         .map(|(k, s)| plot::Curve {
             label: k.clone(),
             values: s.values.clone(),
@@ -592,7 +616,8 @@ pub fn plots(
     // On a chart against one parameter, points that differ in another varied parameter get a
     // line of their own (one colour per combination of the others).
     let group_of = |p: &coracle_sim::sweep::Point, against: &str| -> String {
-        p.params
+        let mut parts: Vec<String> = p
+            .params
             .iter()
             .filter(|(k, _)| k != against)
             .map(|(k, v)| {
@@ -602,13 +627,22 @@ pub fn plots(
                     coracle_sim::sweep::spec::scalar_text(v)
                 )
             })
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect();
+        // Objects and lists a point sets (a latency distribution, a timeline) are no column
+        // but tell points apart too: such points are named by their own label (`lan` of
+        // `lan/election_timeout_max=300`).
+        if p.set
+            .iter()
+            .any(|(k, v)| k != against && (v.is_object() || v.is_array()))
+        {
+            parts.insert(0, p.label.split('/').next().unwrap_or(&p.label).to_string());
+        }
+        parts.join(",")
     };
     let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>,
                  against: &str|
      -> Vec<plot::Box5> {
-        spec.points
+        charted
             .iter()
             .filter_map(|p| {
                 let x = x_of(p)?;
@@ -632,8 +666,7 @@ pub fn plots(
         plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0), ""), true)?,
     )?;
     for c in &spec.columns {
-        let xs: Vec<Option<f64>> = spec
-            .points
+        let xs: Vec<Option<f64>> = charted
             .iter()
             .map(|p| {
                 p.params

@@ -725,3 +725,28 @@ fn a_reused_output_directory_holds_one_sweep() {
     assert!(d.join("notes.txt").exists(), "other files are left alone");
     assert!(d.join("summary.json").exists());
 }
+
+/// A point measuring a metric in a sweep of times keeps its statistics but stays off the
+/// charts' time axis (said on the terminal).
+#[test]
+fn a_point_measuring_another_quantity_is_left_out_of_the_charts() {
+    let d = dir("mixed");
+    let text = SPEC.replace(
+        r#""vary": {"consensus.election_timeout_max": [200, 300]},"#,
+        r#""points": [{"label": "time"}, {"label": "terms", "measure": {"metric": "protocol_stats.max_term"}}],"#,
+    );
+    let spec = write_spec(&d, &text);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d)]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains(
+            "left out of the charts, measuring another quantity than the spec (ms): terms"
+        ),
+        "{}",
+        out(&o)
+    );
+    let cdf = read(&d.join("cdf.svg"));
+    assert!(!cdf.contains("terms"));
+    let summary: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    assert_eq!(summary["points"][1]["unit"], "value");
+}

@@ -15,6 +15,27 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
+/// What a random fault changed, for its undo: the node (or link) and which flags or
+/// directions (`what`, a bit mask) it set, by fault kind.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Binding {
+    kind: usize,
+    target: usize,
+    what: u8,
+}
+
+/// Binding kind of random link faults (beside CRASHED, PAUSED, ISOLATED).
+const LINK: usize = 3;
+
+/// Bit mask of the directions `which` names (bit 0 forward, bit 1 reverse).
+fn which_bits(which: Which) -> u8 {
+    match which {
+        Which::Forward => 1,
+        Which::Reverse => 2,
+        _ => 3,
+    }
+}
+
 /// A planned action; `bind` records the node (or partition) it hits for a later undo.
 pub(super) struct Planned {
     pub action: Action,
@@ -41,9 +62,10 @@ const ISOLATED: usize = 2;
 
 /// Why an action whose role target (or partition member) found nobody was skipped.
 const NO_ROLE: &str = "no node had that role";
-/// Why the undo of a random fault that changed nothing (its node was already down, paused,
-/// isolated, or its link already down) was skipped.
-const UNDO_NOTHING: &str = "the fault it undoes changed nothing";
+/// Why the undo of a random fault was skipped: the fault changed nothing (its node was already
+/// down, paused, isolated, or its link already down), or something else already ended it (a
+/// scripted recover, resume, rejoin or link up), so the undo would end a later fault.
+const UNDO_NOTHING: &str = "the fault it undoes changed nothing or is already over";
 
 impl<P: Protocol> Engine<'_, P> {
     /// Draws the plan: scripted actions with their delays, then the random faults.
@@ -82,7 +104,8 @@ impl<P: Protocol> Engine<'_, P> {
                 let Some(f) = fault else { continue };
                 // One stream per kind, so that a kind's events do not depend on how many
                 // the kinds before it drew (a shorter `--until` keeps the faults it covers).
-                let mut crng = rng::stream(self.seed, rng::purpose::TIMELINE, 1 + kind as u64);
+                // Timeline streams: 0 scripted delays, 2 role picks, 10.. chaos, 1000.. flaps.
+                let mut crng = rng::stream(self.seed, rng::purpose::TIMELINE, 10 + kind as u64);
                 let mut t = c.start;
                 loop {
                     let u: f64 = crng.random();
@@ -185,7 +208,7 @@ impl<P: Protocol> Engine<'_, P> {
                 .get(k as usize)
                 .copied()
                 .flatten()
-                .map(|b| b.0),
+                .map(|b| b.target),
             Target::Role(RoleTarget::Last) => self.last_hit[last],
             Target::Role(RoleTarget::Leader) => (0..self.nodes.len())
                 .filter(|&i| {
@@ -268,8 +291,15 @@ impl<P: Protocol> Engine<'_, P> {
                 if let Some(n) = hit(self, t, CRASHED, "crash") {
                     let was_up = self.nodes[n].up;
                     self.fired("crash", Some(n), noop(!was_up, "already down"));
+                    if scripted {
+                        // The script owns the outage now: a random crash's recover must not
+                        // end it.
+                        self.release(CRASHED, n, 1);
+                    }
                     if was_up {
-                        self.bind(bind, n, 1);
+                        self.bind(bind, CRASHED, n, 1);
+                        // A crash ends a pause: a random pause's resume must not end a later one.
+                        self.release(PAUSED, n, 1);
                     }
                     if scripted {
                         self.last_hit[CRASHED] = Some(n);
@@ -283,6 +313,9 @@ impl<P: Protocol> Engine<'_, P> {
                     self.fired("recover", Some(n), note);
                     if !self.nodes[n].up {
                         self.boot(n);
+                        // Whoever crashed it, that crash is over: a random crash's recover
+                        // must not end a later one.
+                        self.release(CRASHED, n, 1);
                     }
                 }
             }
@@ -292,8 +325,11 @@ impl<P: Protocol> Engine<'_, P> {
                     let why = if slot.up { "already paused" } else { "down" };
                     let idle = !slot.up || slot.paused;
                     self.fired("pause", Some(n), noop(idle, why));
+                    if scripted {
+                        self.release(PAUSED, n, 1);
+                    }
                     if !idle {
-                        self.bind(bind, n, 1);
+                        self.bind(bind, PAUSED, n, 1);
                         self.nodes[n].paused = true;
                     }
                     if scripted {
@@ -306,6 +342,7 @@ impl<P: Protocol> Engine<'_, P> {
                     let note = noop(!self.nodes[n].paused, "not paused");
                     self.fired("resume", Some(n), note);
                     self.resume(n);
+                    self.release(PAUSED, n, 1);
                 }
             }
             Action::Isolate {
@@ -324,8 +361,11 @@ impl<P: Protocol> Engine<'_, P> {
                     let slot = &self.nodes[n];
                     let added =
                         u8::from(inbound && !slot.deaf) | (u8::from(outbound && !slot.mute) << 1);
+                    if scripted {
+                        self.release(ISOLATED, n, u8::from(inbound) | (u8::from(outbound) << 1));
+                    }
                     if added != 0 {
-                        self.bind(bind, n, added);
+                        self.bind(bind, ISOLATED, n, added);
                     }
                     if scripted {
                         self.last_hit[ISOLATED] = Some(n);
@@ -337,7 +377,7 @@ impl<P: Protocol> Engine<'_, P> {
             Action::Rejoin(t) => {
                 // A random isolation's rejoin clears only the directions it cut.
                 let mask = match t {
-                    Target::Bound(k) => self.bindings[k as usize].map_or(0, |b| b.1),
+                    Target::Bound(k) => self.bindings[k as usize].map_or(0, |b| b.what),
                     _ => 0b11,
                 };
                 if let Some(n) = hit(self, t, ISOLATED, "rejoin") {
@@ -345,6 +385,7 @@ impl<P: Protocol> Engine<'_, P> {
                     let slot = &mut self.nodes[n];
                     slot.deaf &= mask & 1 == 0;
                     slot.mute &= mask & 2 == 0;
+                    self.release(ISOLATED, n, mask);
                 }
             }
             Action::Partition { groups } => {
@@ -462,16 +503,26 @@ impl<P: Protocol> Engine<'_, P> {
                     if took == 0 {
                         details["skipped"] = json!("already down");
                     } else {
-                        self.bindings[k as usize] = Some((link, took));
+                        self.bind(Some(k), LINK, link, took);
                     }
                 }
                 self.fired(name, None, details);
                 for ch in channels(link, which) {
                     self.net.change_channel(ch, &change);
                 }
+                // A link brought up ends the random faults that took it down; a scripted
+                // link_down takes their outage over.
+                if change.up == Some(true) || (change.up == Some(false) && scripted) {
+                    self.release(LINK, link, which_bits(which));
+                }
             }
             Action::LinkUpOne(k) => {
-                let Some((link, took)) = self.bindings[k as usize] else {
+                let Some(Binding {
+                    target: link,
+                    what: took,
+                    ..
+                }) = self.bindings[k as usize]
+                else {
                     self.fired("link_up", None, noop(true, UNDO_NOTHING));
                     return;
                 };
@@ -490,6 +541,7 @@ impl<P: Protocol> Engine<'_, P> {
                 for ch in channels(link, which) {
                     self.net.change_channel(ch, &up);
                 }
+                self.release(LINK, link, took);
             }
             Action::Flap {
                 link,
@@ -521,9 +573,26 @@ impl<P: Protocol> Engine<'_, P> {
     }
 
     /// Records what random fault `bind` changed (`what`: which flags or directions), for its undo.
-    fn bind(&mut self, bind: Option<u32>, node: usize, what: u8) {
+    fn bind(&mut self, bind: Option<u32>, kind: usize, target: usize, what: u8) {
         if let Some(k) = bind {
-            self.bindings[k as usize] = Some((node, what));
+            self.bindings[k as usize] = Some(Binding { kind, target, what });
+        }
+    }
+
+    /// Something restored `what` of `target` (a recover, resume, rejoin or link up, scripted or
+    /// random): the random faults that had set it are over, and their undos must not end a
+    /// fault that comes later.
+    fn release(&mut self, kind: usize, target: usize, what: u8) {
+        for b in self.bindings.iter_mut() {
+            if let Some(x) = b
+                && x.kind == kind
+                && x.target == target
+            {
+                x.what &= !what;
+                if x.what == 0 {
+                    *b = None;
+                }
+            }
         }
     }
 
@@ -550,6 +619,9 @@ impl<P: Protocol> Engine<'_, P> {
         };
         for ch in channels(link, which) {
             self.net.change_channel(ch, &change);
+        }
+        if go_up {
+            self.release(LINK, link, which_bits(which));
         }
         if !stop {
             let next = now.saturating_add(dwell);

@@ -353,7 +353,7 @@ pub struct Engine<'s, P: Protocol> {
     planned: Vec<faults::Planned>,
     /// What each random fault hit and changed (node or link, flags), for its undo; `None` if
     /// it changed nothing (so its undo does not cancel someone else's fault).
-    bindings: Vec<Option<(usize, u8)>>,
+    bindings: Vec<Option<faults::Binding>>,
     last_hit: [Option<usize>; 3],
     timeline_rng: Rng,
     flaps: Vec<faults::Flap>,
