@@ -16,10 +16,9 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
 /// What a random fault changed, for its undo: the node (or link) and which flags or
-/// directions (`what`, a bit mask) it set, by fault kind.
+/// directions (`what`, a bit mask) it set.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct Binding {
-    kind: usize,
     target: usize,
     what: u8,
 }
@@ -284,7 +283,8 @@ impl<P: Protocol> Engine<'_, P> {
             }
             n
         };
-        // Only scripted faults are what `"role": "last"` refers to.
+        // Random faults carry a binding for their undo; scripted ones do not. Only scripted
+        // faults are what `"role": "last"` refers to.
         let scripted = bind.is_none();
         match action {
             Action::Crash(t) => {
@@ -295,14 +295,12 @@ impl<P: Protocol> Engine<'_, P> {
                         // The script owns the outage now: a random crash's recover must not
                         // end it.
                         self.release(CRASHED, n, 1);
+                        self.last_hit[CRASHED] = Some(n);
                     }
                     if was_up {
                         self.bind(bind, CRASHED, n, 1);
                         // A crash ends a pause: a random pause's resume must not end a later one.
                         self.release(PAUSED, n, 1);
-                    }
-                    if scripted {
-                        self.last_hit[CRASHED] = Some(n);
                     }
                     self.crash(n);
                 }
@@ -575,7 +573,8 @@ impl<P: Protocol> Engine<'_, P> {
     /// Records what random fault `bind` changed (`what`: which flags or directions), for its undo.
     fn bind(&mut self, bind: Option<u32>, kind: usize, target: usize, what: u8) {
         if let Some(k) = bind {
-            self.bindings[k as usize] = Some(Binding { kind, target, what });
+            self.bindings[k as usize] = Some(Binding { target, what });
+            self.holding.entry((kind, target)).or_default().push(k);
         }
     }
 
@@ -583,17 +582,20 @@ impl<P: Protocol> Engine<'_, P> {
     /// random): the random faults that had set it are over, and their undos must not end a
     /// fault that comes later.
     fn release(&mut self, kind: usize, target: usize, what: u8) {
-        for b in self.bindings.iter_mut() {
-            if let Some(x) = b
-                && x.kind == kind
-                && x.target == target
-            {
+        let Some(held) = self.holding.get_mut(&(kind, target)) else {
+            return;
+        };
+        let bindings = &mut self.bindings;
+        held.retain(|&k| {
+            let b = &mut bindings[k as usize];
+            if let Some(x) = b {
                 x.what &= !what;
                 if x.what == 0 {
                     *b = None;
                 }
             }
-        }
+            b.is_some()
+        });
     }
 
     /// Toggles flapping link `k` and schedules its next toggle.

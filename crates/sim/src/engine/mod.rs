@@ -354,6 +354,8 @@ pub struct Engine<'s, P: Protocol> {
     /// What each random fault hit and changed (node or link, flags), for its undo; `None` if
     /// it changed nothing (so its undo does not cancel someone else's fault).
     bindings: Vec<Option<faults::Binding>>,
+    /// The bindings still in force, by (kind, node or link): what a restore releases.
+    holding: std::collections::BTreeMap<(usize, usize), Vec<u32>>,
     last_hit: [Option<usize>; 3],
     timeline_rng: Rng,
     flaps: Vec<faults::Flap>,
@@ -455,6 +457,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             cuts: Vec::new(),
             planned: Vec::new(),
             bindings: Vec::new(),
+            holding: Default::default(),
             last_hit: [None; 3],
             timeline_rng: rng::stream(seed, rng::purpose::TIMELINE, 2),
             flaps: Vec::new(),
