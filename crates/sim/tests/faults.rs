@@ -563,3 +563,52 @@ fn a_random_faults_undo_never_ends_a_scripted_fault() {
     // Some random recovers did fall inside the outage (and were skipped).
     assert!(caught > 0);
 }
+
+/// A flap takes its link over like a scripted fault: a random link fault's undo does not cut
+/// the flap's down phase short.
+#[test]
+fn a_flap_takes_its_link_over_from_random_faults() {
+    let flap = json!([{"at": 500, "action": "flap", "link": "L",
+        "down": {"dist": "constant", "value": 1500}, "up": {"dist": "constant", "value": 100000}}]);
+    let alone = results(&pair(flap.clone(), json!({})), 1);
+    for seed in 1..=5 {
+        let r = results(
+            &pair(
+                flap.clone(),
+                json!({"stop": 450, "link": {"rate": 3, "duration": 1000}}),
+            ),
+            seed,
+        );
+        // Random faults only take hellos away; none gets through during the down phase.
+        assert!(
+            count(&r, 1, "hellos_received") <= count(&alone, 1, "hellos_received"),
+            "seed {seed}"
+        );
+    }
+}
+
+/// `"role": "last"` after a role-targeted fault that hit nobody has nothing to undo (it used
+/// to name the node an earlier fault hit).
+#[test]
+fn last_after_a_fault_that_hit_nobody_is_nobody() {
+    let r = results(
+        &pair(
+            json!([
+                {"at": 500, "action": "crash", "node": "a"},
+                {"at": 700, "action": "recover", "role": "last"},
+                {"at": 1000, "action": "crash", "role": "leader"},
+                {"at": 1200, "action": "recover", "role": "last"}
+            ]),
+            json!({}),
+        ),
+        1,
+    );
+    let last = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["t"] == 1200.0)
+        .unwrap();
+    assert_eq!(last["skipped"], "no node had that role", "{last}");
+    assert!(last.get("node").is_none(), "{last}");
+}

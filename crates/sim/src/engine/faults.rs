@@ -271,6 +271,9 @@ impl<P: Protocol> Engine<'_, P> {
                 bind: None,
             },
         );
+        // Random faults carry a binding for their undo; scripted ones do not. Only scripted
+        // faults are what `"role": "last"` refers to.
+        let scripted = bind.is_none();
         let hit = |e: &mut Self, t: Target, last: usize, what: &str| -> Option<usize> {
             let n = e.resolve(t, last);
             if n.is_none() {
@@ -280,12 +283,14 @@ impl<P: Protocol> Engine<'_, P> {
                     NO_ROLE
                 };
                 e.fired(what, None, noop(true, why));
+                if scripted && matches!(t, Target::Role(_)) {
+                    // This fault hit nobody: a following "last" undo has nothing to undo
+                    // (not the node an earlier fault hit).
+                    e.last_hit[last] = None;
+                }
             }
             n
         };
-        // Random faults carry a binding for their undo; scripted ones do not. Only scripted
-        // faults are what `"role": "last"` refers to.
-        let scripted = bind.is_none();
         match action {
             Action::Crash(t) => {
                 if let Some(n) = hit(self, t, CRASHED, "crash") {
@@ -354,11 +359,15 @@ impl<P: Protocol> Engine<'_, P> {
                         (true, false) => "in",
                         _ => "out",
                     };
-                    self.fired("isolate", Some(n), json!({ "direction": dir }));
                     // What this isolation adds (its undo takes away only that).
                     let slot = &self.nodes[n];
                     let added =
                         u8::from(inbound && !slot.deaf) | (u8::from(outbound && !slot.mute) << 1);
+                    let mut details = json!({ "direction": dir });
+                    if !scripted && added == 0 {
+                        details["skipped"] = json!("already isolated");
+                    }
+                    self.fired("isolate", Some(n), details);
                     if scripted {
                         self.release(ISOLATED, n, u8::from(inbound) | (u8::from(outbound) << 1));
                     }
@@ -459,7 +468,9 @@ impl<P: Protocol> Engine<'_, P> {
                 self.cuts.clear();
             }
             Action::HealOne(id) => {
-                self.fired("heal", None, json!({}));
+                // A scripted heal may have removed this random partition already.
+                let gone = !self.cuts.iter().any(|(c, _)| *c == id);
+                self.fired("heal", None, noop(gone, UNDO_NOTHING));
                 self.cuts.retain(|(c, _)| *c != id);
             }
             Action::Clock {
@@ -622,9 +633,9 @@ impl<P: Protocol> Engine<'_, P> {
         for ch in channels(link, which) {
             self.net.change_channel(ch, &change);
         }
-        if go_up {
-            self.release(LINK, link, which_bits(which));
-        }
+        // Each toggle sets the link's state whatever brought it there: the random link
+        // faults holding it are over (their undo must not cut a down phase short).
+        self.release(LINK, link, which_bits(which));
         if !stop {
             let next = now.saturating_add(dwell);
             let next = match self.flaps[k].until {
