@@ -599,7 +599,14 @@ pub fn plots(
         written.borrow_mut().push(name.to_string());
         Ok::<(), String>(())
     };
-    let title = format!("{}: {}", spec.name, spec.measure.describe());
+    // The measure in the title, when every charted point has the same (a point may change its
+    // horizon, for one).
+    let described = spec.measure.describe();
+    let title = if charted.iter().all(|p| p.measure.describe() == described) {
+        format!("{}: {described}", spec.name)
+    } else {
+        spec.name.clone()
+    };
     let title = if title.len() > 90 {
         spec.name.clone()
     } else {
