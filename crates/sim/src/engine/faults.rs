@@ -388,7 +388,12 @@ impl<P: Protocol> Engine<'_, P> {
                     _ => 0b11,
                 };
                 if let Some(n) = hit(self, t, ISOLATED, "rejoin") {
-                    self.fired("rejoin", Some(n), json!({}));
+                    let details = match mask {
+                        1 => json!({ "direction": "in" }),
+                        2 => json!({ "direction": "out" }),
+                        _ => json!({}),
+                    };
+                    self.fired("rejoin", Some(n), details);
                     let slot = &mut self.nodes[n];
                     slot.deaf &= mask & 1 == 0;
                     slot.mute &= mask & 2 == 0;
