@@ -153,14 +153,26 @@ fn points_file(dir: &Path, p: &coracle_sim::sweep::Point) -> String {
         .to_string()
 }
 
-/// The commands that re-run one trial.
+/// The commands that re-run one trial (from an output directory's spec.json).
 pub fn reproduce(dir: &Path, spec: &Spec, r: &TrialRow) -> String {
+    reproduce_with(
+        dir,
+        &dir.join("spec.json").display().to_string(),
+        "",
+        spec,
+        r,
+    )
+}
+
+/// The commands that re-run one trial: its point file in `dir`, and `spec_file --trial` with
+/// `extra` options (a `--seed` the spec file does not hold).
+fn reproduce_with(dir: &Path, spec_file: &str, extra: &str, spec: &Spec, r: &TrialRow) -> String {
     let p = &spec.points[r.point];
     format!(
-        "coracle run {} --seed {}    (value: coracle sweep {} --trial {}/{})",
+        "coracle run {} --seed {}    (value: coracle sweep {} --trial {}/{}{extra})",
         shell_quote(&points_file(dir, p)),
         r.seed,
-        shell_quote(&dir.join("spec.json").display().to_string()),
+        shell_quote(spec_file),
         shell_quote(&p.label),
         r.trial
     )
@@ -765,12 +777,8 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
             spec.file.clone()
         };
         println!(
-            "re-run: coracle run {} --seed {}    (value: coracle sweep {} --trial {}/{}{seed})",
-            shell_quote(&points_file(&dir, p)),
-            r.seed,
-            shell_quote(&spec_file),
-            shell_quote(&p.label),
-            r.trial
+            "re-run: {}",
+            reproduce_with(&dir, &spec_file, &seed, &spec, &r)
         );
     } else {
         println!(

@@ -175,14 +175,12 @@ fn split_for_legend<'a>(
             )),
         }
         .map_err(err)?;
-        let label = if e.label.chars().count() > max_chars {
-            let cut: String = e.label.chars().take(max_chars - 1).collect();
-            format!("{cut}…")
-        } else {
-            e.label.clone()
-        };
         right
-            .draw(&Text::new(label, (x1 + 6, y - 7), font.clone()))
+            .draw(&Text::new(
+                shorten_middle(&e.label, max_chars),
+                (x1 + 6, y - 7),
+                font.clone(),
+            ))
             .map_err(err)?;
     }
     if shown < entries.len() {
