@@ -53,8 +53,8 @@ pub fn main(a: MergeArgs) -> ExitCode {
         m.rows.len(),
         dirs.len()
     );
-    if let Err(e) = std::fs::create_dir_all(&a.output_dir) {
-        eprintln!("error: cannot create {}: {e}", a.output_dir.display());
+    if let Err(e) = coracle_sim::sweep::output::write_points(&a.output_dir, &m.spec) {
+        eprintln!("error: cannot write {}: {e}", a.output_dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
     let o = RunOpts {

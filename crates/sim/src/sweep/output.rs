@@ -230,8 +230,8 @@ pub fn pretty(v: &Value) -> String {
     s
 }
 
-/// Writes `spec.json`, `points/*.json`, `trials.csv` and `summary.json` (unsharded) or
-/// `shard.json` (a shard) into `dir`.
+/// Writes `trials.csv` and `summary.json` (unsharded) or `shard.json` (a shard) into `dir`;
+/// `spec.json` and `points/*.json` are written before the trials run ([`write_points`]).
 pub fn write_tables(
     dir: &Path,
     spec: &Spec,
@@ -239,7 +239,6 @@ pub fn write_tables(
     complete: bool,
     shard: Option<(u64, u64)>,
 ) -> std::io::Result<()> {
-    write_points(dir, spec)?;
     std::fs::write(dir.join("trials.csv"), trials_csv(spec, rows))?;
     match shard {
         Some((k, n)) => std::fs::write(
