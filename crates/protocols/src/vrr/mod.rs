@@ -125,8 +125,11 @@
 //!
 //! Recovery (§4.3, `durable: false`)
 //! * The recovering replica needs f + 1 RecoveryResponses from other replicas with its nonce,
-//!   including the primary's of the latest view among them; on timeout it starts again with a
-//!   fresh nonce (earlier responses are discarded). Only replicas in normal status that are
+//!   including the primary's of the latest view among them; on timeout it sends Recovery
+//!   again with the same nonce and keeps the responses it has (a response to an earlier
+//!   retry is as fresh as a delayed one: a new nonce per retry made recovery impossible once
+//!   the primary's log took longer than the retry interval to cross a slow link; a later
+//!   response from the same replica replaces an older one). Only replicas in normal status that are
 //!   caught up answer. After recovery it sends a PrepareOK when its new log has uncommitted
 //!   ops, and executes from op 1. A single diskless replica can never recover (nobody can
 //!   answer it); `Vrr::new` warns about that configuration.
@@ -136,7 +139,10 @@
 //!   ([`VrrWrite::Append`], [`VrrWrite::Truncate`]) are persisted before any message that
 //!   reveals them. When both change, the log is written first, so that a crash in between
 //!   leaves an old last normal view on a newer log (harmless: the log holds everything
-//!   committed before that view) rather than a new one on an older log.
+//!   committed before that view) rather than a new one on an older log. A replica that
+//!   moves by StartView straight from normal status in an older view writes the new
+//!   view-number (with its old last normal view) before the log, so that a crash in between
+//!   cannot restart it as normal in the old view holding the new view's log.
 //! * A restarted replica resumes from its disk: in normal status if its last normal view is
 //!   its view (as the primary of that view if it is, re-learning the commit-number from
 //!   PrepareOKs), in view-change status otherwise (re-broadcasting StartViewChange). This is

@@ -20,12 +20,17 @@ impl VrrServer {
         self.clear_view_state();
         self.c.recoveries_started += 1;
         self.recovery_attempts = 0;
+        // One nonce per recovery, kept across retries with the responses gathered so far: a
+        // response to an earlier retry was still sent after this restart, which is all the
+        // nonce must show (to the recovering replica it is the same as a delayed answer).
+        // A fresh nonce per retry would discard every answer slower than the retry interval,
+        // and the primary's carries its whole log: on a slow link recovery would never end.
+        self.nonce = ctx.rng.random::<u64>();
+        self.responses.fill(None);
         self.send_recovery(ctx, out);
     }
 
     fn send_recovery(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
-        self.nonce = ctx.rng.random::<u64>();
-        self.responses.fill(None);
         self.broadcast(out, &VrrMsg::Recovery { nonce: self.nonce });
         // Each retry doubles the wait (up to 4×, with `view_change_backoff`): the primary
         // answers every Recovery with its whole log, and on a slow link retries at a fixed

@@ -286,8 +286,15 @@ impl VrrServer {
         }
         let mut log = self.log[..after as usize].to_vec();
         log.extend(entries);
+        let jumped = view > self.view;
         self.view = view;
         self.clear_view_state();
+        if jumped {
+            // Straight from normal in an older view: the new view-number goes to disk before
+            // the new log, so a crash in between restarts into this view's change instead of
+            // normal in the old view with a log that was never that view's.
+            self.persist_view(out);
+        }
         self.replace_log(log, out);
         self.last_normal = view;
         self.persist_view(out);

@@ -480,33 +480,37 @@ fn a_recovering_replica_takes_no_part_and_recovers_from_the_primary_of_the_lates
 }
 
 #[test]
-fn recovery_needs_the_primary_of_the_latest_view_and_retries_with_a_fresh_nonce() {
+fn recovery_needs_the_primary_of_the_latest_view_and_retries_with_the_same_nonce() {
     let (mut s, _) = Solo::new(cfg(), 5, 4, VrrDisk::default());
-    let outs = s.restart();
-    let nonce = match sent_to(&outs, 0).as_slice() {
+    let recovery_nonce = |outs: &Outs| match sent_to(outs, 0).as_slice() {
         [VrrMsg::Recovery { nonce }] => *nonce,
         m => panic!("unexpected {m:?}"),
     };
-    let resp = |view: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
+    let nonce = recovery_nonce(&s.restart());
+    let resp = |nonce: u64, view: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
         view,
         nonce,
         op: 0,
         log,
         commit: 0,
     };
-    // The primary of view 1 answered, but replica 2 knows view 2: its primary is needed.
-    s.recv(1, resp(1, Some(vec![])));
-    s.recv(0, resp(1, None));
-    s.recv(2, resp(2, None));
+    // The primary of view 1 answered, but replica 3 knows view 2: its primary is needed.
+    s.recv(1, resp(nonce, 1, Some(vec![])));
+    s.recv(0, resp(nonce, 1, None));
+    s.recv(3, resp(nonce, 2, None));
     assert_eq!(s.node.observe().role, Role::Recovering);
-    let outs = s.fire(VrrTimer::Recovery);
-    let fresh = match sent_to(&outs, 0).as_slice() {
-        [VrrMsg::Recovery { nonce }] => *nonce,
-        m => panic!("unexpected {m:?}"),
-    };
+    // A retry repeats the nonce and keeps what was gathered: an answer to the first Recovery
+    // that arrives late still counts (it was sent after the restart all the same).
+    assert_eq!(recovery_nonce(&s.fire(VrrTimer::Recovery)), nonce);
+    s.recv(2, resp(nonce, 2, Some(log_of(&[1], 1))));
+    assert_eq!(s.node.observe().role, Role::Follower);
+    assert_eq!(s.node.observe().term, 2);
+    // A new recovery (another restart) draws a new nonce; answers to the old one are ignored.
+    let fresh = recovery_nonce(&s.restart());
     assert_ne!(fresh, nonce);
-    // Old responses are forgotten.
-    s.recv(3, resp(2, None));
+    s.recv(0, resp(nonce, 2, None));
+    s.recv(1, resp(nonce, 2, None));
+    s.recv(2, resp(nonce, 2, Some(log_of(&[1], 1))));
     assert_eq!(s.node.observe().role, Role::Recovering);
 }
 
