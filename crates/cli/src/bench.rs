@@ -156,6 +156,16 @@ fn run_one(path: &Path, until: Option<f64>, quick: bool) -> ExitCode {
     };
     let wall = t0.elapsed().as_secs_f64();
     let o = &r.outcome;
+    if o.reason == coracle_sim::engine::StopReason::Stalled {
+        // Millions of events at one instant are not a speed worth reporting.
+        eprintln!(
+            "error: {}: simulated time stopped passing at {} ms (see `coracle run {}`)",
+            path.display(),
+            time_to_ms(o.end),
+            path.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let line = json!({
         "events": o.events,
         "wall_s": wall,

@@ -107,8 +107,23 @@ pub fn main(path: &Path) -> ExitCode {
                 time_to_ms(*max)
             ),
         };
+        let mut when = String::new();
+        if w.start > 0 || w.stop.is_some() {
+            when += &format!(
+                "; from {} ms to {}",
+                time_to_ms(w.start),
+                w.stop
+                    .map_or("the end".to_string(), |t| format!("{} ms", time_to_ms(t)))
+            );
+        }
+        if let Some(m) = w.max_ops {
+            when += &format!("; at most {m} ops");
+        }
+        if let Arrival::Open { .. } = w.arrival {
+            when += &format!("; queue limit {}", w.queue_limit);
+        }
         println!(
-            "  {:<8} {arrival}; {} keys, reads {}, cas {}",
+            "  {:<8} {arrival}; {} keys, reads {}, cas {}{when}",
             name(i),
             w.keys,
             w.read_fraction,

@@ -354,7 +354,7 @@ fn a_run_whose_simulated_time_stops_passing_is_an_error_not_a_hang() {
     let cfg = tmp("stall.json");
     std::fs::write(
         &cfg,
-        r#"{"termination": 100, "consensus": {"protocol": "dummy"},
+        r#"{"termination": 2000, "consensus": {"protocol": "raft"},
             "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "c1", "type": "client"}],
                         "links": [{"from": "s1", "to": "c1", "latency": 0}]},
             "workload": {}}"#,
@@ -372,7 +372,7 @@ fn a_run_whose_simulated_time_stops_passing_is_an_error_not_a_hang() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("simulated time stopped passing at 0 ms: 1000000 events"),
+        stderr(&o).contains("simulated time stopped passing at 300 ms: 1000000 events"),
         "{}",
         stderr(&o)
     );

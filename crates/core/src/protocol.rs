@@ -273,6 +273,9 @@ pub trait Node<P: Protocol>: Send {
 pub trait Protocol: Sized + Send + Sync + 'static {
     /// The `consensus.protocol` name.
     const NAME: &'static str;
+    /// Whether client proxies carry out key-value operations. The dummy's fail each at once, so
+    /// a workload would only spin (a closed loop without think time never lets time pass).
+    const SERVES_CLIENTS: bool = true;
     /// The `consensus` object (minus `protocol`), deserialised with unknown keys rejected.
     type Config: DeserializeOwned + Serialize + schemars::JsonSchema + Clone + Debug;
     /// Wire messages.

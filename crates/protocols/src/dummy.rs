@@ -149,6 +149,7 @@ impl Node<Dummy> for DummyClient {
 
 impl Protocol for Dummy {
     const NAME: &'static str = "dummy";
+    const SERVES_CLIENTS: bool = false;
     type Config = DummyConfig;
     type Msg = DummyMsg;
     type Timer = DummyTimer;

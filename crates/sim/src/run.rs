@@ -66,6 +66,15 @@ pub fn cluster_of(s: &Scenario) -> Cluster {
 fn prepare<P: Protocol>(
     s: &Scenario,
 ) -> Result<(P, Cluster, Vec<String>, serde_json::Value), ConfigError> {
+    if !P::SERVES_CLIENTS && s.workloads.iter().any(Option::is_some) {
+        return Err(s.source.error(
+            "workload",
+            format!(
+                "the {} protocol does not serve client operations: remove the workload (and workload_min/workload_max), or use \"raft\" or \"vrr\"",
+                P::NAME
+            ),
+        ));
+    }
     let cluster = cluster_of(s);
     let cfg: P::Config = parse_value(&s.source, "consensus", s.consensus.clone())?;
     let given = serde_json::to_value(&cfg).unwrap_or_default();
@@ -129,6 +138,18 @@ fn run_with<P: Protocol>(
             verdict: coracle_check::Verdict::Ok,
             keys_checked: 0,
             operations: 0,
+            steps: 0,
+        }
+    } else if outcome.history_capped {
+        coracle_check::Report {
+            verdict: coracle_check::Verdict::Unknown {
+                reason: format!(
+                    "not checked: the run issued more than {} operations (only that many are recorded); shorten it or lower the workload's rate",
+                    crate::engine::MAX_HISTORY
+                ),
+            },
+            keys_checked: 0,
+            operations: outcome.history.len(),
             steps: 0,
         }
     } else if outcome.reason == crate::engine::StopReason::Stalled {

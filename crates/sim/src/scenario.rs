@@ -271,6 +271,8 @@ pub struct ClientWorkload {
     pub start: Time,
     pub stop: Option<Time>,
     pub max_ops: Option<u64>,
+    /// Open loops: the most operations waiting in the client; later arrivals are skipped.
+    pub queue_limit: u64,
 }
 
 /// A fully resolved scenario.

@@ -25,6 +25,11 @@ pub const LEGACY_DEFAULT_TERMINATION_MS: f64 = 100.0;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Legacy {
+    /// Coracle's extension (a sweep names each point's scenario): not in the 2015 format.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
     #[serde(default)]
     termination: Option<f64>,
     #[serde(default)]
@@ -403,7 +408,7 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
         }
     }
     let nodes = net.nodes.iter().map(|n| (n.id.clone(), n.kind)).collect();
-    let native = assemble(
+    let mut native = assemble(
         &src,
         nodes,
         links,
@@ -413,12 +418,19 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
         legacy_workload(&src, cfg.workload_min, cfg.workload_max)?,
         cfg.consensus,
     )?;
+    native.name = cfg.name;
+    native.description = cfg.description;
     resolve(native, src, Format::Legacy2015)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebExport {
+    /// Coracle's extension (a sweep names each point's scenario): not in the export format.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
     nodes: Vec<WebNode>,
     links: Vec<WebLink>,
 }
@@ -479,7 +491,14 @@ pub mod web_defaults {
 
 /// The 2015 web editor's export.
 pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError> {
+    let native = web_to_native(cfg, &src)?;
+    resolve(native, src, Format::WebEditor2015)
+}
+
+/// The native config a web-editor export means (with the editor's defaults written out).
+pub fn web_to_native(cfg: WebExport, src: &Source) -> Result<NativeConfig, ConfigError> {
     use web_defaults::*;
+    let src = src.clone();
     let node_ids: Vec<(String, Name)> = cfg
         .nodes
         .iter()
@@ -533,7 +552,7 @@ pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError>
     consensus.insert("heartbeat_interval".into(), HEARTBEAT_MS.into());
     consensus.insert("client_timeout".into(), CLIENT_TIMEOUT_MS.into());
     let nodes = cfg.nodes.iter().map(|n| (n.id.clone(), n.kind)).collect();
-    let native = assemble(
+    let mut native = assemble(
         &src,
         nodes,
         links,
@@ -543,7 +562,9 @@ pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError>
         legacy_workload(&src, Some(WORKLOAD_MIN_MS), Some(WORKLOAD_MAX_MS))?,
         consensus,
     )?;
-    resolve(native, src, Format::WebEditor2015)
+    native.name = cfg.name;
+    native.description = cfg.description;
+    Ok(native)
 }
 
 /// The compact form.

@@ -35,6 +35,9 @@ pub const MAX_LINKS: usize = 1_000_000;
 pub const MAX_ACTIONS: usize = 1_000_000;
 /// Largest accepted key space.
 pub const MAX_KEYS: u32 = 1_000_000;
+/// Default and largest `workload.queue_limit` (operations waiting in one open-loop client).
+pub const DEFAULT_QUEUE_LIMIT: u64 = 10_000;
+pub const MAX_QUEUE_LIMIT: u64 = 1_000_000;
 /// Largest accepted horizon: 10^10 ms (about 115 days of simulated time).
 pub const MAX_TERMINATION_MS: f64 = 1e10;
 
@@ -66,6 +69,47 @@ pub fn load_file(path: &std::path::Path) -> Result<Scenario, ConfigError> {
         hint: None,
     })?;
     load_str(&file, &text)
+}
+
+/// A 2015 web-editor export as the native config it means (its editor's defaults written
+/// out), so that a sweep can vary native paths such as `consensus.heartbeat_interval` on it;
+/// `None` for any other form (their own keys already reach every parameter). The text must
+/// load (see [`load_str`]).
+pub fn web_export_as_native(
+    file: &str,
+    text: &str,
+) -> Result<Option<serde_json::Value>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let src = Source {
+        file: file.to_string(),
+        text: text.to_string(),
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| src.error("", e.to_string()))?;
+    let web = v.as_object().is_some_and(|o| {
+        !o.contains_key("network") && o.get("nodes").is_some_and(|n| n.is_array())
+    });
+    if !web {
+        return Ok(None);
+    }
+    let cfg: legacy::WebExport = parse(&src, "")?;
+    let native = legacy::web_to_native(cfg, &src)?;
+    let mut v = serde_json::to_value(native).map_err(|e| src.error("", e.to_string()))?;
+    drop_nulls(&mut v);
+    Ok(Some(v))
+}
+
+/// Removes `null` members of objects (unset optional keys), recursively.
+fn drop_nulls(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, x| !x.is_null());
+            o.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Resolves a scenario from its text; `file` names it in messages.
@@ -128,8 +172,20 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         .and_then(|n| n.as_object())
         .is_some_and(|n| n.contains_key("events"));
     if net_events {
-        let cfg: legacy::Legacy = parse(&src, "")?;
-        return legacy::resolve_legacy(cfg, src);
+        // A native file with a stray `network.events` would otherwise get messages about keys
+        // of a format its author never meant.
+        let why = |mut e: ConfigError| {
+            let why = "read as the 2015 simulator format because `network` has an \"events\" key (the native format has a top-level \"timeline\")";
+            if e.message.starts_with("unknown key") {
+                e.hint = Some(match e.hint.take() {
+                    Some(h) => format!("{h}\n  hint: {why}"),
+                    None => why.into(),
+                });
+            }
+            e
+        };
+        let cfg: legacy::Legacy = parse(&src, "").map_err(why)?;
+        return legacy::resolve_legacy(cfg, src.clone()).map_err(why);
     }
     if !obj.contains_key("network") && obj.get("nodes").is_some_and(|n| n.is_array()) {
         let cfg: legacy::WebExport = parse(&src, "")?;
@@ -645,6 +701,16 @@ pub(crate) fn resolve(
 
     // Workload.
     let mut workloads = vec![None; nodes.len()];
+    // (The 2015 forms always carry a workload, client nodes or not, as 2015 did.)
+    if cfg.workload.is_some()
+        && matches!(format, Format::Native | Format::Compact)
+        && !nodes.iter().any(|n| n.kind == NodeKind::Client)
+    {
+        warnings.push(
+            "workload: there are no client nodes, so no operations are issued (add nodes of type \"client\", or \"clients\": N in the compact form)"
+                .into(),
+        );
+    }
     if let Some(w) = &cfg.workload {
         let base = client_workload(&src, "workload", w, None)?;
         for (i, n) in nodes.iter().enumerate() {
@@ -889,8 +955,21 @@ fn client_workload(
     {
         return Err(src.error(error::join(p, "stop"), "expected stop ≥ start"));
     }
+    let queue_limit = w
+        .queue_limit
+        .or(inherit.map(|x| x.queue_limit))
+        .unwrap_or(DEFAULT_QUEUE_LIMIT);
+    if !(1..=MAX_QUEUE_LIMIT).contains(&queue_limit) {
+        return Err(src.error(
+            error::join(p, "queue_limit"),
+            format!(
+                "expected between 1 and {MAX_QUEUE_LIMIT} queued operations, found {queue_limit}"
+            ),
+        ));
+    }
     Ok(ClientWorkload {
         arrival,
+        queue_limit,
         keys,
         read_fraction,
         cas_fraction,

@@ -780,6 +780,12 @@ pub struct WorkloadSpec {
     /// Stop after this many operations per client (default: no limit).
     #[serde(default)]
     pub max_ops: Option<u64>,
+    /// Open loops: arrivals that find this many operations already waiting in the client are
+    /// not issued (counted as skipped), so an overloaded run cannot queue without bound
+    /// (default 10000).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub queue_limit: Option<u64>,
     /// Per-client overrides of any of the keys above, by client id.
     #[serde(default)]
     pub clients: BTreeMap<String, WorkloadSpec>,

@@ -40,7 +40,16 @@ impl<P: Protocol> Engine<'_, P> {
         }
         let issue = match c.spec.arrival {
             Arrival::Closed { .. } => c.outstanding() == 0,
-            Arrival::Open { .. } => true,
+            Arrival::Open { .. } => {
+                // Overload: arrivals beyond the queue are shed, or memory would grow with the
+                // run (every issued operation is kept for the linearizability check).
+                if c.queue.len() as u64 >= c.spec.queue_limit {
+                    c.skipped += 1;
+                    false
+                } else {
+                    true
+                }
+            }
             Arrival::Interval { .. } => {
                 if c.outstanding() > 0 {
                     c.skipped += 1;
@@ -69,7 +78,9 @@ impl<P: Protocol> Engine<'_, P> {
                 op,
                 arrival: now,
             });
-            if self.record_history {
+            if self.record_history && self.history.len() >= super::MAX_HISTORY {
+                self.history_capped = true;
+            } else if self.record_history {
                 self.history.push(OpRecord {
                     client: NodeId(i as u32),
                     op,
@@ -99,7 +110,9 @@ impl<P: Protocol> Engine<'_, P> {
         c.in_flight = Some(p);
         let (id, op) = (p.id, p.op);
         if self.record_history {
-            self.history[id as usize].dispatch = Some(self.now);
+            if let Some(h) = self.history.get_mut(id as usize) {
+                h.dispatch = Some(self.now);
+            }
         }
         if self.tracer.is_some() {
             // Latency is measured from the arrival: an open loop's operation may have waited.
@@ -125,8 +138,7 @@ impl<P: Protocol> Engine<'_, P> {
         c.in_flight = None;
         let op = p.op;
         if let Some(r) = result {
-            if self.record_history {
-                let h = &mut self.history[id as usize];
+            if let Some(h) = self.history.get_mut(id as usize) {
                 h.complete = Some(now);
                 h.result = Some(r);
             }

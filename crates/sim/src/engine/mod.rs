@@ -262,6 +262,8 @@ pub struct Outcome {
     pub nodes: Vec<NodeReport>,
     pub counters: Vec<(&'static str, u64)>,
     pub history: Vec<OpRecord>,
+    /// More operations were issued than [`MAX_HISTORY`]; the history stops there.
+    pub history_capped: bool,
     pub clients: Vec<ClientReport>,
     pub route_computations: u64,
     /// Timeline actions that fired (first MAX_FIRED), with the nodes they hit.
@@ -285,6 +287,10 @@ pub struct NodeReport {
     pub roles: Series,
     pub leaders: Series,
 }
+
+/// The most operations a run records for the linearizability check (about 100 bytes each):
+/// a longer run goes on, and its check reports `unknown` instead of exhausting memory.
+pub const MAX_HISTORY: usize = 10_000_000;
 
 /// One client operation as the workload saw it.
 #[derive(Clone, Debug, PartialEq)]
@@ -368,6 +374,7 @@ pub struct Engine<'s, P: Protocol> {
     leaders: LeaderStats,
     clients: Vec<Option<ClientDriver>>,
     history: Vec<OpRecord>,
+    history_capped: bool,
     record_history: bool,
     next_op_id: u64,
     tracer: Option<Tracer>,
@@ -469,6 +476,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             leaders: LeaderStats::new(),
             clients,
             history: Vec::new(),
+            history_capped: false,
             record_history: opts.record_history,
             next_op_id: 0,
             tracer: opts.tracer,
@@ -1106,6 +1114,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             nodes: reports,
             counters,
             history: self.history,
+            history_capped: self.history_capped,
             clients,
             route_computations: self.net.recomputations,
             fired: std::mem::take(&mut self.fired),

@@ -340,18 +340,21 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
         }
     };
     // The base must itself be a valid scenario.
-    crate::config::load_str(
-        &base_name,
-        &serde_json::to_string_pretty(&base).unwrap_or_default(),
-    )
-    .map_err(|mut e| {
+    let base_text = serde_json::to_string_pretty(&base).unwrap_or_default();
+    let relocate = |mut e: ConfigError| {
         if matches!(spec.base, Value::Object(_)) {
             e.path = join("base", &e.path);
             e.file = file.to_string();
             e.position = crate::config::locate::position(text, &e.path);
         }
         e
-    })?;
+    };
+    crate::config::load_str(&base_name, &base_text).map_err(relocate)?;
+    // A web-editor export has only nodes and links: its points are made from the native
+    // config it means, so that `consensus.*`, `termination`, `workload` … can be varied.
+    let base = crate::config::web_export_as_native(&base_name, &base_text)
+        .map_err(relocate)?
+        .unwrap_or(base);
     let trials = spec.trials.unwrap_or(100);
     if trials == 0 || trials > MAX_TRIALS {
         return Err(src.error(
