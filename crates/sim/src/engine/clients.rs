@@ -109,10 +109,8 @@ impl<P: Protocol> Engine<'_, P> {
         };
         c.in_flight = Some(p);
         let (id, op) = (p.id, p.op);
-        if self.record_history {
-            if let Some(h) = self.history.get_mut(id as usize) {
-                h.dispatch = Some(self.now);
-            }
+        if let Some(h) = self.history.get_mut(id as usize) {
+            h.dispatch = Some(self.now);
         }
         if self.tracer.is_some() {
             // Latency is measured from the arrival: an open loop's operation may have waited.
