@@ -93,8 +93,7 @@ fn an_overloaded_open_loop_sheds_arrivals_beyond_its_queue_limit() {
     let mut bad = cfg.clone();
     bad["workload"]["queue_limit"] = json!(0);
     let e = coracle_sim::load_str("test.json", &bad.to_string())
-        .err()
-        .expect("rejected")
+        .expect_err("rejected")
         .to_string();
     assert!(
         e.contains("workload.queue_limit") && e.contains("found 0"),
