@@ -35,8 +35,9 @@ pub struct BenchArgs {
     /// (Internal) run one workload in this process and print one JSON line.
     #[arg(long, hide = true)]
     pub one: Option<PathBuf>,
-    /// (Internal) horizon override for --one, ms.
-    #[arg(long, hide = true)]
+    /// Run every workload to this simulated time instead of its own horizon, ms (e.g.
+    /// `coracle bench raft-5 --until 36000000`: 10 h, to see that memory stays flat).
+    #[arg(long, value_name = "MS")]
     pub until: Option<f64>,
 }
 
@@ -166,12 +167,23 @@ fn run_one(path: &Path, until: Option<f64>, quick: bool) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    if let Some(v) = &o.violation {
+        eprintln!(
+            "error: {}: invariant {} violated at {} ms: {} (see `coracle run {} --seed {seed}`)",
+            path.display(),
+            v.invariant,
+            time_to_ms(v.time),
+            v.message,
+            path.display()
+        );
+        return ExitCode::from(crate::EXIT_VIOLATION);
+    }
     let line = json!({
         "events": o.events,
         "wall_s": wall,
         "simulated_ms": time_to_ms(o.end),
         "peak_rss_kib": peak_rss_kib(),
-        "invariants": if o.violation.is_some() { "violation" } else { "ok" },
+        "invariants": "ok",
     });
     println!("{line}");
     ExitCode::SUCCESS
@@ -231,7 +243,10 @@ pub fn main(args: BenchArgs) -> ExitCode {
         let mut cmd = std::process::Command::new(&exe);
         cmd.arg("bench").arg("--one").arg(f);
         if args.quick {
-            cmd.arg("--quick").arg("--until").arg(QUICK_MS.to_string());
+            cmd.arg("--quick");
+        }
+        if let Some(ms) = args.until.or(args.quick.then_some(QUICK_MS)) {
+            cmd.arg("--until").arg(ms.to_string());
         }
         let out = match cmd.output() {
             Ok(o) if o.status.success() => o,
@@ -241,7 +256,12 @@ pub fn main(args: BenchArgs) -> ExitCode {
                     f.display(),
                     String::from_utf8_lossy(&o.stderr)
                 );
-                return ExitCode::from(EXIT_USAGE);
+                // A safety violation keeps its exit status (1); anything else is bad input.
+                let code = o
+                    .status
+                    .code()
+                    .filter(|&c| c == i32::from(crate::EXIT_VIOLATION));
+                return ExitCode::from(code.map_or(EXIT_USAGE, |_| crate::EXIT_VIOLATION));
             }
             Err(e) => {
                 eprintln!("error: cannot run the workload {}: {e}", f.display());

@@ -47,7 +47,8 @@ pub enum RaftMsg {
     /// the request made consistent (`prev_log_index + entries`). On a failed consistency check
     /// `conflict_term` is the follower's term at `prev_log_index` (`None` when its log is
     /// shorter) and `conflict_index` the first index it stores for that term (or its last
-    /// index + 1). `prev_log_index` and `round` echo the request.
+    /// index + 1). `prev_log_index` and `round` echo the request (`round` is 0 in the answer
+    /// to a request of an older term: such a round would confirm nothing).
     AppendEntriesResponse {
         term: u64,
         success: bool,

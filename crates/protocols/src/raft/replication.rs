@@ -82,6 +82,9 @@ impl RaftServer {
         out: &mut Out<Raft>,
     ) {
         if term < self.term {
+            // Round 0: the request's round belongs to an older term (perhaps an earlier life
+            // of the node that leads now, whose rounds restarted from 0), so echoing it would
+            // confirm rounds of the current leader that this answer never saw.
             let reply = RaftMsg::AppendEntriesResponse {
                 term: self.term,
                 success: false,
@@ -89,7 +92,7 @@ impl RaftServer {
                 match_index: 0,
                 conflict_term: None,
                 conflict_index: 0,
-                round,
+                round: 0,
             };
             self.send(out, from, reply);
             return;
@@ -286,8 +289,10 @@ impl RaftServer {
     /// §6.2) count. A log-consistency rejection counts too, as in etcd: counting only accepted
     /// requests made a leader that repairs a follower far behind (one rejection per round
     /// trip) step down every election timeout and restart the repair in the next term, so a
-    /// connected majority never committed again. Returns the follower's position when the
-    /// answer is for this leader.
+    /// connected majority never committed again. An answer with round 0 is to a request of an
+    /// older term (rounds start at 1): it may carry our term, as the follower adopted it since,
+    /// but says nothing about this leader, nor about the follower's log. Returns the follower's
+    /// position when the answer is for this leader.
     pub(crate) fn follower_answered(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -300,7 +305,7 @@ impl RaftServer {
             self.step_down(ctx, term, out);
             return None;
         }
-        if self.role != Role::Leader || term != self.term {
+        if self.role != Role::Leader || term != self.term || round == 0 {
             return None;
         }
         let i = self.p.pos(from)?;

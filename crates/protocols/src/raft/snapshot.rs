@@ -159,10 +159,11 @@ impl RaftServer {
         out: &mut Out<Raft>,
     ) {
         if term < self.term {
+            // Round 0, as for AppendEntries: an older term's round confirms nothing.
             let reply = RaftMsg::InstallSnapshotResponse {
                 term: self.term,
                 match_index: 0,
-                round,
+                round: 0,
             };
             self.send(out, from, reply);
             return;

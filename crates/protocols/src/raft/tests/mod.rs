@@ -78,7 +78,7 @@ pub fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64
         prev_log_term: prev_term,
         entries: entries.into(),
         leader_commit: commit,
-        round: 0,
+        round: 1,
     }
 }
 

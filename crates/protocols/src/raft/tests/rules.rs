@@ -23,7 +23,7 @@ fn nack(term: u64, prev: u64, ct: Option<u64>, ci: u64) -> RaftMsg {
         match_index: 0,
         conflict_term: ct,
         conflict_index: ci,
-        round: 0,
+        round: 1,
     }
 }
 
@@ -364,6 +364,51 @@ fn leader_backs_up_by_one_or_by_conflict_term_and_ignores_stale_rejections() {
         s.recv(1, nack(5, 8, Some(2), 3));
         assert_eq!(s.node.next_index[1], if fast { 5 } else { 8 });
     }
+}
+
+/// A follower rejecting a request of an older term answers with our term once it adopted it,
+/// but with round 0: the leader takes it as no confirmation and no log information (an old
+/// round echoed back once let a restarted leader serve ReadIndex reads from a minority).
+#[test]
+fn an_answer_to_an_older_terms_request_confirms_nothing() {
+    let d = disk(3, None, log_of(&[1, 1, 3, 3], 0));
+    let (mut s, _) = Solo::new(cfg(), 3, 0, d);
+    s.make_leader(); // term 4
+    let before = (s.node.next_index[1], s.node.acked_round[1]);
+    // What a follower in term 4 sends for a term-1 request (see on_append_entries).
+    let outs = s.recv(
+        1,
+        RaftMsg::AppendEntriesResponse {
+            term: 4,
+            success: false,
+            prev_log_index: 4,
+            match_index: 0,
+            conflict_term: None,
+            conflict_index: 0,
+            round: 0,
+        },
+    );
+    assert_eq!((s.node.next_index[1], s.node.acked_round[1]), before);
+    assert!(appends_to(&outs, 1).is_empty());
+    // The follower side: a stale request is answered with round 0.
+    let (mut f, _) = Solo::new(cfg(), 3, 1, disk(4, None, vec![]));
+    let mut stale = ae(1, 0, 0, vec![], 0);
+    if let RaftMsg::AppendEntries { round, .. } = &mut stale {
+        *round = 2667;
+    }
+    let outs = f.recv(0, stale);
+    assert!(matches!(
+        sends(&outs).as_slice(),
+        [(
+            0,
+            RaftMsg::AppendEntriesResponse {
+                term: 4,
+                success: false,
+                round: 0,
+                ..
+            }
+        )]
+    ));
 }
 
 #[test]

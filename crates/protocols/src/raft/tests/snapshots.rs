@@ -203,7 +203,7 @@ fn a_leader_sends_its_snapshot_to_a_follower_whose_next_entry_it_compacted() {
             match_index: 5,
             conflict_term: None,
             conflict_index: 0,
-            round: 0,
+            round: 1,
         },
     );
     assert_eq!(applied(&outs), vec![1, 2, 3, 4, 5]);
@@ -221,7 +221,7 @@ fn a_leader_sends_its_snapshot_to_a_follower_whose_next_entry_it_compacted() {
             match_index: 0,
             conflict_term: None,
             conflict_index: 1,
-            round: 0,
+            round: 1,
         },
     );
     let m = sends(&outs);
@@ -297,7 +297,7 @@ fn a_leader_sends_its_snapshot_to_a_follower_whose_next_entry_it_compacted() {
         RaftMsg::InstallSnapshotResponse {
             term: 4,
             match_index: 0,
-            round: 0,
+            round: 1,
         },
     );
     assert_eq!(s.node.observe().role, Role::Follower);
@@ -366,9 +366,10 @@ fn install_snapshot_discards_a_log_that_does_not_match() {
 fn stale_and_known_snapshots_change_nothing() {
     let l = log_of(&[1, 1, 1, 1], 0);
     let (mut s, _) = Solo::new(cfg(), 3, 0, disk(3, None, l.clone()));
-    // A stale term: answered with our term, nothing installed.
+    // A stale term: answered with our term and round 0 (an older term's round confirms
+    // nothing), nothing installed.
     let outs = s.recv(1, install(2, snap_of(&l, 3)));
-    assert_eq!(install_response(&outs), Some((3, 0, 9)));
+    assert_eq!(install_response(&outs), Some((3, 0, 0)));
     assert!(restored(&outs).is_empty() && writes(&outs).is_empty());
     assert_eq!(s.node.observe().commit_index, 0);
     // Commit up to 3, then a snapshot at 2: already known, acknowledged with the commit index.

@@ -210,7 +210,7 @@ fn reverse_apply_applies_a_batch_in_descending_order() {
             prev_log_term: 1,
             entries: vec![].into(),
             leader_commit: 3,
-            round: 0,
+            round: 1,
         },
     );
     assert_eq!(applied(&outs), vec![3, 2, 1]);

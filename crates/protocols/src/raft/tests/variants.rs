@@ -18,7 +18,7 @@ fn heartbeat(term: u64, prev: u64, prev_term: u64) -> RaftMsg {
         prev_log_term: prev_term,
         entries: vec![].into(),
         leader_commit: 0,
-        round: 0,
+        round: 1,
     }
 }
 
@@ -422,7 +422,7 @@ fn backoff_doubles_the_candidate_timeout_up_to_64_times_and_resets() {
             match_index: 0,
             conflict_term: None,
             conflict_index: 0,
-            round: 0,
+            round: 1,
         },
     );
     assert_eq!(
