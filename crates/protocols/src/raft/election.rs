@@ -192,6 +192,7 @@ impl RaftServer {
         self.acked_round.fill(0);
         self.recent_active.fill(false);
         self.snapshot_sent_at.fill(None);
+        self.snapshot_tries.fill(0);
         self.waiting.clear();
         self.reads.clear();
         out.cancel_timer(RaftTimer::Election);

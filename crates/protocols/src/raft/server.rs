@@ -165,6 +165,9 @@ pub struct RaftServer {
     pub(crate) recent_active: Vec<bool>,
     /// When the last InstallSnapshot still unanswered was sent to each peer (local time).
     pub(crate) snapshot_sent_at: Vec<Option<Time>>,
+    /// Unanswered InstallSnapshots sent to each peer since its last answer (the resend wait
+    /// doubles with each).
+    pub(crate) snapshot_tries: Vec<u32>,
     /// Current heartbeat round (incremented at every broadcast).
     pub(crate) round: u64,
     /// Clients waiting for a reply from this leader: client -> sequence number.
@@ -225,6 +228,7 @@ impl RaftServer {
             acked_round: vec![0; n],
             recent_active: vec![false; n],
             snapshot_sent_at: vec![None; n],
+            snapshot_tries: vec![0; n],
             round: 0,
             waiting: SmallIntMap::default(),
             reads: Vec::new(),

@@ -115,17 +115,24 @@ impl RaftServer {
     }
 
     /// Leader: the peer at position `i` needs entries the log no longer holds. Sends the
-    /// snapshot, unless one is already on its way (sent less than `election_timeout_min` ago
-    /// and not answered): then a heartbeat anchored at the snapshot's last entry, which keeps
-    /// the follower's election timer and the leader's CheckQuorum and ReadIndex rounds going
-    /// without resending the whole state machine at every round.
+    /// snapshot, unless one is already on its way (sent and not answered less than
+    /// `election_timeout_min` ago, doubled for each unanswered copy up to 64×): then a
+    /// heartbeat anchored at the snapshot's last entry, which keeps the follower's election
+    /// timer and the leader's CheckQuorum and ReadIndex rounds going without resending the
+    /// whole state machine at every round. The doubling matters on slow links: a snapshot
+    /// that takes longer to cross than the wait would otherwise queue copies faster than the
+    /// link carries them, with the heartbeats stuck behind them.
     pub(crate) fn send_snapshot(&mut self, i: usize, out: &mut Out<Raft>) {
         let Some(snap) = self.snapshot.clone() else {
             return;
         };
         let to = self.p.servers[i];
-        let in_flight = self.snapshot_sent_at[i]
-            .is_some_and(|t| self.now.saturating_sub(t) < self.p.election.0);
+        let wait = self
+            .p
+            .election
+            .0
+            .saturating_mul(1 << self.snapshot_tries[i].saturating_sub(1).min(6));
+        let in_flight = self.snapshot_sent_at[i].is_some_and(|t| self.now.saturating_sub(t) < wait);
         let msg = if in_flight {
             RaftMsg::AppendEntries {
                 term: self.term,
@@ -137,6 +144,7 @@ impl RaftServer {
             }
         } else {
             self.snapshot_sent_at[i] = Some(self.now);
+            self.snapshot_tries[i] = self.snapshot_tries[i].saturating_add(1);
             self.sent_up_to[i] = self.sent_up_to[i].max(snap.index);
             self.c.snapshots_sent += 1;
             RaftMsg::InstallSnapshot {
@@ -219,6 +227,7 @@ impl RaftServer {
             return;
         };
         self.snapshot_sent_at[i] = None;
+        self.snapshot_tries[i] = 0;
         self.record_match(i, match_index, out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).

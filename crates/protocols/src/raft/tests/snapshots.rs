@@ -249,14 +249,20 @@ fn a_leader_sends_its_snapshot_to_a_follower_whose_next_entry_it_compacted() {
         &to2[0].1,
         RaftMsg::AppendEntries { prev_log_index: 5, prev_log_term: 1, entries, .. } if entries.is_empty()
     ));
-    // After election_timeout_min without an answer, the snapshot is sent again.
-    s.now += 150 * MS;
-    let outs = s.fire(RaftTimer::Heartbeat);
-    assert!(
-        sends(&outs)
+    // After election_timeout_min without an answer, the snapshot is sent again; the next
+    // copy waits twice as long (a slow link must not queue copies ahead of heartbeats).
+    let snapshot_to_2 = |outs: &Outs| {
+        sends(outs)
             .iter()
             .any(|(t, m)| *t == 2 && matches!(m, RaftMsg::InstallSnapshot { .. }))
-    );
+    };
+    s.now += 150 * MS;
+    assert!(snapshot_to_2(&s.fire(RaftTimer::Heartbeat)));
+    s.now += 150 * MS;
+    assert!(!snapshot_to_2(&s.fire(RaftTimer::Heartbeat)));
+    s.now += 150 * MS;
+    assert!(snapshot_to_2(&s.fire(RaftTimer::Heartbeat)));
+    assert_eq!(counters(&s.node)["snapshots_sent"], 3);
     // A new entry, then the follower's answer: matchIndex and nextIndex move to the
     // snapshot and the leader continues at once with the entries after it.
     s.recv(
