@@ -245,9 +245,11 @@ impl RaftServer {
                 self.next_index[i] = hint.min(old - 1).max(self.match_index[i] + 1).max(1);
                 self.sent_up_to[i] = self.match_index[i];
             }
-            // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged, so this resends the same
-            // failing request.
-            if !self.p.lazy_update {
+            // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged, so the same failing request
+            // goes again, with the next heartbeat: resent at once it would ping-pong at the
+            // round-trip time for as long as the follower lacks the entry, and every duplicated
+            // packet would double the traffic (the run then looks hung instead of unsafe).
+            if !self.p.lazy_update && !self.p.no_backtrack {
                 self.send_append(i, out);
             }
         }
