@@ -693,3 +693,35 @@ fn a_hub_has_no_clock() {
         "{e}"
     );
 }
+
+/// Two mesh links whose FROM-TO names coincide are blamed on `network.mesh` (they used to be
+/// blamed on `network.links[0].id`, in a file without links); a mesh too large is refused
+/// with its size, before any link is built.
+#[test]
+fn mesh_link_id_collisions_and_sizes_name_the_mesh() {
+    let nodes = |ids: &[&str]| {
+        ids.iter()
+            .map(|i| format!(r#"{{"id": "{i}", "type": "server"}}"#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let e = err(&format!(
+        r#"{{"consensus": {{"protocol": "raft"}}, "network": {{"nodes": [{}], "mesh": true}}}}"#,
+        nodes(&["a-b", "c", "a", "b-c"])
+    ));
+    assert!(
+        e.contains("network.mesh: the mesh would give the links"),
+        "{e}"
+    );
+    assert!(e.contains("same id \"a-b-c\""), "{e}");
+    let many: Vec<String> = (0..1500).map(|i| i.to_string()).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let e = err(&format!(
+        r#"{{"consensus": {{"protocol": "raft"}}, "network": {{"nodes": [{}], "mesh": true}}}}"#,
+        nodes(&many)
+    ));
+    assert!(
+        e.contains("found 1500 non-hub nodes, whose full mesh has 1124250 links"),
+        "{e}"
+    );
+}
