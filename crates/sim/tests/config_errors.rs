@@ -725,3 +725,23 @@ fn mesh_link_id_collisions_and_sizes_name_the_mesh() {
         "{e}"
     );
 }
+
+/// Errors found after a 2015 file was translated name the file's own keys: a link's
+/// `start`/`end` (not `from`/`to`), and the web export's top-level `nodes`.
+#[test]
+fn errors_in_2015_files_use_the_files_own_paths() {
+    let e = err(
+        r#"{"termination": 400, "consensus": {"protocol": "raft"}, "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}], "links": [{"start": 1, "end": 1, "id": 1, "direction": "bi"}], "events": [{"time": 0, "links": [{"id": 1, "type": "s", "active": true}], "nodes": []}]}}"#,
+    );
+    assert!(
+        e.starts_with("bad.json:1:168: network.links[0].end: expected a node other than \"start\""),
+        "{e}"
+    );
+    let e = err(
+        r#"{"nodes": [{"id": 1, "type": "Client", "events": [{"time": 0, "active": true}]}], "links": []}"#,
+    );
+    assert!(
+        e.starts_with("bad.json:1:11: nodes: expected at least one node"),
+        "{e}"
+    );
+}

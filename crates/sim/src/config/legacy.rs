@@ -420,7 +420,30 @@ pub fn resolve_legacy(cfg: Legacy, src: Source) -> Result<Scenario, ConfigError>
     )?;
     native.name = cfg.name;
     native.description = cfg.description;
-    resolve(native, src, Format::Legacy2015)
+    let text = src.text.clone();
+    resolve(native, src, Format::Legacy2015).map_err(|e| in_2015_terms(e, &text, "network."))
+}
+
+/// An error found in the native config a 2015 file was translated into, with its path put
+/// back in the file's own terms where they differ (links' `start`/`end` are the native
+/// `from`/`to`; the web export's `nodes`/`links` are top-level): a user must find the place.
+fn in_2015_terms(mut e: ConfigError, text: &str, network: &str) -> ConfigError {
+    let Some(rest) = e.path.strip_prefix("network.") else {
+        return e;
+    };
+    let mut path = format!("{network}{rest}");
+    if path.starts_with(&format!("{network}links[")) {
+        path = path.replace("].from", "].start").replace("].to", "].end");
+        e.message = e
+            .message
+            .replace("\"from\"", "\"start\"")
+            .replace("\"to\"", "\"end\"");
+    }
+    if path != e.path {
+        e.position = super::locate::position(text, &path).or(e.position);
+        e.path = path;
+    }
+    e
 }
 
 #[derive(Deserialize)]
@@ -492,7 +515,8 @@ pub mod web_defaults {
 /// The 2015 web editor's export.
 pub fn resolve_web(cfg: WebExport, src: Source) -> Result<Scenario, ConfigError> {
     let native = web_to_native(cfg, &src)?;
-    resolve(native, src, Format::WebEditor2015)
+    let text = src.text.clone();
+    resolve(native, src, Format::WebEditor2015).map_err(|e| in_2015_terms(e, &text, ""))
 }
 
 /// The native config a web-editor export means (with the editor's defaults written out).
