@@ -418,3 +418,27 @@ fn output_files_are_checked_before_the_run() {
         "refused before a seed is drawn"
     );
 }
+
+/// Diskless VRR's dead end (more than f replicas lost their state at once) passes every check;
+/// the summary says what happened instead of leaving it to the availability numbers.
+#[test]
+fn the_summary_names_a_diskless_vrr_cluster_that_cannot_recover() {
+    let cfg = tmp("two-diskless.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 5000, "consensus": {"protocol": "vrr", "durable": false},
+            "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"},
+                                  {"id": "s3", "type": "server"}, {"id": "c1", "type": "client"}], "mesh": true},
+            "workload": {"think_time": 10},
+            "timeline": [{"at": 2000, "action": "crash", "node": "s1"}, {"at": 2000, "action": "crash", "node": "s2"},
+                         {"at": 2500, "action": "recover", "node": "s1"}, {"at": 2500, "action": "recover", "node": "s2"}]}"#,
+    )
+    .unwrap();
+    let o = coracle(&["run", cfg.to_str().unwrap(), "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("note       2 of 3 replicas end recovering, more than f = 1"),
+        "{}",
+        stdout(&o)
+    );
+}
