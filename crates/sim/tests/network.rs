@@ -337,3 +337,54 @@ fn a_queue_of_zero_still_sends_on_an_idle_link() {
         r["network"]["packets_sent"]
     );
 }
+
+/// A packet dropped as it leaves a hub (here: tail drop on the hub's slow link to server 1)
+/// is traced at the hub, the node it last left; it used to name the original sender.
+#[test]
+fn drops_on_a_hubs_outgoing_link_are_traced_at_the_hub() {
+    let mut links: Vec<Value> = (2..=6)
+        .flat_map(|i| {
+            [
+                json!({"from": i, "to": "h", "direction": "uni", "latency": 1}),
+                json!({"from": "h", "to": i, "direction": "uni", "latency": 1}),
+            ]
+        })
+        .collect();
+    links.push(json!({"from": "h", "to": 1, "direction": "uni", "latency": 5, "bandwidth": 0.128, "queue": 2}));
+    links.push(json!({"from": 1, "to": "h", "direction": "uni", "latency": 1}));
+    let mut nodes: Vec<Value> = (1..=6)
+        .map(|i| json!({"id": i, "type": "server"}))
+        .collect();
+    nodes.push(json!({"id": "h", "type": "hub"}));
+    let cfg = json!({"termination": 100, "consensus": {"protocol": "dummy", "id": 1},
+                     "network": {"nodes": nodes, "links": links}});
+    let opts = coracle_sim::RunOptions {
+        seed: 1,
+        until: None,
+        tracer: Some(coracle_sim::trace::Tracer::Ring {
+            cap: 10_000,
+            lines: Default::default(),
+        }),
+        stop_after: None,
+        record_history: false,
+    };
+    let s = load_str("test.json", &cfg.to_string()).unwrap();
+    let r = run(&s, opts, &CheckOptions::default()).unwrap();
+    let drops: Vec<Value> = r
+        .outcome
+        .tracer
+        .unwrap()
+        .kept()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "drop")
+        .collect();
+    assert_eq!(drops.len(), 2, "{drops:?}");
+    for d in &drops {
+        assert_eq!(
+            (&d["node"], &d["cause"]),
+            (&json!("h"), &json!("queue")),
+            "{d}"
+        );
+    }
+}

@@ -150,7 +150,7 @@ impl<P: Protocol> Engine<'_, P> {
         let size = self.packets[p as usize].size;
         let c = &mut self.net.channels[ch as usize];
         if c.loss > 0.0 && c.rng.random_bool(c.loss) {
-            return self.drop_packet(p, DropCause::Loss);
+            return self.drop_entering(p, ch, DropCause::Loss);
         }
         if let Some(ge) = &mut c.burst {
             let flip = if ge.bad {
@@ -167,7 +167,7 @@ impl<P: Protocol> Engine<'_, P> {
                 ge.spec.loss_good
             };
             if q > 0.0 && c.rng.random_bool(q) {
-                return self.drop_packet(p, DropCause::BurstLoss);
+                return self.drop_entering(p, ch, DropCause::BurstLoss);
             }
         }
         let mut depart = now;
@@ -179,7 +179,7 @@ impl<P: Protocol> Engine<'_, P> {
             // The limit counts packets waiting: one that can be sent at once never waits, so
             // `queue: 0` means no waiting room, not a closed link.
             if start > now && c.queue.is_some_and(|q| c.waiting.len() >= q as usize) {
-                return self.drop_packet(p, DropCause::Queue);
+                return self.drop_entering(p, ch, DropCause::Queue);
             }
             let tx = ((size as f64 / bw).ceil() as Time).max(1);
             c.busy_until = start.saturating_add(tx);
@@ -219,6 +219,13 @@ impl<P: Protocol> Engine<'_, P> {
             self.stats.duplicated += 1;
             self.push(depart.saturating_add(l2), Kind::Hop { packet: q });
         }
+    }
+
+    /// A packet lost as it enters channel `ch`: the trace names the node it was leaving (a
+    /// hub, for a hop after the first), not the one the previous channel came from.
+    fn drop_entering(&mut self, p: u32, ch: u32, cause: DropCause) {
+        self.packets[p as usize].channel = ch;
+        self.drop_packet(p, cause);
     }
 
     pub(super) fn drop_packet(&mut self, p: u32, cause: DropCause) {
