@@ -123,15 +123,13 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
     // Absurd sizes are refused before the JSON tree is built: a million nodes took 1.9 GB to
     // refuse after it. (Invalid JSON fails here too; the tree's parse below reports it.)
     if let Ok(sizes) = serde_json::from_str::<size::Sizes>(text) {
-        for (key, n, max) in [
-            ("nodes", sizes.nodes, MAX_NODES),
-            ("links", sizes.links, MAX_LINKS),
+        for (path, key, n, max) in [
+            ("network.nodes", "nodes", sizes.nodes, MAX_NODES),
+            ("network.links", "links", sizes.links, MAX_LINKS),
+            ("timeline", "actions", sizes.timeline, MAX_ACTIONS),
         ] {
             if n > max {
-                return Err(src.error(
-                    format!("network.{key}"),
-                    format!("expected at most {max} {key}, found {n}"),
-                ));
+                return Err(src.error(path, format!("expected at most {max} {key}, found {n}")));
             }
         }
     }

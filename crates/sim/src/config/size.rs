@@ -1,4 +1,4 @@
-//! The lengths of `network.nodes` and `network.links`, read without building the JSON tree, so
+//! The lengths of `network.nodes`, `network.links` and `timeline`, read without building the JSON tree, so
 //! that an absurdly large scenario is refused before it takes gigabytes of memory. Written here
 //! because serde has no "count this array" deserializer; everything else is skipped with
 //! `IgnoredAny`.
@@ -11,6 +11,7 @@ use std::fmt;
 pub(crate) struct Sizes {
     pub nodes: usize,
     pub links: usize,
+    pub timeline: usize,
 }
 
 impl<'de> Deserialize<'de> for Sizes {
@@ -23,13 +24,17 @@ impl<'de> Deserialize<'de> for Sizes {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Sizes, A::Error> {
                 let mut sizes = Sizes::default();
+                let mut timeline = 0;
                 while let Some(k) = m.next_key::<String>()? {
-                    if k == "network" {
-                        sizes = m.next_value::<Network>()?.0;
-                    } else {
-                        m.next_value::<IgnoredAny>()?;
+                    match k.as_str() {
+                        "network" => sizes = m.next_value::<Network>()?.0,
+                        "timeline" => timeline = m.next_value::<Count>()?.0,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
+                sizes.timeline = timeline;
                 Ok(sizes)
             }
         }
