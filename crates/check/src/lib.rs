@@ -118,6 +118,18 @@ pub struct Operation {
     pub complete: Option<Time>,
     /// The answer; `None` iff not completed (or the proxy gave up): possibly applied.
     pub result: Option<OpResult>,
+    /// Order of the invocation among events at the same `invoke` time, when the driver knows it
+    /// (a simulator processes simultaneous events one after another): larger is later. Events
+    /// at one time with equal orders are concurrent; give orders to every operation or to none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invoke_order: u64,
+    /// Order of the completion among events at the same `complete` time, as `invoke_order`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub complete_order: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 impl Operation {
@@ -135,6 +147,8 @@ impl Operation {
             invoke,
             complete: Some(complete),
             result: Some(result),
+            invoke_order: 0,
+            complete_order: 0,
         }
     }
 
@@ -146,6 +160,8 @@ impl Operation {
             invoke,
             complete: None,
             result: None,
+            invoke_order: 0,
+            complete_order: 0,
         }
     }
 
@@ -278,24 +294,42 @@ impl TryFrom<ReportRecord> for Report {
 }
 
 /// Normalises one key's operations for the search (see the crate docs on incomplete ones).
+/// The search sees ranks of `(time, order)` stamps rather than times, so that simultaneous
+/// events a driver ordered (a client's completion, then its next invocation in the same
+/// instant) are ordered, and all others at one time stay concurrent.
 fn prepare(history: &[Operation], idxs: &[usize]) -> Vec<KOp> {
+    let stamp_of = |o: &Operation| {
+        let inv = (o.invoke, o.invoke_order);
+        let ret = o.complete.map(|c| (c, o.complete_order).max(inv));
+        (inv, ret)
+    };
+    let mut stamps: Vec<(Time, u64)> = Vec::with_capacity(2 * idxs.len());
+    for &i in idxs {
+        let (inv, ret) = stamp_of(&history[i]);
+        stamps.push(inv);
+        stamps.extend(ret);
+    }
+    stamps.sort_unstable();
+    stamps.dedup();
+    let rank = |s: (Time, u64)| stamps.partition_point(|&x| x < s) as Time;
     let mut ops: Vec<KOp> = idxs
         .iter()
         .filter_map(|&i| {
             let o = &history[i];
-            match (o.complete, o.result) {
+            let (inv, ret) = stamp_of(o);
+            match (ret, o.result) {
                 (Some(c), Some(r)) => Some(KOp {
                     src: i,
                     op: o.op,
-                    invoke: o.invoke,
-                    ret: Some(c.max(o.invoke)),
+                    invoke: rank(inv),
+                    ret: Some(rank(c)),
                     result: Some(r),
                 }),
                 _ if o.op.is_read() => None,
                 _ => Some(KOp {
                     src: i,
                     op: o.op,
-                    invoke: o.invoke,
+                    invoke: rank(inv),
                     ret: None,
                     result: None,
                 }),

@@ -53,6 +53,32 @@ fn witness_of(r: &Report) -> &Witness {
     }
 }
 
+/// Found by review: a client's next operation dispatched in the instant its previous one
+/// completed (think time 0) used to count as concurrent with it, so a stale read after the
+/// client's own write passed. With the driver's event order the write comes first; without
+/// orders, events at one time stay concurrent.
+#[test]
+fn simultaneous_events_follow_the_drivers_order() {
+    let mut w = put(1, 0, 5, 0, 10);
+    let mut r = get(1, 0, None, 10, 30);
+    assert_eq!(run(&[w.clone(), r.clone()]).verdict, Verdict::Ok);
+    (
+        w.invoke_order,
+        w.complete_order,
+        r.invoke_order,
+        r.complete_order,
+    ) = (1, 2, 3, 4);
+    let rep = run(&[w.clone(), r.clone()]);
+    let wit = witness_of(&rep);
+    assert_eq!(wit.operations.len(), 2, "{wit:?}");
+    // Another client's completion handled after the invocation stays concurrent with it.
+    let mut other = put(2, 0, 7, 0, 10);
+    (other.invoke_order, other.complete_order) = (5, 9);
+    let mut late = get(3, 0, None, 10, 30);
+    (late.invoke_order, late.complete_order) = (6, 10);
+    assert_eq!(run(&[other, late]).verdict, Verdict::Ok);
+}
+
 fn assert_ok(h: &[Operation]) {
     let r = run(h);
     assert_eq!(r.verdict, Verdict::Ok, "history: {h:#?}");
@@ -564,6 +590,8 @@ fn arb_operation() -> impl Strategy<Value = Operation> {
                 invoke: inv,
                 complete: (done != 0).then_some(inv + dur),
                 result: (done > 1).then_some(result),
+                invoke_order: 0,
+                complete_order: 0,
             }
         })
 }
@@ -662,6 +690,8 @@ fn generate_lossy(
                 invoke: t,
                 complete: (!lost).then_some(t + dur),
                 result: None,
+                invoke_order: 0,
+                complete_order: 0,
             });
             if let Op::Put { value, .. } | Op::Cas { new: value, .. } = op {
                 last_seen[key as usize] = Some(value);
@@ -863,6 +893,8 @@ fn arb_operation_hard() -> impl Strategy<Value = Operation> {
                 invoke: inv,
                 complete: (done > 2).then_some(inv + dur),
                 result: (done > 2).then_some(result),
+                invoke_order: 0,
+                complete_order: 0,
             }
         })
 }

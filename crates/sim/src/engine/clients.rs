@@ -88,6 +88,8 @@ impl<P: Protocol> Engine<'_, P> {
                     dispatch: None,
                     complete: None,
                     result: None,
+                    dispatch_order: 0,
+                    complete_order: 0,
                 });
             }
             self.dispatch_next(i);
@@ -109,8 +111,10 @@ impl<P: Protocol> Engine<'_, P> {
         };
         c.in_flight = Some(p);
         let (id, op) = (p.id, p.op);
+        self.op_events += 1;
         if let Some(h) = self.history.get_mut(id as usize) {
             h.dispatch = Some(self.now);
+            h.dispatch_order = self.op_events;
         }
         if self.tracer.is_some() {
             // Latency is measured from the arrival: an open loop's operation may have waited.
@@ -136,9 +140,11 @@ impl<P: Protocol> Engine<'_, P> {
         c.in_flight = None;
         let op = p.op;
         if let Some(r) = result {
+            self.op_events += 1;
             if let Some(h) = self.history.get_mut(id as usize) {
                 h.complete = Some(now);
                 h.result = Some(r);
+                h.complete_order = self.op_events;
             }
             c.completed += 1;
             c.latency.record(now - p.arrival);

@@ -301,6 +301,11 @@ pub struct OpRecord {
     pub arrival: Time,
     /// When it was handed to the client proxy (`None`: never; it cannot have taken effect).
     pub dispatch: Option<Time>,
+    /// Position of the dispatch and of the completion in the order the engine handled them
+    /// (one counter for both): simultaneous events are not concurrent in a simulation, and a
+    /// client's next operation, dispatched in the instant its previous one completed, follows it.
+    pub dispatch_order: u64,
+    pub complete_order: u64,
     pub complete: Option<Time>,
     pub result: Option<OpResult>,
 }
@@ -318,6 +323,8 @@ pub fn checkable_history(records: &[OpRecord]) -> Vec<Operation> {
                 invoke: d,
                 complete: r.complete,
                 result: r.result,
+                invoke_order: r.dispatch_order,
+                complete_order: r.complete_order,
             })
         })
         .collect()
@@ -377,6 +384,8 @@ pub struct Engine<'s, P: Protocol> {
     history_capped: bool,
     record_history: bool,
     next_op_id: u64,
+    /// Counts dispatches and completions, in the order handled (see [`OpRecord`]).
+    op_events: u64,
     tracer: Option<Tracer>,
     storage: Sampler,
     events: u64,
@@ -479,6 +488,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             history_capped: false,
             record_history: opts.record_history,
             next_op_id: 0,
+            op_events: 0,
             tracer: opts.tracer,
             storage: Sampler::new(scenario.storage.clone()),
             events: 0,
