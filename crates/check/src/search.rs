@@ -387,6 +387,14 @@ impl Search {
             let mut i = self.ent_op[e as usize] as usize;
             let is_call = self.ent_is_call[e as usize];
             let mut resume = NIL;
+            // Every entry visited is a step, skipped ones too: lost writes that can never be
+            // lifted sit at the head of the list and are passed over on every rescan, so
+            // counting only lifts let the time grow with (lost × completed) under a fixed budget
+            // (a review measured 155 s for 1.9 M counted steps).
+            if self.steps >= cap {
+                return Outcome::OutOfSteps;
+            }
+            self.steps += 1;
             if is_call && !self.ops[i].completed() {
                 match self.choose(i) {
                     Choice::Try => {}
@@ -403,10 +411,6 @@ impl Search {
                     }
                 }
             }
-            if self.steps >= cap {
-                return Outcome::OutOfSteps;
-            }
-            self.steps += 1;
             if !is_call && self.spare_candidate != NIL {
                 // Every other lift of this configuration has been tried: now spend a spare
                 // dead-value put, then come back here to backtrack.
