@@ -745,3 +745,36 @@ fn errors_in_2015_files_use_the_files_own_paths() {
         "{e}"
     );
 }
+
+/// A client's proxy numbers requests from its clock in ns: a client clock slower than 0.5
+/// could reuse numbers after a restart (found by review at rate 0.01 with 10 ns links).
+#[test]
+fn a_client_clock_slower_than_half_is_refused() {
+    let cfg = r#"{"consensus": {"protocol": "raft"},
+      "network": {"nodes": [{"id": "s", "type": "server"}, {"id": "c", "type": "client", "clock": {"rate": 0.01}}], "mesh": true}}"#;
+    let e = err(cfg);
+    assert!(
+        e.contains(
+            "network.nodes[1].clock.rate: expected a clock rate ≥ 0.5 for a client, found 0.01"
+        ),
+        "{e}"
+    );
+    let e = err(&cfg.replace(
+        r#""clock": {"rate": 0.01}}], "mesh": true}}"#,
+        r#""clock": {"rate": 1}}], "mesh": true}, "timeline": [{"at": 5, "action": "clock", "node": "c", "rate": 0.2}]}"#,
+    ));
+    assert!(
+        e.contains("timeline[0].rate: expected a clock rate ≥ 0.5 for a client"),
+        "{e}"
+    );
+    // Servers may run that slow.
+    load_str(
+        "ok.json",
+        &cfg.replace(
+            r#""type": "server"}"#,
+            r#""type": "server", "clock": {"rate": 0.01}}"#,
+        )
+        .replace("0.01}}], ", "1}}], "),
+    )
+    .unwrap();
+}

@@ -451,6 +451,25 @@ pub(crate) fn clock_rate(src: &Source, path: &str, rate: Option<f64>) -> Result<
     }
 }
 
+/// The slowest clock a client may have: its proxy numbers requests from its local clock in
+/// ns, assuming at most one request per local ns, which links of at least 1 ns each way keep
+/// at rates from 0.5. A review found a client at rate 0.01 with 10 ns links reusing numbers
+/// after a restart, and getting earlier requests' cached replies.
+pub(crate) const MIN_CLIENT_CLOCK_RATE: f64 = 0.5;
+
+pub(crate) fn client_clock_rate(src: &Source, path: &str, rate: f64) -> Result<f64, ConfigError> {
+    if rate < MIN_CLIENT_CLOCK_RATE {
+        return Err(src.error(
+            path,
+            format!(
+                "expected a clock rate ≥ {MIN_CLIENT_CLOCK_RATE} for a client, found {}: a client proxy numbers its requests from its clock, and a clock this slow would let a restarted client reuse numbers and receive earlier requests' cached replies",
+                num(rate)
+            ),
+        ));
+    }
+    Ok(rate)
+}
+
 pub(crate) fn clock_offset(
     src: &Source,
     path: &str,
@@ -540,7 +559,14 @@ pub(crate) fn resolve(
             name: n.id.clone(),
             kind: n.kind,
             up: n.up.unwrap_or(true),
-            clock_rate: clock_rate(&src, &format!("{p}.rate"), clock.rate)?,
+            clock_rate: {
+                let r = clock_rate(&src, &format!("{p}.rate"), clock.rate)?;
+                if n.kind == NodeKind::Client {
+                    client_clock_rate(&src, &format!("{p}.rate"), r)?
+                } else {
+                    r
+                }
+            },
             clock_offset: clock_offset(&src, &format!("{p}.offset"), clock.offset)?,
         });
     }

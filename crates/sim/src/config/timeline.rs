@@ -294,7 +294,15 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                 return Err(src.error(p, "action \"clock\" needs \"rate\" and/or \"offset\""));
             }
             let rate = match a.rate {
-                Some(x) => Some(super::clock_rate(src, &format!("{p}.rate"), Some(x))?),
+                Some(x) => {
+                    let rate = super::clock_rate(src, &format!("{p}.rate"), Some(x))?;
+                    if let Target::Node(i) = t
+                        && r.nodes[i].kind == NodeKind::Client
+                    {
+                        super::client_clock_rate(src, &format!("{p}.rate"), rate)?;
+                    }
+                    Some(rate)
+                }
                 None => None,
             };
             let offset = match a.offset {
