@@ -86,10 +86,7 @@ pub fn web_export_as_native(
     };
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| src.error("", e.to_string()))?;
-    let web = v.as_object().is_some_and(|o| {
-        !o.contains_key("network") && o.get("nodes").is_some_and(|n| n.is_array())
-    });
-    if !web {
+    if !v.as_object().is_some_and(is_web_export) {
         return Ok(None);
     }
     let cfg: legacy::WebExport = parse(&src, "")?;
@@ -97,6 +94,11 @@ pub fn web_export_as_native(
     let mut v = serde_json::to_value(native).map_err(|e| src.error("", e.to_string()))?;
     drop_nulls(&mut v);
     Ok(Some(v))
+}
+
+/// The 2015 web editor's export: top-level `nodes` and `links` lists, no `network`.
+fn is_web_export(o: &serde_json::Map<String, serde_json::Value>) -> bool {
+    !o.contains_key("network") && o.get("nodes").is_some_and(|n| n.is_array())
 }
 
 /// Removes `null` members of objects (unset optional keys), recursively.
@@ -185,7 +187,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         let cfg: legacy::Legacy = parse(&src, "").map_err(why)?;
         return legacy::resolve_legacy(cfg, src.clone()).map_err(why);
     }
-    if !obj.contains_key("network") && obj.get("nodes").is_some_and(|n| n.is_array()) {
+    if is_web_export(obj) {
         let cfg: legacy::WebExport = parse(&src, "")?;
         return legacy::resolve_web(cfg, src);
     }
