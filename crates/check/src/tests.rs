@@ -805,6 +805,31 @@ fn reports_are_deterministic() {
     assert_eq!(a, b);
 }
 
+/// Passes over lost writes are bounded too (50 visits per step of budget): 2,000 lost puts
+/// at the head of the list, 200 sequential put/get pairs, and a failed CAS at the end that
+/// keeps the lost puts from being pruned. The search needs 400 lifts but about 800,000
+/// visits; with 1,000 steps it stops at 50,000 visits (it ran to the end, taking time in
+/// proportion to lost × completed, when only lifts were counted).
+#[test]
+fn passes_over_lost_writes_count_against_the_budget() {
+    let mut h: Vec<Operation> = (0..2000)
+        .map(|i| put_pending(9, 0, 100_000 + i, 0))
+        .collect();
+    for k in 0..200u64 {
+        h.push(put(1, 0, k + 1, 10 + 4 * k, 11 + 4 * k));
+        h.push(get(1, 0, Some(k + 1), 12 + 4 * k, 13 + 4 * k));
+    }
+    h.push(cas(2, 0, Some(7), 8, false, 900, 901));
+    let small = Limits { max_steps: 1000 };
+    let r = check(&h, &small);
+    assert!(
+        matches!(r.verdict, Verdict::Unknown { .. }),
+        "{:?}",
+        r.verdict
+    );
+    assert_eq!(run(&h).verdict, Verdict::Ok);
+}
+
 /// Timing and step counts of whole-key searches; run with
 /// `cargo test -p coracle-check --release bench_single_key -- --ignored --nocapture`.
 #[test]

@@ -77,10 +77,11 @@
 //!   campaigning). Pending client replies and reads are dropped when a leader steps down.
 //! * ReadIndex reads wait for an entry of the current term to be committed, then for the next
 //!   heartbeat round (sent at once, or with the next heartbeat under `batch_requests`) to be
-//!   acknowledged by a majority; they are answered in arrival order. Rounds count from 1 in
-//!   each term of leadership (a restarted leader starts again), so the answer to a request
-//!   of an older term carries round 0 (with the replier's term): it confirms no round and
-//!   counts for neither ReadIndex nor CheckQuorum.
+//!   acknowledged by a majority; they are answered in arrival order. Rounds only grow within
+//!   an incarnation and start again after a restart (every request carries a round ≥ 1:
+//!   leadership begins with a broadcast), so the answer to a request of an older term
+//!   carries round 0 (with the replier's term): it confirms no round and counts for neither
+//!   ReadIndex nor CheckQuorum.
 //! * The proxy (its queue, numbering and retries are shared with VRR's, `crate::proxy`) counts
 //!   every send of a request as an attempt (redirects included) and re-arms its retry timer on
 //!   each; a hint naming the replier or a non-server is ignored. It numbers requests from

@@ -312,6 +312,9 @@ impl RaftServer {
         }
         let i = self.p.pos(from)?;
         self.acked_round[i] = self.acked_round[i].max(round);
+        if round > self.snapshot_round[i] {
+            self.snapshot_tries[i] = self.snapshot_tries[i].min(1);
+        }
         self.recent_active[i] = true;
         Some(i)
     }

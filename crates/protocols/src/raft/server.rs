@@ -168,6 +168,8 @@ pub struct RaftServer {
     /// Unanswered InstallSnapshots sent to each peer since its last answer (the resend wait
     /// doubles with each).
     pub(crate) snapshot_tries: Vec<u32>,
+    /// The heartbeat round in which the last InstallSnapshot went to each peer.
+    pub(crate) snapshot_round: Vec<u64>,
     /// Current heartbeat round (incremented at every broadcast).
     pub(crate) round: u64,
     /// Clients waiting for a reply from this leader: client -> sequence number.
@@ -229,6 +231,7 @@ impl RaftServer {
             recent_active: vec![false; n],
             snapshot_sent_at: vec![None; n],
             snapshot_tries: vec![0; n],
+            snapshot_round: vec![0; n],
             round: 0,
             waiting: SmallIntMap::default(),
             reads: Vec::new(),

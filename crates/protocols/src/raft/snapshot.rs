@@ -121,7 +121,10 @@ impl RaftServer {
     /// timer and the leader's CheckQuorum and ReadIndex rounds going without resending the
     /// whole state machine at every round. The doubling matters on slow links: a snapshot
     /// that takes longer to cross than the wait would otherwise queue copies faster than the
-    /// link carries them, with the heartbeats stuck behind them.
+    /// link carries them, with the heartbeats stuck behind them. An answer to a round sent
+    /// after the last copy brings the wait back to 1× (`follower_answered`): the follower is
+    /// reachable and the copy did not arrive (it was down), or it did and the answer to it is
+    /// on its way; a follower back from a crash is not made to wait up to 64×.
     pub(crate) fn send_snapshot(&mut self, i: usize, out: &mut Out<Raft>) {
         let Some(snap) = self.snapshot.clone() else {
             return;
@@ -145,6 +148,7 @@ impl RaftServer {
         } else {
             self.snapshot_sent_at[i] = Some(self.now);
             self.snapshot_tries[i] = self.snapshot_tries[i].saturating_add(1);
+            self.snapshot_round[i] = self.round;
             self.sent_up_to[i] = self.sent_up_to[i].max(snap.index);
             self.c.snapshots_sent += 1;
             RaftMsg::InstallSnapshot {
