@@ -99,16 +99,21 @@ impl VrrServer {
         let Some(p) = self.p.pos(self.p.primary(latest)) else {
             return;
         };
+        // Only the latest view's primary's answer with its state completes recovery; any
+        // other stays gathered (answers are kept across retries).
+        let ready = self.responses[p]
+            .as_ref()
+            .is_some_and(|r| r.view == latest && r.state.is_some());
+        if !ready {
+            return;
+        }
         let Some(RecoveryInfo {
-            view: v,
             state: Some((log, k)),
+            ..
         }) = self.responses[p].take()
         else {
             return;
         };
-        if v != latest {
-            return;
-        }
         self.responses.fill(None);
         self.view = latest;
         self.last_normal = latest;
