@@ -71,6 +71,11 @@ fn simultaneous_events_follow_the_drivers_order() {
     let rep = run(&[w.clone(), r.clone()]);
     let wit = witness_of(&rep);
     assert_eq!(wit.operations.len(), 2, "{wit:?}");
+    assert!(
+        wit.explanation.contains("saw a stale value"),
+        "{}",
+        wit.explanation
+    );
     // Another client's completion handled after the invocation stays concurrent with it.
     let mut other = put(2, 0, 7, 0, 10);
     (other.invoke_order, other.complete_order) = (5, 9);

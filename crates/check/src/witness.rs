@@ -214,6 +214,17 @@ fn fmt_value(v: Option<Value>) -> String {
     v.map_or_else(|| "absent".to_string(), |v| v.to_string())
 }
 
+/// When `o` was invoked, with the driver's order among simultaneous events.
+fn inv(o: &Operation) -> (Time, u64) {
+    (o.invoke, o.invoke_order)
+}
+
+/// When `o` completed, likewise; after everything if it never did.
+fn ret(o: &Operation) -> (Time, u64) {
+    o.complete
+        .map_or((Time::MAX, u64::MAX), |c| (c, o.complete_order))
+}
+
 fn completed(o: &Operation) -> bool {
     o.complete.is_some() && o.result.is_some()
 }
@@ -292,12 +303,12 @@ pub(crate) fn explain(key: Key, witness: &[Operation], key_history: &[Operation]
     // A value read (or CAS-matched) with no write of it invoked before the reader completed.
     for o in witness {
         let Some(Some(v)) = observed(o) else { continue };
-        let end = o.complete.unwrap_or(Time::MAX);
+        let end = ret(o);
         let sources: Vec<&Operation> = key_history
             .iter()
             .filter(|w| writes(w) == Some(v))
             .collect();
-        if sources.iter().all(|w| w.invoke > end) {
+        if sources.iter().all(|w| inv(w) > end) {
             return match sources.as_slice() {
                 [] => format!(
                     "{} observed value {v}, but no operation ever writes {v} to key {key}.",
@@ -328,11 +339,11 @@ pub(crate) fn explain(key: Key, witness: &[Operation], key_history: &[Operation]
         if f.result != Some(OpResult::Cas { ok: false }) {
             continue;
         }
-        let (f_start, f_end) = (f.invoke, f.complete.unwrap_or(Time::MAX));
+        let (f_start, f_end) = (inv(f), ret(f));
         let Some(v) = expect else {
             if key_history
                 .iter()
-                .all(|w| writes(w).is_none() || w.invoke > f_end)
+                .all(|w| writes(w).is_none() || inv(w) > f_end)
             {
                 return format!(
                     "{} cannot have failed: key {key} must still have been absent, since no \
@@ -346,14 +357,14 @@ pub(crate) fn explain(key: Key, witness: &[Operation], key_history: &[Operation]
             .iter()
             .filter(|w| writes(w) == Some(v) && completed(w))
         {
-            let Some(w_end) = w.complete.filter(|&c| c < f_start) else {
+            let Some(w_end) = w.complete.filter(|_| ret(w) < f_start) else {
                 continue;
             };
             // Every write of another value precedes `w` or follows `f`.
             let undisturbed = key_history.iter().all(|o| {
                 writes(o).is_none_or(|x| x == v)
-                    || o.invoke > f_end
-                    || (completed(o) && o.complete.is_some_and(|c| c < w.invoke))
+                    || inv(o) > f_end
+                    || (completed(o) && ret(o) < inv(w))
             });
             if undisturbed {
                 return format!(
@@ -370,13 +381,10 @@ pub(crate) fn explain(key: Key, witness: &[Operation], key_history: &[Operation]
     // A stale read: a completed write of another value sits between every source and the reader.
     for r in witness {
         let Some(x) = observed(r) else { continue };
-        let (r_start, r_end) = (r.invoke, r.complete.unwrap_or(Time::MAX));
+        let (r_start, r_end) = (inv(r), ret(r));
         for w2 in witness {
             let Some(w) = writes(w2) else { continue };
-            let Some(w2_end) = w2.complete.filter(|_| completed(w2)) else {
-                continue;
-            };
-            if Some(w) == x || w2_end >= r_start {
+            if !completed(w2) || Some(w) == x || ret(w2) >= r_start {
                 continue;
             }
             let Some(x) = x else {
@@ -389,11 +397,9 @@ pub(crate) fn explain(key: Key, witness: &[Operation], key_history: &[Operation]
             };
             let sources: Vec<&Operation> = key_history
                 .iter()
-                .filter(|s| writes(s) == Some(x) && s.invoke <= r_end)
+                .filter(|s| writes(s) == Some(x) && inv(s) <= r_end)
                 .collect();
-            let overwritten = sources
-                .iter()
-                .all(|s| completed(s) && s.complete.is_some_and(|c| c < w2.invoke));
+            let overwritten = sources.iter().all(|s| completed(s) && ret(s) < inv(w2));
             if let (true, Some(first)) = (overwritten, sources.first()) {
                 let which = if sources.len() == 1 {
                     format!(
