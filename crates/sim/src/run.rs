@@ -133,6 +133,12 @@ fn run_with<P: Protocol>(
 ) -> Result<RunResult, ConfigError> {
     let (proto, cluster, warnings, _) = prepare::<P>(s)?;
     let outcome = Engine::new(s, proto, cluster, opts).run();
+    let unchecked = |reason: String| coracle_check::Report {
+        verdict: coracle_check::Verdict::Unknown { reason },
+        keys_checked: 0,
+        operations: outcome.history.len(),
+        steps: 0,
+    };
     let linearizability = if checks.skip_linearizability {
         coracle_check::Report {
             verdict: coracle_check::Verdict::Ok,
@@ -141,27 +147,13 @@ fn run_with<P: Protocol>(
             steps: 0,
         }
     } else if outcome.history_capped {
-        coracle_check::Report {
-            verdict: coracle_check::Verdict::Unknown {
-                reason: format!(
-                    "not checked: the run issued more than {} operations (only that many are recorded); shorten it or lower the workload's rate",
-                    crate::engine::MAX_HISTORY
-                ),
-            },
-            keys_checked: 0,
-            operations: outcome.history.len(),
-            steps: 0,
-        }
+        unchecked(format!(
+            "not checked: the run issued more than {} operations (only that many are recorded); shorten it or lower the workload's rate",
+            crate::engine::MAX_HISTORY
+        ))
     } else if outcome.reason == crate::engine::StopReason::Stalled {
         // Millions of operations at one instant: not worth searching, the run is in error.
-        coracle_check::Report {
-            verdict: coracle_check::Verdict::Unknown {
-                reason: "not checked: simulated time stopped passing".into(),
-            },
-            keys_checked: 0,
-            operations: outcome.history.len(),
-            steps: 0,
-        }
+        unchecked("not checked: simulated time stopped passing".into())
     } else {
         coracle_check::check(
             &crate::engine::checkable_history(&outcome.history),

@@ -79,7 +79,7 @@ impl<P: Protocol> Engine<'_, P> {
                 arrival: now,
             });
             if self.record_history && self.history.len() >= super::MAX_HISTORY {
-                self.history_capped = true;
+                self.history_capped = true; // later operations go unrecorded (and unchecked)
             } else if self.record_history {
                 self.history.push(OpRecord {
                     client: NodeId(i as u32),
