@@ -141,6 +141,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
             "latency_ms": latency_json(&net.latency),
             "messages_by_type": counters_json(&by_kind),
             "route_computations": o.route_computations,
+            "route_repairs": o.route_repairs,
         },
         "nodes": o.nodes.iter().map(|n| node_json(s, n)).collect::<Vec<_>>(),
         "protocol_stats": {

@@ -266,6 +266,7 @@ pub struct Outcome {
     pub history_capped: bool,
     pub clients: Vec<ClientReport>,
     pub route_computations: u64,
+    pub route_repairs: u64,
     /// Timeline actions that fired (first MAX_FIRED), with the nodes they hit.
     pub fired: Vec<Value>,
     pub fired_total: u64,
@@ -1127,6 +1128,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             history_capped: self.history_capped,
             clients,
             route_computations: self.net.recomputations,
+            route_repairs: self.net.repairs,
             fired: std::mem::take(&mut self.fired),
             fired_total: self.fired_total,
             tracer: self.tracer,
