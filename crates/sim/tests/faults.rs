@@ -612,3 +612,117 @@ fn last_after_a_fault_that_hit_nobody_is_nobody() {
     assert_eq!(last["skipped"], "no node had that role", "{last}");
     assert!(last.get("node").is_none(), "{last}");
 }
+
+/// A pause, a resume and a pause again at one instant are one long pause: a timer that fell
+/// due in the first pause waits for the second resume (it used to fire at the instant between).
+#[test]
+fn pausing_again_at_the_instant_of_resume_holds_timers_too() {
+    let twice = json!([
+        {"at": 15, "action": "pause", "node": 2}, {"at": 100, "action": "resume", "node": 2},
+        {"at": 100, "action": "pause", "node": 2}, {"at": 200, "action": "resume", "node": 2}
+    ]);
+    let once = json!([
+        {"at": 15, "action": "pause", "node": 2}, {"at": 200, "action": "resume", "node": 2}
+    ]);
+    let (a, b) = (
+        results(&hellos(2, 1000, twice), 1),
+        results(&hellos(2, 1000, once), 1),
+    );
+    assert_eq!(a["nodes"], b["nodes"]);
+    assert_eq!(a["network"], b["network"]);
+}
+
+/// Packets a paused node held are lost if it crashes, even when it resumed, crashed and
+/// recovered all at one instant (the new incarnation used to receive them).
+#[test]
+fn a_crash_at_the_instant_of_resume_loses_what_the_pause_held() {
+    // Server 2's hello of 10 ms is answered at 11; the answer reaches it at 12, paused.
+    let tl = json!([
+        {"at": 11.5, "action": "pause", "node": 2}, {"at": 100, "action": "resume", "node": 2},
+        {"at": 100, "action": "crash", "node": 2}, {"at": 100, "action": "recover", "node": 2}
+    ]);
+    let r = results(&hellos(2, 1000, tl), 1);
+    let tl_plain = json!([
+        {"at": 11.5, "action": "pause", "node": 2}, {"at": 100, "action": "crash", "node": 2},
+        {"at": 100, "action": "recover", "node": 2}
+    ]);
+    let plain = results(&hellos(2, 1000, tl_plain), 1);
+    assert_eq!(r["network"]["packets_dropped"]["node_down"], 1);
+    assert_eq!(
+        r["network"], plain["network"],
+        "the same packets are lost whether or not the node resumed first"
+    );
+    assert_eq!(r["nodes"], plain["nodes"]);
+}
+
+/// A node that crashes at the instant it starts loses the message it sent itself; that is no
+/// network drop (messages to oneself never count as packets).
+#[test]
+fn a_message_to_oneself_lost_in_a_crash_is_not_a_network_drop() {
+    let cfg = json!({
+        "termination": 100,
+        "consensus": {"protocol": "dummy", "id": 1},
+        "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}], "mesh": true},
+        "timeline": [{"at": 0, "action": "crash", "node": 1}]
+    });
+    let r = results(&cfg, 1);
+    let net = &r["network"];
+    assert_eq!(net["packets_dropped"]["node_down"], 1, "{net}"); // 2's hello
+    let dropped: u64 = net["packets_dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        net["packets_sent"].as_u64().unwrap() + net["packets_duplicated"].as_u64().unwrap(),
+        net["packets_delivered"].as_u64().unwrap()
+            + dropped
+            + net["packets_in_flight"].as_u64().unwrap()
+    );
+}
+
+/// A clock change aimed at a role nobody holds changes nothing, and in particular does not
+/// make the next `"role": "last"` forget the node the last crash hit.
+#[test]
+fn a_clock_change_that_hits_nobody_leaves_last_alone() {
+    let r = results(
+        &pair(
+            json!([
+                {"at": 500, "action": "crash", "node": "a"},
+                {"at": 600, "action": "clock", "role": "candidate", "rate": 1.01},
+                {"at": 700, "action": "recover", "role": "last"}
+            ]),
+            json!({}),
+        ),
+        1,
+    );
+    let acts = r["actions"].as_array().unwrap();
+    assert_eq!(acts[1]["skipped"], "no node had that role", "{}", acts[1]);
+    assert_eq!(acts[2]["node"], "a", "{}", acts[2]);
+    assert_eq!(r["nodes"][0]["up"], true);
+}
+
+/// Two `follower` roles in one partition are two different followers (they used to be drawn
+/// independently, so on some seeds both named one node and nothing was cut).
+#[test]
+fn roles_in_one_partition_pick_different_nodes() {
+    for seed in 1..=12 {
+        let mut cfg = example("leader-crash.json");
+        cfg["timeline"] = json!([
+            {"at": 5000, "action": "partition", "groups": [[{"role": "follower"}], [{"role": "follower"}]]},
+            {"at": 5100, "action": "partition", "from": [{"role": "follower"}], "to": [{"role": "follower"}]}
+        ]);
+        let r = results(&cfg, seed);
+        let acts = r["actions"].as_array().unwrap();
+        let g = &acts[0]["groups"];
+        assert_eq!(g[0].as_array().unwrap().len(), 1, "seed {seed}: {g}");
+        assert_eq!(g[1].as_array().unwrap().len(), 1, "seed {seed}: {g}");
+        assert_ne!(g[0][0], g[1][0], "seed {seed}: {g}");
+        assert_ne!(
+            acts[1]["from"][0], acts[1]["to"][0],
+            "seed {seed}: {}",
+            acts[1]
+        );
+    }
+}

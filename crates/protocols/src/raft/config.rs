@@ -120,10 +120,10 @@ pub struct RaftConfig {
     #[serde(default)]
     pub prevote_without_leader_check: bool,
     /// CheckQuorum (thesis §6.2): every election_timeout_min the leader checks that a majority,
-    /// counting itself, sent it successful AppendEntries responses (or InstallSnapshot
-    /// responses acknowledging the snapshot) in its current term since the previous check;
-    /// otherwise it steps down to follower in the same term. A rejection (a follower whose log
-    /// still needs repair) does not count. Default false.
+    /// counting itself, answered it in its current term since the previous check (an
+    /// AppendEntries or InstallSnapshot response of that term, accepted or not: a
+    /// log-consistency rejection proves the follower hears the leader); otherwise it steps down
+    /// to follower in the same term. Default false.
     #[serde(default)]
     pub check_quorum: bool,
     /// Leader stickiness (thesis §4.2.3): a server that has heard from a current leader within
@@ -298,6 +298,17 @@ impl RaftConfig {
                 "term_bound",
                 "expected an integer H >= 1 or null, found 0 (a bound of 0 would refuse every \
                  RequestVote)",
+            ));
+        }
+        if self.term_bound == Some(1)
+            && (self.prevote || self.prevote_without_leader_check)
+            && cluster.servers.len() > 1
+        {
+            warnings.push(ConfigIssue::warning(
+                "term_bound",
+                "expected a bound of 2 or more with prevote, found 1: a pre-vote is granted only \
+                 if the vote would be, and a bound of 1 refuses every vote for the next term, so \
+                 no leader is ever elected",
             ));
         }
         if self.snapshot_threshold == Some(0) {

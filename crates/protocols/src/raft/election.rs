@@ -238,11 +238,7 @@ impl RaftServer {
             self.send(out, from, reply);
             return;
         }
-        if self
-            .p
-            .term_bound
-            .is_some_and(|h| term >= self.term.saturating_add(h))
-        {
+        if self.beyond_term_bound(term) {
             self.c.votes_rejected_term_bound += 1;
             let reply = RaftMsg::RequestVoteResponse {
                 term: self.term,
@@ -347,6 +343,13 @@ impl RaftServer {
     /// Thesis §9.6: grant iff term + 1 > our term, the log is up to date and (unless
     /// `prevote_without_leader_check`) we have not heard from a leader recently. Never changes
     /// our state; always answers with our current term.
+    /// `term_bound` (Tangaroa): a vote request of this term is refused.
+    fn beyond_term_bound(&self, term: u64) -> bool {
+        self.p
+            .term_bound
+            .is_some_and(|h| term >= self.term.saturating_add(h))
+    }
+
     pub(crate) fn on_pre_vote(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -356,7 +359,10 @@ impl RaftServer {
         last_log_term: u64,
         out: &mut Out<Raft>,
     ) {
+        // Granted only if the vote itself would be (thesis §9.6): the term bound included,
+        // or pre-votes would let terms climb where the bound then refuses every vote.
         let granted = term > self.term
+            && !self.beyond_term_bound(term)
             && self.log_ok(last_log_index, last_log_term)
             && (!self.p.prevote_leader_check || !self.heard_from_leader(ctx.now));
         let reply = RaftMsg::PreVoteResponse {

@@ -42,7 +42,8 @@
 //! * `leader_stickiness` drops RequestVotes of a term >= ours without an answer; lower-term
 //!   requests still get the usual refusal (it changes nothing). It applies to leaders too.
 //! * `term_bound` answers its refusal with our term (the candidate ignores it); it is checked
-//!   after stickiness and before lazy voting, and applies to RequestVote only.
+//!   after stickiness and before lazy voting. A pre-vote is granted only if the vote would be,
+//!   so the bound refuses pre-votes too (with H = 1 none is ever granted).
 //! * `lazy_voting` defers any request it would grant now (same term and not yet voted, or a
 //!   higher term), keeping the highest term (first on ties); requests it would refuse are
 //!   handled as in basic Raft. The deferred vote is re-checked (term, vote, log) when the timer

@@ -200,6 +200,12 @@ impl<P: Protocol> Engine<'_, P> {
 
     /// The node a target names now, if any.
     fn resolve(&mut self, t: Target, last: usize) -> Option<usize> {
+        self.resolve_among(t, last, &[])
+    }
+
+    /// [`Self::resolve`], with roles drawn from the nodes not in `taken` (what other roles of
+    /// the same action picked: two followers in one partition are two different nodes).
+    fn resolve_among(&mut self, t: Target, last: usize, taken: &[usize]) -> Option<usize> {
         match t {
             Target::Node(i) => Some(i),
             Target::Bound(k) => self
@@ -211,7 +217,10 @@ impl<P: Protocol> Engine<'_, P> {
             Target::Role(RoleTarget::Last) => self.last_hit[last],
             Target::Role(RoleTarget::Leader) => (0..self.nodes.len())
                 .filter(|&i| {
-                    self.is_server[i] && self.nodes[i].up && self.nodes[i].obs.role == Role::Leader
+                    self.is_server[i]
+                        && self.nodes[i].up
+                        && self.nodes[i].obs.role == Role::Leader
+                        && !taken.contains(&i)
                 })
                 .max_by_key(|&i| (self.nodes[i].obs.term, std::cmp::Reverse(i))),
             Target::Role(r) => {
@@ -221,7 +230,10 @@ impl<P: Protocol> Engine<'_, P> {
                 };
                 let pool: Vec<usize> = (0..self.nodes.len())
                     .filter(|&i| {
-                        self.is_server[i] && self.nodes[i].up && want(self.nodes[i].obs.role)
+                        self.is_server[i]
+                            && self.nodes[i].up
+                            && want(self.nodes[i].obs.role)
+                            && !taken.contains(&i)
                     })
                     .collect();
                 if pool.is_empty() {
@@ -233,11 +245,17 @@ impl<P: Protocol> Engine<'_, P> {
         }
     }
 
-    fn members(&mut self, list: &[Member]) -> Vec<usize> {
+    /// The nodes `list` names now; roles are drawn from nodes no earlier role of the same
+    /// action took (`taken`, which grows).
+    fn members(&mut self, list: &[Member], taken: &mut Vec<usize>) -> Vec<usize> {
         list.iter()
             .filter_map(|m| match *m {
                 Member::Node(i) => Some(i),
-                Member::Role(r) => self.resolve(Target::Role(r), CRASHED),
+                Member::Role(r) => {
+                    let n = self.resolve_among(Target::Role(r), CRASHED, taken)?;
+                    taken.push(n);
+                    Some(n)
+                }
             })
             .collect()
     }
@@ -283,9 +301,11 @@ impl<P: Protocol> Engine<'_, P> {
                     NO_ROLE
                 };
                 e.fired(what, None, noop(true, why));
-                if scripted && matches!(t, Target::Role(_)) {
+                let fault = matches!(what, "crash" | "pause" | "isolate");
+                if scripted && fault && matches!(t, Target::Role(_)) {
                     // This fault hit nobody: a following "last" undo has nothing to undo
-                    // (not the node an earlier fault hit).
+                    // (not the node an earlier fault hit). Other actions that miss (a clock
+                    // change, an undo) leave the memory alone.
                     e.last_hit[last] = None;
                 }
             }
@@ -407,6 +427,7 @@ impl<P: Protocol> Engine<'_, P> {
                 let mut group_of = vec![0u16; self.nodes.len()];
                 let mut rest = None;
                 let mut unresolved = false;
+                let mut taken = Vec::new();
                 for roles in [false, true] {
                     for (g, group) in groups.iter().enumerate() {
                         match group {
@@ -416,7 +437,7 @@ impl<P: Protocol> Engine<'_, P> {
                                     .filter(|m| matches!(m, Member::Role(_)) == roles)
                                     .copied()
                                     .collect();
-                                let found = self.members(&picked);
+                                let found = self.members(&picked, &mut taken);
                                 unresolved |= found.len() < picked.len();
                                 for n in found {
                                     group_of[n] = g as u16 + 1;
@@ -453,7 +474,9 @@ impl<P: Protocol> Engine<'_, P> {
                     .push((bind.unwrap_or(u32::MAX), Cut::Groups(group_of)));
             }
             Action::OneWay { from, to } => {
-                let (f, t) = (self.members(&from), self.members(&to));
+                let mut taken = Vec::new();
+                let f = self.members(&from, &mut taken);
+                let t = self.members(&to, &mut taken);
                 if f.len() < from.len() || t.len() < to.len() {
                     self.fired("partition", None, noop(true, NO_ROLE));
                     return;
@@ -671,7 +694,7 @@ impl<P: Protocol> Engine<'_, P> {
         slot.paused = false;
         let deferred = std::mem::take(&mut slot.deferred);
         for k in deferred {
-            if let Kind::Deliver { packet } = k {
+            if let Kind::Deliver { packet, .. } = k {
                 self.drop_packet(packet, DropCause::NodeDown);
             }
         }

@@ -98,10 +98,12 @@ enum Kind {
         node: u32,
         timer: u16,
     },
-    /// A timer that expired while its node was paused, fired at resume.
+    /// A timer that expired while its node was paused, fired at resume (unless the node
+    /// crashed since: `epoch`, or is paused again: then it waits for the next resume).
     TimerFire {
         node: u32,
         timer: u16,
+        epoch: u32,
     },
     Action {
         index: u32,
@@ -114,9 +116,11 @@ enum Kind {
         node: u32,
         epoch: u32,
     },
-    /// Delivery to a node that was paused when the packet arrived.
+    /// Delivery to a node that was paused when the packet arrived, at resume (dropped if
+    /// the node crashed since: `epoch`).
     Deliver {
         packet: u32,
+        epoch: u32,
     },
     Flap {
         index: u32,
@@ -599,7 +603,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn dispatch(&mut self, kind: Kind) {
         match kind {
             Kind::Hop { packet } => self.hop(packet),
-            Kind::Deliver { packet } => self.deliver_held(packet),
+            Kind::Deliver { packet, epoch } => self.deliver_held(packet, epoch),
             Kind::Timer { node, timer } => {
                 let now = self.now;
                 let slot = &mut self.nodes[node as usize];
@@ -618,16 +622,21 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     return;
                 }
                 if slot.paused {
-                    slot.deferred.push(Kind::TimerFire { node, timer });
+                    let epoch = slot.epoch;
+                    slot.deferred.push(Kind::TimerFire { node, timer, epoch });
                     return;
                 }
                 ts.deadline = None;
                 self.fire(node as usize, timer as usize);
             }
-            Kind::TimerFire { node, timer } => {
+            Kind::TimerFire { node, timer, epoch } => {
                 let slot = &mut self.nodes[node as usize];
+                if slot.up && slot.epoch == epoch && slot.paused {
+                    slot.deferred.push(kind); // paused again at the instant it resumed
+                    return;
+                }
                 let ts = &mut slot.timers[timer as usize];
-                if slot.up && ts.deadline.is_some_and(|d| d <= self.now) {
+                if slot.up && slot.epoch == epoch && ts.deadline.is_some_and(|d| d <= self.now) {
                     ts.deadline = None;
                     self.fire(node as usize, timer as usize);
                 }

@@ -229,7 +229,12 @@ impl<P: Protocol> Engine<'_, P> {
     }
 
     pub(super) fn drop_packet(&mut self, p: u32, cause: DropCause) {
-        self.stats.drops.count(cause);
+        // A message to oneself never went over a link: not a network drop (the node crashed
+        // with it pending, at the instant it started).
+        let pk = &self.packets[p as usize];
+        if pk.from != pk.to {
+            self.stats.drops.count(cause);
+        }
         if self.tracer.is_some() {
             let pk = &self.packets[p as usize];
             let (from, to) = (pk.from as usize, pk.to as usize);
@@ -288,7 +293,10 @@ impl<P: Protocol> Engine<'_, P> {
             }
         }
         if slot.paused {
-            self.nodes[to].deferred.push(Kind::Deliver { packet: p });
+            let epoch = slot.epoch;
+            self.nodes[to]
+                .deferred
+                .push(Kind::Deliver { packet: p, epoch });
             return;
         }
         self.hand_over(p);
@@ -296,15 +304,18 @@ impl<P: Protocol> Engine<'_, P> {
 
     /// A packet held while its receiver was paused, handed over at resume. It had already
     /// arrived, so an isolation or partition that began while the node was paused does not
-    /// touch it; only a crash (or another pause at the same instant) does.
-    pub(super) fn deliver_held(&mut self, p: u32) {
+    /// touch it; only a crash (even one followed by a recovery at the same instant) or another
+    /// pause at the same instant does.
+    pub(super) fn deliver_held(&mut self, p: u32, epoch: u32) {
         let to = self.packets[p as usize].to as usize;
         let slot = &self.nodes[to];
-        if !slot.up {
+        if !slot.up || slot.epoch != epoch {
             return self.drop_packet(p, DropCause::NodeDown);
         }
         if slot.paused {
-            self.nodes[to].deferred.push(Kind::Deliver { packet: p });
+            self.nodes[to]
+                .deferred
+                .push(Kind::Deliver { packet: p, epoch });
             return;
         }
         self.hand_over(p);

@@ -497,6 +497,22 @@ fn term_bound_refuses_far_ahead_request_votes_without_adopting_the_term() {
     assert_eq!(vote_answer(&outs), Some((1, 6, true)));
 }
 
+/// With pre-vote, the bound refuses pre-votes too: a pre-vote is granted only if the vote
+/// would be (thesis §9.6), or a pre-candidate would raise its term into a refusal.
+#[test]
+fn term_bound_refuses_pre_votes_the_vote_would_refuse() {
+    let mut c = cfg();
+    c.term_bound = Some(2);
+    c.prevote = true;
+    let (mut s, _) = Solo::new(c, 3, 0, disk(5, None, vec![]));
+    assert_eq!(
+        pre_vote_answer(&s.recv(1, pv(7, 0, 0))),
+        Some((5, 7, false))
+    );
+    assert_eq!(pre_vote_answer(&s.recv(1, pv(6, 0, 0))), Some((5, 6, true)));
+    assert_eq!(s.node.term(), 5);
+}
+
 #[test]
 fn term_bound_after_healing_an_inflated_follower() {
     // The blog-post question: after an isolated follower inflated its term by more than H, can
