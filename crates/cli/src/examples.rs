@@ -6,7 +6,18 @@ use std::process::ExitCode;
 /// The first sentence of a description, or the first two when the first is only a label
 /// ("raft-variants scenario 5.").
 fn first_sentence(d: &str) -> &str {
-    let end = |from: usize| d[from..].find(". ").map(|i| from + i + 1);
+    // A full stop followed by a space, not one closing an abbreviation such as "e.g.".
+    let end = |from: usize| {
+        let mut at = from;
+        loop {
+            let i = at + d[at..].find(". ")?;
+            let word = d[..i].rsplit([' ', '(']).next().unwrap_or("");
+            if !matches!(word, "e.g" | "i.e" | "etc" | "cf" | "vs") {
+                return Some(i + 1);
+            }
+            at = i + 2;
+        }
+    };
     match end(0) {
         Some(i) if i < 40 => end(i + 1).map_or(d, |j| &d[..j]),
         Some(i) => &d[..i],
@@ -66,4 +77,22 @@ pub fn main(dir: &Path) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_sentence;
+
+    #[test]
+    fn abbreviations_do_not_end_a_sentence() {
+        assert_eq!(
+            first_sentence("One long enough thing (e.g. this) and i.e. that. Then more."),
+            "One long enough thing (e.g. this) and i.e. that."
+        );
+        assert_eq!(
+            first_sentence("raft-variants scenario 5. A leader that cannot send. More."),
+            "raft-variants scenario 5. A leader that cannot send."
+        );
+        assert_eq!(first_sentence("No full stop"), "No full stop");
+    }
 }

@@ -208,6 +208,18 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Some(f) = &o.reference {
+        if shard.is_some() {
+            eprintln!(
+                "error: --reference compares a whole sweep; give it to `coracle merge` after the shards, not to one shard"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        if let Err(e) = load_reference(f, &spec, false) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     if let Err(e) = output::write_points(&dir, &spec) {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
@@ -275,6 +287,32 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
 
 /// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
 /// report. Shared with `coracle merge`.
+/// Reads `--reference FILE` (columns `point,value_ms`); with `warn`, names the labels that are
+/// not points of this sweep. Checked before any trial runs, so a typo does not cost the run.
+pub fn load_reference(
+    f: &Path,
+    spec: &Spec,
+    warn: bool,
+) -> Result<Vec<(String, coracle_sim::sweep::stats::Sample)>, String> {
+    let text =
+        std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+    let r = output::read_reference(&f.display().to_string(), &text)?;
+    for (label, _) in r.iter().filter(|_| warn) {
+        if !spec.points.iter().any(|p| &p.label == label) {
+            eprintln!(
+                "warning: {}: point \"{label}\" is not a point of this sweep (points: {}); its rows are not compared",
+                f.display(),
+                spec.points
+                    .iter()
+                    .map(|p| p.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(r)
+}
+
 pub fn finish(
     dir: &Path,
     spec: &Spec,
@@ -298,38 +336,16 @@ pub fn finish(
             dir.display()
         );
     } else {
-        let reference = match &o.reference {
+        let reference = match o
+            .reference
+            .as_deref()
+            .map(|f| load_reference(f, spec, true))
+        {
             None => None,
-            Some(f) => {
-                let text = match std::fs::read_to_string(f) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        eprintln!("error: {}: cannot read: {e}", f.display());
-                        return ExitCode::from(EXIT_USAGE);
-                    }
-                };
-                match output::read_reference(&f.display().to_string(), &text) {
-                    Ok(r) => {
-                        for (label, _) in &r {
-                            if !spec.points.iter().any(|p| &p.label == label) {
-                                eprintln!(
-                                    "warning: {}: point \"{label}\" is not a point of this sweep (points: {}); its rows are not compared",
-                                    f.display(),
-                                    spec.points
-                                        .iter()
-                                        .map(|p| p.label.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                );
-                            }
-                        }
-                        Some(r)
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(EXIT_USAGE);
-                    }
-                }
+            Some(Ok(r)) => Some(r),
+            Some(Err(e)) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
             }
         };
         let mut svgs = Vec::new();

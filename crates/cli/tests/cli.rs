@@ -173,6 +173,30 @@ fn check_prints_the_normalised_scenario() {
     );
 }
 
+/// A role target under the dummy protocol (whose servers have no roles) is warned about,
+/// naming the action; a crash aimed at a node, or an undo aimed at "last", is not.
+#[test]
+fn a_role_target_under_the_dummy_protocol_is_warned_about() {
+    let f = tmp("dummy-role.json");
+    std::fs::write(
+        &f,
+        r#"{"termination": 1000, "consensus": {"protocol": "dummy", "id": 1},
+ "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}], "mesh": true},
+ "timeline": [{"at": 10, "action": "crash", "node": 2}, {"at": 20, "action": "recover", "role": "last"},
+              {"at": 100, "action": "partition", "groups": [[{"role": "leader"}], "rest"]}]}"#,
+    )
+    .unwrap();
+    let o = coracle(&["check", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: timeline[2].groups: the dummy protocol has no leader"),
+        "{}",
+        stderr(&o)
+    );
+    let o = coracle(&["check", "examples/crash-recover.json"]);
+    assert!(!stderr(&o).contains("has no leader"), "{}", stderr(&o));
+}
+
 #[test]
 fn schema_is_json_schema_with_every_protocol() {
     let o = coracle(&["schema"]);

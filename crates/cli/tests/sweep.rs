@@ -620,6 +620,36 @@ fn a_few_leader_crash_trials_run_as_published() {
     assert!(out(&o).contains("KS"));
 }
 
+/// A bad `--reference` is refused before any trial runs (it used to cost the whole sweep).
+#[test]
+fn a_bad_reference_is_refused_before_the_trials() {
+    let d = dir("badref");
+    let bad = d.join("ref.csv");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(&bad, "point,value_ms\nlan/a=1,b=2,300\n").unwrap();
+    for reference in [s(&bad), s(&d.join("missing.csv"))] {
+        let o = coracle(&[
+            "experiment",
+            "raft-leader-crash",
+            "--output-dir",
+            &s(&d),
+            "--reference",
+            &reference,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+        assert!(!d.join("trials.csv").exists(), "{}", out(&o));
+    }
+    let o = coracle(&[
+        "experiment",
+        "raft-leader-crash",
+        "--output-dir",
+        &s(&d),
+        "--reference",
+        &s(&bad),
+    ]);
+    assert!(out(&o).contains("must be in double quotes"), "{}", out(&o));
+}
+
 #[test]
 fn plot_and_trace_export() {
     let d = dir("plot");

@@ -276,6 +276,9 @@ pub trait Protocol: Sized + Send + Sync + 'static {
     /// Whether client proxies carry out key-value operations. The dummy's fail each at once, so
     /// a workload would only spin (a closed loop without think time never lets time pass).
     const SERVES_CLIENTS: bool = true;
+    /// Whether servers take roles (leader, follower, candidate) that timeline actions may
+    /// target. The dummy's servers all report `follower`.
+    const HAS_ROLES: bool = true;
     /// The `consensus` object (minus `protocol`), deserialised with unknown keys rejected.
     type Config: DeserializeOwned + Serialize + schemars::JsonSchema + Clone + Debug;
     /// Wire messages.

@@ -150,6 +150,7 @@ impl Node<Dummy> for DummyClient {
 impl Protocol for Dummy {
     const NAME: &'static str = "dummy";
     const SERVES_CLIENTS: bool = false;
+    const HAS_ROLES: bool = false;
     type Config = DummyConfig;
     type Msg = DummyMsg;
     type Timer = DummyTimer;

@@ -85,6 +85,16 @@ fn prepare<P: Protocol>(
         resolved => resolved,
     };
     let mut warnings = s.warnings.clone();
+    if !P::HAS_ROLES
+        && let Some(path) = role_target_path(s)
+    {
+        warnings.push(format!(
+            "{path}: the {} protocol has no leader, followers or candidates (every server \
+                 reports \"follower\"): \"leader\" and \"candidate\" never match, so those \
+                 actions are skipped, and \"follower\" picks any server; name a node instead",
+            P::NAME
+        ));
+    }
     for w in proto.warnings() {
         let p = join("consensus", &w.path);
         match w.severity {
@@ -93,6 +103,68 @@ fn prepare<P: Protocol>(
         }
     }
     Ok((proto, cluster, warnings, settings))
+}
+
+/// The JSON path of the first timeline action or random fault that targets a role of the
+/// running cluster (leader, follower, candidate), if any does.
+fn role_target_path(s: &Scenario) -> Option<String> {
+    use crate::config::spec::{ChaosTarget, RoleTarget};
+    use crate::scenario::{Action, Group, Member, Target};
+    let live = |r: &RoleTarget| *r != RoleTarget::Last;
+    let member = |m: &Member| matches!(m, Member::Role(r) if live(r));
+    let uses = s.timeline.iter().any(|a| match &a.action {
+        Action::Crash(t)
+        | Action::Recover(t)
+        | Action::Pause(t)
+        | Action::Resume(t)
+        | Action::Rejoin(t)
+        | Action::Isolate { target: t, .. }
+        | Action::Clock { target: t, .. } => matches!(t, Target::Role(r) if live(r)),
+        Action::Partition { groups } => groups
+            .iter()
+            .any(|g| matches!(g, Group::Members(m) if m.iter().any(member))),
+        Action::OneWay { from, to } => from.iter().chain(to).any(member),
+        _ => false,
+    });
+    let chaos = s.chaos.as_ref().and_then(|c| {
+        [
+            ("crash", &c.crash),
+            ("pause", &c.pause),
+            ("isolate", &c.isolate),
+            ("partition", &c.partition),
+        ]
+        .into_iter()
+        .find(|(_, f)| {
+            f.as_ref()
+                .is_some_and(|f| matches!(f.target, ChaosTarget::Leader | ChaosTarget::Follower))
+        })
+        .map(|(k, _)| format!("chaos.{k}.target"))
+    });
+    if !uses {
+        return chaos;
+    }
+    // Name the action in the file (native format: only it has roles).
+    let raw: serde_json::Value = serde_json::from_str(&s.source.text).ok()?;
+    let is_role = |v: &serde_json::Value| {
+        v.get("role")
+            .and_then(|r| r.as_str())
+            .is_some_and(|r| !r.eq_ignore_ascii_case("last"))
+    };
+    let found = raw["timeline"].as_array().and_then(|list| {
+        list.iter().enumerate().find_map(|(i, a)| {
+            if is_role(a) {
+                return Some(format!("timeline[{i}].role"));
+            }
+            ["groups", "from", "to"].iter().find_map(|k| {
+                let v = a.get(*k)?.as_array()?;
+                let hit = v
+                    .iter()
+                    .any(|g| is_role(g) || g.as_array().is_some_and(|m| m.iter().any(is_role)));
+                hit.then(|| format!("timeline[{i}].{k}"))
+            })
+        })
+    });
+    Some(found.unwrap_or_else(|| "timeline".into()))
 }
 
 /// Validates the protocol configuration of `s` without running; returns all warnings and the

@@ -778,3 +778,56 @@ fn a_client_clock_slower_than_half_is_refused() {
     )
     .unwrap();
 }
+
+/// An integer beyond u64 reaches the loader as a float; the message says it is too large,
+/// not that it was written as floating point.
+#[test]
+fn an_integer_too_large_is_called_too_large() {
+    let e = err(&with(
+        r#""termination": 1000,"#,
+        r#""termination": 1000, "seed": 18446744073709551616,"#,
+    ));
+    assert!(e.contains("seed: expected"), "{e}");
+    assert!(e.contains("too large for an integer"), "{e}");
+    assert!(!e.contains("decimal point"), "{e}");
+    let e = err(&with(
+        r#"{"id": "a", "type": "server"}"#,
+        r#"{"id": 1180591620717411303424, "type": "server"}"#,
+    ));
+    assert!(e.contains("network.nodes[0].id"), "{e}");
+    assert!(e.contains("too large for an integer"), "{e}");
+    assert!(e.contains("as a string"), "{e}");
+    let e = err(&with(
+        r#""termination": 1000,"#,
+        r#""termination": 1000, "seed": 1e2,"#,
+    ));
+    assert!(e.contains("decimal point"), "{e}");
+}
+
+/// Inside a timeline action, hints list what that action takes, not what any action takes.
+#[test]
+fn timeline_hints_are_those_of_the_action() {
+    let e = err(&with(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "link_change", "link": "a-h", "queue": 3}"#,
+    ));
+    assert!(
+        e.contains(r#"action "link_change" takes: "at", "delay", "action", "link""#),
+        "{e}"
+    );
+    assert!(!e.contains(r#""groups""#), "{e}");
+    let e = err(&with(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "isolate", "node": "a", "direction": "sideways"}"#,
+    ));
+    assert!(
+        e.contains(r#"allowed values here: "in", "out", "both""#),
+        "{e}"
+    );
+    let e = err(&with(
+        r#"{"at": 10, "action": "crash", "node": "a"}"#,
+        r#"{"at": 10, "action": "partition", "groups": [[{"role": "leeder"}], "rest"]}"#,
+    ));
+    assert!(e.contains(r#"did you mean "leader"?"#), "{e}");
+    assert!(!e.contains(r#""last""#), "{e}");
+}

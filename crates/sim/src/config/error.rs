@@ -150,10 +150,28 @@ fn reword(raw: &str) -> (String, Option<String>) {
     if let Some(rest) = raw.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
-        // "floating point `100.0`" for an integer key: written 1e2 or 100.0, or too large.
-        let hint = (found.starts_with("floating point") && expected.starts_with('u')).then(|| {
-            "write the integer without a decimal point or exponent (100, not 1e2 or 100.0); \
-             integers this large are not accepted here"
+        // "floating point `100.0`" for an integer key: written 1e2 or 100.0, or too large (the
+        // JSON parser reads an integer above u64 as a float).
+        let float = found
+            .strip_prefix("floating point `")
+            .and_then(|f| f.strip_suffix('`'))
+            .and_then(|f| f.parse::<f64>().ok());
+        let huge = float.is_some_and(|f| f >= 18_446_744_073_709_551_615.0);
+        let integer_wanted = expected.starts_with('u') || expected.contains("integer");
+        if huge && integer_wanted {
+            return (
+                format!(
+                    "expected {}, found {}, too large for an integer (at most 2^64 - 1)",
+                    describe_for_number(expected, found),
+                    found.trim_start_matches("floating point ")
+                ),
+                expected
+                    .contains("string")
+                    .then(|| "write a long id as a string: \"123456789012345678901234\"".into()),
+            );
+        }
+        let hint = (float.is_some() && expected.starts_with('u')).then(|| {
+            "write the integer without a decimal point or exponent (100, not 1e2 or 100.0)"
                 .to_string()
         });
         return (

@@ -197,8 +197,30 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         let cfg: legacy::Compact = parse(&src, "")?;
         return legacy::resolve_compact(cfg, src);
     }
-    let cfg: NativeConfig = parse(&src, "")?;
+    let cfg: NativeConfig = parse(&src, "").map_err(|e| timeline_hint(e, &value))?;
     resolve(cfg, src, Format::Native)
+}
+
+/// Replaces the generic hint of an unknown key or value inside a timeline action with the
+/// keys or values that action takes.
+fn timeline_hint(mut e: ConfigError, raw: &serde_json::Value) -> ConfigError {
+    let Some(rest) = e.path.strip_prefix("timeline[") else {
+        return e;
+    };
+    let Some((i, key)) = rest.split_once("].") else {
+        return e;
+    };
+    let bad = e
+        .message
+        .strip_prefix("unknown value \"")
+        .or_else(|| e.message.strip_prefix("unknown key \""))
+        .and_then(|b| b.split('"').next());
+    if let (Ok(i), Some(bad)) = (i.parse::<usize>(), bad)
+        && let Some(h) = timeline::action_hint(raw, i, key, bad)
+    {
+        e.hint = Some(h);
+    }
+    e
 }
 
 /// Deserialises the whole text into `T` with path tracking.

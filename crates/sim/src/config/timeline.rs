@@ -113,6 +113,47 @@ fn present(a: &ActionSpec) -> Vec<(&'static str, bool)> {
     ]
 }
 
+/// A better hint for a parse error inside `timeline[i]` of the raw document, where the
+/// generic one (every key or value of any action) would mislead: the keys and values that
+/// action takes. `key` is what follows `timeline[i].` in the error's path.
+pub(super) fn action_hint(
+    raw: &serde_json::Value,
+    i: usize,
+    key: &str,
+    bad: &str,
+) -> Option<String> {
+    let name = raw["timeline"][i]["action"].as_str()?;
+    let kind: ActionKind =
+        serde_json::from_value(serde_json::json!(name.to_ascii_lowercase())).ok()?;
+    let quoted = |l: &[&str]| {
+        l.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let values: &[&str] = if key == "direction" {
+        match kind {
+            ActionKind::Isolate => &["in", "out", "both"],
+            _ => &["forward", "reverse", "both"],
+        }
+    } else if key.ends_with(".role") || key.ends_with("].role") {
+        &["leader", "follower", "candidate"] // partition members: no "last"
+    } else if key == "role" {
+        match kind {
+            ActionKind::Recover | ActionKind::Resume | ActionKind::Rejoin => {
+                &["last", "leader", "follower", "candidate"]
+            }
+            _ => &["leader", "follower", "candidate"],
+        }
+    } else {
+        let mut keys = vec!["at", "delay", "action"];
+        keys.extend(allowed(kind));
+        return Some(format!("action \"{name}\" takes: {}", quoted(&keys)));
+    };
+    let known: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    Some(error::suggest(bad, &known, "value"))
+}
+
 fn allowed(kind: ActionKind) -> &'static [&'static str] {
     use ActionKind::*;
     match kind {

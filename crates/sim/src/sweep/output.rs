@@ -423,10 +423,16 @@ pub fn read_reference(file: &str, text: &str) -> Result<Vec<(String, Sample)>, S
             None
         } else {
             let x = v.parse::<f64>().ok().filter(|x| x.is_finite());
+            let hint = if f.len() > cols.len() {
+                " (this line has more fields than the header: a point label with a comma, \
+                 such as \"a=1,b=2\", must be in double quotes)"
+            } else {
+                ""
+            };
             Some(x.ok_or_else(|| {
                 format!(
                     "{file}:{}: value_ms: expected a number (or empty, inf or censored), \
-                     found \"{v}\"",
+                     found \"{v}\"{hint}",
                     i + 2
                 )
             })?)

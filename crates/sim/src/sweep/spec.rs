@@ -708,7 +708,12 @@ fn check_published(src: &Source, p: &Value, points: &[Point]) -> Result<(), Conf
                     format!("{at}.{k}"),
                     format!("expected a statistic (mean, min, max, censored_fraction, or a quantile p1 … p100), found \"{k}\""),
                 );
-                e.hint = Some(crate::config::error::suggest(k, &suggestions, "statistic"));
+                // A near-quantile ("p101", "p0") needs no list of names: the range says it.
+                if k.strip_prefix('p')
+                    .is_none_or(|q| q.parse::<f64>().is_err())
+                {
+                    e.hint = Some(crate::config::error::suggest(k, &suggestions, "statistic"));
+                }
                 return Err(e);
             }
             if !(v.is_number() || v.is_string()) {
@@ -1022,6 +1027,13 @@ pub fn set_path(doc: &mut Value, path: &str, value: Value) -> Result<(), String>
                 walked = join(&walked, k);
             }
             Step::Index(n) => {
+                if cur.is_null() && !walked.is_empty() {
+                    return Err(format!(
+                        "cannot set \"{path}\": the base config has no {walked} (an index needs \
+                         an existing list; the config may describe it another way, e.g. \
+                         network.mesh instead of network.links)"
+                    ));
+                }
                 let Value::Array(a) = cur else {
                     return Err(format!(
                         "cannot set \"{path}\": {} is {}, not a list",
@@ -1080,6 +1092,8 @@ mod tests {
         assert_eq!(d["storage"]["latency"], json!(2));
         assert!(set_path(&mut d, "timeline[3].at", json!(1)).is_err());
         assert!(set_path(&mut d, "consensus.protocol.x", json!(1)).is_err());
+        let e = set_path(&mut d, "network.links[2].latency", json!(1)).unwrap_err();
+        assert!(e.contains("the base config has no network.links"), "{e}");
         assert_eq!(get_path(&d, "timeline[0].at"), Some(&json!(5)));
         assert!(parse_path("a..b").is_err());
         assert!(parse_path("a[x]").is_err());
