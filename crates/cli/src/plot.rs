@@ -146,6 +146,19 @@ pub fn main(a: PlotArgs) -> ExitCode {
                 Ok(o) => o,
                 Err(e) => return fail(format!("{}: {e}", t.display())),
             };
+            // Every operation that ends (completed or failed) ends once in the trace: a
+            // different count means the trace is of another run.
+            let ended = ["ops_completed", "ops_failed"]
+                .iter()
+                .map(|k| r["clients"][k].as_u64().unwrap_or(0))
+                .sum::<u64>();
+            if ops.len() as u64 != ended {
+                return fail(format!(
+                    "{}: expected the trace of the run in the results file ({ended} client operations ended), found a trace with {} (give the trace written by the same `coracle run ... --trace`)",
+                    t.display(),
+                    ops.len()
+                ));
+            }
             if ops.is_empty() {
                 eprintln!(
                     "note: no client operation completed in {}: latency.svg not drawn",

@@ -101,9 +101,12 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     if s.protocol != "dummy" {
         writeln!(
             w,
-            "  leaders    first after {} ms, {} elections won, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
+            "  leaders    first after {} ms, elected in {} term{}, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
             f(&p["time_to_first_leader_ms"]),
+            // Terms (views) in which a new leader arose: two leaders of one term, which only a
+            // safety violation makes, count once (the `elections_won` counter counts both).
             p["leader_elections"],
+            if p["leader_elections"] == 1 { "" } else { "s" },
             p["leader_changes"],
             p["max_term"],
             if sim_ms > 0.0 {

@@ -197,6 +197,20 @@ fn a_role_target_under_the_dummy_protocol_is_warned_about() {
     assert!(!stderr(&o).contains("has no leader"), "{}", stderr(&o));
 }
 
+/// A file that is not UTF-8 is refused at its first bad byte, with line and column.
+#[test]
+fn a_file_that_is_not_utf8_is_located() {
+    let f = tmp("latin1.json");
+    std::fs::write(&f, b"{\n  \"nodes\": 3,\n  \"name\": \"caf\xe9\"\n}\n").unwrap();
+    let o = coracle(&["check", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("latin1.json:3:15: expected UTF-8 text"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn schema_is_json_schema_with_every_protocol() {
     let o = coracle(&["schema"]);

@@ -703,6 +703,34 @@ fn plot_and_trace_export() {
     let o = coracle(&["plot", &s(&r), "--trace", &s(&r), "--output-dir", &s(&d)]);
     assert_eq!(o.status.code(), Some(2));
     assert!(out(&o).contains("invalid JSON"), "{}", out(&o));
+    // The trace of another run: refused.
+    let other = d.join("other.jsonl");
+    let o = coracle(&[
+        "run",
+        "examples/raft-5.json",
+        "--seed",
+        "4",
+        "--until",
+        "900",
+        "--trace",
+        &s(&other),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = coracle(&[
+        "plot",
+        &s(&r),
+        "--trace",
+        &s(&other),
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("expected the trace of the run"),
+        "{}",
+        out(&o)
+    );
 }
 
 /// Metric paths into parts of the results that only fill in during a run are accepted.

@@ -61,14 +61,32 @@ pub const PROTOCOLS: &[&str] = &["dummy", "raft", "vrr"];
 /// Reads and resolves a scenario file.
 pub fn load_file(path: &std::path::Path) -> Result<Scenario, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        path: String::new(),
-        message: format!("cannot read the file: {e}"),
-        position: None,
-        hint: None,
-    })?;
+    let text = read_text(path)?;
     load_str(&file, &text)
+}
+
+/// Reads a config file as text; bytes that are not UTF-8 are an error located at the first
+/// of them.
+pub fn read_text(path: &std::path::Path) -> Result<String, ConfigError> {
+    let error = |message: String, position| ConfigError {
+        file: path.display().to_string(),
+        path: String::new(),
+        message,
+        position,
+        hint: None,
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| error(format!("cannot read the file: {e}"), None))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+        error(
+            "expected UTF-8 text, found a byte that is not UTF-8 (save the file as UTF-8)".into(),
+            Some((line, column)),
+        )
+    })
 }
 
 /// A 2015 web-editor export as the native config it means (its editor's defaults written

@@ -149,6 +149,17 @@ const OPEN_ENDED: &[&str] = &[
     "violation",
 ];
 
+/// An error at `path` of the spec file, located in its text when the file can be read again
+/// (a preset's built-in spec has no file: no position).
+fn spec_error(spec: &Spec, path: &str, message: String) -> ConfigError {
+    let text = std::fs::read_to_string(&spec.file).unwrap_or_default();
+    crate::config::Source {
+        file: spec.file.clone(),
+        text,
+    }
+    .error(path, message)
+}
+
 /// Checks a `measure.metric` path against the results of the first point run for 0 ms, so a
 /// typo is an error naming the nearest keys instead of every trial coming back censored. Only
 /// the fixed parts are checked: the path is accepted once it enters an open-ended part or a
@@ -156,11 +167,8 @@ const OPEN_ENDED: &[&str] = &[
 fn check_metric_path(spec: &Spec, first: &Prepared, path: &str) -> Result<(), ConfigError> {
     use super::spec::Step;
     let error = |message: String, hint: Option<String>| ConfigError {
-        file: spec.file.clone(),
-        path: "measure.metric".into(),
-        message,
-        position: None,
         hint,
+        ..spec_error(spec, "measure.metric", message)
     };
     let steps = super::spec::parse_path(path).map_err(|e| error(e, None))?;
     let opts = RunOptions {
@@ -246,14 +254,15 @@ fn prepare_points(
             {
                 let known: Vec<String> = scenario.nodes.iter().map(|d| d.name.text()).collect();
                 return Err(ConfigError {
-                    file: spec.file.clone(),
-                    path: "measure.from.node".into(),
-                    message: format!(
-                        "expected the id of a node of the scenario, found \"{n}\" (point {})",
-                        p.label
-                    ),
-                    position: None,
                     hint: Some(crate::config::error::suggest(n, &known, "node id")),
+                    ..spec_error(
+                        spec,
+                        "measure.from.node",
+                        format!(
+                            "expected the id of a node of the scenario, found \"{n}\" (point {})",
+                            p.label
+                        ),
+                    )
                 });
             }
             let fast = match scenario.protocol.as_str() {

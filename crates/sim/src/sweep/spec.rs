@@ -245,13 +245,7 @@ impl Spec {
 /// Reads a spec file.
 pub fn load_spec_file(path: &Path) -> Result<Spec, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        path: String::new(),
-        message: format!("cannot read the file: {e}"),
-        position: None,
-        hint: None,
-    })?;
+    let text = crate::config::read_text(path)?;
     load_spec_str(&file, &text, path.parent())
 }
 
