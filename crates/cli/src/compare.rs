@@ -117,6 +117,11 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
         println!();
     }
+    for p in &args.protocols {
+        if let Some(note) = crate::summary::stall_note(&all[p]) {
+            println!("  note ({p}): {note}");
+        }
+    }
     if let Some(o) = &args.output
         && let Err(e) = std::fs::write(
             o,

@@ -174,19 +174,25 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
             .collect();
         writeln!(w, "  counters   {}", list.join(", "))?;
     }
-    // VRR's known dead end (§4.3 assumes at most f replicas fail at once): say it, since
-    // the checks are all ok and only the availability numbers show it.
+    if let Some(note) = stall_note(res) {
+        writeln!(w, "  note       {note}")?;
+    }
+    Ok(())
+}
+
+/// VRR's known dead end (§4.3 assumes at most f replicas fail at once): said in words, since
+/// the checks are all ok and only the availability numbers show it.
+pub fn stall_note(res: &Value) -> Option<String> {
+    let nodes = res["nodes"].as_array()?;
     let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
     let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
     let f_max = servers.len().saturating_sub(1) / 2;
-    if recovering > f_max {
-        writeln!(
-            w,
-            "  note       {recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
+    (recovering > f_max).then(|| {
+        format!(
+            "{recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
             servers.len()
-        )?;
-    }
-    Ok(())
+        )
+    })
 }
 
 /// "1234x", or "0.05x" for a run slower than real time (rather than "0x").

@@ -87,7 +87,8 @@
 //!   by state transfer instead. A whole log crossed a slow link too slowly: with 1 Mbit/s links
 //!   and a few hundred ops, view changes were abandoned again and again.
 //! * Timeouts and retransmission (the paper is silent): a view change abandoned for a later one
-//!   doubles the next view-change timeout (`view_change_backoff`, up to 64×, as in PBFT);
+//!   doubles the next view-change timeout (`view_change_backoff`, up to 64×, as in PBFT),
+//!   unless its primary never spoke (a dead primary's view: waiting longer cannot help it);
 //!   StartViewChange is resent every `commit_interval` and DoViewChange, whose uncommitted
 //!   suffix can still be long (an old primary that kept appending in a minority), at rounds 1,
 //!   2, 4, 8, … only.

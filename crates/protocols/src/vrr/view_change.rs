@@ -24,8 +24,15 @@ impl VrrServer {
         debug_assert!(view > self.view);
         if self.status == Status::ViewChange {
             // The view change under way is abandoned (ours timed out, or another replica's
-            // did): the next one waits longer (`view_change_backoff`).
-            self.failed_view_changes = self.failed_view_changes.saturating_add(1);
+            // did): the next one waits longer (`view_change_backoff`), so that one whose
+            // DoViewChanges are slow to reach a live primary can complete. Not when its
+            // primary never spoke (crashed, recovering, cut off): waiting longer for the next
+            // view cannot help this one, and the views of dead primaries would each wait
+            // longer than the last.
+            let primary = self.p.pos(self.p.primary(self.view));
+            if primary.is_some_and(|i| i == self.my_pos || self.svc[i]) {
+                self.failed_view_changes = self.failed_view_changes.saturating_add(1);
+            }
         }
         self.view = view;
         self.c.view_changes_started += 1;
@@ -173,7 +180,9 @@ impl VrrServer {
             Status::ViewChange if info.after > self.commit => {
                 // Its suffix starts past the ops we know to be committed (it assumed a
                 // commit-number we no longer have): not counted; our StartViewChange tells it
-                // where to start instead.
+                // where to start instead. Its commit-number is still news: should the view
+                // start without it, its StartView carries only the ops after that point.
+                self.peer_commit[i] = Some(info.commit);
                 out.send(from, self.start_view_change_msg());
             }
             Status::ViewChange => {
@@ -255,6 +264,13 @@ impl VrrServer {
         self.in_view.fill(false);
         self.sent_since_tick.fill(true);
         self.told_commit.fill(self.commit);
+        // §4.2 step 4: execute the committed ops not executed yet and send their replies to
+        // the clients (whose requests went to the old primary; a client takes a reply from any
+        // replica).
+        for i in self.executed..self.commit {
+            let cmd = self.log[i as usize].cmd;
+            self.waiting.insert(cmd.client, cmd.seq);
+        }
         self.execute(out);
     }
 

@@ -296,6 +296,34 @@ fn a_view_change_starts_on_timeout_and_sends_do_view_change_after_f_start_view_c
     assert_eq!(sends(&outs).len(), 4);
 }
 
+/// `view_change_backoff` doubles the wait after a view change abandoned although its primary
+/// was alive (it spoke, or it is us), not after one whose primary never spoke: the views of
+/// dead primaries would each wait longer than the last.
+#[test]
+fn backoff_grows_only_after_view_changes_whose_primary_spoke() {
+    let mut c = cfg();
+    c.view_change_timeout_min = Some(200.0);
+    c.view_change_timeout_max = Some(200.0);
+    let (mut s, _) = Solo::new(c, 5, 2, disk(0, 0, vec![]));
+    let wait = |outs: &Outs| {
+        timers(outs)
+            .into_iter()
+            .find(|(t, _)| *t == VrrTimer::ViewChange)
+            .map(|(_, d)| d)
+            .unwrap()
+    };
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 200 * MS); // view 1, primary 1
+    // Primary 1 never spoke: view 2 waits no longer.
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 200 * MS);
+    assert_eq!(s.node.observe().term, 2);
+    // View 2 is ours, and it did not complete: view 3 waits twice as long.
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 400 * MS);
+    // Primary 3 spoke in view 3: view 4 waits four times as long.
+    s.recv(3, svc(3));
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 800 * MS);
+    assert_eq!(s.node.observe().term, 4);
+}
+
 #[test]
 fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     // Replica 1 is the primary of view 6 in a cluster of 5.
@@ -335,6 +363,20 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
     assert_eq!(s.node.last_normal(), 6);
     assert_eq!(s.node.commit_number(), 1);
     assert_eq!(applied(&outs), vec![1]);
+    // §4.2 step 4: the reply to the op it executed goes to its client (who asked the old
+    // primary).
+    assert!(
+        matches!(
+            sent_to(&outs, 99).as_slice(),
+            [VrrMsg::Reply {
+                view: 6,
+                seq: 1,
+                result: Some(_)
+            }]
+        ),
+        "{:?}",
+        sent_to(&outs, 99)
+    );
     // Each StartView carries the log after the receiver's commit-number as last heard (from
     // its DoViewChange, else its StartViewChange; nothing from replica 0: the whole log).
     let sv: Vec<(usize, u64)> = sends(&outs)
