@@ -230,6 +230,23 @@ fn schema_is_json_schema_with_every_protocol() {
     assert_eq!(link["loss"]["minimum"], 0.0);
     assert_eq!(link["loss"]["maximum"], 1.0);
     assert_eq!(v["properties"]["termination"]["maximum"], 1e10);
+    // Protocol timers are positive; clock rates within what the loader accepts.
+    for p in v["properties"]["consensus"]["oneOf"].as_array().unwrap() {
+        for (k, d) in p["properties"].as_object().unwrap() {
+            if k.ends_with("interval") || k.contains("timeout") {
+                let bound = d.get("minimum").unwrap_or(&d["items"]["minimum"]);
+                assert_eq!(*bound, 0.001, "{k}: {d}");
+            }
+        }
+    }
+    assert_eq!(
+        v["$defs"]["ClockSpec"]["properties"]["rate"]["minimum"],
+        0.01
+    );
+    assert_eq!(
+        v["$defs"]["ActionSpec"]["properties"]["rate"]["maximum"],
+        100.0
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub struct DummyConfig {
     pub id: Option<serde_json::Value>,
     /// Say hello again every this many milliseconds (default: once, at start).
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub interval: Option<f64>,
 }
 

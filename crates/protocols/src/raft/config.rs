@@ -56,22 +56,27 @@ pub struct RaftConfig {
     /// Also the leader-recency window of `leader_stickiness` and pre-vote, and the CheckQuorum
     /// period.
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub election_timeout_min: Option<f64>,
     /// Upper bound (exclusive) of the election timeout in ms (default 300). May equal
     /// election_timeout_min (no randomisation, as in the 150-150 curve of Figure 16).
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub election_timeout_max: Option<f64>,
     /// Compact form: an election timeout range of [timeout, 2 * timeout) ms. Cannot be combined
     /// with election_timeout_min or election_timeout_max.
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub timeout: Option<f64>,
     /// Interval in ms between a leader's AppendEntries rounds (heartbeats) (default 50). Should be
     /// well below election_timeout_min.
     #[serde(default = "default_heartbeat")]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub heartbeat_interval: f64,
     /// Client proxy retry timeout in ms (default: the upper bound of the election timeout). On
     /// expiry the proxy forgets the leader and resends the request to a random server.
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub client_timeout: Option<f64>,
     /// 2015 option: the leader sends new entries only with the next heartbeat instead of at once
     /// (ReadIndex confirmation rounds are batched the same way). Default false.
@@ -135,6 +140,7 @@ pub struct RaftConfig {
     /// optimisation, e.g. [23, 46]); followers keep the election timeout. Default null: the
     /// election timeout range.
     #[serde(default)]
+    #[schemars(extend("items" = {"type": "number", "minimum": 0.001, "maximum": 1e10}))]
     pub candidate_timeout: Option<[f64; 2]>,
     /// Binary exponential backoff: after each failed election attempt (the timer of a
     /// candidate or pre-candidate fires) the candidate timeout range doubles, up to 2^6 = 64

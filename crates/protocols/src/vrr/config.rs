@@ -34,6 +34,7 @@ pub struct VrrConfig {
     /// Also accepted as `heartbeat_interval`, Raft's name, so that one scenario runs under
     /// both protocols.
     #[serde(default = "default_commit_interval", alias = "heartbeat_interval")]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub commit_interval: f64,
     /// Lower bound in ms of the view-change timeout (default 150). A backup that hears nothing
     /// from the primary for this long starts a view change (§4.2); a view change that does not
@@ -43,20 +44,24 @@ pub struct VrrConfig {
     /// not say how timeouts are chosen).
     /// Also accepted as `election_timeout_min`.
     #[serde(default, alias = "election_timeout_min")]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub view_change_timeout_min: Option<f64>,
     /// Upper bound (exclusive) in ms of the view-change timeout (default 300). May equal
     /// view_change_timeout_min (no randomisation).
     /// Also accepted as `election_timeout_max`.
     #[serde(default, alias = "election_timeout_max")]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub view_change_timeout_max: Option<f64>,
     /// Compact form (as Raft's): a view-change timeout range of [timeout, 2 * timeout) ms, in
     /// place of the two keys above. Default null (the two keys apply).
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub timeout: Option<f64>,
     /// Client proxy retry timeout in ms (default: view_change_timeout_max). On expiry the proxy
     /// resends the same request (same request number) to a random server; a backup answers
     /// with its view so that the proxy finds the primary.
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 1e10))]
     pub client_timeout: Option<f64>,
     /// Most log entries carried by one NewState message of state transfer (§5.2) (default 64,
     /// at least 1). DoViewChange and StartView carry the log after the receiver's

@@ -88,8 +88,10 @@ pub struct NodeSpec {
 #[derive(Deserialize, Serialize, JsonSchema, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClockSpec {
-    /// Local seconds per real second (default 1). Timers set for d local ms fire after d/rate ms.
+    /// Local seconds per real second (default 1; 0.01 to 100, at least 0.5 on a client).
+    /// Timers set for d local ms fire after d/rate ms.
     #[serde(default)]
+    #[schemars(range(min = 0.01, max = 100.0))]
     pub rate: Option<f64>,
     /// Milliseconds added to the local time the node sees (default 0; ≥ 0: local time is never
     /// negative).
@@ -252,8 +254,9 @@ pub struct ActionSpec {
     /// ... to these nodes are lost.
     #[serde(default)]
     pub to: Option<Vec<Member>>,
-    /// New clock drift rate (clock).
+    /// New clock drift rate (clock; 0.01 to 100, at least 0.5 on a client).
     #[serde(default)]
+    #[schemars(range(min = 0.01, max = 100.0))]
     pub rate: Option<f64>,
     /// New clock offset, ms (clock; ≥ 0).
     #[serde(default)]
@@ -267,6 +270,7 @@ pub struct ActionSpec {
     pub down: Option<Latency>,
     /// When flapping stops, ms (flap; default: the end of the run). The link is left up.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub until: Option<f64>,
 }
 
@@ -399,9 +403,11 @@ impl<'de> Deserialize<'de> for GroupSpec {
 pub struct ChaosSpec {
     /// When faults may start, ms (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub start: Option<f64>,
     /// When faults stop starting, ms (default: the end of the run).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub stop: Option<f64>,
     /// Crash and later recover a node.
     #[serde(default)]
@@ -426,6 +432,7 @@ pub struct ChaosSpec {
 #[serde(deny_unknown_fields)]
 pub struct ChaosFault {
     /// Events per second.
+    #[schemars(range(min = 0.0001, max = 10000.0))]
     pub rate: f64,
     /// How long each lasts.
     pub duration: Latency,
@@ -749,15 +756,19 @@ pub struct WorkloadSpec {
     pub kind: Option<ArrivalKind>,
     /// `closed`: pause between a completion and the next operation, ms (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub think_time: Option<f64>,
     /// `open`: operations per second per client.
     #[serde(default)]
+    #[schemars(range(min = 0.000001, max = 1000000.0))]
     pub rate: Option<f64>,
     /// `interval`: minimum gap between operations, ms.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub min: Option<f64>,
     /// `interval`: maximum gap between operations, ms.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub max: Option<f64>,
     /// Number of keys; operations pick one uniformly (default 5).
     #[serde(default)]
@@ -773,9 +784,11 @@ pub struct WorkloadSpec {
     pub cas_fraction: Option<f64>,
     /// When clients start issuing operations, ms (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub start: Option<f64>,
     /// When clients stop issuing new operations, ms (default: never).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e10))]
     pub stop: Option<f64>,
     /// Stop after this many operations per client (default: no limit).
     #[serde(default)]
