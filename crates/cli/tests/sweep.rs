@@ -650,6 +650,57 @@ fn a_bad_reference_is_refused_before_the_trials() {
     assert!(out(&o).contains("must be in double quotes"), "{}", out(&o));
 }
 
+/// With a duplicating link, every receipt in the Perfetto export is bound to the send of the
+/// same packet (matching by message content bound copies to the wrong sends).
+#[test]
+fn perfetto_flows_follow_packets_through_duplication() {
+    let d = dir("dupflows");
+    std::fs::create_dir_all(&d).unwrap();
+    let cfg = d.join("dup.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 2000, "consensus": {"protocol": "raft"},
+            "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"},
+                                  {"id": "s3", "type": "server"}, {"id": "c1", "type": "client"}],
+                        "links": [{"from": "s1", "to": "s2", "duplicate": 1.0}, {"from": "s2", "to": "s3", "duplicate": 0.5},
+                                  {"from": "s1", "to": "s3"}, {"from": "c1", "to": "s1"}, {"from": "c1", "to": "s2"}]},
+            "workload": {"type": "closed", "think_time": 5}}"#,
+    )
+    .unwrap();
+    let t = d.join("t.jsonl");
+    let o = coracle(&["run", &s(&cfg), "--seed", "1", "--trace", &s(&t), "--quiet"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let pf = d.join("t.perfetto.json");
+    let o = coracle(&[
+        "trace",
+        "export",
+        &s(&t),
+        "--format",
+        "perfetto",
+        "-o",
+        &s(&pf),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let v: Value = serde_json::from_str(&read(&pf)).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let sends: std::collections::HashMap<u64, &Value> = events
+        .iter()
+        .filter(|e| e["cat"] == "send")
+        .map(|e| (e["bind_id"].as_u64().unwrap(), e))
+        .collect();
+    let mut receipts: std::collections::HashMap<u64, usize> = Default::default();
+    for e in events.iter().filter(|e| e["cat"] == "recv") {
+        let id = e["bind_id"].as_u64().expect("every receipt has a flow");
+        assert_eq!(e["args"]["msg"], sends[&id]["args"]["msg"], "{e}");
+        *receipts.entry(id).or_default() += 1;
+    }
+    assert!(
+        receipts.values().any(|&n| n == 2),
+        "some copies arrive twice"
+    );
+    assert!(receipts.values().all(|&n| n <= 2));
+}
+
 #[test]
 fn plot_and_trace_export() {
     let d = dir("plot");

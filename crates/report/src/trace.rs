@@ -107,7 +107,8 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     let mut role: HashMap<String, (String, f64)> = HashMap::new();
     let mut flows: HashMap<(String, String, String), VecDeque<u64>> = HashMap::new();
     let mut last_flow: HashMap<(String, String, String), u64> = HashMap::new();
-    let mut next_flow = 1u64;
+    // Flow ids of traces without `pkt`, apart from packet numbers.
+    let mut next_flow = 1u64 << 62;
     let end = recs.last().map(us).unwrap_or(0.0);
     let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
         events.push(json!({"name": r, "cat": "role", "ph": "X", "ts": from, "dur": (to - from).max(0.0), "pid": 1, "tid": tid, "args": {"node": node}}));
@@ -138,10 +139,18 @@ pub fn perfetto(text: &str) -> Result<String, String> {
             }
             "send" => {
                 let to = name(&r["to"]);
-                let key = (node.clone(), to.clone(), r["msg"].to_string());
-                let id = next_flow;
-                next_flow += 1;
-                flows.entry(key).or_default().push_back(id);
+                // A trace names each message (`pkt`), and receipts and drops name it too; an
+                // older trace is matched by content instead (oldest unmatched send first).
+                let id = match r["pkt"].as_u64() {
+                    Some(pkt) => pkt,
+                    None => {
+                        let key = (node.clone(), to.clone(), r["msg"].to_string());
+                        let id = next_flow;
+                        next_flow += 1;
+                        flows.entry(key).or_default().push_back(id);
+                        id
+                    }
+                };
                 let k = msg_kind(&r["msg"]);
                 // A zero-length slice carrying the flow (`bind_id`, flow v2): Perfetto binds
                 // a flow to a slice, and an instant event with a v1 flow beside it bound the
@@ -155,15 +164,19 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                     (name(&r["from"]), name(&r["to"]))
                 };
                 let key = (from.clone(), to.clone(), r["msg"].to_string());
-                // The oldest unmatched send of this message; a second copy of a duplicated
-                // packet (none left) gets an arrow from the send matched last.
-                let id = match flows.get_mut(&key).and_then(|q| q.pop_front()) {
-                    Some(id) => {
-                        last_flow.insert(key, id);
-                        Some(id)
-                    }
-                    None if kind == "recv" => last_flow.get(&key).copied(),
-                    None => None,
+                // The send of this packet; without `pkt`, the oldest unmatched send of this
+                // message, and a second copy of a duplicated packet (none left) gets an arrow
+                // from the send matched last.
+                let id = match r["pkt"].as_u64() {
+                    Some(pkt) => Some(pkt),
+                    None => match flows.get_mut(&key).and_then(|q| q.pop_front()) {
+                        Some(id) => {
+                            last_flow.insert(key, id);
+                            Some(id)
+                        }
+                        None if kind == "recv" => last_flow.get(&key).copied(),
+                        None => None,
+                    },
                 };
                 let k = msg_kind(&r["msg"]);
                 if kind == "recv" {
@@ -255,6 +268,9 @@ pub fn shiviz(text: &str) -> Result<String, String> {
     let mut clocks: HashMap<String, Map<String, Value>> = HashMap::new();
     let mut pending: HashMap<(String, String, String), VecDeque<Map<String, Value>>> =
         HashMap::new();
+    // By packet number (`pkt`): the sender's clock and the receipts or drops still to come
+    // (one, plus one per duplicate made on the way).
+    let mut by_pkt: HashMap<u64, (Map<String, Value>, u32)> = HashMap::new();
     let mut out = String::new();
     let tick = |clocks: &mut HashMap<String, Map<String, Value>>, n: &str| {
         let c = clocks.entry(n.to_string()).or_default();
@@ -265,8 +281,27 @@ pub fn shiviz(text: &str) -> Result<String, String> {
     for r in &recs {
         let kind = r["kind"].as_str().unwrap_or("");
         let node = name(&r["node"]);
-        if node.is_empty() || matches!(kind, "set_timer" | "cancel_timer" | "persist" | "drop") {
-            if kind == "drop" {
+        if node.is_empty()
+            || matches!(
+                kind,
+                "set_timer" | "cancel_timer" | "persist" | "drop" | "duplicate"
+            )
+        {
+            if let Some(pkt) = r["pkt"].as_u64().filter(|_| kind != "persist") {
+                if kind == "duplicate" {
+                    if let Some(e) = by_pkt.get_mut(&pkt) {
+                        e.1 += 1;
+                    }
+                } else if kind == "drop" {
+                    match by_pkt.get_mut(&pkt) {
+                        Some(e) if e.1 > 1 => e.1 -= 1,
+                        Some(_) => {
+                            by_pkt.remove(&pkt);
+                        }
+                        None => {}
+                    }
+                }
+            } else if kind == "drop" {
                 let key = (
                     hosts.of(name(&r["from"])),
                     hosts.of(name(&r["to"])),
@@ -284,10 +319,15 @@ pub fn shiviz(text: &str) -> Result<String, String> {
             "send" => {
                 let to = hosts.of(name(&r["to"]));
                 let c = tick(&mut clocks, &node);
-                pending
-                    .entry((node.clone(), to.clone(), r["msg"].to_string()))
-                    .or_default()
-                    .push_back(c.clone());
+                match r["pkt"].as_u64() {
+                    Some(pkt) => {
+                        by_pkt.insert(pkt, (c.clone(), 1));
+                    }
+                    None => pending
+                        .entry((node.clone(), to.clone(), r["msg"].to_string()))
+                        .or_default()
+                        .push_back(c.clone()),
+                }
                 out.push_str(&format!(
                     "{t} ms send {} to {to} {}\n{node} {}\n",
                     msg_kind(&r["msg"]),
@@ -299,7 +339,18 @@ pub fn shiviz(text: &str) -> Result<String, String> {
             "recv" => {
                 let from = hosts.of(name(&r["from"]));
                 let key = (from.clone(), node.clone(), r["msg"].to_string());
-                if let Some(sc) = pending.get_mut(&key).and_then(|q| q.pop_front()) {
+                let sent = match r["pkt"].as_u64() {
+                    Some(pkt) => match by_pkt.get_mut(&pkt) {
+                        Some(e) if e.1 > 1 => {
+                            e.1 -= 1;
+                            Some(e.0.clone())
+                        }
+                        Some(_) => by_pkt.remove(&pkt).map(|e| e.0),
+                        None => None,
+                    },
+                    None => pending.get_mut(&key).and_then(|q| q.pop_front()),
+                };
+                if let Some(sc) = sent {
                     let c = clocks.entry(node.clone()).or_default();
                     for (k, v) in sc {
                         let a = c.get(&k).and_then(|x| x.as_u64()).unwrap_or(0);

@@ -380,6 +380,9 @@ pub struct Engine<'s, P: Protocol> {
     fired: Vec<Value>,
     fired_total: u64,
     free_packets: Vec<u32>,
+    /// With a trace: each packet slot's identity (`pkt` in the trace, the n-th message sent),
+    /// shared by a duplicate, so that viewers pair each receipt with its send.
+    pkt_ids: Vec<u64>,
     out: Out<P>,
     checker: Checker,
     stats: NetStats,
@@ -485,6 +488,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             fired: Vec::new(),
             fired_total: 0,
             free_packets: Vec::new(),
+            pkt_ids: Vec::new(),
             out: Out::default(),
             stats: NetStats::default(),
             leaders: LeaderStats::new(),
@@ -881,7 +885,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Traces a message `i` sends to `to`: `send` when it enters the network, `held` while it
     /// waits for a disk write.
     fn trace_send(&mut self, i: usize, kind: &'static str, to: NodeId, msg: &P::Msg) {
-        let details = json!({ "to": self.name(to.index()), "msg": msg });
+        let mut details = json!({ "to": self.name(to.index()), "msg": msg });
+        if kind == "send" {
+            // The identity `transmit` is about to give it: the count of messages sent.
+            details["pkt"] = json!(self.stats.sent + self.stats.loopback + 1);
+        }
         self.trace(i, kind, details);
     }
 

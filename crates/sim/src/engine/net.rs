@@ -107,6 +107,21 @@ impl<P: Protocol> Engine<'_, P> {
         idx
     }
 
+    /// Records packet slot `p`'s identity for the trace.
+    #[cold]
+    fn set_pkt_id(&mut self, p: u32, id: u64) {
+        let p = p as usize;
+        if self.pkt_ids.len() <= p {
+            self.pkt_ids.resize(p + 1, 0);
+        }
+        self.pkt_ids[p] = id;
+    }
+
+    /// Packet slot `p`'s identity in the trace.
+    fn pkt_id(&self, p: u32) -> u64 {
+        self.pkt_ids.get(p as usize).copied().unwrap_or(0)
+    }
+
     pub(super) fn free_packet(&mut self, idx: u32) -> Option<P::Msg> {
         self.free_packets.push(idx);
         self.packets[idx as usize].msg.take()
@@ -124,6 +139,9 @@ impl<P: Protocol> Engine<'_, P> {
         self.stats.count_kind(msg.kind());
         let size = msg.wire_size();
         let p = self.alloc_packet(from, to, size, self.now, msg);
+        if self.tracer.is_some() {
+            self.set_pkt_id(p, self.stats.sent + self.stats.loopback + 1);
+        }
         if from == to {
             self.stats.loopback += 1;
             self.push(self.now, Kind::Hop { packet: p });
@@ -217,6 +235,16 @@ impl<P: Protocol> Engine<'_, P> {
             copy.downs = downs;
             copy.hops = hops;
             self.stats.duplicated += 1;
+            if self.tracer.is_some() {
+                let id = self.pkt_id(p);
+                self.set_pkt_id(q, id);
+                let at = self.net.channels[ch as usize].from as usize;
+                self.trace(
+                    at,
+                    "duplicate",
+                    json!({ "pkt": id, "from": self.name(from), "to": self.name(to) }),
+                );
+            }
             self.push(depart.saturating_add(l2), Kind::Hop { packet: q });
         }
     }
@@ -244,7 +272,8 @@ impl<P: Protocol> Engine<'_, P> {
             } else {
                 self.net.channels[pk.channel as usize].from as usize
             };
-            self.trace(at, "drop", json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "msg": msg }));
+            let pkt = self.pkt_id(p);
+            self.trace(at, "drop", json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "pkt": pkt, "msg": msg }));
         }
         self.free_packet(p);
     }
@@ -329,9 +358,18 @@ impl<P: Protocol> Engine<'_, P> {
             self.stats.delivered += 1;
             self.stats.latency.record(self.now - sent_at);
         }
+        let pkt = if self.tracer.is_some() {
+            self.pkt_id(p)
+        } else {
+            0
+        };
         let msg = self.free_packet(p).expect("packet in flight has a message");
         if self.tracer.is_some() {
-            self.trace(to, "recv", json!({ "from": self.name(from), "msg": msg }));
+            self.trace(
+                to,
+                "recv",
+                json!({ "from": self.name(from), "pkt": pkt, "msg": msg }),
+            );
         }
         self.step(
             to,
