@@ -197,6 +197,30 @@ fn a_role_target_under_the_dummy_protocol_is_warned_about() {
     assert!(!stderr(&o).contains("has no leader"), "{}", stderr(&o));
 }
 
+/// A client with a workload but no two-way route to any server at the start is warned about.
+#[test]
+fn a_client_cut_off_from_every_server_is_warned_about() {
+    let f = tmp("cutoff.json");
+    std::fs::write(
+        &f,
+        r#"{"termination": 500, "consensus": {"protocol": "raft"},
+ "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"}, {"id": "s3", "type": "server"},
+                       {"id": "c1", "type": "client"}, {"id": "c2", "type": "client"}],
+             "links": [{"from": "s1", "to": "s2"}, {"from": "s2", "to": "s3"}, {"from": "s1", "to": "s3"},
+                       {"from": "c1", "to": "s1"}, {"from": "c2", "to": "s2", "direction": "uni"}]},
+ "workload": {"type": "closed", "think_time": 10}}"#,
+    )
+    .unwrap();
+    let o = coracle(&["check", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: network.nodes[4]: client \"c2\" has no two-way route"),
+        "{e}"
+    );
+    assert!(!e.contains("\"c1\""), "{e}");
+}
+
 /// A file that is not UTF-8 is refused at its first bad byte, with line and column.
 #[test]
 fn a_file_that_is_not_utf8_is_located() {

@@ -95,6 +95,7 @@ fn prepare<P: Protocol>(
             P::NAME
         ));
     }
+    warnings.extend(cut_off_clients(s));
     for w in proto.warnings() {
         let p = join("consensus", &w.path);
         match w.severity {
@@ -103,6 +104,39 @@ fn prepare<P: Protocol>(
         }
     }
     Ok((proto, cluster, warnings, settings))
+}
+
+/// Warnings for clients with a workload that, as the run starts, cannot reach any server and
+/// hear back (no two-way route: missing or one-way links, links or hubs down at time 0). Their
+/// operations can only time out until the timeline opens a way, which is rarely what a
+/// scenario means, and nothing else would say why.
+fn cut_off_clients(s: &Scenario) -> Vec<String> {
+    let servers: Vec<usize> = (0..s.nodes.len())
+        .filter(|&i| s.nodes[i].kind == NodeKind::Server)
+        .collect();
+    let mut topo = crate::topology::Topology::new(s, 0);
+    let mut out = Vec::new();
+    for (i, w) in s.workloads.iter().enumerate() {
+        if w.is_none() || s.nodes[i].kind != NodeKind::Client {
+            continue;
+        }
+        let reaches = servers
+            .iter()
+            .any(|&j| topo.path(i, j).is_some() && topo.path(j, i).is_some());
+        if !reaches {
+            let at = match s.format {
+                crate::scenario::Format::Native => format!("network.nodes[{i}]"),
+                _ => "network".into(),
+            };
+            out.push(format!(
+                "{at}: client {} has no two-way route to any server when the run starts (its \
+                 links, or the hubs or links beyond them, are missing, one-way or down): its \
+                 operations time out until the timeline opens a way",
+                s.nodes[i].name
+            ));
+        }
+    }
+    out
 }
 
 /// The JSON path of the first timeline action or random fault that targets a role of the
