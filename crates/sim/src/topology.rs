@@ -148,6 +148,43 @@ struct Scratch {
     heap: BinaryHeap<Reverse<(Time, u32, u32)>>,
 }
 
+/// Dijkstra backwards from the nodes in `heap` (their distances already set in `r`): each node
+/// taken from the heap offers itself over its incoming channels that are up to the senders
+/// `may_change` allows, which take it if it `beats` what they have. Only hubs that are up
+/// relay, so only they go on the heap (the destination was put there by the caller).
+fn settle(
+    r: &mut Routes,
+    heap: &mut BinaryHeap<Reverse<(Time, u32, u32)>>,
+    channels: &[Channel],
+    incoming: &[Vec<u32>],
+    hub_up: &[bool],
+    may_change: impl Fn(usize) -> bool,
+) {
+    while let Some(Reverse((c, h, x))) = heap.pop() {
+        let x = x as usize;
+        if (c, h) != r.dist[x] {
+            continue; // superseded by a shorter path
+        }
+        for &chi in &incoming[x] {
+            let ch = &channels[chi as usize];
+            let y = ch.from as usize;
+            if !ch.up || !may_change(y) {
+                continue;
+            }
+            let cand = (c.saturating_add(ch.cost), h + 1);
+            if cand < r.dist[y] {
+                r.dist[y] = cand;
+                r.next[y] = chi;
+                if hub_up[y] {
+                    heap.push(Reverse((cand.0, cand.1, y as u32)));
+                }
+            } else if cand == r.dist[y] && chi < r.next[y] {
+                r.next[y] = chi;
+            }
+        }
+    }
+}
+
 /// Whether reaching a node at `cand` over channel `ch` beats its current `(dist, next)`: lower
 /// (cost, hops), then the lower channel index.
 #[inline]
@@ -317,29 +354,14 @@ impl Topology {
         let heap = &mut self.scratch.heap;
         heap.clear();
         heap.push(Reverse((r.dist[from].0, r.dist[from].1, from as u32)));
-        while let Some(Reverse((c, h, x))) = heap.pop() {
-            let x = x as usize;
-            if (c, h) != r.dist[x] {
-                continue;
-            }
-            for &chi in &self.incoming[x] {
-                let ch = &self.channels[chi as usize];
-                if !ch.up {
-                    continue;
-                }
-                let y = ch.from as usize;
-                let cand = (c.saturating_add(ch.cost), h + 1);
-                if cand < r.dist[y] {
-                    r.dist[y] = cand;
-                    r.next[y] = chi;
-                    if self.hub_up[y] {
-                        heap.push(Reverse((cand.0, cand.1, y as u32)));
-                    }
-                } else if cand == r.dist[y] && chi < r.next[y] {
-                    r.next[y] = chi;
-                }
-            }
-        }
+        settle(
+            r,
+            heap,
+            &self.channels,
+            &self.incoming,
+            &self.hub_up,
+            |_| true,
+        );
     }
 
     /// Searches again, in table `d`, the routes of the nodes whose path goes through `root`
@@ -405,29 +427,15 @@ impl Topology {
             }
         }
         // 3. Dijkstra inside the subtree.
-        while let Some(Reverse((c, h, x))) = sc.heap.pop() {
-            let x = x as usize;
-            if (c, h) != r.dist[x] {
-                continue;
-            }
-            for &chi in &self.incoming[x] {
-                let ch = &self.channels[chi as usize];
-                let y = ch.from as usize;
-                if !ch.up || sc.mark[y] != epoch {
-                    continue;
-                }
-                let cand = (c.saturating_add(ch.cost), h + 1);
-                if cand < r.dist[y] {
-                    r.dist[y] = cand;
-                    r.next[y] = chi;
-                    if self.hub_up[y] {
-                        sc.heap.push(Reverse((cand.0, cand.1, y as u32)));
-                    }
-                } else if cand == r.dist[y] && chi < r.next[y] {
-                    r.next[y] = chi;
-                }
-            }
-        }
+        let mark = &sc.mark;
+        settle(
+            r,
+            &mut sc.heap,
+            &self.channels,
+            &self.incoming,
+            &self.hub_up,
+            |y| mark[y] == epoch,
+        );
     }
 
     /// Applies a timeline change to a channel.
@@ -518,37 +526,18 @@ impl Topology {
         routes.dist.resize(n, FAR);
         routes.valid = true;
         self.computed.push(dst as u32);
-        let dist = &mut routes.dist;
-        let mut heap = BinaryHeap::new();
-        dist[dst] = (0, 0);
+        routes.dist[dst] = (0, 0);
+        let heap = &mut self.scratch.heap;
+        heap.clear();
         heap.push(Reverse((0, 0u32, dst as u32)));
-        while let Some(Reverse((c, h, v))) = heap.pop() {
-            let v = v as usize;
-            if (c, h) != dist[v] {
-                continue;
-            }
-            if v != dst && !self.hub_up[v] {
-                continue; // only hubs relay
-            }
-            for &chi in &self.incoming[v] {
-                let ch = &self.channels[chi as usize];
-                if !ch.up {
-                    continue;
-                }
-                let u = ch.from as usize;
-                let cand = (c.saturating_add(ch.cost), h + 1);
-                if cand < dist[u] || (cand == dist[u] && chi < routes.next[u]) {
-                    // Only hubs relay, so only they are worth expanding further.
-                    if cand < dist[u] {
-                        dist[u] = cand;
-                        if self.hub_up[u] {
-                            heap.push(Reverse((cand.0, cand.1, u as u32)));
-                        }
-                    }
-                    routes.next[u] = chi;
-                }
-            }
-        }
+        settle(
+            routes,
+            heap,
+            &self.channels,
+            &self.incoming,
+            &self.hub_up,
+            |_| true,
+        );
         routes.next[dst] = NONE;
     }
 
