@@ -34,6 +34,23 @@ impl Tracer {
         }
     }
 
+    /// Writes one record already serialised (one JSON object, no newline).
+    pub fn record_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        match self {
+            Tracer::Writer(w) => {
+                w.write_all(line)?;
+                w.write_all(b"\n")
+            }
+            Tracer::Ring { cap, lines } => {
+                if lines.len() == *cap {
+                    lines.pop_front();
+                }
+                lines.push_back(String::from_utf8_lossy(line).into_owned());
+                Ok(())
+            }
+        }
+    }
+
     /// Flushes a writer.
     pub fn flush(&mut self) -> std::io::Result<()> {
         match self {

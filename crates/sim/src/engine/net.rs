@@ -5,7 +5,7 @@ use super::{Engine, Kind, MAX_HOPS};
 use crate::topology::NONE;
 use coracle_core::{Input, Message, NodeId, Protocol, Time};
 use rand::RngExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A message in flight.
 pub(super) struct Packet<M> {
@@ -266,16 +266,18 @@ impl<P: Protocol> Engine<'_, P> {
         if self.tracer.is_some() {
             let pk = &self.packets[p as usize];
             let (from, to) = (pk.from as usize, pk.to as usize);
-            let msg = serde_json::to_value(pk.msg.as_ref()).unwrap_or(Value::Null);
             let at = if pk.channel == NONE {
                 from
             } else {
                 self.net.channels[pk.channel as usize].from as usize
             };
             let pkt = self.pkt_id(p);
-            self.trace(at, "drop", json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "pkt": pkt, "msg": msg }));
+            let details = json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "pkt": pkt });
+            let msg = self.free_packet(p);
+            self.trace_record(at, "drop", details, msg.as_ref());
+        } else {
+            self.free_packet(p);
         }
-        self.free_packet(p);
     }
 
     /// A packet reaches the end of its channel: forward it (hubs) or deliver it.
@@ -365,10 +367,11 @@ impl<P: Protocol> Engine<'_, P> {
         };
         let msg = self.free_packet(p).expect("packet in flight has a message");
         if self.tracer.is_some() {
-            self.trace(
+            self.trace_record(
                 to,
                 "recv",
-                json!({ "from": self.name(from), "pkt": pkt, "msg": msg }),
+                json!({ "from": self.name(from), "pkt": pkt }),
+                Some(&msg),
             );
         }
         self.step(
