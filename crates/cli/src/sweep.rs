@@ -294,8 +294,8 @@ pub fn load_reference(
     spec: &Spec,
     warn: bool,
 ) -> Result<Vec<(String, coracle_sim::sweep::stats::Sample)>, String> {
-    let text =
-        std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+    // Read as a config file is: a byte that is not UTF-8 is located.
+    let text = coracle_sim::config::read_text(f).map_err(|e| e.to_string())?;
     let r = output::read_reference(&f.display().to_string(), &text)?;
     for (label, _) in r.iter().filter(|_| warn) {
         if !spec.points.iter().any(|p| &p.label == label) {

@@ -215,7 +215,7 @@ fn a_client_cut_off_from_every_server_is_warned_about() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("warning: network.nodes[4]: client \"c2\" has no two-way route"),
+        e.contains("warning: network.nodes[4]: client \"c2\" has no route back from any server"),
         "{e}"
     );
     assert!(!e.contains("\"c1\""), "{e}");

@@ -107,8 +107,9 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     let mut role: HashMap<String, (String, f64)> = HashMap::new();
     let mut flows: HashMap<(String, String, String), VecDeque<u64>> = HashMap::new();
     let mut last_flow: HashMap<(String, String, String), u64> = HashMap::new();
-    // Flow ids of traces without `pkt`, apart from packet numbers.
-    let mut next_flow = 1u64 << 62;
+    // Flow ids of traces without `pkt`, apart from packet numbers (and below 2^53, so that
+    // viewers that read ids as doubles still tell them apart).
+    let mut next_flow = 1u64 << 52;
     let end = recs.last().map(us).unwrap_or(0.0);
     let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
         events.push(json!({"name": r, "cat": "role", "ph": "X", "ts": from, "dur": (to - from).max(0.0), "pid": 1, "tid": tid, "args": {"node": node}}));

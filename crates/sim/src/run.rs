@@ -106,37 +106,81 @@ fn prepare<P: Protocol>(
     Ok((proto, cluster, warnings, settings))
 }
 
-/// Warnings for clients with a workload that, as the run starts, cannot reach any server and
-/// hear back (no two-way route: missing or one-way links, links or hubs down at time 0). Their
+/// Warnings for clients with a workload that, as the run starts, cannot reach any server or
+/// cannot be reached from one (missing or one-way links, links or hubs down at time 0). Their
 /// operations can only time out until the timeline opens a way, which is rarely what a
-/// scenario means, and nothing else would say why.
+/// scenario means, and nothing else would say why. Two searches over the links (out from the
+/// servers, and back towards them), relaying only through hubs that are up; skipped when the
+/// timeline acts at time 0 (a link or hub brought up at once).
 fn cut_off_clients(s: &Scenario) -> Vec<String> {
-    let servers: Vec<usize> = (0..s.nodes.len())
-        .filter(|&i| s.nodes[i].kind == NodeKind::Server)
-        .collect();
-    let mut topo = crate::topology::Topology::new(s, 0);
-    let mut out = Vec::new();
-    for (i, w) in s.workloads.iter().enumerate() {
-        if w.is_none() || s.nodes[i].kind != NodeKind::Client {
-            continue;
+    if s.workloads.iter().all(Option::is_none) || s.timeline.iter().any(|a| a.at == 0) {
+        return Vec::new();
+    }
+    let n = s.nodes.len();
+    let (mut out, mut back) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    for l in &s.links {
+        let mut add = |a: usize, b: usize| {
+            out[a].push(b);
+            back[b].push(a);
+        };
+        if l.forward.up {
+            add(l.from, l.to);
         }
-        let reaches = servers
-            .iter()
-            .any(|&j| topo.path(i, j).is_some() && topo.path(j, i).is_some());
-        if !reaches {
-            let at = match s.format {
-                crate::scenario::Format::Native => format!("network.nodes[{i}]"),
-                _ => "network".into(),
-            };
-            out.push(format!(
-                "{at}: client {} has no two-way route to any server when the run starts (its \
-                 links, or the hubs or links beyond them, are missing, one-way or down): its \
-                 operations time out until the timeline opens a way",
-                s.nodes[i].name
-            ));
+        if l.bidirectional && l.reverse.up {
+            add(l.to, l.from);
         }
     }
-    out
+    let relays = |v: usize| s.nodes[v].kind == NodeKind::Hub && s.nodes[v].up;
+    let search = |adj: &[Vec<usize>]| {
+        let mut seen = vec![false; n];
+        let servers: Vec<usize> = (0..n)
+            .filter(|&i| s.nodes[i].kind == NodeKind::Server)
+            .collect();
+        for &i in &servers {
+            seen[i] = true;
+        }
+        // The servers start the search; beyond them only hubs relay.
+        let mut stack = Vec::new();
+        for &v in &servers {
+            for &w in &adj[v] {
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        while let Some(v) = stack.pop() {
+            if !relays(v) {
+                continue;
+            }
+            for &w in &adj[v] {
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
+    };
+    let (reached, reaching) = (search(&out), search(&back));
+    let mut warnings = Vec::new();
+    for (i, w) in s.workloads.iter().enumerate() {
+        if w.is_none() || s.nodes[i].kind != NodeKind::Client || (reached[i] && reaching[i]) {
+            continue;
+        }
+        let at = match s.format {
+            crate::scenario::Format::Native => format!("network.nodes[{i}]"),
+            _ => "network".into(),
+        };
+        warnings.push(format!(
+            "{at}: client {} has no route {} any server when the run starts (its links, or \
+             the hubs or links beyond them, are missing, one-way or down): its operations time \
+             out until the timeline opens a way",
+            s.nodes[i].name,
+            if reaching[i] { "back from" } else { "to" }
+        ));
+    }
+    warnings
 }
 
 /// The JSON path of the first timeline action or random fault that targets a role of the

@@ -788,20 +788,26 @@ fn an_integer_too_large_is_called_too_large() {
         r#""termination": 1000, "seed": 18446744073709551616,"#,
     ));
     assert!(e.contains("seed: expected"), "{e}");
-    assert!(e.contains("too large for an integer"), "{e}");
+    assert!(e.contains("beyond any integer this key takes"), "{e}");
     assert!(!e.contains("decimal point"), "{e}");
     let e = err(&with(
         r#"{"id": "a", "type": "server"}"#,
         r#"{"id": 1180591620717411303424, "type": "server"}"#,
     ));
     assert!(e.contains("network.nodes[0].id"), "{e}");
-    assert!(e.contains("too large for an integer"), "{e}");
+    assert!(e.contains("beyond any integer this key takes"), "{e}");
     assert!(e.contains("as a string"), "{e}");
     let e = err(&with(
         r#""termination": 1000,"#,
         r#""termination": 1000, "seed": 1e2,"#,
     ));
     assert!(e.contains("decimal point"), "{e}");
+    let e = err(&with(
+        r#""termination": 1000,"#,
+        r#""termination": 1000, "seed": -100000000000000000000,"#,
+    ));
+    assert!(e.contains("beyond any integer this key takes"), "{e}");
+    assert!(!e.contains("decimal point"), "{e}");
 }
 
 /// Inside a timeline action, hints list what that action takes, not what any action takes.

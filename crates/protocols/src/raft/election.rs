@@ -340,9 +340,6 @@ impl RaftServer {
         }
     }
 
-    /// Thesis §9.6: grant iff term + 1 > our term, the log is up to date and (unless
-    /// `prevote_without_leader_check`) we have not heard from a leader recently. Never changes
-    /// our state; always answers with our current term.
     /// `term_bound` (Tangaroa): a vote request of this term is refused.
     fn beyond_term_bound(&self, term: u64) -> bool {
         self.p
@@ -350,6 +347,10 @@ impl RaftServer {
             .is_some_and(|h| term >= self.term.saturating_add(h))
     }
 
+    /// Thesis §9.6: grant iff term + 1 > our term, the log is up to date, the vote itself
+    /// would not be refused by `term_bound`, and (unless `prevote_without_leader_check`) we
+    /// have not heard from a leader recently. Never changes our state; always answers with our
+    /// current term.
     pub(crate) fn on_pre_vote(
         &mut self,
         ctx: &mut Ctx<'_>,

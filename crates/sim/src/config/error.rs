@@ -156,12 +156,14 @@ fn reword(raw: &str) -> (String, Option<String>) {
             .strip_prefix("floating point `")
             .and_then(|f| f.strip_suffix('`'))
             .and_then(|f| f.parse::<f64>().ok());
-        let huge = float.is_some_and(|f| f >= 18_446_744_073_709_551_615.0);
+        // Beyond ±2^63 (in either sign): an integer literal too long for the parser, or an
+        // exponent; either way no integer key here takes it.
+        let huge = float.is_some_and(|f| f.abs() >= 9_223_372_036_854_775_808.0);
         let integer_wanted = expected.starts_with('u') || expected.contains("integer");
         if huge && integer_wanted {
             return (
                 format!(
-                    "expected {}, found {}, too large for an integer (at most 2^64 - 1)",
+                    "expected {}, found {}, beyond any integer this key takes",
                     describe_for_number(expected, found),
                     found.trim_start_matches("floating point ")
                 ),

@@ -200,12 +200,21 @@ impl<P: Protocol> Engine<'_, P> {
 
     /// The node a target names now, if any.
     fn resolve(&mut self, t: Target, last: usize) -> Option<usize> {
-        self.resolve_among(t, last, &[])
+        self.resolve_among(t, last, &[], &[])
     }
 
-    /// [`Self::resolve`], with roles drawn from the nodes not in `taken` (what other roles of
-    /// the same action picked: two followers in one partition are two different nodes).
-    fn resolve_among(&mut self, t: Target, last: usize, taken: &[usize]) -> Option<usize> {
+    /// [`Self::resolve`] for one of several members of an action: roles are not the nodes in
+    /// `taken` (what other roles of the same action picked: two followers in one partition
+    /// are two different nodes), and a follower or candidate, drawn at random, is not one of
+    /// the nodes the action names by id either (`[[1], [{"role": "follower"}]]` cuts node 1
+    /// from a follower other than 1). The leader is whoever leads, named or not.
+    fn resolve_among(
+        &mut self,
+        t: Target,
+        last: usize,
+        taken: &[usize],
+        named: &[usize],
+    ) -> Option<usize> {
         match t {
             Target::Node(i) => Some(i),
             Target::Bound(k) => self
@@ -234,6 +243,7 @@ impl<P: Protocol> Engine<'_, P> {
                             && self.nodes[i].up
                             && want(self.nodes[i].obs.role)
                             && !taken.contains(&i)
+                            && !named.contains(&i)
                     })
                     .collect();
                 if pool.is_empty() {
@@ -246,13 +256,14 @@ impl<P: Protocol> Engine<'_, P> {
     }
 
     /// The nodes `list` names now; roles are drawn from nodes no earlier role of the same
-    /// action took (`taken`, which grows).
-    fn members(&mut self, list: &[Member], taken: &mut Vec<usize>) -> Vec<usize> {
+    /// action took (`taken`, which grows) and, for random roles, not named by id in the
+    /// action (`named`).
+    fn members(&mut self, list: &[Member], taken: &mut Vec<usize>, named: &[usize]) -> Vec<usize> {
         list.iter()
             .filter_map(|m| match *m {
                 Member::Node(i) => Some(i),
                 Member::Role(r) => {
-                    let n = self.resolve_among(Target::Role(r), CRASHED, taken)?;
+                    let n = self.resolve_among(Target::Role(r), CRASHED, taken, named)?;
                     taken.push(n);
                     Some(n)
                 }
@@ -428,6 +439,10 @@ impl<P: Protocol> Engine<'_, P> {
                 let mut rest = None;
                 let mut unresolved = false;
                 let mut taken = Vec::new();
+                let named = named_ids(groups.iter().flat_map(|g| match g {
+                    Group::Members(m) => m.as_slice(),
+                    Group::Rest => &[],
+                }));
                 for roles in [false, true] {
                     for (g, group) in groups.iter().enumerate() {
                         match group {
@@ -437,7 +452,7 @@ impl<P: Protocol> Engine<'_, P> {
                                     .filter(|m| matches!(m, Member::Role(_)) == roles)
                                     .copied()
                                     .collect();
-                                let found = self.members(&picked, &mut taken);
+                                let found = self.members(&picked, &mut taken, &named);
                                 unresolved |= found.len() < picked.len();
                                 for n in found {
                                     group_of[n] = g as u16 + 1;
@@ -475,8 +490,9 @@ impl<P: Protocol> Engine<'_, P> {
             }
             Action::OneWay { from, to } => {
                 let mut taken = Vec::new();
-                let f = self.members(&from, &mut taken);
-                let t = self.members(&to, &mut taken);
+                let named = named_ids(from.iter().chain(&to));
+                let f = self.members(&from, &mut taken, &named);
+                let t = self.members(&to, &mut taken, &named);
                 if f.len() < from.len() || t.len() < to.len() {
                     self.fired("partition", None, noop(true, NO_ROLE));
                     return;
@@ -699,6 +715,16 @@ impl<P: Protocol> Engine<'_, P> {
             }
         }
     }
+}
+
+/// The nodes among `members` named by id.
+fn named_ids<'a>(members: impl Iterator<Item = &'a Member>) -> Vec<usize> {
+    members
+        .filter_map(|m| match *m {
+            Member::Node(i) => Some(i),
+            Member::Role(_) => None,
+        })
+        .collect()
 }
 
 /// The record details of an action that changes nothing: `{"skipped": why}` when `idle`.

@@ -1128,7 +1128,13 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 })
             })
             .collect();
-        let in_flight = (self.packets.len() - self.free_packets.len()) as u64;
+        // Packets still on their way; a message to oneself (held by a paused node) is no
+        // packet (`packets_sent` leaves it out too).
+        let in_flight = self
+            .packets
+            .iter()
+            .filter(|p| p.msg.is_some() && p.from != p.to)
+            .count() as u64;
         if let Some(t) = &mut self.tracer {
             let _ = t.flush();
         }
