@@ -168,6 +168,14 @@ pub struct RaftConfig {
     /// default 10000; null: never compact (the log grows for ever).
     #[serde(default = "default_snapshot_threshold")]
     pub snapshot_threshold: Option<u64>,
+    /// Entries a server keeps in its log below its own snapshot (etcd keeps 5,000), so that a
+    /// follower slightly behind the snapshot point is sent those entries rather than the
+    /// whole snapshot; without them, a follower whose snapshot takes longer to arrive than the
+    /// leader takes to apply `snapshot_threshold` more entries never catches up. Kept in
+    /// memory only: a restarted server resumes from its snapshot. Default 0.
+    #[serde(default)]
+    #[schemars(range(max = 100000000))]
+    pub snapshot_trailing: u64,
     /// UNSAFE teaching switches: "no_log_check", "forget_vote_on_crash", "commit_old_terms",
     /// "no_backtrack", "reverse_apply". Each breaks safety on purpose. Default empty.
     #[serde(default, rename = "unsafe")]
@@ -197,6 +205,7 @@ impl Default for RaftConfig {
             lazy_voting: false,
             term_bound: None,
             snapshot_threshold: default_snapshot_threshold(),
+            snapshot_trailing: 0,
             unsafe_switches: Vec::new(),
         }
     }
@@ -370,6 +379,7 @@ impl RaftConfig {
             no_backtrack: self.is_unsafe(UnsafeSwitch::NoBacktrack),
             reverse_apply: self.is_unsafe(UnsafeSwitch::ReverseApply),
             snapshot_threshold: self.snapshot_threshold,
+            snapshot_trailing: self.snapshot_trailing,
             majority: servers.len() / 2 + 1,
             servers,
             pos: positions(cluster),

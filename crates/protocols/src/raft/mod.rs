@@ -96,7 +96,10 @@
 //!   persists a `RaftWrite::Snapshot`, which the disk image applies by storing the snapshot
 //!   and dropping the log prefix it covers, and drops that prefix from memory. Like every
 //!   write it is a barrier: later messages wait for it (snapshots are not written in the
-//!   background). No entries are kept below the snapshot for slow followers.
+//!   background). With `snapshot_trailing` N, a server keeps (in memory) the N entries below
+//!   its own snapshot, so the log starts (`base`) up to N entries before the snapshot index;
+//!   a leader then sends InstallSnapshot only to a follower whose next entry is at or below
+//!   `base`.
 //! * Indexing: the log holds the entries after the snapshot; `term_at(snapshot index)` is the
 //!   snapshot's last term, and `entry(snapshot index)` its last entry's identity (`None`
 //!   below). A follower skips the part of an AppendEntries at or below its snapshot (those
@@ -358,6 +361,7 @@ pub(crate) struct Params {
     pub reverse_apply: bool,
     /// Applied entries beyond the last snapshot that trigger a new one (`None`: never).
     pub snapshot_threshold: Option<u64>,
+    pub snapshot_trailing: u64,
     /// The servers, in configured order.
     pub servers: Vec<NodeId>,
     /// `pos[id.index()]`: the position of server `id` in `servers`.
@@ -451,6 +455,7 @@ impl Protocol for Raft {
             "variants": on(&switches),
             "term_bound": p.term_bound,
             "snapshot_threshold": p.snapshot_threshold,
+            "snapshot_trailing": p.snapshot_trailing,
             "unsafe": on(&unsafe_switches),
             "majority": p.majority,
         })

@@ -121,15 +121,19 @@ pub struct RaftServer {
     // Durable (Figure 2).
     pub(crate) term: u64,
     pub(crate) voted_for: Option<NodeId>,
-    /// `log[i - 1 - base]` is the entry at index `i`: the entries after the snapshot.
+    /// `log[i - 1 - base]` is the entry at index `i`: the entries after `base`.
     pub(crate) log: Vec<Entry>,
-    /// The latest snapshot (taken or installed), covering `1..=base`.
+    /// The latest snapshot (taken or installed), covering `1..=snapshot.index`, which is at
+    /// least `base`.
     pub(crate) snapshot: Option<Arc<Snapshot>>,
-    /// Index of the snapshot's last entry (0 without a snapshot). Invariant:
+    /// Index of the entry before the log's first: the snapshot's index, or up to
+    /// `snapshot_trailing` entries below it (0 without a snapshot). Invariant:
     /// `base <= last_applied <= commit_index` (unsafe switches aside).
     pub(crate) base: u64,
-    /// Term of the snapshot's last entry (0 without a snapshot).
+    /// Term of the entry at `base` (0 without a snapshot).
     pub(crate) base_term: u64,
+    /// Identity of the entry at `base` (none without a snapshot).
+    pub(crate) base_id: Option<EntryId>,
     /// `term`/`voted_for` changed and are not yet persisted. Flushed before any send or log
     /// write, and at the end of every step, so one `HardState` write covers a term adoption
     /// and the vote that follows it.
@@ -212,6 +216,7 @@ impl RaftServer {
             snapshot: disk.snapshot.clone(),
             base,
             base_term,
+            base_id: disk.snapshot.as_ref().map(|s| s.last()),
             hard_state_dirty: false,
             role: Role::Follower,
             leader: None,
@@ -260,10 +265,15 @@ impl RaftServer {
     pub fn kv(&self) -> &KvStore {
         &self.kv
     }
-    /// The log entries after the snapshot (`log()[i - 1 - snapshot_index()]` is the entry at
-    /// index `i`; without a snapshot, `log()[i - 1]`).
+    /// The log entries after `log_base()` (`log()[i - 1 - log_base()]` is the entry at index
+    /// `i`; without a snapshot, `log()[i - 1]`).
     pub fn log(&self) -> &[Entry] {
         &self.log
+    }
+    /// Index of the entry before the log's first: the snapshot index, less the trailing
+    /// entries kept (`snapshot_trailing`).
+    pub fn log_base(&self) -> u64 {
+        self.base
     }
     /// The latest snapshot, if any.
     pub fn snapshot(&self) -> Option<&Snapshot> {
@@ -271,7 +281,7 @@ impl RaftServer {
     }
     /// Index of the last entry folded into the snapshot (0 without one).
     pub fn snapshot_index(&self) -> u64 {
-        self.base
+        self.snapshot.as_ref().map_or(0, |s| s.index)
     }
 
     pub(crate) fn last_index(&self) -> u64 {
@@ -452,6 +462,7 @@ impl Node<Raft> for RaftServer {
 
     fn entry(&self, index: u64) -> Option<EntryId> {
         match &self.snapshot {
+            _ if index == self.base && index > 0 => self.base_id,
             Some(s) if index == s.index => Some(s.last()),
             _ => self.entry_at(index).map(Entry::id),
         }
@@ -471,7 +482,7 @@ impl Node<Raft> for RaftServer {
             "last_log_term": self.last_term(),
             "commit_index": self.commit_index,
             "last_applied": self.last_applied,
-            "snapshot_index": self.base,
+            "snapshot_index": self.snapshot_index(),
             "kv_keys": self.kv.len(),
             "kv_commands_applied": self.kv.applied_commands(),
         })

@@ -93,7 +93,7 @@ impl RaftServer {
         let Some(threshold) = self.p.snapshot_threshold else {
             return;
         };
-        if self.last_applied.saturating_sub(self.base) < threshold {
+        if self.last_applied.saturating_sub(self.snapshot_index()) < threshold {
             return;
         }
         let index = self.last_applied;
@@ -101,16 +101,34 @@ impl RaftServer {
             return; // only under an unsafe switch that truncated applied entries
         };
         let snap = Arc::new(Snapshot::new(index, e.id(), self.kv.clone()));
-        self.install(snap.clone());
+        self.install_own(snap.clone());
         self.c.snapshots_taken += 1;
         self.persist_log(out, RaftWrite::Snapshot { snapshot: snap });
     }
 
-    /// Makes `snap` the current snapshot and drops the log entries it covers.
+    /// Makes our own snapshot `snap` (of entries the log holds) the current one and drops the
+    /// log entries it covers, but for the last `snapshot_trailing` of them.
+    fn install_own(&mut self, snap: Arc<Snapshot>) {
+        let keep_from = snap
+            .index
+            .saturating_sub(self.p.snapshot_trailing)
+            .max(self.base);
+        let k = (keep_from - self.base) as usize;
+        if k > 0 {
+            self.base_term = self.log[k - 1].term;
+            self.base_id = Some(self.log[k - 1].id());
+            self.log.drain(..k);
+            self.base = keep_from;
+        }
+        self.snapshot = Some(snap);
+    }
+
+    /// Makes `snap` (a leader's) the current snapshot and drops the log entries it covers.
     fn install(&mut self, snap: Arc<Snapshot>) {
         compact(&mut self.log, self.base, &snap);
         self.base = snap.index;
         self.base_term = snap.term;
+        self.base_id = Some(snap.last());
         self.snapshot = Some(snap);
     }
 

@@ -201,12 +201,13 @@ fn schema_documents_every_key() {
         "lazy_voting",
         "term_bound",
         "snapshot_threshold",
+        "snapshot_trailing",
         "unsafe",
     ] {
         let d = props[key]["description"].as_str().unwrap_or("");
         assert!(d.len() > 20, "{key} lacks a description");
     }
-    assert_eq!(props.len(), 21);
+    assert_eq!(props.len(), 22);
     assert_eq!(s["additionalProperties"], json!(false));
 }
 

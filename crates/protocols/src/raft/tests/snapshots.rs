@@ -159,6 +159,65 @@ fn a_follower_snapshots_at_the_threshold_and_trims_its_log() {
     assert!(s.node.log().len() == 2);
 }
 
+/// `snapshot_trailing`: the log keeps that many entries below the snapshot (in memory; the
+/// disk image compacts to the snapshot).
+#[test]
+fn trailing_entries_stay_below_the_snapshot() {
+    let l = log_of(&[1, 1, 1, 2, 2, 2, 2], 0);
+    let mut c = with_threshold(3);
+    c.snapshot_trailing = 2;
+    let (mut s, _) = Solo::new(c, 3, 0, RaftDisk::default());
+    let outs = s.recv(1, ae(2, 0, 0, l[..6].to_vec(), 5));
+    assert_eq!(applied(&outs), vec![1, 2, 3, 4, 5]);
+    assert_eq!(snapshot_writes(&outs).len(), 1);
+    assert_eq!(s.node.snapshot_index(), 5);
+    assert_eq!(s.node.log_base(), 3);
+    assert_eq!(s.node.log(), &l[3..6]);
+    assert_eq!(s.disk.snapshot_index(), 5);
+    assert_eq!(s.disk.log, l[5..6].to_vec());
+    let o = s.node.observe();
+    assert_eq!((o.log_len, o.compacted), (6, 3));
+    assert_eq!(s.node.entry(2), None);
+    assert_eq!(s.node.entry(3), Some(l[2].id()));
+    assert_eq!(s.node.entry(4), Some(l[3].id()));
+    assert_eq!(s.node.term_at(3), 1);
+    assert_eq!(s.node.report(&|n| n.0.into())["snapshot_index"], 5);
+    // The next snapshot (three more applied) keeps two below it again.
+    let outs = s.recv(1, ae(2, 6, 2, vec![l[6], entry(2, 8), entry(2, 9)], 8));
+    assert_eq!(snapshot_writes(&outs).len(), 1);
+    assert_eq!((s.node.snapshot_index(), s.node.log_base()), (8, 6));
+}
+
+/// With trailing entries, a follower that fell a little behind the leader's snapshot is sent
+/// entries, not the snapshot.
+#[test]
+fn trailing_entries_spare_a_slightly_late_follower_the_snapshot() {
+    for seed in 0..5 {
+        let mut c = with_threshold(10);
+        c.snapshot_trailing = 1000;
+        let mut sim = Sim::new(c, 3, 2, seed);
+        sim.storage_latency = MS;
+        sim.workload = workload(150, 5);
+        sim.start_all();
+        let l = settle(&mut sim);
+        let f = (l + 1) % 3;
+        sim.crash(f);
+        sim.run_for(1500 * MS);
+        assert!(
+            sim.server(l).snapshot_index() > sim.nodes[f].disk.snapshot_index() + 50,
+            "seed {seed}"
+        );
+        sim.recover(f);
+        sim.run_for(2500 * MS);
+        sim.assert_safe();
+        sim.assert_applied_prefixes();
+        assert_eq!(sim.kind("install_snapshot"), 0, "seed {seed}");
+        assert_eq!(sim.completions.len(), 300, "seed {seed}");
+        let l = sim.leader().expect("a leader");
+        assert_eq!(sim.server(f).kv(), sim.server(l).kv(), "seed {seed}");
+    }
+}
+
 #[test]
 fn without_a_threshold_nothing_is_compacted() {
     let l = log_of(&[1; 40], 0);
@@ -630,6 +689,14 @@ fn random_faults_with_tiny_snapshot_thresholds() {
                 read_index: true,
                 fast_backtrack: true,
                 max_entries_per_message: 3,
+                ..cfg()
+            },
+            true,
+        ),
+        (
+            4,
+            RaftConfig {
+                snapshot_trailing: 3,
                 ..cfg()
             },
             true,
