@@ -188,6 +188,31 @@ fn trailing_entries_stay_below_the_snapshot() {
     assert_eq!((s.node.snapshot_index(), s.node.log_base()), (8, 6));
 }
 
+/// Three servers under a 300-operation workload with 1 ms disks; a follower is down for
+/// 1.5 s (`while_down` looks at the cluster just before it recovers), then 2.5 s more run.
+/// Safety and applied prefixes are checked; returns the simulation, the first leader and the
+/// follower.
+fn follower_down_for_a_while(
+    c: RaftConfig,
+    seed: u64,
+    while_down: impl Fn(&Sim, usize, usize),
+) -> (Sim, usize, usize) {
+    let mut sim = Sim::new(c, 3, 2, seed);
+    sim.storage_latency = MS;
+    sim.workload = workload(150, 5);
+    sim.start_all();
+    let l = settle(&mut sim);
+    let f = (l + 1) % 3;
+    sim.crash(f);
+    sim.run_for(1500 * MS);
+    while_down(&sim, l, f);
+    sim.recover(f);
+    sim.run_for(2500 * MS);
+    sim.assert_safe();
+    sim.assert_applied_prefixes();
+    (sim, l, f)
+}
+
 /// With trailing entries, a follower that fell a little behind the leader's snapshot is sent
 /// entries, not the snapshot.
 #[test]
@@ -195,22 +220,12 @@ fn trailing_entries_spare_a_slightly_late_follower_the_snapshot() {
     for seed in 0..5 {
         let mut c = with_threshold(10);
         c.snapshot_trailing = 1000;
-        let mut sim = Sim::new(c, 3, 2, seed);
-        sim.storage_latency = MS;
-        sim.workload = workload(150, 5);
-        sim.start_all();
-        let l = settle(&mut sim);
-        let f = (l + 1) % 3;
-        sim.crash(f);
-        sim.run_for(1500 * MS);
-        assert!(
-            sim.server(l).snapshot_index() > sim.nodes[f].disk.snapshot_index() + 50,
-            "seed {seed}"
-        );
-        sim.recover(f);
-        sim.run_for(2500 * MS);
-        sim.assert_safe();
-        sim.assert_applied_prefixes();
+        let (sim, _, f) = follower_down_for_a_while(c, seed, |sim, l, f| {
+            assert!(
+                sim.server(l).snapshot_index() > sim.nodes[f].disk.snapshot_index() + 50,
+                "seed {seed}"
+            );
+        });
         assert_eq!(sim.kind("install_snapshot"), 0, "seed {seed}");
         assert_eq!(sim.completions.len(), 300, "seed {seed}");
         let l = sim.leader().expect("a leader");
@@ -603,21 +618,11 @@ fn sessions_survive_a_snapshot_so_a_retry_is_answered_once() {
 #[test]
 fn a_follower_down_for_many_entries_is_caught_up_with_install_snapshot() {
     for seed in 0..5 {
-        let mut sim = Sim::new(with_threshold(10), 3, 2, seed);
-        sim.storage_latency = MS;
-        sim.workload = workload(150, 5);
-        sim.start_all();
-        let l = settle(&mut sim);
-        let f = (l + 1) % 3;
-        sim.crash(f);
-        sim.run_for(1500 * MS);
-        let lo = sim.obs(l);
-        assert!(lo.compacted > 50, "seed {seed}: leader compacted {lo:?}");
-        assert!(sim.nodes[f].disk.snapshot_index() + 50 < lo.compacted);
-        sim.recover(f);
-        sim.run_for(2500 * MS);
-        sim.assert_safe();
-        sim.assert_applied_prefixes();
+        let (sim, _, f) = follower_down_for_a_while(with_threshold(10), seed, |sim, l, f| {
+            let lo = sim.obs(l);
+            assert!(lo.compacted > 50, "seed {seed}: leader compacted {lo:?}");
+            assert!(sim.nodes[f].disk.snapshot_index() + 50 < lo.compacted);
+        });
         let l = sim.leader().expect("a leader");
         assert!(sim.kind("install_snapshot") >= 1, "seed {seed}");
         assert!(sim.counter(f, "snapshots_installed") >= 1, "seed {seed}");
