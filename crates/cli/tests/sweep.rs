@@ -701,25 +701,31 @@ fn perfetto_flows_follow_packets_through_duplication() {
     assert!(receipts.values().all(|&n| n <= 2));
 }
 
+/// `coracle run examples/raft-5.json` with this seed and horizon, writing results and trace.
+fn traced_raft5(seed: u64, until_ms: u64, results: &Path, trace: &Path) {
+    let (seed, until) = (seed.to_string(), until_ms.to_string());
+    let o = coracle(&[
+        "run",
+        "examples/raft-5.json",
+        "--seed",
+        &seed,
+        "--until",
+        &until,
+        "--output",
+        &s(results),
+        "--trace",
+        &s(trace),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+}
+
 #[test]
 fn plot_and_trace_export() {
     let d = dir("plot");
     let r = d.join("r.json");
     let t = d.join("t.jsonl");
-    let o = coracle(&[
-        "run",
-        "examples/raft-5.json",
-        "--seed",
-        "3",
-        "--until",
-        "600",
-        "--output",
-        &s(&r),
-        "--trace",
-        &s(&t),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", out(&o));
+    traced_raft5(3, 600, &r, &t);
     let o = coracle(&["plot", &s(&r), "--trace", &s(&t), "--output-dir", &s(&d)]);
     assert!(o.status.success(), "{}", out(&o));
     for f in ["term.svg", "roles.svg", "commits.svg", "latency.svg"] {
@@ -756,18 +762,7 @@ fn plot_and_trace_export() {
     assert!(out(&o).contains("invalid JSON"), "{}", out(&o));
     // The trace of another run: refused.
     let other = d.join("other.jsonl");
-    let o = coracle(&[
-        "run",
-        "examples/raft-5.json",
-        "--seed",
-        "4",
-        "--until",
-        "900",
-        "--trace",
-        &s(&other),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", out(&o));
+    traced_raft5(4, 900, &d.join("other.json"), &other);
     let o = coracle(&[
         "plot",
         &s(&r),
