@@ -670,18 +670,7 @@ fn perfetto_flows_follow_packets_through_duplication() {
     let t = d.join("t.jsonl");
     let o = coracle(&["run", &s(&cfg), "--seed", "1", "--trace", &s(&t), "--quiet"]);
     assert!(o.status.success(), "{}", out(&o));
-    let pf = d.join("t.perfetto.json");
-    let o = coracle(&[
-        "trace",
-        "export",
-        &s(&t),
-        "--format",
-        "perfetto",
-        "-o",
-        &s(&pf),
-    ]);
-    assert!(o.status.success(), "{}", out(&o));
-    let v: Value = serde_json::from_str(&read(&pf)).unwrap();
+    let v = perfetto_of(&t, &d.join("t.perfetto.json"));
     let events = v["traceEvents"].as_array().unwrap();
     let sends: std::collections::HashMap<u64, &Value> = events
         .iter()
@@ -699,6 +688,21 @@ fn perfetto_flows_follow_packets_through_duplication() {
         "some copies arrive twice"
     );
     assert!(receipts.values().all(|&n| n <= 2));
+}
+
+/// `coracle trace export TRACE --format perfetto --output OUT`, parsed.
+fn perfetto_of(trace: &Path, out_file: &Path) -> Value {
+    let o = coracle(&[
+        "trace",
+        "export",
+        &s(trace),
+        "--format",
+        "perfetto",
+        "--output",
+        &s(out_file),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    serde_json::from_str(&read(out_file)).unwrap()
 }
 
 /// `coracle run examples/raft-5.json` with this seed and horizon, writing results and trace.
@@ -731,18 +735,7 @@ fn plot_and_trace_export() {
     for f in ["term.svg", "roles.svg", "commits.svg", "latency.svg"] {
         assert!(read(&d.join(f)).starts_with("<svg"), "{f}");
     }
-    let pf = d.join("p.json");
-    let o = coracle(&[
-        "trace",
-        "export",
-        &s(&t),
-        "--format",
-        "perfetto",
-        "--output",
-        &s(&pf),
-    ]);
-    assert!(o.status.success(), "{}", out(&o));
-    let v: Value = serde_json::from_str(&read(&pf)).unwrap();
+    let v = perfetto_of(&t, &d.join("p.json"));
     let ev = v["traceEvents"].as_array().unwrap();
     let tracks = ev.iter().filter(|e| e["name"] == "thread_name").count();
     assert_eq!(tracks, 8, "one track per node");
