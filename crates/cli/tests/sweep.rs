@@ -627,7 +627,10 @@ fn a_bad_reference_is_refused_before_the_trials() {
     let bad = d.join("ref.csv");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(&bad, "point,value_ms\nlan/a=1,b=2,300\n").unwrap();
-    for reference in [s(&bad), s(&d.join("missing.csv"))] {
+    for (reference, says) in [
+        (s(&bad), "must be in double quotes"),
+        (s(&d.join("missing.csv")), "cannot read the file"),
+    ] {
         let o = coracle(&[
             "experiment",
             "raft-leader-crash",
@@ -638,16 +641,8 @@ fn a_bad_reference_is_refused_before_the_trials() {
         ]);
         assert_eq!(o.status.code(), Some(2), "{}", out(&o));
         assert!(!d.join("trials.csv").exists(), "{}", out(&o));
+        assert!(out(&o).contains(says), "{}", out(&o));
     }
-    let o = coracle(&[
-        "experiment",
-        "raft-leader-crash",
-        "--output-dir",
-        &s(&d),
-        "--reference",
-        &s(&bad),
-    ]);
-    assert!(out(&o).contains("must be in double quotes"), "{}", out(&o));
 }
 
 /// With a duplicating link, every receipt in the Perfetto export is bound to the send of the
