@@ -117,9 +117,9 @@ pub struct RaftConfig {
     /// term, and a requester seeing a higher term adopts it. A pre-candidate becomes candidate
     /// after pre-votes from a majority including itself; if its timer fires first it starts a
     /// new pre-vote round. A candidate whose election fails also goes back through pre-vote.
-    /// Default false.
+    /// Default false (`prevote_without_leader_check` turns it on).
     #[serde(default)]
-    pub prevote: bool,
+    pub prevote: Option<bool>,
     /// Pre-vote without the leader-recency condition (the etcd flavour when CheckQuorum is off):
     /// only the term and log conditions apply. Implies `prevote`. Default false.
     #[serde(default)]
@@ -196,7 +196,7 @@ impl Default for RaftConfig {
             max_entries_per_message: default_max_entries(),
             read_index: false,
             client_max_attempts: None,
-            prevote: false,
+            prevote: None,
             prevote_without_leader_check: false,
             check_quorum: false,
             leader_stickiness: false,
@@ -316,7 +316,7 @@ impl RaftConfig {
             ));
         }
         if self.term_bound == Some(1)
-            && (self.prevote || self.prevote_without_leader_check)
+            && (self.prevote == Some(true) || self.prevote_without_leader_check)
             && cluster.servers.len() > 1
         {
             warnings.push(ConfigIssue::warning(
@@ -324,6 +324,13 @@ impl RaftConfig {
                 "expected a bound of 2 or more with prevote, found 1: a pre-vote is granted only \
                  if the vote would be, and a bound of 1 refuses every vote for the next term, so \
                  no leader is ever elected",
+            ));
+        }
+        if self.prevote == Some(false) && self.prevote_without_leader_check {
+            warnings.push(ConfigIssue::warning(
+                "prevote",
+                "expected prevote true or left out with prevote_without_leader_check, found \
+                 false: prevote_without_leader_check is a kind of pre-vote, so pre-vote is on",
             ));
         }
         if self.snapshot_threshold == Some(0) {
@@ -366,7 +373,7 @@ impl RaftConfig {
             max_entries: self.max_entries_per_message,
             read_index: self.read_index,
             client_max_attempts: self.client_max_attempts,
-            prevote: self.prevote || self.prevote_without_leader_check,
+            prevote: self.prevote == Some(true) || self.prevote_without_leader_check,
             prevote_leader_check: !self.prevote_without_leader_check,
             check_quorum: self.check_quorum,
             leader_stickiness: self.leader_stickiness,

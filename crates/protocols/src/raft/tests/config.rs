@@ -125,6 +125,20 @@ fn warnings_for_questionable_settings() {
         (w[0].severity, w[0].path.as_str()),
         (Severity::Warning, "heartbeat_interval")
     );
+    // Contradictory pre-vote switches: said, not silently resolved.
+    let r = build(json!({"prevote": false, "prevote_without_leader_check": true})).unwrap();
+    let w = r.warnings();
+    assert_eq!((w.len(), w[0].path.as_str()), (1, "prevote"));
+    assert!(r.params.prevote);
+    assert!(
+        build(json!({"prevote_without_leader_check": true}))
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+    // Pre-vote with a term bound of 1 can elect no one.
+    let r = build(json!({"prevote": true, "term_bound": 1})).unwrap();
+    assert_eq!(r.warnings()[0].path, "term_bound");
     let r = build(json!({"unsafe": ["no_log_check", "reverse_apply"]})).unwrap();
     let w = r.warnings();
     assert_eq!(w[0].path, "unsafe");

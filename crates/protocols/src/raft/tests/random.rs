@@ -148,7 +148,7 @@ fn random_faults_basic() {
 #[test]
 fn random_faults_prevote_check_quorum_stickiness() {
     let mut c = cfg();
-    c.prevote = true;
+    c.prevote = Some(true);
     c.check_quorum = true;
     run_config("prevote+check_quorum", c, 80, 5, true);
     let mut c = cfg();
@@ -190,7 +190,7 @@ fn random_faults_timeouts_voting_and_replication_options() {
 #[test]
 fn random_faults_everything_on_seven_servers() {
     let mut c = cfg();
-    c.prevote = true;
+    c.prevote = Some(true);
     c.check_quorum = true;
     c.leader_stickiness = true;
     c.candidate_timeout = Some([30.0, 60.0]);

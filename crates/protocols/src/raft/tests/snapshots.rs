@@ -689,7 +689,7 @@ fn random_faults_with_tiny_snapshot_thresholds() {
         (
             4,
             RaftConfig {
-                prevote: true,
+                prevote: Some(true),
                 check_quorum: true,
                 read_index: true,
                 fast_backtrack: true,

@@ -46,7 +46,7 @@ fn vote_answer(outs: &Outs) -> Option<(usize, u64, bool)> {
 fn prevote_grant_rules_and_receiver_term_never_changes() {
     for without_check in [false, true] {
         let mut c = cfg();
-        c.prevote = !without_check;
+        c.prevote = Some(!without_check);
         c.prevote_without_leader_check = without_check;
         let d = disk(3, None, log_of(&[1, 3], 0));
         let (mut s, _) = Solo::new(c, 3, 0, d);
@@ -88,7 +88,7 @@ fn a_leader_refuses_pre_votes_unless_without_leader_check() {
     for without_check in [false, true] {
         let mut c = cfg();
         c.prevote_without_leader_check = without_check;
-        c.prevote = true;
+        c.prevote = Some(true);
         let (mut s, _) = Solo::new(c, 3, 0, RaftDisk::default());
         s.fire(RaftTimer::Election);
         s.recv(
@@ -116,7 +116,7 @@ fn a_leader_refuses_pre_votes_unless_without_leader_check() {
 #[test]
 fn pre_candidate_campaigns_after_a_majority_and_retries_prevote_on_timeout() {
     let mut c = cfg();
-    c.prevote = true;
+    c.prevote = Some(true);
     let (mut s, _) = Solo::new(c, 5, 0, disk(2, None, vec![]));
     let outs = s.fire(RaftTimer::Election);
     assert_eq!(s.node.observe().role, Role::PreCandidate);
@@ -187,7 +187,7 @@ fn pre_candidate_campaigns_after_a_majority_and_retries_prevote_on_timeout() {
 #[test]
 fn pre_candidate_adopts_a_higher_term_from_a_pre_vote_response() {
     let mut c = cfg();
-    c.prevote = true;
+    c.prevote = Some(true);
     let (mut s, _) = Solo::new(c, 3, 0, disk(2, None, vec![]));
     s.fire(RaftTimer::Election);
     let outs = s.recv(
@@ -237,7 +237,7 @@ fn prevote_keeps_an_isolated_follower_from_inflating_its_term() {
         assert!(inflation > 25, "{inflation}");
         assert!((1..=2).contains(&changes), "{changes}");
         let mut c = cfg();
-        c.prevote = true;
+        c.prevote = Some(true);
         let (inflation, leader_moved, changes) = isolated_follower(c, seed);
         assert_eq!(inflation, 0);
         assert_eq!(leader_moved, 0);
@@ -503,7 +503,7 @@ fn term_bound_refuses_far_ahead_request_votes_without_adopting_the_term() {
 fn term_bound_refuses_pre_votes_the_vote_would_refuse() {
     let mut c = cfg();
     c.term_bound = Some(2);
-    c.prevote = true;
+    c.prevote = Some(true);
     let (mut s, _) = Solo::new(c, 3, 0, disk(5, None, vec![]));
     assert_eq!(
         pre_vote_answer(&s.recv(1, pv(7, 0, 0))),
@@ -589,7 +589,7 @@ fn broken_link_between_leader_and_follower() {
         (
             "prevote",
             RaftConfig {
-                prevote: true,
+                prevote: Some(true),
                 ..cfg()
             },
         ),
@@ -603,7 +603,7 @@ fn broken_link_between_leader_and_follower() {
         (
             "prevote+cq",
             RaftConfig {
-                prevote: true,
+                prevote: Some(true),
                 check_quorum: true,
                 ..cfg()
             },
