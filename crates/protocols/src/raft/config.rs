@@ -42,6 +42,12 @@ fn default_heartbeat() -> f64 {
 fn default_max_entries() -> u64 {
     64
 }
+fn default_max_inflight() -> u64 {
+    DEFAULT_MAX_INFLIGHT
+}
+
+/// Default for `max_inflight_messages`; see `RaftConfig::max_inflight_messages`.
+pub const DEFAULT_MAX_INFLIGHT: u64 = 256;
 fn default_snapshot_threshold() -> Option<u64> {
     Some(10_000)
 }
@@ -96,6 +102,19 @@ pub struct RaftConfig {
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
+    /// Flow control (etcd's `MaxInflightMsgs`): most AppendEntries carrying entries that the
+    /// leader keeps unacknowledged towards one follower it replicates to optimistically
+    /// (default 256, at least 1). A full window holds further entries back until answers
+    /// arrive; heartbeats still go.
+    #[serde(default = "default_max_inflight")]
+    #[schemars(range(min = 1))]
+    pub max_inflight_messages: u64,
+    /// A replicating follower with at most this many unacknowledged entries gets them all
+    /// again with every AppendEntries (capped by `max_entries_per_message`), so that a request
+    /// lost or overtaken on the way is covered by the next one instead of being rejected and
+    /// resent; more entries than that are sent once each. Default 0: every entry once (etcd).
+    #[serde(default)]
+    pub resend_unacknowledged: u64,
     /// Serve reads (Get) with the ReadIndex protocol (thesis §6.4) instead of through the log:
     /// once the leader has committed an entry of its term it records readIndex = commitIndex,
     /// confirms leadership with a heartbeat round (started after the read arrived) acknowledged
@@ -194,6 +213,8 @@ impl Default for RaftConfig {
             lazy_update: false,
             fast_backtrack: false,
             max_entries_per_message: default_max_entries(),
+            max_inflight_messages: default_max_inflight(),
+            resend_unacknowledged: 0,
             read_index: false,
             client_max_attempts: None,
             prevote: None,
@@ -308,6 +329,12 @@ impl RaftConfig {
             None => (emin, emax),
         };
         check_limits(self.max_entries_per_message, self.client_max_attempts)?;
+        if self.max_inflight_messages == 0 {
+            return Err(ConfigIssue::error(
+                "max_inflight_messages",
+                "expected an integer >= 1, found 0",
+            ));
+        }
         if self.term_bound == Some(0) {
             return Err(ConfigIssue::error(
                 "term_bound",
@@ -371,6 +398,8 @@ impl RaftConfig {
             lazy_update: self.lazy_update,
             fast_backtrack: self.fast_backtrack,
             max_entries: self.max_entries_per_message,
+            max_inflight: usize::try_from(self.max_inflight_messages).unwrap_or(usize::MAX),
+            resend_unacked: self.resend_unacknowledged,
             read_index: self.read_index,
             client_max_attempts: self.client_max_attempts,
             prevote: self.prevote == Some(true) || self.prevote_without_leader_check,

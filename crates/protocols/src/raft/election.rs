@@ -3,10 +3,12 @@
 //! backoff (Howard 2014), lazy voting and term bounds (Tangaroa).
 
 use super::config::MAX_BACKOFF_EXPONENT;
+use super::replication::Push;
 use super::server::{DeferredVote, RaftServer};
 use super::{Entry, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Ctx, NodeId, Out, Role, Time};
 use rand::RngExt;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A uniform draw from `[lo, hi)` (exactly `lo` when the range is empty).
@@ -187,7 +189,10 @@ impl RaftServer {
         self.next_index.fill(next);
         self.match_index.fill(0);
         self.above_commit = 0;
-        self.sent_up_to.fill(0);
+        self.replicating.fill(false);
+        self.probe_paused.fill(false);
+        self.searching.fill(false);
+        self.inflight.iter_mut().for_each(VecDeque::clear);
         self.capped.fill(false);
         self.acked_round.fill(0);
         self.recent_active.fill(false);
@@ -208,7 +213,7 @@ impl RaftServer {
             },
         );
         self.note_durable(out);
-        self.broadcast(out);
+        self.broadcast(Push::Round, out);
         out.set_timer(RaftTimer::Heartbeat, self.p.heartbeat);
         if self.p.check_quorum {
             out.set_timer(RaftTimer::CheckQuorum, self.p.election.0);

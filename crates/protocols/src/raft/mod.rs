@@ -54,15 +54,25 @@
 //!   votes (etcd's CheckQuorum does; here that is `leader_stickiness`).
 //!
 //! Replication
-//! * nextIndex moves forward only on successful responses (no optimistic pipelining); every
-//!   AppendEntries, heartbeats included, carries the entries from nextIndex (at most
-//!   `max_entries_per_message`). After a success the leader continues at once if the follower
-//!   still lags and nothing newer is in flight: always for batches cut by the cap, for new
-//!   entries only without `batch_requests`.
-//! * A rejection moves nextIndex only if it answers the current nextIndex (`prev_log_index + 1 ==
-//!   nextIndex`); older rejections are stale and ignored. nextIndex never drops to matchIndex or
-//!   below. Followers always send the conflict hints; the leader uses them only with
-//!   `fast_backtrack`.
+//! * Flow control follows etcd's `Progress`. A follower is *probed* (one request at a time,
+//!   nextIndex moving only on answers) until it answers a request with success; from then it is
+//!   *replicated to*: every entry is sent once, nextIndex runs ahead of matchIndex, and at most
+//!   `max_inflight_messages` requests carrying entries are unacknowledged (a full window holds
+//!   new entries back; an answer that frees room sends what waits, as many requests as fit).
+//!   Heartbeats and ReadIndex rounds reach every follower; one not ready for entries (a probe
+//!   unanswered, a full window) gets an empty request checking the entry before its nextIndex,
+//!   whose answer tells whether what was sent made it. A replicated-to follower's rejection of
+//!   an index above its matchIndex (a request lost, or overtaken by a later one: links with
+//!   jitter reorder) sends it back to probing from matchIndex + 1; this costs a round trip
+//!   where resending every unacknowledged entry with each request (`resend_unacknowledged`)
+//!   would not, and saves the bandwidth such resends take. After a success the leader sends
+//!   what is ready at once: always for batches cut by the cap, for new entries only without
+//!   `batch_requests`.
+//! * A probe's rejection moves nextIndex only if it answers the probe we currently send
+//!   (`prev_log_index + 1 == nextIndex`); older rejections are stale and ignored. nextIndex never
+//!   drops to matchIndex or below. Once a probe was rejected, probes carry no entries until
+//!   nextIndex is right after matchIndex (thesis §3.5). Followers always send the conflict hints;
+//!   the leader uses them only with `fast_backtrack`.
 //! * A single-server cluster has no follower whose acknowledgement proves the leader's own
 //!   write completed, so its leader sends itself a [`RaftMsg::Persisted`] note after each
 //!   append; the driver holds it behind the write and delivers it locally, and only then does
@@ -345,6 +355,8 @@ pub(crate) struct Params {
     pub lazy_update: bool,
     pub fast_backtrack: bool,
     pub max_entries: u64,
+    pub max_inflight: usize,
+    pub resend_unacked: u64,
     pub read_index: bool,
     pub client_max_attempts: Option<u32>,
     pub prevote: bool,
@@ -451,6 +463,8 @@ impl Protocol for Raft {
             "lazy_update": p.lazy_update,
             "fast_backtrack": p.fast_backtrack,
             "max_entries_per_message": p.max_entries,
+            "max_inflight_messages": p.max_inflight,
+            "resend_unacknowledged": p.resend_unacked,
             "read_index": p.read_index,
             "variants": on(&switches),
             "term_bound": p.term_bound,

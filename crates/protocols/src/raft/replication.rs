@@ -6,31 +6,75 @@ use super::{Entry, EntryRun, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
 use std::sync::Arc;
 
+/// Why the leader sends AppendEntries: it decides what a follower that is not ready for
+/// more entries (a paused probe, a full window) gets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Push {
+    /// A heartbeat or ReadIndex round: every follower gets a request. One not ready for
+    /// entries (a probe unanswered, a full window) gets an empty one checking the entry before
+    /// its nextIndex: its answer says whether the entries sent made it, so that a lost probe
+    /// is sent again only after that answer, never queued up once per heartbeat on a link
+    /// slower than the heartbeats (etcd resends a probe on a heartbeat's answer, likewise).
+    Round,
+    /// New entries, or room made by an answer: only followers ready for entries.
+    Entries,
+}
+
 impl RaftServer {
-    /// Starts a heartbeat round: one AppendEntries to every peer.
-    pub(crate) fn broadcast(&mut self, out: &mut Out<Raft>) {
+    /// Starts a round: AppendEntries to every peer (see [`Push`] for who is skipped).
+    pub(crate) fn broadcast(&mut self, push: Push, out: &mut Out<Raft>) {
         self.round += 1;
         self.ae_cache = None;
         for i in 0..self.p.servers.len() {
             if i != self.my_pos {
-                self.send_append(i, out);
+                self.send_append(i, push, out);
             }
         }
         // The log may change before the next broadcast: never reuse across broadcasts.
         self.ae_cache = None;
     }
 
-    /// Sends the entries from nextIndex (at most `max_entries_per_message`) to the peer at
-    /// position `i`, with the consistency check of its predecessor; or the snapshot, when
-    /// nextIndex is inside it.
-    pub(crate) fn send_append(&mut self, i: usize, out: &mut Out<Raft>) {
+    /// Sends the peer at position `i` the entries from its nextIndex (at most
+    /// `max_entries_per_message`) with the consistency check of their predecessor, or the
+    /// snapshot when nextIndex is inside it. Flow control as etcd's: a probing peer gets one
+    /// request at a time (nextIndex moves only on its answer); a replicating peer gets each
+    /// entry once, nextIndex moving past what was sent, with at most `max_inflight_messages`
+    /// requests unacknowledged. Returns whether entries were sent.
+    pub(crate) fn send_append(&mut self, i: usize, push: Push, out: &mut Out<Raft>) -> bool {
         if self.next_index[i] <= self.base {
-            self.send_snapshot(i, out);
-            return;
+            // What a replicating peer still needs was compacted away: probe with the snapshot.
+            self.replicating[i] = false;
+            self.inflight[i].clear();
+            if push != Push::Entries || !self.probe_paused[i] {
+                self.send_snapshot(i, out);
+            }
+            return false;
         }
         let last = self.last_index();
-        let prev = (self.next_index[i].max(1) - 1).min(last);
-        let end = last.min(prev.saturating_add(self.p.max_entries));
+        let m = self.match_index[i];
+        let prev = if self.replicating[i] && last - m <= self.p.resend_unacked && m >= self.base {
+            m
+        } else {
+            (self.next_index[i].max(1) - 1).min(last)
+        };
+        let mut end = last.min(prev.saturating_add(self.p.max_entries));
+        let ready = if self.replicating[i] {
+            self.inflight[i].len() < self.p.max_inflight
+        } else {
+            if self.searching[i] && m + 1 < self.next_index[i] {
+                end = prev; // still searching for the match: an empty probe
+            }
+            !self.probe_paused[i]
+        };
+        if !ready {
+            if push == Push::Entries {
+                self.capped[i] |= end > prev;
+                return false;
+            }
+            end = prev;
+        } else if end == prev && push == Push::Entries && self.replicating[i] {
+            return false; // nothing new for it
+        }
         let entries = if prev == end {
             self.no_entries.clone()
         } else {
@@ -44,8 +88,15 @@ impl RaftServer {
                 }
             }
         };
-        self.sent_up_to[i] = self.sent_up_to[i].max(end);
         self.capped[i] = end < last;
+        if self.replicating[i] {
+            if end > prev {
+                self.next_index[i] = end + 1;
+                self.inflight[i].push_back(end);
+            }
+        } else {
+            self.probe_paused[i] = true;
+        }
         let msg = RaftMsg::AppendEntries {
             term: self.term,
             prev_log_index: prev,
@@ -56,13 +107,41 @@ impl RaftServer {
         };
         let to = self.p.servers[i];
         self.send(out, to, msg);
+        end > prev
+    }
+
+    /// Follower `i` answered with success up to `match_index` (an AppendEntries or an
+    /// InstallSnapshot): it replicates from now on, and gets what is ready for it, as many
+    /// requests as its window holds (batches cut by the cap at once; new entries only without
+    /// `batch_requests`, which sends them with the heartbeats).
+    pub(crate) fn replicate_to(&mut self, i: usize, match_index: u64, out: &mut Out<Raft>) {
+        self.record_match(i, match_index, out);
+        if self.role != Role::Leader {
+            return;
+        }
+        let m = self.match_index[i];
+        let window = &mut self.inflight[i];
+        while window.front().is_some_and(|&e| e <= m) {
+            window.pop_front();
+        }
+        if !self.replicating[i] {
+            self.replicating[i] = true;
+            self.probe_paused[i] = false;
+            self.searching[i] = false;
+            self.inflight[i].clear();
+            self.next_index[i] = m + 1;
+        }
+        while self.next_index[i] <= self.last_index()
+            && (!self.p.batch_requests || self.capped[i])
+            && self.send_append(i, Push::Entries, out)
+        {}
     }
 
     pub(crate) fn on_heartbeat(&mut self, _ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
         if self.role != Role::Leader {
             return;
         }
-        self.broadcast(out);
+        self.broadcast(Push::Round, out);
         out.set_timer(RaftTimer::Heartbeat, self.p.heartbeat);
         // ReadIndex reads waiting for a round (batched with `batch_requests`) got one now.
         self.serve_reads(out);
@@ -217,18 +296,22 @@ impl RaftServer {
             return;
         };
         if success {
-            self.record_match(i, match_index, out);
-            // Keep a lagging follower moving when nothing else is in flight: at once for
-            // entries cut by the per-message cap, otherwise (new entries) unless batching.
-            if self.role == Role::Leader
-                && self.match_index[i] < self.last_index()
-                && match_index >= self.sent_up_to[i]
-                && (!self.p.batch_requests || self.capped[i])
-            {
-                self.send_append(i, out);
+            self.replicate_to(i, match_index, out);
+        } else if self.replicating[i] {
+            // A gap behind what we sent optimistically (a request lost, or overtaken by a later
+            // one): probe again from the last entry known to match, as etcd does. A rejection
+            // at or below matchIndex is older than that knowledge: stale.
+            if prev > self.match_index[i] {
+                self.replicating[i] = false;
+                self.inflight[i].clear();
+                self.next_index[i] = self.match_index[i] + 1;
+                self.probe_paused[i] = false;
+                if !self.p.lazy_update {
+                    self.send_append(i, Push::Entries, out);
+                }
             }
         } else if prev + 1 == self.next_index[i] {
-            // A rejection of what we currently send (older rejections are stale: ignored).
+            // A rejection of the probe we currently send (older rejections are stale: ignored).
             if !self.p.no_backtrack {
                 let old = self.next_index[i];
                 let hint = if self.p.fast_backtrack {
@@ -243,14 +326,16 @@ impl RaftServer {
                     old - 1
                 };
                 self.next_index[i] = hint.min(old - 1).max(self.match_index[i] + 1).max(1);
-                self.sent_up_to[i] = self.match_index[i];
+                self.probe_paused[i] = false;
+                self.searching[i] = true;
             }
-            // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged, so the same failing request
-            // goes again, with the next heartbeat: resent at once it would ping-pong at the
-            // round-trip time for as long as the follower lacks the entry, and every duplicated
-            // packet would double the traffic (the run then looks hung instead of unsafe).
+            // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged and the probe stays paused,
+            // so the same failing request goes again with the next heartbeat: resent at once
+            // it would ping-pong at the round-trip time for as long as the follower lacks the
+            // entry, and every duplicated packet would double the traffic (the run then looks
+            // hung instead of unsafe).
             if !self.p.lazy_update && !self.p.no_backtrack {
-                self.send_append(i, out);
+                self.send_append(i, Push::Entries, out);
             }
         }
         self.serve_reads(out);
@@ -497,7 +582,7 @@ impl RaftServer {
         );
         self.note_durable(out);
         if !self.p.batch_requests {
-            self.broadcast(out);
+            self.broadcast(Push::Entries, out);
         }
     }
 
@@ -522,7 +607,7 @@ impl RaftServer {
             }
         }
         if need_round && !self.p.batch_requests {
-            self.broadcast(out);
+            self.broadcast(Push::Round, out);
         }
         let mut k = 0;
         while k < self.reads.len() {

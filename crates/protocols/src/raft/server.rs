@@ -6,6 +6,7 @@ use super::{Entry, Params, Raft, RaftDisk, RaftMsg, RaftTimer, RaftWrite, Snapsh
 use coracle_core::{
     Ctx, EntryId, Input, Key, KvStore, Node, NodeId, Observation, Out, Role, SmallIntMap, Time,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Per-server counters, summed over nodes by drivers.
@@ -159,9 +160,22 @@ pub struct RaftServer {
     // Leader (reinitialised at every election win).
     pub(crate) next_index: Vec<u64>,
     pub(crate) match_index: Vec<u64>,
-    /// Highest index sent to each peer in this term (drives catch-up continuation).
-    pub(crate) sent_up_to: Vec<u64>,
-    /// Whether the last AppendEntries to each peer was cut by `max_entries_per_message`.
+    /// Flow control per peer, as etcd's `Progress`: `true` once the peer answered a request
+    /// with success (nextIndex then runs ahead of matchIndex, each entry is sent once); `false`
+    /// while probing for the point where its log matches ours (one request at a time).
+    pub(crate) replicating: Vec<bool>,
+    /// A probing peer has an unanswered request: new entries wait for its answer or for the
+    /// next heartbeat, which sends the request again.
+    pub(crate) probe_paused: Vec<bool>,
+    /// A probe of this peer was rejected: probes carry no entries until one succeeds or
+    /// nextIndex is right after matchIndex (thesis §3.5: "until the leader has discovered where
+    /// it and the follower's logs match, the leader can send AppendEntries with no entries").
+    pub(crate) searching: Vec<bool>,
+    /// The last index carried by each unacknowledged AppendEntries to a replicating peer,
+    /// oldest first (at most `max_inflight_messages`).
+    pub(crate) inflight: Vec<VecDeque<u64>>,
+    /// Whether the last AppendEntries to each peer left entries behind (cut by
+    /// `max_entries_per_message` or by a full window).
     pub(crate) capped: Vec<bool>,
     /// Highest heartbeat round each peer acknowledged in this term.
     pub(crate) acked_round: Vec<u64>,
@@ -230,7 +244,10 @@ impl RaftServer {
             deferred_vote: None,
             next_index: vec![1; n],
             match_index: vec![0; n],
-            sent_up_to: vec![0; n],
+            replicating: vec![false; n],
+            probe_paused: vec![false; n],
+            searching: vec![false; n],
+            inflight: vec![VecDeque::new(); n],
             capped: vec![false; n],
             acked_round: vec![0; n],
             recent_active: vec![false; n],

@@ -167,7 +167,7 @@ impl RaftServer {
             self.snapshot_sent_at[i] = Some(self.now);
             self.snapshot_tries[i] = self.snapshot_tries[i].saturating_add(1);
             self.snapshot_round[i] = self.round;
-            self.sent_up_to[i] = self.sent_up_to[i].max(snap.index);
+            self.probe_paused[i] = true;
             self.c.snapshots_sent += 1;
             RaftMsg::InstallSnapshot {
                 term: self.term,
@@ -250,15 +250,10 @@ impl RaftServer {
         };
         self.snapshot_sent_at[i] = None;
         self.snapshot_tries[i] = 0;
-        self.record_match(i, match_index, out);
         // Continue at once with the entries after the snapshot (a catch-up, as for batches cut
         // by the per-message cap).
-        if self.role == Role::Leader
-            && self.match_index[i] < self.last_index()
-            && match_index >= self.sent_up_to[i]
-        {
-            self.send_append(i, out);
-        }
+        self.capped[i] = true;
+        self.replicate_to(i, match_index, out);
         self.serve_reads(out);
     }
 }

@@ -153,10 +153,13 @@ fn conflict_repair_with_and_without_fast_backtrack() {
     // One rejection per index between the leader's and the common prefix (201 -> 1), plus
     // the heartbeats sent meanwhile (also rejected; the leader ignores those as stale)...
     assert!((200..=230).contains(&slow_rej), "{slow_rej}");
-    // ...against two with the conflict hints (past the end, then the whole term-2 run).
-    assert!(fast_rej <= 3, "{fast_rej}");
-    // Then 201 entries in batches of 64.
-    assert!(fast_msgs <= 12, "{fast_msgs}");
+    // ...against two with the conflict hints (past the end, then the whole term-2 run), a
+    // heartbeat or two meanwhile, and up to two where the batches of the catch-up, sent
+    // together, arrive out of order (1-2 ms links) so that the follower sees a gap (the leader
+    // then probes from matchIndex).
+    assert!(fast_rej <= 8, "{fast_rej}");
+    // Then 201 entries in batches of 64 (with the probes, heartbeats and resends above).
+    assert!(fast_msgs <= 16, "{fast_msgs}");
     assert!(slow_msgs > 200, "{slow_msgs}");
 }
 

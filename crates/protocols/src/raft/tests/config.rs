@@ -216,12 +216,14 @@ fn schema_documents_every_key() {
         "term_bound",
         "snapshot_threshold",
         "snapshot_trailing",
+        "max_inflight_messages",
+        "resend_unacknowledged",
         "unsafe",
     ] {
         let d = props[key]["description"].as_str().unwrap_or("");
         assert!(d.len() > 20, "{key} lacks a description");
     }
-    assert_eq!(props.len(), 22);
+    assert_eq!(props.len(), 24);
     assert_eq!(s["additionalProperties"], json!(false));
 }
 

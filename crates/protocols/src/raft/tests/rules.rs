@@ -438,16 +438,22 @@ fn entries_per_message_are_capped() {
     s.make_leader();
     s.recv(1, nack(2, 10, None, 1));
     assert_eq!(s.node.next_index[1], 10);
-    // Pretend the follower is empty: back up to 1 in one go by rejecting repeatedly.
+    // Pretend the follower is empty: back up to 1 by rejecting repeatedly. While searching,
+    // the probes are empty; right after matchIndex (0) they carry entries again.
+    let mut a = vec![];
     for _ in 0..9 {
         let p = s.node.next_index[1] - 1;
-        s.recv(1, nack(2, p, None, 1));
+        a = appends_to(&s.recv(1, nack(2, p, None, 1)), 1);
+        if s.node.next_index[1] > 1 {
+            assert_eq!(a, vec![(s.node.next_index[1] - 1, vec![])]);
+        }
     }
     assert_eq!(s.node.next_index[1], 1);
-    let outs = s.fire(RaftTimer::Heartbeat);
-    let a = appends_to(&outs, 1);
     assert_eq!(a.len(), 1);
     assert_eq!((a[0].0, a[0].1.len()), (0, 4));
+    // That probe is unanswered: the heartbeat checks the same place, empty.
+    let outs = s.fire(RaftTimer::Heartbeat);
+    assert_eq!(appends_to(&outs, 1), vec![(0, vec![])]);
     // A success for a capped message continues at once with the next batch.
     let outs = s.recv(1, ok(2, 0, 4, 2));
     let a = appends_to(&outs, 1);
@@ -552,8 +558,13 @@ fn batch_requests_sends_new_entries_with_the_next_heartbeat() {
         } else {
             assert_eq!(immediate, vec![(1, vec![s.node.log()[1]])]);
         }
+        // The heartbeat carries it under batching; otherwise it was sent: an empty request.
         let outs = s.fire(RaftTimer::Heartbeat);
-        assert_eq!(appends_to(&outs, 1), vec![(1, vec![s.node.log()[1]])]);
+        if batch {
+            assert_eq!(appends_to(&outs, 1), vec![(1, vec![s.node.log()[1]])]);
+        } else {
+            assert_eq!(appends_to(&outs, 1), vec![(2, vec![])]);
+        }
     }
 }
 
@@ -833,4 +844,129 @@ fn a_suffix_of_a_batch_encodes_as_its_entries() {
         serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
     assert_eq!(back, run);
     assert!(crate::raft::EntryRun::suffix(batch, 3).is_empty());
+}
+
+fn put(seq: u64) -> RaftMsg {
+    RaftMsg::ClientRequest {
+        seq,
+        op: Op::Put { key: 1, value: seq },
+    }
+}
+
+/// A three-server leader of term 1 (empty log, no-op at 1) whose follower 1 acknowledged the
+/// no-op, so that it replicates to it optimistically.
+fn replicating_leader(c: RaftConfig) -> Solo {
+    let (mut s, _) = Solo::new(c, 3, 0, RaftDisk::default());
+    s.make_leader();
+    s.recv(1, ok(1, 0, 1, 1));
+    assert!(s.node.replicating[1] && !s.node.replicating[2]);
+    s
+}
+
+#[test]
+fn a_replicating_follower_gets_each_entry_once() {
+    let mut s = replicating_leader(cfg());
+    for seq in 1..=3 {
+        let outs = s.recv(3, put(seq));
+        // Only the new entry, after the one sent before it (not yet acknowledged).
+        assert_eq!(
+            appends_to(&outs, 1),
+            vec![(seq, vec![s.node.log()[seq as usize]])]
+        );
+    }
+    assert_eq!(s.node.next_index[1], 5);
+    assert_eq!(s.node.inflight[1].len(), 3);
+    // A heartbeat carries nothing new: an empty request checking the last entry sent.
+    let outs = s.fire(RaftTimer::Heartbeat);
+    assert_eq!(appends_to(&outs, 1), vec![(4, vec![])]);
+    // The probing follower 2 (no answer yet) gets an empty request checking the same place.
+    assert_eq!(appends_to(&outs, 2), vec![(0, vec![])]);
+    // Answers free the window.
+    s.recv(1, ok(1, 3, 4, 2));
+    assert!(s.node.inflight[1].is_empty());
+    assert_eq!(s.node.match_index[1], 4);
+}
+
+#[test]
+fn a_probing_follower_gets_one_request_at_a_time() {
+    let (mut s, _) = Solo::new(cfg(), 3, 0, RaftDisk::default());
+    s.make_leader();
+    // The election's round probed follower 1 with the no-op; new entries wait for its answer.
+    let outs = s.recv(3, put(1));
+    assert!(appends_to(&outs, 1).is_empty());
+    // A heartbeat checks the same place without entries (the probe may still be on its way).
+    let outs = s.fire(RaftTimer::Heartbeat);
+    assert_eq!(appends_to(&outs, 1), vec![(0, vec![])]);
+    // Its answer (the probe was lost) turns the follower to replicating, and everything after
+    // the match goes at once.
+    let outs = s.recv(1, ok(1, 0, 0, 2));
+    assert!(s.node.replicating[1]);
+    assert_eq!(appends_to(&outs, 1), vec![(0, s.node.log().to_vec())]);
+    assert_eq!(s.node.next_index[1], 3);
+}
+
+#[test]
+fn a_full_window_holds_entries_back_until_answers_arrive() {
+    let mut c = cfg();
+    c.max_inflight_messages = 2;
+    let mut s = replicating_leader(c);
+    assert_eq!(appends_to(&s.recv(3, put(1)), 1).len(), 1);
+    assert_eq!(appends_to(&s.recv(3, put(2)), 1).len(), 1);
+    // Window full: the third entry waits; a heartbeat still goes, empty.
+    assert!(appends_to(&s.recv(3, put(3)), 1).is_empty());
+    let outs = s.fire(RaftTimer::Heartbeat);
+    assert_eq!(appends_to(&outs, 1), vec![(3, vec![])]);
+    // The answer to the first request makes room: the held entry goes at once.
+    let outs = s.recv(1, ok(1, 1, 2, 2));
+    assert_eq!(appends_to(&outs, 1), vec![(3, vec![s.node.log()[3]])]);
+    assert_eq!(
+        s.node.inflight[1].iter().copied().collect::<Vec<_>>(),
+        [3, 4]
+    );
+}
+
+#[test]
+fn a_gap_sends_a_replicating_follower_back_to_probing_from_its_match_index() {
+    let mut s = replicating_leader(cfg());
+    for seq in 1..=3 {
+        s.recv(3, put(seq));
+    }
+    // The request carrying entry 2 was lost: the follower rejects the next one (prev 2).
+    let outs = s.recv(1, nack(1, 2, None, 2));
+    assert!(!s.node.replicating[1]);
+    assert_eq!(s.node.next_index[1], 2);
+    assert_eq!(appends_to(&outs, 1), vec![(1, s.node.log()[1..4].to_vec())]);
+    // Its rejection of the request after that is stale now, and new entries wait.
+    let outs = s.recv(1, nack(1, 3, None, 2));
+    assert!(appends_to(&outs, 1).is_empty());
+    assert!(appends_to(&s.recv(3, put(4)), 1).is_empty());
+    assert_eq!(s.node.next_index[1], 2);
+    // The probe's answer resumes replication with what came since.
+    let outs = s.recv(1, ok(1, 1, 4, 2));
+    assert!(s.node.replicating[1]);
+    assert_eq!(appends_to(&outs, 1), vec![(4, vec![s.node.log()[4]])]);
+    // A rejection at or below matchIndex is older than what the follower told since: ignored.
+    s.recv(1, nack(1, 3, None, 2));
+    assert!(s.node.replicating[1]);
+}
+
+#[test]
+fn resend_unacknowledged_repeats_the_entries_not_yet_acknowledged() {
+    let mut c = cfg();
+    c.resend_unacknowledged = 2;
+    let mut s = replicating_leader(c);
+    let log = |s: &Solo| s.node.log().to_vec();
+    assert_eq!(
+        appends_to(&s.recv(3, put(1)), 1),
+        vec![(1, log(&s)[1..2].to_vec())]
+    );
+    assert_eq!(
+        appends_to(&s.recv(3, put(2)), 1),
+        vec![(1, log(&s)[1..3].to_vec())]
+    );
+    // Three unacknowledged entries are more than 2: the next is sent once, after the others.
+    assert_eq!(
+        appends_to(&s.recv(3, put(3)), 1),
+        vec![(3, log(&s)[3..4].to_vec())]
+    );
 }
