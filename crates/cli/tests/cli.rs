@@ -521,3 +521,53 @@ fn the_summary_names_a_diskless_vrr_cluster_that_cannot_recover() {
         stdout(&o)
     );
 }
+
+/// The network line counts the copies duplicating links made and the packets still on their
+/// way, so that its numbers add up: sent + duplicated = delivered + dropped + in flight.
+#[test]
+fn the_network_line_adds_up_with_duplicates_and_packets_in_flight() {
+    let cfg = tmp("dup-loss.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 1000, "consensus": {"protocol": "raft"},
+            "network": {"defaults": {"latency": {"dist": "uniform", "min": 5, "max": 40}, "loss": 0.1, "duplicate": 0.3},
+                        "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"},
+                                  {"id": 3, "type": "server"}, {"id": "c", "type": "client"}], "mesh": true},
+            "workload": {"think_time": 1}}"#,
+    )
+    .unwrap();
+    let out_json = tmp("dup-loss-results.json");
+    let o = coracle(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("network"))
+        .expect("a network line");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let n = &r["network"];
+    let get = |k: &str| n[k].as_u64().unwrap();
+    let (sent, dup, delivered, in_flight) = (
+        get("packets_sent"),
+        get("packets_duplicated"),
+        get("packets_delivered"),
+        get("packets_in_flight"),
+    );
+    let lost = n["packets_dropped"]["loss"].as_u64().unwrap();
+    assert!(dup > 0 && lost > 0 && in_flight > 0, "{n}");
+    assert_eq!(sent + dup, delivered + lost + in_flight, "{n}");
+    assert!(
+        line.contains(&format!(
+            "sent {sent} (+{dup} duplicated), delivered {delivered}, dropped loss {lost}, {in_flight} in flight;"
+        )),
+        "{line}"
+    );
+}
