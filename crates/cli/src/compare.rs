@@ -118,8 +118,8 @@ pub fn main(args: CompareArgs) -> ExitCode {
         println!();
     }
     for p in &args.protocols {
-        if let Some(note) = crate::summary::stall_note(&all[p]) {
-            println!("  note ({p}): {note}");
+        for note in all[p]["notes"].as_array().into_iter().flatten() {
+            println!("  note ({p}): {}", cell(note));
         }
     }
     if let Some(o) = &args.output

@@ -158,8 +158,8 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
             .collect();
         writeln!(w, "  counters   {}", list.join(", "))?;
     }
-    if let Some(note) = stall_note(res) {
-        writeln!(w, "  note       {note}")?;
+    for note in res["notes"].as_array().into_iter().flatten() {
+        writeln!(w, "  note       {}", f(note))?;
     }
     Ok(())
 }
@@ -194,21 +194,6 @@ fn network_counts(n: &Value) -> String {
         s += &format!(", {in_flight} in flight");
     }
     s
-}
-
-/// VRR's known dead end (§4.3 assumes at most f replicas fail at once): said in words, since
-/// the checks are all ok and only the availability numbers show it.
-pub fn stall_note(res: &Value) -> Option<String> {
-    let nodes = res["nodes"].as_array()?;
-    let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
-    let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
-    let f_max = servers.len().saturating_sub(1) / 2;
-    (recovering > f_max).then(|| {
-        format!(
-            "{recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
-            servers.len()
-        )
-    })
 }
 
 /// "1234x", or "0.05x" for a run slower than real time (rather than "0x").

@@ -513,12 +513,30 @@ fn the_summary_names_a_diskless_vrr_cluster_that_cannot_recover() {
                          {"at": 2500, "action": "recover", "node": "s1"}, {"at": 2500, "action": "recover", "node": "s2"}]}"#,
     )
     .unwrap();
-    let o = coracle(&["run", cfg.to_str().unwrap(), "--seed", "1"]);
+    let out_json = tmp("two-diskless-results.json");
+    let o = coracle(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("note       2 of 3 replicas end recovering, more than f = 1"),
         "{}",
         stdout(&o)
+    );
+    // The results file says the same, in `notes`.
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let notes = r["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0].as_str().unwrap();
+    assert!(
+        stdout(&o).contains(&format!("  note       {note}\n")),
+        "{note}"
     );
 }
 

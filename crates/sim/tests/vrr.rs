@@ -461,3 +461,35 @@ fn entries_appended_counts_only_what_the_primary_assigns() {
         assert_eq!(node(b, "entries_appended"), 0, "backup {b}");
     }
 }
+
+/// More than f diskless replicas lost their state at once: the cluster stalls for good with
+/// every check ok, as the paper predicts, and the results say so in `notes` (a run that ends
+/// normally has none), so a sweep or a reader of `--output` can tell it from a liveness bug.
+#[test]
+fn the_results_note_a_diskless_cluster_that_cannot_recover() {
+    let tl = json!([
+        {"at": 2000, "action": "crash", "node": "r0"}, {"at": 2000, "action": "crash", "node": "r1"},
+        {"at": 2500, "action": "recover", "node": "r0"}, {"at": 2500, "action": "recover", "node": "r1"}
+    ]);
+    let r = results(&three(tl.clone(), false), 1);
+    assert_safe(&r, "diskless");
+    assert_eq!(
+        r["notes"],
+        json!([
+            "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+        ])
+    );
+    assert!(
+        r["warnings"].as_array().unwrap().is_empty(),
+        "not a warning"
+    );
+    // Durable replicas restart from their disks: no stall, no note.
+    let r = results(&three(tl, true), 1);
+    assert_eq!(r["notes"], json!([]));
+    let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys.last().unwrap().as_str(),
+        "notes",
+        "last, after warnings"
+    );
+}
