@@ -589,3 +589,53 @@ fn the_network_line_adds_up_with_duplicates_and_packets_in_flight() {
         "{line}"
     );
 }
+
+/// `compare` of Raft and VRR says under its table what the rows count differently (Raft's
+/// no-ops, VRR's primary in place from time 0), and the results bear it out; comparing one
+/// protocol says nothing of it.
+#[test]
+fn compare_of_raft_and_vrr_notes_what_the_rows_count_differently() {
+    let out_json = tmp("compare-raft-vrr.json");
+    let o = coracle(&[
+        "compare",
+        "examples/raft-5.json",
+        "--protocols",
+        "vrr,raft",
+        "--seed",
+        "1",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("note: raft's committed entries include one no-op per leader term"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: vrr starts in view 0 with its primary in place"),
+        "{out}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let stat = |p: &str, k: &str| r[p]["protocol_stats"][k].as_f64().unwrap();
+    let ops = |p: &str| r[p]["clients"]["ops_completed"].as_f64().unwrap();
+    assert_eq!(stat("vrr", "time_to_first_leader_ms"), 0.0);
+    assert!(stat("raft", "time_to_first_leader_ms") > 0.0);
+    assert_eq!(stat("vrr", "unavailable_ms"), 0.0);
+    // A fault-free run: everything committed was answered, plus Raft's one no-op.
+    assert_eq!(stat("raft", "leader_elections"), 1.0);
+    assert_eq!(stat("raft", "committed_entries"), ops("raft") + 1.0);
+    assert_eq!(stat("vrr", "committed_entries"), ops("vrr"));
+
+    let o = coracle(&[
+        "compare",
+        "examples/raft-5.json",
+        "--protocols",
+        "raft",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
+}
