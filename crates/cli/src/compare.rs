@@ -22,6 +22,13 @@ pub struct CompareArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Printed under the table when Raft and VRR are compared: what the rows count differently.
+const RAFT_VRR_NOTE: [&str; 3] = [
+    "note: raft's committed entries include one no-op per leader term; vrr commits only client ops",
+    "note: vrr starts in view 0 with its primary in place (first leader at 0 ms, available from 0);",
+    "      raft's first leader waits for an election timeout and a vote, and that time counts as unavailable",
+];
+
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -117,9 +124,14 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
         println!();
     }
+    if args.protocols.iter().any(|p| p == "raft") && args.protocols.iter().any(|p| p == "vrr") {
+        for line in RAFT_VRR_NOTE {
+            println!("  {line}");
+        }
+    }
     for p in &args.protocols {
-        if let Some(note) = crate::summary::stall_note(&all[p]) {
-            println!("  note ({p}): {note}");
+        for note in all[p]["notes"].as_array().into_iter().flatten() {
+            println!("  note ({p}): {}", cell(note));
         }
     }
     if let Some(o) = &args.output

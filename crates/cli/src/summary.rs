@@ -73,27 +73,11 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
         si(events as f64 / secs),
         speedup(sim_ms / 1000.0 / secs)
     )?;
-    let n = &res["network"];
-    let drops: Vec<String> = n["packets_dropped"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
-                .collect()
-        })
-        .unwrap_or_default();
     writeln!(
         w,
-        "  network    sent {}, delivered {}, dropped {}; latency {}",
-        n["packets_sent"],
-        n["packets_delivered"],
-        if drops.is_empty() {
-            "none".to_string()
-        } else {
-            drops.join(", ")
-        },
-        lat(&n["latency_ms"])
+        "  network    {}; latency {}",
+        network_counts(&res["network"]),
+        lat(&res["network"]["latency_ms"])
     )?;
     let p = &res["protocol_stats"];
     let avail = p["available_ms"].as_f64().unwrap_or(0.0);
@@ -174,25 +158,42 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
             .collect();
         writeln!(w, "  counters   {}", list.join(", "))?;
     }
-    if let Some(note) = stall_note(res) {
-        writeln!(w, "  note       {note}")?;
+    for note in res["notes"].as_array().into_iter().flatten() {
+        writeln!(w, "  note       {}", f(note))?;
     }
     Ok(())
 }
 
-/// VRR's known dead end (§4.3 assumes at most f replicas fail at once): said in words, since
-/// the checks are all ok and only the availability numbers show it.
-pub fn stall_note(res: &Value) -> Option<String> {
-    let nodes = res["nodes"].as_array()?;
-    let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
-    let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
-    let f_max = servers.len().saturating_sub(1) / 2;
-    (recovering > f_max).then(|| {
-        format!(
-            "{recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
-            servers.len()
-        )
-    })
+/// "sent S (+D duplicated), delivered R, dropped X, F in flight": every packet sent and every
+/// copy a duplicating link made was delivered, dropped or still in flight at the end, so
+/// S + D = R + X + F. The duplicated and in-flight parts are left out when they are zero.
+fn network_counts(n: &Value) -> String {
+    let count = |k: &str| n[k].as_u64().unwrap_or(0);
+    let drops: Vec<String> = n["packets_dropped"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut s = format!("sent {}", count("packets_sent"));
+    let dup = count("packets_duplicated");
+    if dup > 0 {
+        s += &format!(" (+{dup} duplicated)");
+    }
+    s += &format!(", delivered {}, dropped ", count("packets_delivered"));
+    if drops.is_empty() {
+        s += "none";
+    } else {
+        s += &drops.join(", ");
+    }
+    let in_flight = count("packets_in_flight");
+    if in_flight > 0 {
+        s += &format!(", {in_flight} in flight");
+    }
+    s
 }
 
 /// "1234x", or "0.05x" for a run slower than real time (rather than "0x").
@@ -201,5 +202,28 @@ fn speedup(x: f64) -> String {
         format!("{x:.0}x")
     } else {
         format!("{:.2}x", x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network_counts;
+    use serde_json::json;
+
+    #[test]
+    fn the_network_line_names_duplicates_and_packets_in_flight_when_there_are_any() {
+        let drops = |loss: u64| json!({"loss": loss, "burst_loss": 0, "node_down": 0});
+        let plain = json!({"packets_sent": 10, "packets_delivered": 10, "packets_dropped": drops(0),
+                           "packets_duplicated": 0, "packets_in_flight": 0});
+        assert_eq!(
+            network_counts(&plain),
+            "sent 10, delivered 10, dropped none"
+        );
+        let busy = json!({"packets_sent": 291, "packets_delivered": 430, "packets_dropped": drops(5),
+                          "packets_duplicated": 147, "packets_in_flight": 3});
+        assert_eq!(
+            network_counts(&busy),
+            "sent 291 (+147 duplicated), delivered 430, dropped loss 5, 3 in flight"
+        );
     }
 }

@@ -513,11 +513,129 @@ fn the_summary_names_a_diskless_vrr_cluster_that_cannot_recover() {
                          {"at": 2500, "action": "recover", "node": "s1"}, {"at": 2500, "action": "recover", "node": "s2"}]}"#,
     )
     .unwrap();
-    let o = coracle(&["run", cfg.to_str().unwrap(), "--seed", "1"]);
+    let out_json = tmp("two-diskless-results.json");
+    let o = coracle(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("note       2 of 3 replicas end recovering, more than f = 1"),
         "{}",
         stdout(&o)
     );
+    // The results file says the same, in `notes`.
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let notes = r["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0].as_str().unwrap();
+    assert!(
+        stdout(&o).contains(&format!("  note       {note}\n")),
+        "{note}"
+    );
+}
+
+/// The network line counts the copies duplicating links made and the packets still on their
+/// way, so that its numbers add up: sent + duplicated = delivered + dropped + in flight.
+#[test]
+fn the_network_line_adds_up_with_duplicates_and_packets_in_flight() {
+    let cfg = tmp("dup-loss.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 1000, "consensus": {"protocol": "raft"},
+            "network": {"defaults": {"latency": {"dist": "uniform", "min": 5, "max": 40}, "loss": 0.1, "duplicate": 0.3},
+                        "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"},
+                                  {"id": 3, "type": "server"}, {"id": "c", "type": "client"}], "mesh": true},
+            "workload": {"think_time": 1}}"#,
+    )
+    .unwrap();
+    let out_json = tmp("dup-loss-results.json");
+    let o = coracle(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("network"))
+        .expect("a network line");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let n = &r["network"];
+    let get = |k: &str| n[k].as_u64().unwrap();
+    let (sent, dup, delivered, in_flight) = (
+        get("packets_sent"),
+        get("packets_duplicated"),
+        get("packets_delivered"),
+        get("packets_in_flight"),
+    );
+    let lost = n["packets_dropped"]["loss"].as_u64().unwrap();
+    assert!(dup > 0 && lost > 0 && in_flight > 0, "{n}");
+    assert_eq!(sent + dup, delivered + lost + in_flight, "{n}");
+    assert!(
+        line.contains(&format!(
+            "sent {sent} (+{dup} duplicated), delivered {delivered}, dropped loss {lost}, {in_flight} in flight;"
+        )),
+        "{line}"
+    );
+}
+
+/// `compare` of Raft and VRR says under its table what the rows count differently (Raft's
+/// no-ops, VRR's primary in place from time 0), and the results bear it out; comparing one
+/// protocol says nothing of it.
+#[test]
+fn compare_of_raft_and_vrr_notes_what_the_rows_count_differently() {
+    let out_json = tmp("compare-raft-vrr.json");
+    let o = coracle(&[
+        "compare",
+        "examples/raft-5.json",
+        "--protocols",
+        "vrr,raft",
+        "--seed",
+        "1",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("note: raft's committed entries include one no-op per leader term"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note: vrr starts in view 0 with its primary in place"),
+        "{out}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let stat = |p: &str, k: &str| r[p]["protocol_stats"][k].as_f64().unwrap();
+    let ops = |p: &str| r[p]["clients"]["ops_completed"].as_f64().unwrap();
+    assert_eq!(stat("vrr", "time_to_first_leader_ms"), 0.0);
+    assert!(stat("raft", "time_to_first_leader_ms") > 0.0);
+    assert_eq!(stat("vrr", "unavailable_ms"), 0.0);
+    // A fault-free run: everything committed was answered, plus Raft's one no-op.
+    assert_eq!(stat("raft", "leader_elections"), 1.0);
+    assert_eq!(stat("raft", "committed_entries"), ops("raft") + 1.0);
+    assert_eq!(stat("vrr", "committed_entries"), ops("vrr"));
+
+    let o = coracle(&[
+        "compare",
+        "examples/raft-5.json",
+        "--protocols",
+        "raft",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
 }

@@ -65,8 +65,8 @@ fn node_json(s: &Scenario, n: &NodeReport) -> Value {
     o
 }
 
-/// Builds the results document.
-/// The results document of a run of `s`; `warnings` are the scenario's and the protocol's.
+/// The results document of a run of `s`; `warnings` are the scenario's and the protocol's, and
+/// `notes` (said about how the run ended) are derived here from the rest of the document.
 pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &[String]) -> Value {
     let net = &o.net;
     let mut by_kind: Vec<_> = net.by_kind.clone();
@@ -113,7 +113,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
         Value::Array(servers.iter().map(|n| json!({ "node": s.nodes[n.index].name.to_json(), "points": series_json(f(n)) })).collect())
     };
 
-    json!({
+    let mut doc = json!({
         "schema_version": SCHEMA_VERSION,
         "coracle_version": env!("CARGO_PKG_VERSION"),
         "scenario": {
@@ -192,5 +192,24 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
         "actions": o.fired,
         "actions_total": o.fired_total,
         "warnings": warnings,
+    });
+    let notes: Vec<String> = stall_note(&doc).into_iter().collect();
+    doc["notes"] = json!(notes);
+    doc
+}
+
+/// VRR's known dead end (§4.3 assumes at most f replicas fail at once), said in words in the
+/// results' `notes`: the checks are all ok and only the availability numbers show it, which a
+/// liveness bug would show too. Read from the document's `nodes`.
+pub fn stall_note(doc: &Value) -> Option<String> {
+    let nodes = doc["nodes"].as_array()?;
+    let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
+    let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
+    let f_max = servers.len().saturating_sub(1) / 2;
+    (recovering > f_max).then(|| {
+        format!(
+            "{recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
+            servers.len()
+        )
     })
 }

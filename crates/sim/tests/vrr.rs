@@ -429,3 +429,67 @@ fn a_disk_based_primary_restarting_in_its_old_view_is_not_a_new_leader() {
         assert_eq!(p["leader_changes"], 1, "seed {seed}");
     }
 }
+
+/// `entries_appended` counts the ops a replica assigned as primary, nothing else: a backup that
+/// fills the gaps a lossy link left, in place within the view (GetState requests, no completed
+/// transfer), appends many entries and counts none.
+#[test]
+fn entries_appended_counts_only_what_the_primary_assigns() {
+    let cfg = json!({
+        "termination": 6000,
+        "consensus": {"protocol": "vrr"},
+        "network": {
+            "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 3}},
+            "nodes": [{"id": "r0", "type": "server"}, {"id": "r1", "type": "server"}, {"id": "r2", "type": "server"}, {"id": "c", "type": "client"}],
+            "links": [{"from": "r0", "to": "r2", "latency": 2, "loss": 0.2}],
+            "mesh": true
+        },
+        "workload": {"type": "closed", "think_time": 5, "keys": 3}
+    });
+    let r = results(&cfg, 1);
+    assert_safe(&r, "seed 1");
+    let total = &r["protocol_stats"]["counters"];
+    assert_eq!(total["view_changes_completed"], 0, "one view: r0 primary");
+    let node = |i: usize, k: &str| r["nodes"][i]["counters"][k].as_u64().unwrap();
+    let log_len = |i: usize| r["nodes"][i]["log_len"].as_u64().unwrap();
+    assert_eq!(node(0, "entries_appended"), log_len(0));
+    assert_eq!(total["entries_appended"].as_u64(), Some(log_len(0)));
+    assert!(node(2, "state_transfers") > 0);
+    assert_eq!(node(2, "state_transfers_completed"), 0);
+    for b in [1, 2] {
+        assert!(log_len(b) > 300, "backup {b} holds the log");
+        assert_eq!(node(b, "entries_appended"), 0, "backup {b}");
+    }
+}
+
+/// More than f diskless replicas lost their state at once: the cluster stalls for good with
+/// every check ok, as the paper predicts, and the results say so in `notes` (a run that ends
+/// normally has none), so a sweep or a reader of `--output` can tell it from a liveness bug.
+#[test]
+fn the_results_note_a_diskless_cluster_that_cannot_recover() {
+    let tl = json!([
+        {"at": 2000, "action": "crash", "node": "r0"}, {"at": 2000, "action": "crash", "node": "r1"},
+        {"at": 2500, "action": "recover", "node": "r0"}, {"at": 2500, "action": "recover", "node": "r1"}
+    ]);
+    let r = results(&three(tl.clone(), false), 1);
+    assert_safe(&r, "diskless");
+    assert_eq!(
+        r["notes"],
+        json!([
+            "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+        ])
+    );
+    assert!(
+        r["warnings"].as_array().unwrap().is_empty(),
+        "not a warning"
+    );
+    // Durable replicas restart from their disks: no stall, no note.
+    let r = results(&three(tl, true), 1);
+    assert_eq!(r["notes"], json!([]));
+    let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys.last().unwrap().as_str(),
+        "notes",
+        "last, after warnings"
+    );
+}

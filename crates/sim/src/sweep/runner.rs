@@ -145,6 +145,7 @@ const OPEN_ENDED: &[&str] = &[
     "actions",
     "series",
     "warnings",
+    "notes",
     "unavailability_windows",
     "violation",
 ];
