@@ -303,28 +303,30 @@ impl<P: Protocol> Engine<'_, P> {
         // Random faults carry a binding for their undo; scripted ones do not. Only scripted
         // faults are what `"role": "last"` refers to.
         let scripted = bind.is_none();
-        let hit = |e: &mut Self, t: Target, last: usize, what: &str| -> Option<usize> {
-            let n = e.resolve(t, last);
-            if n.is_none() {
-                let why = if matches!(t, Target::Bound(_)) {
-                    UNDO_NOTHING
-                } else {
-                    NO_ROLE
-                };
-                e.fired(what, None, noop(true, why));
-                let fault = matches!(what, "crash" | "pause" | "isolate");
-                if scripted && fault && matches!(t, Target::Role(_)) {
-                    // This fault hit nobody: a following "last" undo has nothing to undo
-                    // (not the node an earlier fault hit). Other actions that miss (a clock
-                    // change, an undo) leave the memory alone.
-                    e.last_hit[last] = None;
+        // `fault`: a crash, pause or isolate (what a `"role": "last"` undo refers to), as
+        // opposed to an undo or another node action.
+        let hit =
+            |e: &mut Self, t: Target, last: usize, what: &str, fault: bool| -> Option<usize> {
+                let n = e.resolve(t, last);
+                if n.is_none() {
+                    let why = if matches!(t, Target::Bound(_)) {
+                        UNDO_NOTHING
+                    } else {
+                        NO_ROLE
+                    };
+                    e.fired(what, None, noop(true, why));
+                    if scripted && fault && matches!(t, Target::Role(_)) {
+                        // This fault hit nobody: a following "last" undo has nothing to undo
+                        // (not the node an earlier fault hit). Other actions that miss (a clock
+                        // change, an undo) leave the memory alone.
+                        e.last_hit[last] = None;
+                    }
                 }
-            }
-            n
-        };
+                n
+            };
         match action {
             Action::Crash(t) => {
-                if let Some(n) = hit(self, t, CRASHED, "crash") {
+                if let Some(n) = hit(self, t, CRASHED, "crash", true) {
                     let was_up = self.nodes[n].up;
                     self.fired("crash", Some(n), noop(!was_up, "already down"));
                     if scripted {
@@ -342,7 +344,7 @@ impl<P: Protocol> Engine<'_, P> {
                 }
             }
             Action::Recover(t) => {
-                if let Some(n) = hit(self, t, CRASHED, "recover") {
+                if let Some(n) = hit(self, t, CRASHED, "recover", false) {
                     let note = noop(self.nodes[n].up, "already up");
                     self.fired("recover", Some(n), note);
                     if !self.nodes[n].up {
@@ -354,7 +356,7 @@ impl<P: Protocol> Engine<'_, P> {
                 }
             }
             Action::Pause(t) => {
-                if let Some(n) = hit(self, t, PAUSED, "pause") {
+                if let Some(n) = hit(self, t, PAUSED, "pause", true) {
                     let slot = &self.nodes[n];
                     let why = if slot.up { "already paused" } else { "down" };
                     let idle = !slot.up || slot.paused;
@@ -372,7 +374,7 @@ impl<P: Protocol> Engine<'_, P> {
                 }
             }
             Action::Resume(t) => {
-                if let Some(n) = hit(self, t, PAUSED, "resume") {
+                if let Some(n) = hit(self, t, PAUSED, "resume", false) {
                     let note = noop(!self.nodes[n].paused, "not paused");
                     self.fired("resume", Some(n), note);
                     self.resume(n);
@@ -384,7 +386,7 @@ impl<P: Protocol> Engine<'_, P> {
                 inbound,
                 outbound,
             } => {
-                if let Some(n) = hit(self, target, ISOLATED, "isolate") {
+                if let Some(n) = hit(self, target, ISOLATED, "isolate", true) {
                     let dir = match (inbound, outbound) {
                         (true, true) => "both",
                         (true, false) => "in",
@@ -418,7 +420,7 @@ impl<P: Protocol> Engine<'_, P> {
                     Target::Bound(k) => self.bindings[k as usize].map_or(0, |b| b.what),
                     _ => 0b11,
                 };
-                if let Some(n) = hit(self, t, ISOLATED, "rejoin") {
+                if let Some(n) = hit(self, t, ISOLATED, "rejoin", false) {
                     let details = match mask {
                         1 => json!({ "direction": "in" }),
                         2 => json!({ "direction": "out" }),
@@ -522,7 +524,7 @@ impl<P: Protocol> Engine<'_, P> {
                 rate,
                 offset,
             } => {
-                if let Some(n) = hit(self, target, CRASHED, "clock") {
+                if let Some(n) = hit(self, target, CRASHED, "clock", false) {
                     self.fired(
                         "clock",
                         Some(n),
