@@ -47,7 +47,7 @@ fn default_max_inflight() -> u64 {
 }
 
 /// Default for `max_inflight_messages`; see `RaftConfig::max_inflight_messages`.
-pub const DEFAULT_MAX_INFLIGHT: u64 = 256;
+pub const DEFAULT_MAX_INFLIGHT: u64 = 8;
 fn default_snapshot_threshold() -> Option<u64> {
     Some(10_000)
 }
@@ -104,13 +104,14 @@ pub struct RaftConfig {
     pub max_entries_per_message: u64,
     /// Flow control (etcd's `MaxInflightMsgs`): most AppendEntries carrying entries that the
     /// leader keeps unacknowledged towards one follower it replicates to optimistically
-    /// (default 256, at least 1). A full window holds further entries back until answers
-    /// arrive; heartbeats still go.
+    /// (default 8, at least 1). A full window holds further entries back until answers
+    /// arrive; heartbeats still go. Small, because a request lost or overtaken costs the whole
+    /// window: the follower rejects everything after the gap.
     #[serde(default = "default_max_inflight")]
     #[schemars(range(min = 1))]
     pub max_inflight_messages: u64,
-    /// A replicating follower with at most this many unacknowledged entries gets them all
-    /// again with every AppendEntries (capped by `max_entries_per_message`), so that a request
+    /// A replicating follower with at most this many unacknowledged entries (values above
+    /// `max_entries_per_message` act as that) gets them all again with every AppendEntries, so that a request
     /// lost or overtaken on the way is covered by the next one instead of being rejected and
     /// resent; more entries than that are sent once each. Default 0: every entry once (etcd).
     #[serde(default)]

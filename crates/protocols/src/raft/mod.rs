@@ -56,7 +56,8 @@
 //! Replication
 //! * Flow control follows etcd's `Progress`. A follower is *probed* (one request at a time,
 //!   nextIndex moving only on answers) until it answers a request with success; from then it is
-//!   *replicated to*: every entry is sent once, nextIndex runs ahead of matchIndex, and at most
+//!   *replicated to* (an answer reaching the point probed: a late answer to an older request
+//!   does not count): every entry is sent once, nextIndex runs ahead of matchIndex, and at most
 //!   `max_inflight_messages` requests carrying entries are unacknowledged (a full window holds
 //!   new entries back; an answer that frees room sends what waits, as many requests as fit).
 //!   Heartbeats and ReadIndex rounds reach every follower; one not ready for entries (a probe

@@ -52,20 +52,26 @@ impl RaftServer {
         }
         let last = self.last_index();
         let m = self.match_index[i];
-        let prev = if self.replicating[i] && last - m <= self.p.resend_unacked && m >= self.base {
+        let ready = if self.replicating[i] {
+            self.inflight[i].len() < self.p.max_inflight
+        } else {
+            !self.probe_paused[i]
+        };
+        // `resend_unacknowledged`: everything after matchIndex again, when it fits in one
+        // request (so that nextIndex passes the last entry: never the same batch twice).
+        let resend = self.replicating[i]
+            && ready
+            && m >= self.base
+            && last - m <= self.p.resend_unacked.min(self.p.max_entries);
+        let prev = if resend {
             m
         } else {
             (self.next_index[i].max(1) - 1).min(last)
         };
         let mut end = last.min(prev.saturating_add(self.p.max_entries));
-        let ready = if self.replicating[i] {
-            self.inflight[i].len() < self.p.max_inflight
-        } else {
-            if self.searching[i] && m + 1 < self.next_index[i] {
-                end = prev; // still searching for the match: an empty probe
-            }
-            !self.probe_paused[i]
-        };
+        if !self.replicating[i] && self.searching[i] && m + 1 < self.next_index[i] {
+            end = prev; // still searching for the match: an empty probe
+        }
         if !ready {
             if push == Push::Entries {
                 self.capped[i] |= end > prev;
@@ -124,7 +130,10 @@ impl RaftServer {
         while window.front().is_some_and(|&e| e <= m) {
             window.pop_front();
         }
-        if !self.replicating[i] {
+        // A probing follower replicates once an answer reaches the point probed (as etcd's
+        // `MaybeUpdate`): a late or duplicated answer to an older request says nothing about
+        // the probe still on its way, and switching on it would send the probe's entries again.
+        if !self.replicating[i] && match_index + 1 >= self.next_index[i] {
             self.replicating[i] = true;
             self.probe_paused[i] = false;
             self.searching[i] = false;

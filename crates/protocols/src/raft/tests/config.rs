@@ -114,6 +114,13 @@ fn validation_errors_name_expected_and_found() {
         err(json!({"client_max_attempts": 0})).path,
         "client_max_attempts"
     );
+    let e = err(json!({"max_inflight_messages": 0}));
+    assert_eq!(e.path, "max_inflight_messages");
+    assert!(
+        e.message.contains("expected an integer >= 1, found 0"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -175,7 +182,8 @@ fn variants_parse_and_combine() {
         "prevote_without_leader_check": true, "check_quorum": true, "leader_stickiness": true,
         "candidate_timeout": [23, 46], "backoff": true, "lazy_voting": true, "term_bound": 3,
         "batch_requests": true, "lazy_update": true, "fast_backtrack": true,
-        "max_entries_per_message": 8, "read_index": true, "client_max_attempts": 4
+        "max_entries_per_message": 8, "read_index": true, "client_max_attempts": 4,
+        "max_inflight_messages": 3, "resend_unacknowledged": 16
     });
     let r = build(c.clone()).unwrap();
     let p = &r.params;
@@ -185,6 +193,7 @@ fn variants_parse_and_combine() {
     );
     assert!(p.check_quorum && p.leader_stickiness && p.backoff && p.lazy_voting);
     assert_eq!(p.term_bound, Some(3));
+    assert_eq!((p.max_inflight, p.resend_unacked), (3, 16));
     // Round trip through serde.
     let back = serde_json::to_value(r.config()).unwrap();
     assert_eq!(parse(back).unwrap(), parse(c).unwrap());

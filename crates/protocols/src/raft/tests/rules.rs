@@ -970,3 +970,62 @@ fn resend_unacknowledged_repeats_the_entries_not_yet_acknowledged() {
         vec![(3, log(&s)[3..4].to_vec())]
     );
 }
+
+#[test]
+fn a_full_window_is_checked_after_what_was_sent_even_when_resending() {
+    // The empty request of a full window checks nextIndex - 1: checking matchIndex would always
+    // succeed, never reopen the window, and never reveal the lost request.
+    let mut c = cfg();
+    c.max_inflight_messages = 1;
+    c.resend_unacknowledged = 4;
+    let mut s = replicating_leader(c);
+    assert_eq!(
+        appends_to(&s.recv(3, put(1)), 1),
+        vec![(1, vec![s.node.log()[1]])]
+    );
+    assert!(appends_to(&s.recv(3, put(2)), 1).is_empty());
+    let outs = s.fire(RaftTimer::Heartbeat);
+    assert_eq!(appends_to(&outs, 1), vec![(2, vec![])]);
+    // The request was lost: the follower rejects, and gets everything after its match.
+    let outs = s.recv(1, nack(1, 2, None, 2));
+    assert_eq!(appends_to(&outs, 1), vec![(1, s.node.log()[1..3].to_vec())]);
+}
+
+#[test]
+fn resending_never_repeats_a_batch_cut_by_the_cap() {
+    let mut c = cfg();
+    c.max_entries_per_message = 2;
+    c.resend_unacknowledged = 16; // acts as 2
+    let mut s = replicating_leader(c);
+    let log = |s: &Solo| s.node.log().to_vec();
+    assert_eq!(
+        appends_to(&s.recv(3, put(1)), 1),
+        vec![(1, log(&s)[1..2].to_vec())]
+    );
+    assert_eq!(
+        appends_to(&s.recv(3, put(2)), 1),
+        vec![(1, log(&s)[1..3].to_vec())]
+    );
+    assert_eq!(
+        appends_to(&s.recv(3, put(3)), 1),
+        vec![(3, log(&s)[3..4].to_vec())]
+    );
+    assert_eq!(s.node.inflight[1].len(), 3);
+}
+
+#[test]
+fn a_late_answer_to_an_older_request_does_not_end_a_probe() {
+    // Leader of term 2 over a log of two entries: it probes at index 2 (with its no-op, 3).
+    let d = disk(1, None, log_of(&[1, 1], 0));
+    let (mut s, _) = Solo::new(cfg(), 3, 0, d);
+    s.make_leader();
+    assert_eq!(s.node.next_index[1], 3);
+    // A success up to 1 (an answer to an older request of this term) raises matchIndex only.
+    let outs = s.recv(1, ok(2, 0, 1, 1));
+    assert_eq!(s.node.match_index[1], 1);
+    assert!(!s.node.replicating[1]);
+    assert!(appends_to(&outs, 1).is_empty());
+    // The probe's own answer ends it.
+    s.recv(1, ok(2, 2, 3, 1));
+    assert!(s.node.replicating[1]);
+}
