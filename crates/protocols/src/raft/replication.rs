@@ -339,10 +339,10 @@ impl RaftServer {
                 self.searching[i] = true;
             }
             // UNSAFE `no_backtrack` (bug R4): nextIndex unchanged and the probe stays paused,
-            // so the same failing request goes again with the next heartbeat: resent at once
-            // it would ping-pong at the round-trip time for as long as the follower lacks the
-            // entry, and every duplicated packet would double the traffic (the run then looks
-            // hung instead of unsafe).
+            // so the same failing check goes again with every heartbeat (an empty request at
+            // the same place): resent at once it would ping-pong at the round-trip time for as
+            // long as the follower lacks the entry, and every duplicated packet would double
+            // the traffic (the run then looks hung instead of unsafe).
             if !self.p.lazy_update && !self.p.no_backtrack {
                 self.send_append(i, Push::Entries, out);
             }
