@@ -42,6 +42,9 @@ fn default_heartbeat() -> f64 {
 fn default_max_entries() -> u64 {
     64
 }
+fn default_reorder_buffer() -> u64 {
+    8
+}
 fn default_max_inflight() -> u64 {
     DEFAULT_MAX_INFLIGHT
 }
@@ -116,6 +119,16 @@ pub struct RaftConfig {
     /// resent; more entries than that are sent once each. Default 0: every entry once (etcd).
     #[serde(default)]
     pub resend_unacknowledged: u64,
+    /// A follower holds up to this many AppendEntries of its leader that arrive ahead of a gap
+    /// in its log (a request overtaken on a link with jitter) and handles them once the gap is
+    /// filled, as an in-order transport (TCP) would deliver them, instead of rejecting them and
+    /// making the leader send everything after the gap again. Holding a message is what a
+    /// slower network would do, so safety is unaffected; empty requests (heartbeats) are never
+    /// held, so a lost request is still found by the next heartbeat. Default 8; 0 rejects at
+    /// once.
+    #[serde(default = "default_reorder_buffer")]
+    #[schemars(range(max = 1000))]
+    pub reorder_buffer: u64,
     /// Serve reads (Get) with the ReadIndex protocol (thesis §6.4) instead of through the log:
     /// once the leader has committed an entry of its term it records readIndex = commitIndex,
     /// confirms leadership with a heartbeat round (started after the read arrived) acknowledged
@@ -216,6 +229,7 @@ impl Default for RaftConfig {
             max_entries_per_message: default_max_entries(),
             max_inflight_messages: default_max_inflight(),
             resend_unacknowledged: 0,
+            reorder_buffer: default_reorder_buffer(),
             read_index: false,
             client_max_attempts: None,
             prevote: None,
@@ -330,6 +344,15 @@ impl RaftConfig {
             None => (emin, emax),
         };
         check_limits(self.max_entries_per_message, self.client_max_attempts)?;
+        if self.reorder_buffer > 1000 {
+            return Err(ConfigIssue::error(
+                "reorder_buffer",
+                format!(
+                    "expected an integer from 0 to 1000, found {}",
+                    self.reorder_buffer
+                ),
+            ));
+        }
         if self.max_inflight_messages == 0 {
             return Err(ConfigIssue::error(
                 "max_inflight_messages",
@@ -401,6 +424,7 @@ impl RaftConfig {
             max_entries: self.max_entries_per_message,
             max_inflight: usize::try_from(self.max_inflight_messages).unwrap_or(usize::MAX),
             resend_unacked: self.resend_unacknowledged,
+            reorder_buffer: self.reorder_buffer as usize,
             read_index: self.read_index,
             client_max_attempts: self.client_max_attempts,
             prevote: self.prevote == Some(true) || self.prevote_without_leader_check,

@@ -59,6 +59,7 @@ impl RaftServer {
     pub(crate) fn adopt_term(&mut self, term: u64) {
         debug_assert!(term > self.term);
         self.term = term;
+        self.held.clear();
         self.voted_for = None;
         self.leader = None;
         self.leader_contact = None;
@@ -151,6 +152,7 @@ impl RaftServer {
     /// §5.2: increment the term, vote for self, ask everyone else.
     pub(crate) fn start_election(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
         self.term += 1;
+        self.held.clear();
         self.voted_for = Some(self.me);
         self.hard_state_dirty = true;
         self.role = Role::Candidate;
@@ -191,6 +193,7 @@ impl RaftServer {
         self.above_commit = 0;
         self.replicating.fill(false);
         self.probe_paused.fill(false);
+        self.probe_end.fill(0);
         self.searching.fill(false);
         self.inflight.iter_mut().for_each(VecDeque::clear);
         self.capped.fill(false);

@@ -64,9 +64,16 @@
 //!   unanswered, a full window) gets an empty request checking the entry before its nextIndex,
 //!   whose answer tells whether what was sent made it. A replicated-to follower's rejection of
 //!   an index above its matchIndex (a request lost, or overtaken by a later one: links with
-//!   jitter reorder) sends it back to probing from matchIndex + 1; this costs a round trip
-//!   where resending every unacknowledged entry with each request (`resend_unacknowledged`)
-//!   would not, and saves the bandwidth such resends take. After a success the leader sends
+//!   jitter reorder, beyond what the follower holds) sends it back to probing from
+//!   matchIndex + 1 (the probe's entries beyond the answer that ends the probe count as the
+//!   first request of the new window); this costs a round trip where resending every
+//!   unacknowledged entry with each request (`resend_unacknowledged`) would not, and saves the
+//!   bandwidth such resends take.
+//! * A follower holds up to `reorder_buffer` requests carrying entries that arrive ahead of a
+//!   gap in its log (after the term checks and the election timer reset every request of its
+//!   leader gets) and handles them once the gap is filled, lowest first, exactly as if they
+//!   arrived then: an in-order transport's behaviour, and a delay the network could have
+//!   caused, so no safety argument changes. Empty requests are never held. After a success the leader sends
 //!   what is ready at once: always for batches cut by the cap, for new entries only without
 //!   `batch_requests`.
 //! * A probe's rejection moves nextIndex only if it answers the probe we currently send
@@ -358,6 +365,7 @@ pub(crate) struct Params {
     pub max_entries: u64,
     pub max_inflight: usize,
     pub resend_unacked: u64,
+    pub reorder_buffer: usize,
     pub read_index: bool,
     pub client_max_attempts: Option<u32>,
     pub prevote: bool,
@@ -466,6 +474,7 @@ impl Protocol for Raft {
             "max_entries_per_message": p.max_entries,
             "max_inflight_messages": p.max_inflight,
             "resend_unacknowledged": p.resend_unacked,
+            "reorder_buffer": p.reorder_buffer,
             "read_index": p.read_index,
             "variants": on(&switches),
             "term_bound": p.term_bound,

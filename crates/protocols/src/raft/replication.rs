@@ -1,7 +1,7 @@
 //! Log replication (§5.3), commitment (§5.4.2), applying entries, client requests with sessions
 //! (thesis §6.3) and ReadIndex reads (thesis §6.4).
 
-use super::server::{PendingRead, RaftServer};
+use super::server::{HeldAppend, PendingRead, RaftServer};
 use super::{Entry, EntryRun, Raft, RaftMsg, RaftTimer, RaftWrite};
 use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Role};
 use std::sync::Arc;
@@ -102,6 +102,7 @@ impl RaftServer {
             }
         } else {
             self.probe_paused[i] = true;
+            self.probe_end[i] = end;
         }
         let msg = RaftMsg::AppendEntries {
             term: self.term,
@@ -139,6 +140,14 @@ impl RaftServer {
             self.searching[i] = false;
             self.inflight[i].clear();
             self.next_index[i] = m + 1;
+            // Entries of the probe beyond this answer are on their way (typically an answer
+            // to a request the probe resent, overtaken on the way): count the probe as the
+            // first request of the window instead of sending its entries a third time.
+            let end = self.probe_end[i].min(self.last_index());
+            if end > m {
+                self.next_index[i] = end + 1;
+                self.inflight[i].push_back(end);
+            }
         }
         while self.next_index[i] <= self.last_index()
             && (!self.p.batch_requests || self.capped[i])
@@ -210,6 +219,26 @@ impl RaftServer {
 
         // Consistency check (§5.3).
         let last = self.last_index();
+        if at > last
+            && !batch.is_empty()
+            && self.held.len() < self.p.reorder_buffer
+            && self.term_at(last) == self.term
+        {
+            // Ahead of a gap: hold it until the entries before it arrive (`reorder_buffer`).
+            // Only once we hold an entry of this leader's term: before that, a gap means our
+            // log is behind (a new leader's first request), and only a rejection starts the
+            // repair.
+            self.c.appends_held += 1;
+            self.held.push(HeldAppend {
+                from,
+                prev,
+                prev_term,
+                entries,
+                leader_commit,
+                round,
+            });
+            return;
+        }
         if at > last || self.term_at(at) != at_term {
             self.c.append_rejections += 1;
             let (conflict_term, conflict_index) = if at > last {
@@ -285,6 +314,25 @@ impl RaftServer {
             round,
         };
         self.send(out, from, reply);
+        // Held requests the log now reaches, lowest first, as if they arrived now.
+        while let Some(k) = (0..self.held.len())
+            .filter(|&k| self.held[k].prev <= self.last_index())
+            .min_by_key(|&k| self.held[k].prev)
+        {
+            let h = self.held.swap_remove(k);
+            let term = self.term;
+            self.on_append_entries(
+                ctx,
+                h.from,
+                term,
+                h.prev,
+                h.prev_term,
+                h.entries,
+                h.leader_commit,
+                h.round,
+                out,
+            );
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

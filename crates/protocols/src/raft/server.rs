@@ -34,6 +34,8 @@ pub(crate) struct ServerCounters {
     pub leader_stepdowns_check_quorum: u64,
     /// AppendEntries it rejected because the consistency check failed (stale terms excluded).
     pub append_rejections: u64,
+    /// AppendEntries it held because they arrived ahead of a gap in its log (`reorder_buffer`).
+    pub appends_held: u64,
     /// Entries it created as leader (client commands and no-ops).
     pub entries_appended: u64,
     /// Entries it stored as follower from AppendEntries.
@@ -75,6 +77,7 @@ impl ServerCounters {
             self.leader_stepdowns_check_quorum,
         );
         v("append_rejections", self.append_rejections);
+        v("appends_held", self.appends_held);
         v("entries_appended", self.entries_appended);
         v("entries_replicated", self.entries_replicated);
         v("truncations", self.truncations);
@@ -109,6 +112,17 @@ pub(crate) struct PendingRead {
     pub read_index: Option<u64>,
     /// The first heartbeat round that may confirm leadership for this read.
     pub need_round: u64,
+}
+
+/// An AppendEntries a follower holds until the entries before it arrive.
+#[derive(Clone, Debug)]
+pub(crate) struct HeldAppend {
+    pub from: NodeId,
+    pub prev: u64,
+    pub prev_term: u64,
+    pub entries: Arc<[Entry]>,
+    pub leader_commit: u64,
+    pub round: u64,
 }
 
 /// A Raft replica.
@@ -171,6 +185,13 @@ pub struct RaftServer {
     /// nextIndex is right after matchIndex (thesis §3.5: "until the leader has discovered where
     /// it and the follower's logs match, the leader can send AppendEntries with no entries").
     pub(crate) searching: Vec<bool>,
+    /// The last index carried by the latest probe to each peer (its prev index if empty).
+    pub(crate) probe_end: Vec<u64>,
+
+    // Follower.
+    /// AppendEntries of the current term that arrived ahead of a gap in the log, handled once
+    /// the gap is filled (`reorder_buffer`); volatile, and dropped when the term changes.
+    pub(crate) held: Vec<HeldAppend>,
     /// The last index carried by each unacknowledged AppendEntries to a replicating peer,
     /// oldest first (at most `max_inflight_messages`).
     pub(crate) inflight: Vec<VecDeque<u64>>,
@@ -247,6 +268,8 @@ impl RaftServer {
             replicating: vec![false; n],
             probe_paused: vec![false; n],
             searching: vec![false; n],
+            probe_end: vec![0; n],
+            held: Vec::new(),
             inflight: vec![VecDeque::new(); n],
             capped: vec![false; n],
             acked_round: vec![0; n],

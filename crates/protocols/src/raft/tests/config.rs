@@ -114,6 +114,7 @@ fn validation_errors_name_expected_and_found() {
         err(json!({"client_max_attempts": 0})).path,
         "client_max_attempts"
     );
+    assert_eq!(err(json!({"reorder_buffer": 1001})).path, "reorder_buffer");
     let e = err(json!({"max_inflight_messages": 0}));
     assert_eq!(e.path, "max_inflight_messages");
     assert!(
@@ -227,12 +228,13 @@ fn schema_documents_every_key() {
         "snapshot_trailing",
         "max_inflight_messages",
         "resend_unacknowledged",
+        "reorder_buffer",
         "unsafe",
     ] {
         let d = props[key]["description"].as_str().unwrap_or("");
         assert!(d.len() > 20, "{key} lacks a description");
     }
-    assert_eq!(props.len(), 24);
+    assert_eq!(props.len(), 25);
     assert_eq!(s["additionalProperties"], json!(false));
 }
 

@@ -1013,3 +1013,69 @@ fn a_late_answer_to_an_older_request_does_not_end_a_probe() {
     s.recv(1, ok(2, 2, 3, 1));
     assert!(s.node.replicating[1]);
 }
+
+#[test]
+fn a_probe_on_its_way_counts_as_the_first_request_of_the_window() {
+    let mut s = replicating_leader(cfg());
+    for seq in 1..=3 {
+        s.recv(3, put(seq));
+    }
+    // The request with entry 3 overtook the one with entry 2: rejected, and the probe from
+    // matchIndex carries entries 2 to 4 again.
+    let outs = s.recv(1, nack(1, 2, None, 2));
+    assert_eq!(appends_to(&outs, 1), vec![(1, s.node.log()[1..4].to_vec())]);
+    // The overtaken request's answer ends the probe; its entries 3 and 4 are not sent a third
+    // time: the probe is in the window.
+    let outs = s.recv(1, ok(1, 1, 2, 2));
+    assert!(s.node.replicating[1]);
+    assert!(appends_to(&outs, 1).is_empty());
+    assert_eq!(s.node.next_index[1], 5);
+    assert_eq!(s.node.inflight[1].iter().copied().collect::<Vec<_>>(), [4]);
+    assert_eq!(
+        appends_to(&s.recv(3, put(4)), 1),
+        vec![(4, vec![s.node.log()[4]])]
+    );
+}
+
+fn ae_responses(outs: &Outs) -> Vec<(bool, u64, u64)> {
+    sends(outs)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            RaftMsg::AppendEntriesResponse {
+                success,
+                prev_log_index,
+                match_index,
+                ..
+            } => Some((success, prev_log_index, match_index)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_follower_holds_requests_that_arrive_ahead_of_a_gap() {
+    let l = log_of(&[1, 1, 1, 1], 0);
+    let (mut s, _) = Solo::new(cfg(), 3, 0, disk(1, None, l[..1].to_vec()));
+    // Entries 3-4 overtook entry 2: held, no answer yet.
+    let outs = s.recv(1, ae(1, 2, 1, l[2..4].to_vec(), 0));
+    assert!(ae_responses(&outs).is_empty());
+    assert_eq!(counters(&s.node)["appends_held"], 1);
+    // An empty request with a gap is never held (a lost request must show).
+    let outs = s.recv(1, ae(1, 3, 1, vec![], 0));
+    assert_eq!(ae_responses(&outs), vec![(false, 3, 0)]);
+    // Entry 2 arrives: both requests are answered, in order, as if they had come in order.
+    let outs = s.recv(1, ae(1, 1, 1, l[1..2].to_vec(), 0));
+    assert_eq!(ae_responses(&outs), vec![(true, 1, 2), (true, 2, 4)]);
+    assert_eq!(s.node.log(), &l[..]);
+    // A new term forgets what is held.
+    s.recv(1, ae(1, 5, 1, log_of(&[1], 50), 0));
+    assert_eq!(s.node.held.len(), 1);
+    s.recv(2, rv(2, 4, 1));
+    assert!(s.node.held.is_empty());
+    // With no room to hold, the request is rejected at once.
+    let mut c = cfg();
+    c.reorder_buffer = 0;
+    let (mut s, _) = Solo::new(c, 3, 0, disk(1, None, l[..1].to_vec()));
+    let outs = s.recv(1, ae(1, 2, 1, l[2..4].to_vec(), 0));
+    assert_eq!(ae_responses(&outs), vec![(false, 2, 0)]);
+}
