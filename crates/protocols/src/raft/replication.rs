@@ -43,8 +43,7 @@ impl RaftServer {
     pub(crate) fn send_append(&mut self, i: usize, push: Push, out: &mut Out<Raft>) -> bool {
         if self.next_index[i] <= self.base {
             // What a replicating peer still needs was compacted away: probe with the snapshot.
-            self.replicating[i] = false;
-            self.inflight[i].clear();
+            self.back_to_probing(i);
             if push != Push::Entries || !self.probe_paused[i] {
                 self.send_snapshot(i, out);
             }
@@ -153,6 +152,16 @@ impl RaftServer {
             && (!self.p.batch_requests || self.capped[i])
             && self.send_append(i, Push::Entries, out)
         {}
+    }
+
+    /// A replicating peer goes back to probing (nextIndex stays where the caller puts it);
+    /// a probing peer is left as it is.
+    fn back_to_probing(&mut self, i: usize) {
+        if self.replicating[i] {
+            self.replicating[i] = false;
+            self.inflight[i].clear();
+            self.probe_paused[i] = false;
+        }
     }
 
     pub(crate) fn on_heartbeat(&mut self, _ctx: &mut Ctx<'_>, out: &mut Out<Raft>) {
@@ -359,10 +368,8 @@ impl RaftServer {
             // one): probe again from the last entry known to match, as etcd does. A rejection
             // at or below matchIndex is older than that knowledge: stale.
             if prev > self.match_index[i] {
-                self.replicating[i] = false;
-                self.inflight[i].clear();
+                self.back_to_probing(i);
                 self.next_index[i] = self.match_index[i] + 1;
-                self.probe_paused[i] = false;
                 if !self.p.lazy_update {
                     self.send_append(i, Push::Entries, out);
                 }
