@@ -231,18 +231,18 @@ impl Checker {
             }
             leader_append_only::check(&mut self.leader_tail[node], now, me, &prev, &obs, log)?;
             state_machine_safety::check_commits(&mut self.committed, now, me, &prev, &obs, log)?;
-            let pending = std::mem::take(&mut self.pending_applied);
-            let r = state_machine_safety::check_applied(
-                &self.committed,
-                &mut self.last_applied[node],
-                now,
-                me,
-                &obs,
-                &pending,
-            );
-            self.pending_applied = pending;
-            self.pending_applied.clear();
-            r?;
+            if !self.pending_applied.is_empty() {
+                let r = state_machine_safety::check_applied(
+                    &self.committed,
+                    &mut self.last_applied[node],
+                    now,
+                    me,
+                    &obs,
+                    &self.pending_applied,
+                );
+                self.pending_applied.clear();
+                r?;
+            }
             if recovered || became_leader || obs.log_len < prev.log_len {
                 let holding = self.holding(node, obs.role);
                 committed::check_majority(

@@ -536,7 +536,7 @@ impl<P: Protocol> Engine<'_, P> {
                         slot.clock.set_rate(now, r);
                     }
                     if let Some(o) = offset {
-                        slot.clock.offset = o;
+                        slot.clock.set_offset(o);
                     }
                 }
             }
@@ -754,22 +754,42 @@ pub(super) struct Clock {
     rate: f64,
     anchor_global: Time,
     anchor_local: i128,
-    pub offset: i64,
+    offset: i64,
+    /// Local time equals global time (no drift or skew so far): the common case, read on
+    /// every step, skips the 128-bit arithmetic.
+    exact: bool,
 }
 
 impl Clock {
     pub fn new(rate: f64, offset: i64) -> Self {
-        Clock {
+        let mut c = Clock {
             rate,
             anchor_global: 0,
             anchor_local: 0,
             offset,
-        }
+            exact: false,
+        };
+        c.refresh();
+        c
+    }
+
+    fn refresh(&mut self) {
+        self.exact = self.rate == 1.0
+            && self.offset == 0
+            && self.anchor_local == i128::from(self.anchor_global);
+    }
+
+    pub fn set_offset(&mut self, offset: i64) {
+        self.offset = offset;
+        self.refresh();
     }
 
     /// Local time at global time `t` (never negative).
     #[inline]
     pub fn local(&self, t: Time) -> Time {
+        if self.exact {
+            return t;
+        }
         let d = t - self.anchor_global;
         let d = if self.rate == 1.0 {
             d as i128
@@ -798,6 +818,7 @@ impl Clock {
         };
         self.anchor_global = now;
         self.rate = rate;
+        self.refresh();
     }
 }
 

@@ -975,18 +975,25 @@ impl<'s, P: Protocol> Engine<'s, P> {
             State::Client(c) => c.observe(),
             State::None => return,
         };
-        let prev = slot.obs;
-        if obs != prev {
+        // Compared in place: copying the previous observation out cost more than the test.
+        let prev = &slot.obs;
+        let same = obs == *prev;
+        let headline = obs.role != prev.role || obs.term != prev.term || obs.leader != prev.leader;
+        if headline || self.tracer.is_some() || slot.terms.is_empty() {
             self.set_obs(i, obs);
+        } else if !same {
+            // Most steps move only the log and commit index: no metric or series records
+            // those.
+            self.nodes[i].obs = obs;
         }
         if !self.is_server[i] {
             return;
         }
-        if obs.role != prev.role || obs.term != prev.term || obs.leader != prev.leader {
+        if headline {
             self.update_availability();
         }
         // Nothing a check looks at changed.
-        if obs == prev && !self.checker.has_pending() {
+        if same && !self.checker.has_pending() {
             return;
         }
         let Engine {

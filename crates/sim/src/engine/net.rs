@@ -71,6 +71,7 @@ impl Cut {
 impl<P: Protocol> Engine<'_, P> {
     /// Puts a new packet into the slab. Fields are written in place: building a `Packet` on
     /// the stack and moving it in copied the message twice more per send.
+    #[inline(always)]
     fn alloc_packet(
         &mut self,
         from: usize,
