@@ -26,7 +26,8 @@ pub struct RunArgs {
     /// Write the event trace (JSON Lines) here.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Print nothing but errors and warnings.
+    /// Print nothing but errors, warnings and, when no --seed was given, the drawn seed (on
+    /// stderr: without it the run could not be repeated).
     #[arg(long, short)]
     pub quiet: bool,
 }

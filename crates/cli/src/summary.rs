@@ -83,22 +83,31 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     let avail = p["available_ms"].as_f64().unwrap_or(0.0);
     // The dummy protocol has no leaders.
     if s.protocol != "dummy" {
-        writeln!(
-            w,
-            "  leaders    first after {} ms, elected in {} term{}, {} leader changes, max term {}, a leader followed by a majority {:.1}% of the time",
-            f(&p["time_to_first_leader_ms"]),
-            // Terms (views) in which a new leader arose: two leaders of one term, which only a
-            // safety violation makes, count once (the `elections_won` counter counts both).
-            p["leader_elections"],
-            if p["leader_elections"] == 1 { "" } else { "s" },
-            p["leader_changes"],
-            p["max_term"],
-            if sim_ms > 0.0 {
-                100.0 * avail / sim_ms
-            } else {
-                0.0
-            }
-        )?;
+        let share = if sim_ms > 0.0 {
+            100.0 * avail / sim_ms
+        } else {
+            0.0
+        };
+        if p["time_to_first_leader_ms"].is_null() {
+            writeln!(
+                w,
+                "  leaders    none elected, max term {}, a leader followed by a majority {share:.1}% of the time",
+                p["max_term"]
+            )?;
+        } else {
+            let changes = p["leader_changes"].as_u64().unwrap_or(0);
+            writeln!(
+                w,
+                "  leaders    first after {} ms, elected in {} term{}, {changes} leader change{}, max term {}, a leader followed by a majority {share:.1}% of the time",
+                f(&p["time_to_first_leader_ms"]),
+                // Terms (views) in which a new leader arose: two leaders of one term, which only
+                // a safety violation makes, count once (the `elections_won` counter counts both).
+                p["leader_elections"],
+                if p["leader_elections"] == 1 { "" } else { "s" },
+                if changes == 1 { "" } else { "s" },
+                p["max_term"],
+            )?;
+        }
     }
     let c = &res["clients"];
     if c["ops_issued"].as_u64().unwrap_or(0) > 0 {
@@ -133,6 +142,10 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
             "node", "type", "up", "role", "term", "log", "commit", "applied"
         )?;
         for n in rows {
+            // A down server's term and log are those on its disk; its commit index and applied
+            // entries were volatile: shown as "-".
+            let down = n["role"] == "down";
+            let volatile = |v: &Value| if down { "-".to_string() } else { f(v) };
             writeln!(
                 w,
                 "  {:<10} {:<7} {:<5} {:<13} {:>6} {:>8} {:>8} {:>8}",
@@ -142,8 +155,8 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
                 f(&n["role"]),
                 f(&n["term"]),
                 f(&n["log_len"]),
-                f(&n["commit_index"]),
-                f(&n["applied"])
+                volatile(&n["commit_index"]),
+                volatile(&n["applied"])
             )?;
         }
     }

@@ -246,7 +246,22 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
             spec.seed,
             rayon::current_num_threads()
         );
-        println!("  measure: {}", spec.measure.describe());
+        let described = spec.measure.describe();
+        let differ = spec
+            .points
+            .iter()
+            .filter(|p| p.measure.describe() != described)
+            .count();
+        if differ == 0 {
+            println!("  measure: {described}");
+        } else {
+            // A point may set its own horizon (`within`): the base measure alone would
+            // misstate where those points censor.
+            println!(
+                "  measure: {described} ({differ} of {} points set their own; see summary.json)",
+                spec.points.len()
+            );
+        }
     }
     let pb = if o.quiet {
         indicatif::ProgressBar::hidden()

@@ -643,3 +643,95 @@ fn compare_of_raft_and_vrr_notes_what_the_rows_count_differently() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
 }
+
+/// A server down at the end shows what its disk holds (durable term and log), not its last
+/// volatile state or zeros; its commit index and applied entries read "-".
+#[test]
+fn a_down_server_shows_its_disk() {
+    let out_json = tmp("down-disk.json");
+    let o = coracle(&[
+        "run",
+        "examples/leader-crash.json",
+        "--seed",
+        "1",
+        "--until",
+        "6000",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let down: Vec<&serde_json::Value> = r["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["role"] == "down")
+        .collect();
+    assert_eq!(down.len(), 1);
+    let n = down[0];
+    assert_eq!(n["term"], 1);
+    // It led term 1 and appended (and persisted) what its clients sent.
+    assert_eq!(n["log_len"], n["counters"]["entries_appended"]);
+    assert!(n["log_len"].as_u64().unwrap() > 500, "{n}");
+    assert_eq!(n["commit_index"], 0);
+    assert_eq!(n["applied"], 0);
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.contains(" server ") && l.contains(" down "))
+        .expect("a row for the down server")
+        .to_string();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[4..],
+        ["1", &n["log_len"].to_string(), "-", "-"],
+        "{row}"
+    );
+}
+
+/// The leaders line reads naturally with no leader and with one change.
+#[test]
+fn the_leaders_line_says_when_no_leader_was_elected() {
+    let o = coracle(&["run", "examples/2015/split_brain.json", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("  leaders    none elected, max term "),
+        "{}",
+        stdout(&o)
+    );
+    let o = coracle(&["run", "examples/leader-crash.json", "--seed", "1"]);
+    assert!(stdout(&o).contains(", 1 leader change, "), "{}", stdout(&o));
+}
+
+/// A results file given to `trace export` is refused with what a trace is.
+#[test]
+fn trace_export_says_what_a_trace_is() {
+    let out_json = tmp("not-a-trace.json");
+    let o = coracle(&[
+        "run",
+        "examples/raft-5.json",
+        "--seed",
+        "1",
+        "--until",
+        "100",
+        "--quiet",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = coracle(&[
+        "trace",
+        "export",
+        out_json.to_str().unwrap(),
+        "--format",
+        "perfetto",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "line 1: expected one trace record per line (the JSON Lines of coracle run --trace)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -842,3 +842,33 @@ fn a_point_measuring_another_quantity_is_left_out_of_the_charts() {
     let summary: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
     assert_eq!(summary["points"][1]["unit"], "value");
 }
+
+/// The header names the base measure, and says when points set their own (a point's `within`
+/// changes where it censors).
+#[test]
+fn the_header_says_when_points_set_their_own_measure() {
+    let d = dir("pointmeasure");
+    let base = SPEC
+        .split("\"base\": ")
+        .nth(1)
+        .unwrap()
+        .split(",\n  \"vary\"")
+        .next()
+        .unwrap();
+    let spec = write_spec(
+        &d,
+        &format!(
+            r#"{{"name": "pm", "seed": 7, "base": {base},
+                "measure": {{"from": {{"action": "crash"}}, "until": "leader_known", "within": 2000}},
+                "points": [{{"label": "a", "trials": 1}},
+                           {{"label": "b", "trials": 1, "measure": {{"within": 1500}}}}]}}"#
+        ),
+    );
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("censored after 2000 ms (1 of 2 points set their own; see summary.json)"),
+        "{}",
+        out(&o)
+    );
+}

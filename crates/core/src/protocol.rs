@@ -312,6 +312,12 @@ pub trait Protocol: Sized + Send + Sync + 'static {
     /// Applies a completed write to a disk image.
     fn apply_write(disk: &mut Self::Disk, write: &Self::Write);
 
+    /// What a disk image holds, for reports on a crashed server: its term (view) and the index
+    /// of its last log entry. `None` when the protocol keeps no such state (the dummy).
+    fn durable_position(_disk: &Self::Disk) -> Option<(u64, u64)> {
+        None
+    }
+
     /// A server built from its disk image (empty at first boot). It receives [`Input::Start`]
     /// or [`Input::Recover`] next.
     fn server(&self, me: NodeId, disk: &Self::Disk) -> Self::Server;

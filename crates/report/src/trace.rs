@@ -24,11 +24,15 @@ fn parse(text: &str) -> Result<Vec<Value>, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
+            // A results or scenario file (pretty-printed JSON) fails on its first line: say
+            // what a trace is, not only what JSON found.
+            const TRACE: &str =
+                "expected one trace record per line (the JSON Lines of coracle run --trace)";
             let v: Value = serde_json::from_str(l)
-                .map_err(|e| format!("line {}: invalid JSON: {e}", i + 1))?;
+                .map_err(|e| format!("line {}: {TRACE}, found invalid JSON: {e}", i + 1))?;
             if v.get("t").and_then(|t| t.as_f64()).is_none() || v.get("kind").is_none() {
                 return Err(format!(
-                    "line {}: expected a trace record with \"t\" and \"kind\"",
+                    "line {}: {TRACE}, each with \"t\" and \"kind\"",
                     i + 1
                 ));
             }

@@ -51,10 +51,19 @@ fn node_json(s: &Scenario, n: &NodeReport) -> Value {
     });
     if n.kind == NodeKind::Server {
         o["role"] = json!(n.obs.role.name());
-        o["term"] = json!(n.obs.term);
-        o["commit_index"] = json!(n.obs.commit_index);
-        o["log_len"] = json!(n.obs.log_len);
-        o["applied"] = json!(n.applied);
+        if let Some((term, log_len)) = n.durable {
+            // Down: what its disk holds; commit index and applied entries were volatile (0,
+            // as at a restart).
+            o["term"] = json!(term);
+            o["commit_index"] = json!(0);
+            o["log_len"] = json!(log_len);
+            o["applied"] = json!(0);
+        } else {
+            o["term"] = json!(n.obs.term);
+            o["commit_index"] = json!(n.obs.commit_index);
+            o["log_len"] = json!(n.obs.log_len);
+            o["applied"] = json!(n.applied);
+        }
     }
     if !n.counters.is_empty() {
         o["counters"] = counters_json(&n.counters);

@@ -485,6 +485,10 @@ impl Protocol for Raft {
         })
     }
 
+    fn durable_position(disk: &RaftDisk) -> Option<(u64, u64)> {
+        Some((disk.term, disk.snapshot_index() + disk.log.len() as u64))
+    }
+
     fn apply_write(disk: &mut RaftDisk, write: &RaftWrite) {
         match write {
             RaftWrite::HardState { term, voted_for } => {

@@ -358,6 +358,11 @@ impl Protocol for Vrr {
         })
     }
 
+    /// A diskless replica's image stays empty: it shows view 0 and no log while down.
+    fn durable_position(disk: &VrrDisk) -> Option<(u64, u64)> {
+        Some((disk.view, disk.log.len() as u64))
+    }
+
     fn apply_write(disk: &mut VrrDisk, write: &VrrWrite) {
         match write {
             VrrWrite::View { view, last_normal } => {

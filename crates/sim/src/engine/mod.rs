@@ -285,6 +285,8 @@ pub struct NodeReport {
     pub up: bool,
     pub obs: Observation,
     pub applied: u64,
+    /// A down server's disk: term and last log index (volatile state is gone).
+    pub durable: Option<(u64, u64)>,
     pub counters: Vec<(&'static str, u64)>,
     pub state: Value,
     pub commits: Series,
@@ -1109,6 +1111,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 up: slot.up,
                 obs: slot.obs,
                 applied: slot.applied,
+                durable: if slot.up {
+                    None
+                } else {
+                    P::durable_position(&slot.disk)
+                },
                 counters: mine,
                 state,
                 commits: std::mem::take(&mut slot.commits),
