@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
     Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+// A full word: an observation is built field by field and then copied whole, and a one-byte
+// role read back inside a wide word cannot be forwarded from the store that wrote it (a stall
+// after every step, measured on `raft-5`).
+#[repr(u64)]
 pub enum Role {
     /// Crashed (set by the driver, never by a protocol).
     Down,
@@ -103,6 +107,20 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// Copies `o` field by field. An observation is built field by field just before it is
+    /// recorded, and a whole-struct copy reads it back in wide words that cannot be forwarded
+    /// from those narrow stores (a stall after every step).
+    #[inline(always)]
+    pub fn assign(&mut self, o: &Observation) {
+        self.role = o.role;
+        self.term = o.term;
+        self.leader = o.leader;
+        self.commit_index = o.commit_index;
+        self.log_len = o.log_len;
+        self.last_log_term = o.last_log_term;
+        self.compacted = o.compacted;
+    }
+
     /// The observation of a crashed node.
     pub fn down() -> Self {
         Observation {

@@ -22,8 +22,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
-/// A wire message.
-pub trait Message: Clone + Debug + Serialize + DeserializeOwned + Send + 'static {
+/// A wire message. `Default` is a cheap placeholder (no allocation): drivers leave it behind
+/// when they move a message out of their output buffer, so the message moves as one block
+/// instead of being taken apart and put together again.
+pub trait Message: Clone + Debug + Default + Serialize + DeserializeOwned + Send + 'static {
     /// A short static name of the message type (`"append_entries"`), for per-type counters.
     fn kind(&self) -> &'static str;
     /// Approximate encoded size in bytes, for bandwidth models.

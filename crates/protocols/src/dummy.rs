@@ -36,9 +36,10 @@ pub struct DummyConfig {
 }
 
 /// Messages.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DummyMsg {
+    #[default]
     Hello,
     HelloBack,
 }

@@ -91,6 +91,13 @@ pub enum RaftMsg {
     },
 }
 
+/// The placeholder drivers leave behind when they move a message out (see [`Message`]).
+impl Default for RaftMsg {
+    fn default() -> Self {
+        RaftMsg::Persisted { term: 0, index: 0 }
+    }
+}
+
 impl Message for RaftMsg {
     fn kind(&self) -> &'static str {
         match self {

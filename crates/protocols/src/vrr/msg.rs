@@ -87,6 +87,13 @@ pub enum VrrMsg {
     Persisted { view: u64, op: u64 },
 }
 
+/// The placeholder drivers leave behind when they move a message out (see [`Message`]).
+impl Default for VrrMsg {
+    fn default() -> Self {
+        VrrMsg::Commit { view: 0, commit: 0 }
+    }
+}
+
 impl Message for VrrMsg {
     fn kind(&self) -> &'static str {
         match self {

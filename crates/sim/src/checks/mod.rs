@@ -208,7 +208,7 @@ impl Checker {
         &mut self,
         now: Time,
         node: usize,
-        obs: Observation,
+        obs: &Observation,
         log: &impl LogView,
         all: &dyn Fn(usize, u64) -> Option<EntryId>,
     ) -> Result<(), Violation> {
@@ -229,15 +229,15 @@ impl Checker {
                 election_safety::check(&mut self.leaders, now, me, obs.term)?;
                 leader_completeness::check(&self.committed, now, me, obs.term, obs.compacted, log)?;
             }
-            leader_append_only::check(&mut self.leader_tail[node], now, me, &prev, &obs, log)?;
-            state_machine_safety::check_commits(&mut self.committed, now, me, &prev, &obs, log)?;
+            leader_append_only::check(&mut self.leader_tail[node], now, me, &prev, obs, log)?;
+            state_machine_safety::check_commits(&mut self.committed, now, me, &prev, obs, log)?;
             if !self.pending_applied.is_empty() {
                 let r = state_machine_safety::check_applied(
                     &self.committed,
                     &mut self.last_applied[node],
                     now,
                     me,
-                    &obs,
+                    obs,
                     &self.pending_applied,
                 );
                 self.pending_applied.clear();
@@ -257,7 +257,7 @@ impl Checker {
             }
             Ok(())
         })();
-        self.prev[node] = obs;
+        self.prev[node].assign(obs);
         if trim {
             self.trim();
         }

@@ -42,8 +42,8 @@ use crate::trace::Tracer;
 use crate::workload::ClientDriver;
 use coracle_check::Operation;
 use coracle_core::{
-    Cluster, Ctx, EntryId, Input, Node, NodeId, Observation, OpResult, Out, Output, Protocol, Rng,
-    Role, Time, TimerName, rng, time_to_ms,
+    Cluster, Ctx, EntryId, Input, Message, Node, NodeId, Observation, OpResult, Out, Output,
+    Protocol, Rng, Role, Time, TimerName, rng, time_to_ms,
 };
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -388,6 +388,11 @@ pub struct Engine<'s, P: Protocol> {
     /// The trace line being written (reused).
     trace_buf: Vec<u8>,
     out: Out<P>,
+    /// The outputs of the event's first step, handled and released just before the next
+    /// event is taken from the queue: a write that completed at once holds the last reference
+    /// to a broadcast's entries, and releasing it right after the step (an atomic decrement,
+    /// a barrier behind the step's stores) measured slower.
+    spent: Out<P>,
     checker: Checker,
     stats: NetStats,
     leaders: LeaderStats,
@@ -401,12 +406,6 @@ pub struct Engine<'s, P: Protocol> {
     tracer: Option<Tracer>,
     storage: Sampler,
     events: u64,
-    /// Writes completed during the current event, released just before the next one is
-    /// taken from the queue rather than right after being copied to the disk image: measured
-    /// 4-5 % faster on `raft-100-mesh` (a write holds the last reference to a broadcast's
-    /// entries, so releasing it frees them). Not the atomic decrement itself: `Rc` in place
-    /// of `Arc` measured the same.
-    completed_writes: Vec<P::Write>,
     violation: Option<Violation>,
     series_step: Time,
     seed: u64,
@@ -495,6 +494,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             pkt_ids: Vec::new(),
             trace_buf: Vec::new(),
             out: Out::default(),
+            spent: Out::default(),
             stats: NetStats::default(),
             leaders: LeaderStats::new(),
             clients,
@@ -506,7 +506,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
             tracer: opts.tracer,
             storage: Sampler::new(scenario.storage.clone()),
             events: 0,
-            completed_writes: Vec::with_capacity(64),
             violation: None,
             series_step: (horizon / 2000).max(coracle_core::MS),
             seed,
@@ -573,7 +572,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     reason = StopReason::Violation;
                     break;
                 }
-                self.completed_writes.clear();
+                self.spent.clear();
                 self.queue.pop();
                 let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
                 let kind = self.kinds[slot as usize];
@@ -800,20 +799,30 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let mut out = std::mem::take(&mut self.out);
         for o in out.as_mut_slice() {
             match o {
-                Output::Send { .. } | Output::Persist(_) => {
-                    let placeholder = Output::Applied {
-                        index: 0,
-                        entry: EntryId::default(),
-                    };
-                    match std::mem::replace(o, placeholder) {
-                        Output::Send { to, msg } => self.send_output(i, to, msg),
-                        Output::Persist(w) => {
-                            if self.tracer.is_some() {
-                                self.trace(i, "persist", json!({ "write": w }));
-                            }
-                            self.persist(i, w);
+                Output::Send { to, msg } => {
+                    // What the network needs to know of a message is read where the protocol
+                    // wrote it, and the message is taken as one block (a placeholder stays
+                    // behind). Moving the whole output out took the message apart into
+                    // registers and put it together again on the stack, in narrow stores
+                    // read back wide: a store-to-load forwarding stall on every send.
+                    let (to, kind, size) = (*to, msg.kind(), msg.wire_size());
+                    let msg = std::mem::take(msg);
+                    self.send_output(i, to, msg, kind, size);
+                }
+                Output::Persist(w) => {
+                    if self.tracer.is_some() {
+                        self.trace(i, "persist", json!({ "write": w }));
+                    }
+                    // A write that completes at once is applied where it lies (and dropped with
+                    // the buffer); only a write that must wait moves out.
+                    if let Some(d) = self.persist_now(i, w) {
+                        let placeholder = Output::Applied {
+                            index: 0,
+                            entry: EntryId::default(),
+                        };
+                        if let Output::Persist(w) = std::mem::replace(o, placeholder) {
+                            self.persist_later(i, d, w);
                         }
-                        _ => unreachable!("matched above"),
                     }
                 }
                 &mut Output::SetTimer { timer, after } => {
@@ -883,7 +892,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 }
             }
         }
-        out.clear();
+        if self.spent.is_empty() {
+            std::mem::swap(&mut self.spent, &mut out);
+        } else {
+            out.clear();
+        }
         self.out = out;
     }
 
@@ -900,7 +913,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
 
     /// An `Output::Send`: transmitted now, or held behind the node's unfinished writes.
     #[inline(always)]
-    fn send_output(&mut self, i: usize, to: NodeId, msg: P::Msg) {
+    fn send_output(&mut self, i: usize, to: NodeId, msg: P::Msg, kind: &'static str, size: u32) {
         let held = self.nodes[i].writes_issued > self.nodes[i].writes_done;
         if self.tracer.is_some() {
             self.trace_send(i, if held { "held" } else { "send" }, to, &msg);
@@ -910,22 +923,30 @@ impl<'s, P: Protocol> Engine<'s, P> {
             slot.held
                 .push_back((slot.writes_issued, Held::Send { to, msg }));
         } else {
-            self.transmit(i, to.index(), msg);
+            self.transmit_labelled(i, to.index(), msg, kind, size);
         }
     }
 
-    fn persist(&mut self, i: usize, w: P::Write) {
-        let now = self.now;
+    /// Issues write `w` of node `i`: applied to its disk at once when the write takes no time
+    /// and none is pending (`None`), or else its delay, for [`Engine::persist_later`].
+    #[inline]
+    fn persist_now(&mut self, i: usize, w: &P::Write) -> Option<Time> {
         let slot = &mut self.nodes[i];
         // A constant delay (the default, 0) draws nothing from the stream.
         let d = self.storage.sample(&mut slot.storage_rng);
         slot.writes_issued += 1;
         if d == 0 && slot.pending_writes.is_empty() {
-            P::apply_write(&mut slot.disk, &w);
+            P::apply_write(&mut slot.disk, w);
             slot.writes_done = slot.writes_issued;
-            self.completed_writes.push(w);
-            return;
+            return None;
         }
+        Some(d)
+    }
+
+    /// Queues write `w` of node `i`, issued with delay `d`, behind the disk's earlier writes.
+    fn persist_later(&mut self, i: usize, d: Time, w: P::Write) {
+        let now = self.now;
+        let slot = &mut self.nodes[i];
         let done = slot.disk_free_at.max(now).saturating_add(d);
         slot.disk_free_at = done;
         slot.pending_writes.push_back((slot.writes_issued, done, w));
@@ -985,8 +1006,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
             self.set_obs(i, obs);
         } else if !same {
             // Most steps move only the log and commit index: no metric or series records
-            // those.
-            self.nodes[i].obs = obs;
+            // those. Only those fields are copied: a whole-struct copy read the freshly built
+            // observation in wide words across its one-byte role, a store-to-load forwarding
+            // stall.
+            let o = &mut self.nodes[i].obs;
+            o.commit_index = obs.commit_index;
+            o.log_len = obs.log_len;
+            o.last_log_term = obs.last_log_term;
+            o.compacted = obs.compacted;
         }
         if !self.is_server[i] {
             return;
@@ -1006,7 +1033,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         } = self;
         let log = |idx: u64| nodes[i].entry(idx);
         let all = |n: usize, idx: u64| nodes[n].entry(idx);
-        if let Err(v) = checker.after_step(*now, i, obs, &log, &all) {
+        if let Err(v) = checker.after_step(*now, i, &obs, &log, &all) {
             self.violate(v);
         }
     }

@@ -137,8 +137,21 @@ impl<P: Protocol> Engine<'_, P> {
     /// A node hands `msg` to the network.
     #[inline(always)]
     pub(super) fn transmit(&mut self, from: usize, to: usize, msg: P::Msg) {
-        self.stats.count_kind(msg.kind());
-        let size = msg.wire_size();
+        let (kind, size) = (msg.kind(), msg.wire_size());
+        self.transmit_labelled(from, to, msg, kind, size);
+    }
+
+    /// [`Engine::transmit`] with the message's kind and size already read.
+    #[inline(always)]
+    pub(super) fn transmit_labelled(
+        &mut self,
+        from: usize,
+        to: usize,
+        msg: P::Msg,
+        kind: &'static str,
+        size: u32,
+    ) {
+        self.stats.count_kind(kind);
         let p = self.alloc_packet(from, to, size, self.now, msg);
         if self.tracer.is_some() {
             self.set_pkt_id(p, self.stats.sent + self.stats.loopback + 1);
