@@ -1174,7 +1174,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let in_flight = self
             .packets
             .iter()
-            .filter(|p| p.msg.is_some() && p.from != p.to)
+            .filter(|p| p.live && p.from != p.to)
             .count() as u64;
         if let Some(t) = &mut self.tracer {
             let _ = t.flush();

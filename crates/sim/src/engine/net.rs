@@ -19,7 +19,11 @@ pub(super) struct Packet<M> {
     /// Encoded size, bytes (for bandwidth).
     pub size: u32,
     pub sent_at: Time,
-    pub msg: Option<M>,
+    /// The message, or a placeholder in a free slot ([`Message`]'s `Default`): taken and put
+    /// back as one block, never through an `Option` that would be rebuilt around it.
+    pub msg: M,
+    /// In use (in flight, or held while its receiver is paused).
+    pub live: bool,
 }
 
 /// Why a packet was dropped.
@@ -91,7 +95,8 @@ impl<P: Protocol> Engine<'_, P> {
                     hops: 0,
                     size: 0,
                     sent_at: 0,
-                    msg: None,
+                    msg: P::Msg::default(),
+                    live: false,
                 });
                 (self.packets.len() - 1) as u32
             }
@@ -104,7 +109,8 @@ impl<P: Protocol> Engine<'_, P> {
         pk.hops = 0;
         pk.size = size;
         pk.sent_at = sent_at;
-        pk.msg = Some(msg);
+        pk.msg = msg;
+        pk.live = true;
         idx
     }
 
@@ -123,9 +129,12 @@ impl<P: Protocol> Engine<'_, P> {
         self.pkt_ids.get(p as usize).copied().unwrap_or(0)
     }
 
-    pub(super) fn free_packet(&mut self, idx: u32) -> Option<P::Msg> {
+    pub(super) fn free_packet(&mut self, idx: u32) -> P::Msg {
         self.free_packets.push(idx);
-        self.packets[idx as usize].msg.take()
+        let pk = &mut self.packets[idx as usize];
+        debug_assert!(pk.live, "freeing a free packet slot");
+        pk.live = false;
+        std::mem::take(&mut pk.msg)
     }
 
     /// True when a partition stops traffic from `a` to `b`.
@@ -242,7 +251,7 @@ impl<P: Protocol> Engine<'_, P> {
                 orig.size,
                 orig.sent_at,
             );
-            let msg = orig.msg.clone().expect("packet in flight has a message");
+            let msg = orig.msg.clone();
             let q = self.alloc_packet(from, to, size, sent_at, msg);
             let copy = &mut self.packets[q as usize];
             copy.channel = ch;
@@ -288,7 +297,7 @@ impl<P: Protocol> Engine<'_, P> {
             let pkt = self.pkt_id(p);
             let details = json!({ "cause": cause.name(), "from": self.name(from), "to": self.name(to), "pkt": pkt });
             let msg = self.free_packet(p);
-            self.trace_record(at, "drop", details, msg.as_ref());
+            self.trace_record(at, "drop", details, Some(&msg));
         } else {
             self.free_packet(p);
         }
@@ -379,7 +388,7 @@ impl<P: Protocol> Engine<'_, P> {
         } else {
             0
         };
-        let msg = self.free_packet(p).expect("packet in flight has a message");
+        let msg = self.free_packet(p);
         if self.tracer.is_some() {
             self.trace_record(
                 to,
