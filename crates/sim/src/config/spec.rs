@@ -350,10 +350,10 @@ impl<'de> Deserialize<'de> for Member {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member, A::Error> {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
-                struct R {
+                struct RoleRef {
                     role: RoleTarget,
                 }
-                R::deserialize(de::value::MapAccessDeserializer::new(map))
+                RoleRef::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(|r| Member::Role { role: r.role })
             }
         }
