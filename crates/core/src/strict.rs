@@ -367,9 +367,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Names<V> {
     }
 }
 
-/// An `Option` that is not [`nullable`]: `null` is tried as a value of the inner type, which
-/// refuses it with its own "expected …" (or takes it, if null is one of its values, as for
-/// `serde_json::Value`).
+/// An `Option` that is not [`nullable`]: `null` is refused. To say what was expected, `null` is
+/// offered to the inner type, which refuses it with its own "expected …"; a type that would
+/// take it (`serde_json::Value`, or `serde_json::Map`, which reads `null` as empty) gets a
+/// plain "expected a value other than null".
 struct NoNull<V> {
     v: V,
     nouns: Nouns,
@@ -386,6 +387,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for NoNull<V> {
         self.v.visit_some(Strict::new(
             de::value::UnitDeserializer::<E>::new(),
             self.nouns,
+        ))?;
+        Err(E::invalid_type(
+            de::Unexpected::Unit,
+            &"a value other than null",
         ))
     }
 
@@ -598,7 +603,7 @@ mod tests {
     fn objects_are_read_as_before() {
         let o = read(
             r#"{"one": {"x": 1}, "many": [{"x": 2}], "by_name": {"a": {"x": 3}},
-                "kind": "blue", "n": 4, "limit": 5, "any": null}"#,
+                "kind": "blue", "n": 4, "limit": 5, "any": []}"#,
         )
         .unwrap();
         assert_eq!(o.one, Some(Inner { x: 1.0 }));
@@ -606,8 +611,7 @@ mod tests {
         assert_eq!(o.by_name["a"], Inner { x: 3.0 });
         assert_eq!(o.kind, Some(Kind::Blue));
         assert_eq!(o.limit, Some(5));
-        // null is a value of serde_json::Value
-        assert_eq!(o.any, Some(serde_json::Value::Null));
+        assert_eq!(o.any, Some(serde_json::json!([])));
     }
 
     #[test]
@@ -660,6 +664,11 @@ mod tests {
         assert_eq!(
             read(r#"{"kind": null}"#).unwrap_err(),
             "invalid type: null, expected one of \"red\", \"blue\""
+        );
+        // Even where the inner type would take it.
+        assert_eq!(
+            read(r#"{"any": null}"#).unwrap_err(),
+            "invalid type: null, expected a value other than null"
         );
         assert_eq!(read(r#"{"limit": null}"#).unwrap().limit, None);
         assert_eq!(read(r#"{}"#).unwrap().limit, None);

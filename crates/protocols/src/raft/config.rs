@@ -140,7 +140,7 @@ pub struct RaftConfig {
     /// up and completes the operation with no result (it may or may not have been applied).
     /// Default null: retry forever (null may also be written, as "no limit"). At least 1.
     #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
-    #[schemars(range(min = 1), extend("type" = ["integer", "null"]))]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub client_max_attempts: Option<u32>,
     /// Pre-vote (thesis §9.6): before incrementing its term a would-be candidate asks for
     /// pre-votes carrying term + 1; a server grants one iff term + 1 > its own term, the
@@ -191,7 +191,7 @@ pub struct RaftConfig {
     /// Term bound H (Tangaroa): a RequestVote whose term is >= currentTerm + H is rejected
     /// without adopting its term. An integer >= 1; default null (no bound; null may be written).
     #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
-    #[schemars(range(min = 1), extend("type" = ["integer", "null"]))]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub term_bound: Option<u64>,
     /// Log compaction (§7, thesis chapter 5): when a server has applied this many entries
     /// beyond its last snapshot, it snapshots its state machine (client sessions included) at
@@ -203,7 +203,7 @@ pub struct RaftConfig {
         default = "default_snapshot_threshold",
         deserialize_with = "coracle_core::strict::nullable"
     )]
-    #[schemars(range(min = 1), extend("type" = ["integer", "null"]))]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub snapshot_threshold: Option<u64>,
     /// Entries a server keeps in its log below its own snapshot (etcd keeps 5,000), so that a
     /// follower slightly behind the snapshot point is sent those entries rather than the

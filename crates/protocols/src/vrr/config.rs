@@ -73,7 +73,7 @@ pub struct VrrConfig {
     /// up and completes the operation with no result (it may or may not have taken effect).
     /// Default null: retry forever (null may also be written, as "no limit"). At least 1.
     #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
-    #[schemars(range(min = 1), extend("type" = ["integer", "null"]))]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub client_max_attempts: Option<u32>,
     /// Disk-based replicas instead of the paper's diskless ones (default false). When true the
     /// view number, the last normal view and the log are written to disk before any message

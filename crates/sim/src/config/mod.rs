@@ -15,6 +15,7 @@
 pub mod error;
 mod legacy;
 pub mod locate;
+pub mod schema;
 mod size;
 pub mod spec;
 mod timeline;
@@ -366,16 +367,8 @@ fn dist(src: &Source, path: &str, d: &DistSpec) -> Result<Delay, ConfigError> {
         ("scale", d.scale),
         ("shape", d.shape),
     ];
-    let needs: &[&str] = match d.dist {
-        DistKind::Constant => &["value"],
-        DistKind::Uniform => &["min", "max"],
-        DistKind::Normal => &["mean", "sd"],
-        DistKind::Lognormal => &["mu", "sigma"],
-        DistKind::Exponential => &["mean"],
-        DistKind::Pareto => &["scale", "shape"],
-    };
-    let name = serde_json::to_value(d.dist).unwrap_or_default();
-    let name = name.as_str().unwrap_or("?");
+    let needs = d.dist.params();
+    let name = d.dist.name();
     for (k, v) in &given {
         if v.is_some() && !needs.contains(k) {
             return Err(src.error(

@@ -697,6 +697,42 @@ pub enum DistKind {
     Pareto,
 }
 
+impl DistKind {
+    /// Every family, in the order of the documentation.
+    pub const ALL: [DistKind; 6] = [
+        DistKind::Constant,
+        DistKind::Uniform,
+        DistKind::Normal,
+        DistKind::Lognormal,
+        DistKind::Exponential,
+        DistKind::Pareto,
+    ];
+
+    /// The name in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistKind::Constant => "constant",
+            DistKind::Uniform => "uniform",
+            DistKind::Normal => "normal",
+            DistKind::Lognormal => "lognormal",
+            DistKind::Exponential => "exponential",
+            DistKind::Pareto => "pareto",
+        }
+    }
+
+    /// The keys the family takes besides `dist`, all required.
+    pub fn params(self) -> &'static [&'static str] {
+        match self {
+            DistKind::Constant => &["value"],
+            DistKind::Uniform => &["min", "max"],
+            DistKind::Normal => &["mean", "sd"],
+            DistKind::Lognormal => &["mu", "sigma"],
+            DistKind::Exponential => &["mean"],
+            DistKind::Pareto => &["scale", "shape"],
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
