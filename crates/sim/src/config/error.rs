@@ -248,7 +248,7 @@ fn describe_expected(e: &str) -> String {
         "a character" | "char" => "a one-character string",
         "unit" | "unit value" => "null",
         "option" | "any valid JSON value" => "a JSON value",
-        "fewer elements in array" => "fewer elements",
+        "fewer elements in array" => "an array with fewer elements",
         "variant identifier" | "field identifier" => "a name",
         _ => "",
     };
@@ -427,6 +427,97 @@ mod tests {
         assert_eq!(m, "expected a number, found a string (\"1000\")");
         let (m, _) = reword("missing field `network`");
         assert_eq!(m, "missing required key \"network\"");
+    }
+
+    /// Whatever shape serde's message takes, what reaches a person is in JSON words.
+    #[test]
+    fn no_serde_phrasing_survives() {
+        let found = [
+            ("sequence", "an array"),
+            ("map", "an object"),
+            ("unit value", "null"),
+            ("null", "null"),
+            ("Option value", "a value"),
+            ("newtype struct", "a value"),
+            ("enum", "a value"),
+            ("unit variant", "a value"),
+            ("floating point `1.5`", "a number (1.5)"),
+            ("integer `-3`", "a number (-3)"),
+            ("boolean `true`", "true"),
+            ("character `c`", "a string (\"c\")"),
+            ("string \"x\"", "a string (\"x\")"),
+            ("byte array", "bytes"),
+        ];
+        let expected = [
+            ("struct LinkSpec", "an object"),
+            ("struct NetworkSpec with 4 elements", "an object"),
+            ("a sequence", "an array"),
+            ("a map", "an object"),
+            ("u64", "a non-negative integer"),
+            ("u32", "a non-negative integer"),
+            ("i64", "an integer"),
+            ("f64", "a number"),
+            ("f32", "a number"),
+            ("a boolean", "true or false"),
+            ("a borrowed string", "a string"),
+            ("a character", "a one-character string"),
+            ("unit", "null"),
+            ("option", "a JSON value"),
+            ("enum ActionKind", "a name"),
+            ("variant identifier", "a name"),
+            ("field identifier", "a name"),
+            ("tuple of 2 elements", "an array of 2 elements"),
+            ("a tuple of size 2", "an array of 2 elements"),
+            (
+                "tuple struct Pair with 2 elements",
+                "an array of 2 elements",
+            ),
+            ("newtype struct Wrapper", "a value"),
+            ("unit struct Nothing", "null"),
+            ("fewer elements in array", "an array with fewer elements"),
+        ];
+        let rust = [
+            "struct",
+            "enum",
+            "variant",
+            "sequence",
+            "map",
+            "unit",
+            "newtype",
+            "tuple",
+            "Option",
+            "identifier",
+            "u64",
+            "u32",
+            "i64",
+            "f64",
+            "f32",
+            "floating",
+            "`",
+        ];
+        for (f, f_words) in found {
+            for (e, e_words) in expected {
+                for raw in [
+                    format!("invalid type: {f}, expected {e}"),
+                    format!("invalid value: {f}, expected {e}"),
+                ] {
+                    let (m, _) = reword(&raw);
+                    // (An integer type may add its range: "… of at most 4294967295".)
+                    assert!(
+                        m.starts_with(&format!("expected {e_words}")),
+                        "{raw} -> {m}"
+                    );
+                    assert!(m.ends_with(&format!(", found {f_words}")), "{raw} -> {m}");
+                    for w in m.split(|c: char| !(c.is_alphanumeric() || c == '`')) {
+                        assert!(!rust.contains(&w), "{raw} -> {m}");
+                    }
+                }
+            }
+        }
+        let (m, _) = reword("invalid length 3, expected struct NetworkSpec with 4 elements");
+        assert_eq!(m, "expected an object, found 3 elements");
+        let (m, _) = reword("invalid length 1, expected an array of length 2");
+        assert_eq!(m, "expected an array of length 2, found 1 element");
     }
 
     #[test]
