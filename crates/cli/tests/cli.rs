@@ -267,10 +267,15 @@ fn schema_is_json_schema_with_every_protocol() {
         v["$defs"]["ClockSpec"]["properties"]["rate"]["minimum"],
         0.01
     );
-    assert_eq!(
-        v["$defs"]["ActionSpec"]["properties"]["rate"]["maximum"],
-        100.0
-    );
+    // One branch per timeline action, with that action's keys.
+    let clock = v["$defs"]["ActionSpec"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["properties"]["action"]["const"] == "clock")
+        .unwrap();
+    assert_eq!(clock["properties"]["rate"]["maximum"], 100.0);
+    assert_eq!(clock["additionalProperties"], false);
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod kv;
 pub mod observe;
 pub mod protocol;
 pub mod rng;
+pub mod strict;
 pub mod time;
 
 pub use kv::{Command, Key, KvStore, Op, OpResult, SmallIntMap, Value};

@@ -51,7 +51,7 @@ fn wrong_type_names_path_expected_and_found() {
     let e = err(&with(r#""termination": 1000"#, r#""termination": "1000""#));
     assert_eq!(
         e,
-        "bad.json:2:18: termination: expected a number, found string \"1000\""
+        "bad.json:2:18: termination: expected a number, found a string (\"1000\")"
     );
 }
 
@@ -350,7 +350,7 @@ fn compact_form_with_a_wrong_type_is_not_taken_for_the_native_format() {
     let e = err(r#"{"nodes": "three", "consensus": {"protocol": "raft"}}"#);
     assert_eq!(
         e,
-        "bad.json:1:11: nodes: expected a non-negative integer, found string \"three\""
+        "bad.json:1:11: nodes: expected a non-negative integer, found a string (\"three\")"
     );
 }
 
@@ -621,7 +621,7 @@ fn likely_mistakes_are_named() {
         r#""termination": 1000, "workload": {"keys": 1000000000000},"#,
     ));
     assert!(
-        e.contains("workload.keys: expected a non-negative integer of at most 4294967295, found integer `1000000000000`"),
+        e.contains("workload.keys: expected a non-negative integer of at most 4294967295, found a number (1000000000000)"),
         "{e}"
     );
     // A sweep spec loader given a scenario.

@@ -138,9 +138,9 @@ pub struct RaftConfig {
     pub read_index: bool,
     /// Attempts (sends of one request, redirects included) after which the client proxy gives
     /// up and completes the operation with no result (it may or may not have been applied).
-    /// Default null: retry forever. At least 1.
-    #[serde(default)]
-    #[schemars(range(min = 1))]
+    /// Default null: retry forever (null may also be written, as "no limit"). At least 1.
+    #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub client_max_attempts: Option<u32>,
     /// Pre-vote (thesis §9.6): before incrementing its term a would-be candidate asks for
     /// pre-votes carrying term + 1; a server grants one iff term + 1 > its own term, the
@@ -170,7 +170,7 @@ pub struct RaftConfig {
     #[serde(default)]
     pub leader_stickiness: bool,
     /// A separate timeout range [min, max] in ms for candidates and pre-candidates (Howard's
-    /// optimisation, e.g. [23, 46]); followers keep the election timeout. Default null: the
+    /// optimisation, e.g. [23, 46]); followers keep the election timeout. Default (absent): the
     /// election timeout range.
     #[serde(default)]
     #[schemars(extend("items" = {"type": "number", "minimum": 0.001, "maximum": 1e10}))]
@@ -189,9 +189,9 @@ pub struct RaftConfig {
     #[serde(default)]
     pub lazy_voting: bool,
     /// Term bound H (Tangaroa): a RequestVote whose term is >= currentTerm + H is rejected
-    /// without adopting its term. An integer >= 1; default null (no bound).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
+    /// without adopting its term. An integer >= 1; default null (no bound; null may be written).
+    #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub term_bound: Option<u64>,
     /// Log compaction (§7, thesis chapter 5): when a server has applied this many entries
     /// beyond its last snapshot, it snapshots its state machine (client sessions included) at
@@ -199,7 +199,11 @@ pub struct RaftConfig {
     /// does so independently. A leader brings a follower whose next entry it no longer holds
     /// up to date with InstallSnapshot (the whole snapshot in one message). An integer >= 1;
     /// default 10000; null: never compact (the log grows for ever).
-    #[serde(default = "default_snapshot_threshold")]
+    #[serde(
+        default = "default_snapshot_threshold",
+        deserialize_with = "coracle_core::strict::nullable"
+    )]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub snapshot_threshold: Option<u64>,
     /// Entries a server keeps in its log below its own snapshot (etcd keeps 5,000), so that a
     /// follower slightly behind the snapshot point is sent those entries rather than the

@@ -53,7 +53,7 @@ pub struct VrrConfig {
     #[schemars(range(min = 0.001, max = 1e10))]
     pub view_change_timeout_max: Option<f64>,
     /// Compact form (as Raft's): a view-change timeout range of [timeout, 2 * timeout) ms, in
-    /// place of the two keys above. Default null (the two keys apply).
+    /// place of the two keys above. Default (absent): the two keys apply.
     #[serde(default)]
     #[schemars(range(min = 0.001, max = 1e10))]
     pub timeout: Option<f64>,
@@ -71,9 +71,9 @@ pub struct VrrConfig {
     pub max_entries_per_message: u64,
     /// Attempts (sends of one request, redirects included) after which the client proxy gives
     /// up and completes the operation with no result (it may or may not have taken effect).
-    /// Default null: retry forever. At least 1.
-    #[serde(default)]
-    #[schemars(range(min = 1))]
+    /// Default null: retry forever (null may also be written, as "no limit"). At least 1.
+    #[serde(default, deserialize_with = "coracle_core::strict::nullable")]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
     pub client_max_attempts: Option<u32>,
     /// Disk-based replicas instead of the paper's diskless ones (default false). When true the
     /// view number, the last normal view and the log are written to disk before any message

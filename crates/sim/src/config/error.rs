@@ -165,22 +165,28 @@ fn reword(raw: &str) -> (String, Option<String>) {
                 format!(
                     "expected {}, found {}, beyond any integer this key takes",
                     describe_for_number(expected, found),
-                    found.trim_start_matches("floating point ")
+                    describe_found(found)
                 ),
                 expected
                     .contains("string")
                     .then(|| "write a long id as a string: \"123456789012345678901234\"".into()),
             );
         }
-        let hint = (float.is_some() && expected.starts_with('u')).then(|| {
-            "write the integer without a decimal point or exponent (100, not 1e2 or 100.0)"
-                .to_string()
-        });
+        let hint = if float.is_some() && expected.starts_with('u') {
+            Some(
+                "write the integer without a decimal point or exponent (100, not 1e2 or 100.0)"
+                    .to_string(),
+            )
+        } else if found == "null" || found == "unit value" {
+            Some("null is no value here: leave the key out to get its default".to_string())
+        } else {
+            None
+        };
         return (
             format!(
                 "expected {}, found {}",
                 describe_for_number(expected, found),
-                found
+                describe_found(found)
             ),
             hint,
         );
@@ -192,7 +198,7 @@ fn reword(raw: &str) -> (String, Option<String>) {
             format!(
                 "expected {}, found {}",
                 describe_for_number(expected, found),
-                found
+                describe_found(found)
             ),
             None,
         );
@@ -200,7 +206,14 @@ fn reword(raw: &str) -> (String, Option<String>) {
     if let Some(rest) = raw.strip_prefix("invalid length ")
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
-        return (format!("expected {expected}, found length {found}"), None);
+        let n = if found == "1" { "element" } else { "elements" };
+        return (
+            format!(
+                "expected {}, found {found} {n}",
+                describe_expected(expected)
+            ),
+            None,
+        );
     }
     (raw.to_string(), None)
 }
@@ -222,14 +235,114 @@ fn describe_for_number(e: &str, found: &str) -> String {
     }
 }
 
+/// serde's "expected" (a Rust type or a visitor's `expecting`) in the words of a JSON file.
 fn describe_expected(e: &str) -> String {
-    match e {
-        "f64" | "f32" => "a number".to_string(),
-        "u64" | "u32" | "u16" | "u8" | "usize" => "a non-negative integer".to_string(),
-        "i64" | "i32" => "an integer".to_string(),
-        "a boolean" | "bool" => "true or false".to_string(),
-        other => other.to_string(),
+    let words = match e {
+        "f64" | "f32" => "a number",
+        "u128" | "u64" | "u32" | "u16" | "u8" | "usize" => "a non-negative integer",
+        "i128" | "i64" | "i32" | "i16" | "i8" | "isize" => "an integer",
+        "a boolean" | "bool" => "true or false",
+        "a sequence" | "sequence" => "an array",
+        "a map" | "map" => "an object",
+        "a borrowed string" | "a string" | "string" => "a string",
+        "a character" | "char" => "a one-character string",
+        "unit" | "unit value" => "null",
+        "option" | "any valid JSON value" => "a JSON value",
+        "fewer elements in array" => "an array with fewer elements",
+        "variant identifier" | "field identifier" => "a name",
+        _ => "",
+    };
+    if !words.is_empty() {
+        return words.to_string();
     }
+    // Rust shapes, should any reach here without `Strict`'s own wording.
+    if e.starts_with("struct ") || e.starts_with("struct variant ") {
+        return "an object".into();
+    }
+    if let Some(n) = e
+        .strip_prefix("tuple of ")
+        .or_else(|| e.strip_prefix("a tuple of size "))
+        .or_else(|| e.strip_prefix("tuple struct "))
+        .and_then(|r| r.split(' ').find(|w| w.parse::<usize>().is_ok()))
+    {
+        return format!("an array of {n} elements");
+    }
+    if e.starts_with("enum ") || e.starts_with("unit variant ") {
+        return "a name".into();
+    }
+    if e.starts_with("newtype struct ") || e.starts_with("newtype variant ") {
+        return "a value".into();
+    }
+    if e.starts_with("unit struct ") {
+        return "null".into();
+    }
+    e.to_string()
+}
+
+/// serde's "found" (a `serde::de::Unexpected`, or serde_json's `null`) in the words of a JSON
+/// file: `a number (5)`, `a string ("s1")`, `an array`.
+fn describe_found(f: &str) -> String {
+    let quoted = |prefix: &str| {
+        f.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('`'))
+            .and_then(|r| r.strip_suffix('`'))
+    };
+    if let Some(n) = quoted("integer ").or_else(|| quoted("floating point ")) {
+        return format!("a number ({n})");
+    }
+    if let Some(b) = quoted("boolean ") {
+        return b.to_string();
+    }
+    if let Some(c) = quoted("character ") {
+        return format!("a string (\"{c}\")");
+    }
+    if let Some(s) = f.strip_prefix("string ") {
+        return format!("a string ({s})");
+    }
+    match f {
+        "null" | "unit value" | "unit" => "null",
+        "sequence" => "an array",
+        "map" => "an object",
+        "byte array" => "bytes",
+        "Option value" | "newtype struct" | "enum" | "unit variant" | "newtype variant"
+        | "tuple variant" | "struct variant" => "a value",
+        other => other,
+    }
+    .to_string()
+}
+
+/// The nouns of [`coracle_core::strict::Strict`]'s "expected an object (NOUN)": every struct
+/// read from a user's file, by its Rust name (the loader's tests check that each has one).
+pub fn noun(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "NativeConfig" | "Compact" => "a scenario",
+        "Legacy" => "a 2015 scenario",
+        "WebExport" => "a 2015 web-editor export",
+        "NetworkSpec" | "LegacyNetwork" => "the network",
+        "NodeSpec" | "LegacyNode" | "WebNode" => "a node",
+        "ClockSpec" => "a clock",
+        "LinkSpec" | "LegacyLink" | "WebLink" => "a link",
+        "ChannelSpec" => "a link's latency and loss",
+        "BurstLossSpec" => "bursty-loss parameters",
+        "DistSpec" => "a distribution",
+        "ActionSpec" => "a timeline action",
+        "ChaosSpec" => "random faults",
+        "ChaosFault" => "a random fault",
+        "WorkloadSpec" => "a workload",
+        "StorageSpec" => "storage settings",
+        "RoleRef" => "a role",
+        "LegacyEvent" | "WebNodeEvent" | "WebLinkEvent" => "an event",
+        "LegacyLinkState" => "a link's state",
+        "LegacyNodeState" => "a node's state",
+        "RaftConfig" => "Raft's settings",
+        "VrrConfig" => "VRR's settings",
+        "DummyConfig" => "the dummy protocol's settings",
+        "SpecFile" => "a sweep spec",
+        "PointFile" => "a point",
+        "MeasureFile" => "what to measure",
+        "FromFile" => "where the measured interval starts",
+        _ => return None,
+    })
 }
 
 fn split_name(rest: &str) -> (&str, &str) {
@@ -311,9 +424,100 @@ mod tests {
         assert_eq!(m, "unknown key \"lentency\"");
         assert!(h.unwrap().starts_with("did you mean \"latency\"?"));
         let (m, _) = reword("invalid type: string \"1000\", expected f64");
-        assert_eq!(m, "expected a number, found string \"1000\"");
+        assert_eq!(m, "expected a number, found a string (\"1000\")");
         let (m, _) = reword("missing field `network`");
         assert_eq!(m, "missing required key \"network\"");
+    }
+
+    /// Whatever shape serde's message takes, what reaches a person is in JSON words.
+    #[test]
+    fn no_serde_phrasing_survives() {
+        let found = [
+            ("sequence", "an array"),
+            ("map", "an object"),
+            ("unit value", "null"),
+            ("null", "null"),
+            ("Option value", "a value"),
+            ("newtype struct", "a value"),
+            ("enum", "a value"),
+            ("unit variant", "a value"),
+            ("floating point `1.5`", "a number (1.5)"),
+            ("integer `-3`", "a number (-3)"),
+            ("boolean `true`", "true"),
+            ("character `c`", "a string (\"c\")"),
+            ("string \"x\"", "a string (\"x\")"),
+            ("byte array", "bytes"),
+        ];
+        let expected = [
+            ("struct LinkSpec", "an object"),
+            ("struct NetworkSpec with 4 elements", "an object"),
+            ("a sequence", "an array"),
+            ("a map", "an object"),
+            ("u64", "a non-negative integer"),
+            ("u32", "a non-negative integer"),
+            ("i64", "an integer"),
+            ("f64", "a number"),
+            ("f32", "a number"),
+            ("a boolean", "true or false"),
+            ("a borrowed string", "a string"),
+            ("a character", "a one-character string"),
+            ("unit", "null"),
+            ("option", "a JSON value"),
+            ("enum ActionKind", "a name"),
+            ("variant identifier", "a name"),
+            ("field identifier", "a name"),
+            ("tuple of 2 elements", "an array of 2 elements"),
+            ("a tuple of size 2", "an array of 2 elements"),
+            (
+                "tuple struct Pair with 2 elements",
+                "an array of 2 elements",
+            ),
+            ("newtype struct Wrapper", "a value"),
+            ("unit struct Nothing", "null"),
+            ("fewer elements in array", "an array with fewer elements"),
+        ];
+        let rust = [
+            "struct",
+            "enum",
+            "variant",
+            "sequence",
+            "map",
+            "unit",
+            "newtype",
+            "tuple",
+            "Option",
+            "identifier",
+            "u64",
+            "u32",
+            "i64",
+            "f64",
+            "f32",
+            "floating",
+            "`",
+        ];
+        for (f, f_words) in found {
+            for (e, e_words) in expected {
+                for raw in [
+                    format!("invalid type: {f}, expected {e}"),
+                    format!("invalid value: {f}, expected {e}"),
+                ] {
+                    let (m, _) = reword(&raw);
+                    // (An integer type may add its range: "… of at most 4294967295".)
+                    assert!(
+                        m.starts_with(&format!("expected {e_words}")),
+                        "{raw} -> {m}"
+                    );
+                    assert!(m.ends_with(&format!(", found {f_words}")), "{raw} -> {m}");
+                    for w in m.split(|c: char| !(c.is_alphanumeric() || c == '`')) {
+                        assert!(!rust.contains(&w), "{raw} -> {m}");
+                    }
+                }
+            }
+        }
+        let (m, _) = reword("invalid length 3, expected struct NetworkSpec with 4 elements");
+        assert_eq!(m, "expected an object, found 3 elements");
+        let (m, _) = reword("invalid length 1, expected an array of length 2");
+        assert_eq!(m, "expected an array of length 2, found 1 element");
     }
 
     #[test]

@@ -631,8 +631,14 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
     let servers = cfg.nodes as usize;
     let clients = cfg.clients.unwrap_or(0) as usize;
     if servers == 0 || servers + clients > super::MAX_NODES {
+        // The key that went too far (a million clients are no fault of "nodes": 3).
+        let key = if servers == 0 || servers > super::MAX_NODES {
+            "nodes"
+        } else {
+            "clients"
+        };
         return Err(src.error(
-            "nodes",
+            key,
             format!(
                 "expected between 1 and {} nodes in all, found {} servers and {} clients",
                 super::MAX_NODES,
@@ -644,7 +650,11 @@ pub fn resolve_compact(cfg: Compact, src: Source) -> Result<Scenario, ConfigErro
     let n = servers + clients;
     if n * (n - 1) / 2 > super::MAX_LINKS {
         return Err(src.error(
-            "nodes",
+            if servers * servers.saturating_sub(1) / 2 > super::MAX_LINKS {
+                "nodes"
+            } else {
+                "clients"
+            },
             format!(
                 "expected at most {} nodes in all for the compact form's full mesh (at most {} links), found {n} ({} links)",
                 (1..).take_while(|k: &usize| k * (k - 1) / 2 <= super::MAX_LINKS).last().unwrap_or(1),

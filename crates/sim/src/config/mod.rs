@@ -15,6 +15,7 @@
 pub mod error;
 mod legacy;
 pub mod locate;
+pub mod schema;
 mod size;
 pub mod spec;
 mod timeline;
@@ -241,10 +242,23 @@ fn timeline_hint(mut e: ConfigError, raw: &serde_json::Value) -> ConfigError {
     e
 }
 
-/// Deserialises the whole text into `T` with path tracking.
+/// Deserialises `de` into `T` as people's files are read: through
+/// [`Strict`](coracle_core::strict::Strict) (objects only where a struct is expected, no
+/// `null` where a value is expected) and with path tracking. Every file a user writes (a
+/// scenario in any form, a `consensus` object, a sweep spec) is read through here.
+fn strict<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<T, serde_path_to_error::Error<D::Error>> {
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+    T::deserialize(coracle_core::strict::Strict::new(tracked, error::noun))
+        .map_err(|e| serde_path_to_error::Error::new(track.path(), e))
+}
+
+/// Deserialises the whole text into `T` (see [`strict`]).
 fn parse<T: DeserializeOwned>(src: &Source, prefix: &str) -> Result<T, ConfigError> {
     let mut de = serde_json::Deserializer::from_str(&src.text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    strict(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let pos = (inner.line() > 0).then(|| (inner.line(), inner.column()));
@@ -252,13 +266,13 @@ fn parse<T: DeserializeOwned>(src: &Source, prefix: &str) -> Result<T, ConfigErr
     })
 }
 
-/// Deserialises a sub-value (already parsed) found at `prefix` in `src`, with path tracking.
+/// Deserialises a sub-value (already parsed) found at `prefix` in `src` (see [`strict`]).
 pub fn parse_value<T: DeserializeOwned>(
     src: &Source,
     prefix: &str,
     value: serde_json::Value,
 ) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    strict(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         src.from_serde(prefix, &path, &inner.to_string(), None)
@@ -353,16 +367,8 @@ fn dist(src: &Source, path: &str, d: &DistSpec) -> Result<Delay, ConfigError> {
         ("scale", d.scale),
         ("shape", d.shape),
     ];
-    let needs: &[&str] = match d.dist {
-        DistKind::Constant => &["value"],
-        DistKind::Uniform => &["min", "max"],
-        DistKind::Normal => &["mean", "sd"],
-        DistKind::Lognormal => &["mu", "sigma"],
-        DistKind::Exponential => &["mean"],
-        DistKind::Pareto => &["scale", "shape"],
-    };
-    let name = serde_json::to_value(d.dist).unwrap_or_default();
-    let name = name.as_str().unwrap_or("?");
+    let needs = d.dist.params();
+    let name = d.dist.name();
     for (k, v) in &given {
         if v.is_some() && !needs.contains(k) {
             return Err(src.error(

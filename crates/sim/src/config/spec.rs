@@ -350,10 +350,10 @@ impl<'de> Deserialize<'de> for Member {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member, A::Error> {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
-                struct R {
+                struct RoleRef {
                     role: RoleTarget,
                 }
-                R::deserialize(de::value::MapAccessDeserializer::new(map))
+                RoleRef::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(|r| Member::Role { role: r.role })
             }
         }
@@ -493,9 +493,29 @@ impl JsonSchema for Direction {
     }
 }
 
+/// A string for a case-insensitive name; a wrong type is "expected one of "a", "b" (in any
+/// case), found …".
+fn case_insensitive_name<'de, D: Deserializer<'de>>(
+    d: D,
+    names: &'static [&'static str],
+) -> Result<String, D::Error> {
+    struct V(&'static [&'static str]);
+    impl Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let quoted: Vec<String> = self.0.iter().map(|n| format!("\"{n}\"")).collect();
+            write!(f, "one of {} (in any case)", quoted.join(", "))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_str(V(names))
+}
+
 impl<'de> Deserialize<'de> for Direction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = case_insensitive_name(d, &["bi", "uni"])?;
         match s.to_ascii_lowercase().as_str() {
             "bi" => Ok(Direction::Bi),
             "uni" => Ok(Direction::Uni),
@@ -552,7 +572,7 @@ impl NodeKind {
 impl<'de> Deserialize<'de> for NodeKind {
     /// Case-insensitive, because the 2015 web editor wrote `"Server"`.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = case_insensitive_name(d, &["server", "client", "hub"])?;
         match s.to_ascii_lowercase().as_str() {
             "server" => Ok(NodeKind::Server),
             "client" => Ok(NodeKind::Client),
@@ -695,6 +715,42 @@ pub enum DistKind {
     Lognormal,
     Exponential,
     Pareto,
+}
+
+impl DistKind {
+    /// Every family, in the order of the documentation.
+    pub const ALL: [DistKind; 6] = [
+        DistKind::Constant,
+        DistKind::Uniform,
+        DistKind::Normal,
+        DistKind::Lognormal,
+        DistKind::Exponential,
+        DistKind::Pareto,
+    ];
+
+    /// The name in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistKind::Constant => "constant",
+            DistKind::Uniform => "uniform",
+            DistKind::Normal => "normal",
+            DistKind::Lognormal => "lognormal",
+            DistKind::Exponential => "exponential",
+            DistKind::Pareto => "pareto",
+        }
+    }
+
+    /// The keys the family takes besides `dist`, all required.
+    pub fn params(self) -> &'static [&'static str] {
+        match self {
+            DistKind::Constant => &["value"],
+            DistKind::Uniform => &["min", "max"],
+            DistKind::Normal => &["mean", "sd"],
+            DistKind::Lognormal => &["mu", "sigma"],
+            DistKind::Exponential => &["mean"],
+            DistKind::Pareto => &["scale", "shape"],
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Latency {

@@ -154,7 +154,8 @@ pub(super) fn action_hint(
     Some(error::suggest(bad, &known, "value"))
 }
 
-fn allowed(kind: ActionKind) -> &'static [&'static str] {
+/// The keys action `kind` takes besides `at`, `delay` and `action` (also the schema's).
+pub(super) fn allowed(kind: ActionKind) -> &'static [&'static str] {
     use ActionKind::*;
     match kind {
         Crash | Recover | Pause | Resume | Rejoin => &["node", "role"],
