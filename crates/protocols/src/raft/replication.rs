@@ -23,8 +23,19 @@ pub(crate) enum Push {
 impl RaftServer {
     /// Starts a round: AppendEntries to every peer (see [`Push`] for who is skipped).
     pub(crate) fn broadcast(&mut self, push: Push, out: &mut Out<Raft>) {
+        self.broadcast_batch(push, None, out);
+    }
+
+    /// [`RaftServer::broadcast`], where `batch` (if any) is the shared copy of the log entries
+    /// `prev + 1..=end` as `(prev, end, entries)`: requests carrying exactly those share it.
+    pub(crate) fn broadcast_batch(
+        &mut self,
+        push: Push,
+        batch: Option<(u64, u64, Arc<[Entry]>)>,
+        out: &mut Out<Raft>,
+    ) {
         self.round += 1;
-        self.ae_cache = None;
+        self.ae_cache = batch;
         for i in 0..self.p.servers.len() {
             if i != self.my_pos {
                 self.send_append(i, push, out);
@@ -658,16 +669,23 @@ impl RaftServer {
         self.log.push(entry);
         self.c.entries_appended += 1;
         let first_index = self.last_index();
+        let shared = Arc::<[Entry]>::from([entry]);
         self.persist_log(
             out,
             RaftWrite::Append {
                 first_index,
-                entries: Arc::<[Entry]>::from([entry]).into(),
+                entries: shared.clone().into(),
             },
         );
         self.note_durable(out);
         if !self.p.batch_requests {
-            self.broadcast(Push::Entries, out);
+            // Followers that are up to date get this very entry: the requests share the
+            // write's copy instead of copying it out of the log again.
+            self.broadcast_batch(
+                Push::Entries,
+                Some((first_index - 1, first_index, shared)),
+                out,
+            );
         }
     }
 
