@@ -330,15 +330,7 @@ fn distributions(flat: &Value) -> Value {
 
 /// Milliseconds (bounded like every duration), a 2015 class, or a distribution.
 fn latency(flat: &Value) -> Value {
-    let class = ["s", "m", "l", "small", "medium", "large"]
-        .iter()
-        .map(|w| {
-            w.chars()
-                .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("|");
+    let class = super::spec::any_case(&["s", "m", "l", "small", "medium", "large"]);
     json!({
         "description": flat["description"],
         "anyOf": [

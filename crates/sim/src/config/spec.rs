@@ -452,10 +452,9 @@ pub enum ChaosTarget {
     Follower,
 }
 
-/// The schema of a case-insensitive string enum: the lower-case names (for editors'
-/// completion) or any other spelling of them (a pattern, for validation).
-fn case_insensitive(name: &str, words: &[&str], description: &str) -> schemars::Schema {
-    let pattern = words
+/// A regular expression alternation matching any of `words` in any mix of letter cases.
+pub(crate) fn any_case(words: &[&str]) -> String {
+    words
         .iter()
         .map(|w| {
             w.chars()
@@ -463,7 +462,13 @@ fn case_insensitive(name: &str, words: &[&str], description: &str) -> schemars::
                 .collect::<String>()
         })
         .collect::<Vec<_>>()
-        .join("|");
+        .join("|")
+}
+
+/// The schema of a case-insensitive string enum: the lower-case names (for editors'
+/// completion) or any other spelling of them (a pattern, for validation).
+fn case_insensitive(name: &str, words: &[&str], description: &str) -> schemars::Schema {
+    let pattern = any_case(words);
     schemars::json_schema!({
         "title": name,
         "description": description,
