@@ -345,6 +345,7 @@ pub fn finish(
     }
     let violations: Vec<&TrialRow> = rows.iter().filter(|r| r.violation.is_some()).collect();
     if let Some((k, n)) = shard {
+        print_notes(rows);
         println!(
             "  shard {}/{n}: wrote {}/trials.csv and shard.json; combine the shards with: coracle merge DIR... --output-dir OUT",
             k + 1,
@@ -371,6 +372,7 @@ pub fn finish(
             }
         }
         print_summary(spec, rows, o.quiet);
+        print_notes(rows);
         if let Some(r) = &reference {
             let cmp = output::compare_reference(spec, rows, r);
             let _ = std::fs::write(dir.join("comparison.json"), output::pretty(&cmp));
@@ -548,6 +550,14 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             }
             println!("    {:<26} {}", label, parts.join("; "));
         }
+    }
+}
+
+/// One line per distinct note of the trials (`notes` in trials.csv and summary.json), with
+/// the number of trials that had it: what a table of censored values does not say.
+fn print_notes(rows: &[TrialRow]) {
+    for (note, n) in output::note_counts(rows.iter()) {
+        println!("  note: {n} of {} trials: {note}", rows.len());
     }
 }
 

@@ -136,7 +136,7 @@ fn same_output_whatever_the_thread_count() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,trial,seed,value_ms,censored,status,violation,consensus.election_timeout_max"
+        "point,trial,seed,value_ms,censored,status,violation,consensus.election_timeout_max,notes"
     );
     assert_eq!(lines.count(), 24);
     // The summary has every statistic.
@@ -253,6 +253,124 @@ fn sharded_and_merged_is_byte_identical() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(out(&o).contains("missing shard(s) 3 of 3"), "{}", out(&o));
+}
+
+/// Two of three diskless VRR replicas crash at once and recover: the cluster stalls for good with
+/// every check ok. Each such trial (an interval measure run on the engine's outcome, a metric
+/// measure read from the results) carries the results' note in trials.csv, summary.json counts
+/// them per point, the report prints them, and shards merge back byte for byte.
+const DISKLESS: &str = r#"{
+  "name": "diskless",
+  "seed": 3,
+  "trials": 2,
+  "base": {
+    "termination": 4000,
+    "consensus": {"protocol": "vrr"},
+    "network": {"nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"},
+                          {"id": "s3", "type": "server"}, {"id": "c1", "type": "client"}], "mesh": true},
+    "workload": {"think_time": 10},
+    "timeline": [{"at": 2000, "action": "crash", "node": "s1"}, {"at": 2000, "action": "crash", "node": "s2"},
+                 {"at": 2500, "action": "recover", "node": "s1"}, {"at": 2500, "action": "recover", "node": "s2"}]
+  },
+  "points": [{"label": "interval"}, {"label": "metric", "measure": {"metric": "protocol_stats.leader_changes"}}],
+  "vary": {"consensus.durable": [false, true]},
+  "measure": {"from": {"action": "crash"}, "until": "client_op", "within": 1500}
+}"#;
+
+#[test]
+fn trials_of_a_diskless_vrr_cluster_that_cannot_recover_carry_its_note() {
+    const NOTE: &str = "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md";
+    let whole = dir("diskless");
+    let spec = write_spec(&whole, DISKLESS);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&whole), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!("\n  note: 4 of 8 trials: {NOTE}\n")),
+        "{}",
+        out(&o)
+    );
+    let csv = read(&whole.join("trials.csv"));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "point,trial,seed,value_ms,censored,status,violation,consensus.durable,notes"
+    );
+    assert_eq!(lines.len(), 9);
+    for l in &lines[1..] {
+        if l.contains("durable=false") {
+            // The interval is censored (no client operation completes), the metric is not.
+            assert!(l.ends_with(&format!(",false,\"{NOTE}\"")), "{l}");
+        } else {
+            assert!(l.ends_with(",true,"), "no note: {l}");
+        }
+    }
+    assert!(
+        lines[1].starts_with("interval/durable=false,0,") && lines[1].contains(",true,censored,,")
+    );
+    let sum: Value = serde_json::from_str(&read(&whole.join("summary.json"))).unwrap();
+    let points = sum["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    for p in points {
+        let label = p["point"].as_str().unwrap();
+        let want = if label.ends_with("durable=false") {
+            serde_json::json!({ NOTE: 2 })
+        } else {
+            serde_json::json!({})
+        };
+        assert_eq!(p["notes"], want, "{label}");
+    }
+    // `--trial` prints the row with its note.
+    let o = coracle(&[
+        "sweep",
+        &s(&whole.join("spec.json")),
+        "--trial",
+        "metric/durable=false/1",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let row = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(lines.contains(&row.as_str()), "{row}");
+    // Sharded and merged, the notes come back from the shards' trials.csv.
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|k| dir(&format!("diskless-shard{k}")))
+        .collect();
+    for (k, d) in shards.iter().enumerate() {
+        let shard = format!("{}/2", k + 1);
+        let o = coracle(&[
+            "sweep",
+            &s(&spec),
+            "--output-dir",
+            &s(d),
+            "--no-plots",
+            "--shard",
+            &shard,
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+        assert!(
+            out(&o).contains(&format!("  note: 2 of 4 trials: {NOTE}\n")),
+            "{}",
+            out(&o)
+        );
+    }
+    let merged = dir("diskless-merged");
+    let o = coracle(&[
+        "merge",
+        &s(&shards[1]),
+        &s(&shards[0]),
+        "--output-dir",
+        &s(&merged),
+        "--no-plots",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!("  note: 4 of 8 trials: {NOTE}\n")),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(files(&whole), files(&merged));
 }
 
 /// The leader_known time computed from a results file (crash time from `actions`, role and

@@ -6,7 +6,7 @@ use crate::config::spec::NodeKind;
 use crate::engine::{NodeReport, Outcome};
 use crate::metrics::Histogram;
 use crate::scenario::Scenario;
-use coracle_core::{Time, time_to_ms};
+use coracle_core::{Role, Time, time_to_ms};
 use serde_json::{Map, Value, json};
 
 /// Version of the results schema. Bump on any incompatible change.
@@ -75,7 +75,7 @@ fn node_json(s: &Scenario, n: &NodeReport) -> Value {
 }
 
 /// The results document of a run of `s`; `warnings` are the scenario's and the protocol's, and
-/// `notes` (said about how the run ended) are derived here from the rest of the document.
+/// `notes` (said about how the run ended) are derived from the outcome ([`notes`]).
 pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &[String]) -> Value {
     let net = &o.net;
     let mut by_kind: Vec<_> = net.by_kind.clone();
@@ -202,23 +202,67 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
         "actions_total": o.fired_total,
         "warnings": warnings,
     });
-    let notes: Vec<String> = stall_note(&doc).into_iter().collect();
-    doc["notes"] = json!(notes);
+    doc["notes"] = json!(notes(o));
     doc
 }
 
-/// VRR's known dead end (§4.3 assumes at most f replicas fail at once), said in words in the
-/// results' `notes`: the checks are all ok and only the availability numbers show it, which a
-/// liveness bug would show too. Read from the document's `nodes`.
+/// What is said in words about how a run ended: the results' `notes`, and the `notes` of a
+/// sweep's trial (which often has only the engine's outcome). Read from the final roles of
+/// the servers.
+pub fn notes(o: &Outcome) -> Vec<String> {
+    let servers = o.nodes.iter().filter(|n| n.kind == NodeKind::Server);
+    let recovering = servers
+        .clone()
+        .filter(|n| n.obs.role == Role::Recovering)
+        .count();
+    recovering_note(servers.count(), recovering)
+        .into_iter()
+        .collect()
+}
+
+/// [`recovering_note`] read from a results document's `nodes` (a results file read back).
 pub fn stall_note(doc: &Value) -> Option<String> {
     let nodes = doc["nodes"].as_array()?;
     let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
     let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
-    let f_max = servers.len().saturating_sub(1) / 2;
+    recovering_note(servers.len(), recovering)
+}
+
+/// VRR's known dead end (§4.3 assumes at most f replicas fail at once), said in words: the
+/// checks are all ok and only the availability numbers show it, which a liveness bug would show
+/// too. `servers` is the cluster's size, `recovering` how many of its replicas end in the
+/// recovering role.
+pub fn recovering_note(servers: usize, recovering: usize) -> Option<String> {
+    let f_max = servers.saturating_sub(1) / 2;
     (recovering > f_max).then(|| {
         format!(
-            "{recovering} of {} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md",
-            servers.len()
+            "{recovering} of {servers} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recovering_note;
+
+    #[test]
+    fn the_recovering_note_needs_more_than_f_recovering_replicas() {
+        // f = 1 of 3, 2 of 5 (and of 6: f = (n - 1) / 2).
+        for (servers, f) in [(1, 0), (3, 1), (5, 2), (6, 2)] {
+            assert_eq!(recovering_note(servers, f), None, "{f} of {servers}");
+            let note = recovering_note(servers, f + 1).expect("more than f");
+            assert!(
+                note.starts_with(&format!(
+                    "{} of {servers} replicas end recovering, more than f = {f}: diskless VRR",
+                    f + 1
+                )),
+                "{note}"
+            );
+        }
+        assert_eq!(recovering_note(0, 0), None, "no servers");
+        assert_eq!(
+            recovering_note(3, 2).unwrap(),
+            "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+        );
+    }
 }

@@ -226,3 +226,82 @@ fn bases_in_the_2015_formats_can_be_varied() {
         None
     );
 }
+
+/// A trial's notes go into `trials.csv` as its last column (quoted: notes hold commas; several
+/// joined by " | ") and come back the same from it, as `coracle merge` reads shards; the
+/// summary counts the trials of each point that had each note.
+#[test]
+fn trial_notes_round_trip_through_trials_csv_and_are_counted_in_the_summary() {
+    use coracle_sim::sweep::Status;
+    use coracle_sim::sweep::output::{
+        csv_field, csv_split, read_trials_csv, summary_json, trials_csv,
+    };
+    let text = spec(5, 10.0, 3).replacen(
+        r#""measure""#,
+        r#""points": [{"label": "a,1", "params": {"k": "x,y"}}, {"label": "b"}], "measure""#,
+        1,
+    );
+    let sp = load_spec_str("x.json", &text, None).unwrap();
+    let row = |point: usize, trial: u64, notes: &[&str]| TrialRow {
+        point,
+        trial,
+        seed: trial + 10,
+        value: Some(1.5),
+        status: Status::Censored,
+        violation: None,
+        notes: notes.iter().map(|n| n.to_string()).collect(),
+    };
+    let (one, two) = (
+        "2 of 3 end \"recovering\", more than f = 1",
+        "another, note",
+    );
+    let rows = vec![
+        row(0, 0, &[one]),
+        row(0, 1, &[]),
+        row(0, 2, &[one, two]),
+        row(1, 0, &[]),
+    ];
+    let csv = trials_csv(&sp, &rows);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "point,trial,seed,value_ms,censored,status,violation,k,notes"
+    );
+    assert_eq!(
+        lines[1],
+        r#""a,1",0,10,1.5,true,censored,,"x,y","2 of 3 end ""recovering"", more than f = 1""#
+    );
+    assert!(lines[2].ends_with(r#","x,y","#), "empty: {}", lines[2]);
+    assert!(
+        lines[3].ends_with(r#"more than f = 1 | another, note""#),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(read_trials_csv(&sp, "t.csv", &csv).unwrap(), rows);
+    // A file from before the notes column reads as trials without notes.
+    let old: String = csv
+        .lines()
+        .map(|l| {
+            let f = csv_split(l);
+            let kept: Vec<String> = f[..f.len() - 1].iter().map(|x| csv_field(x)).collect();
+            kept.join(",") + "\n"
+        })
+        .collect();
+    let back = read_trials_csv(&sp, "t.csv", &old).unwrap();
+    assert!(back.iter().all(|r| r.notes.is_empty()));
+    let s = summary_json(&sp, &rows, true);
+    assert_eq!(
+        s["points"][0]["notes"],
+        serde_json::json!({"2 of 3 end \"recovering\", more than f = 1": 2, "another, note": 1})
+    );
+    let keys: Vec<&String> = s["points"][0]["notes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        keys[0], "2 of 3 end \"recovering\", more than f = 1",
+        "sorted"
+    );
+    assert_eq!(s["points"][1]["notes"], serde_json::json!({}));
+}

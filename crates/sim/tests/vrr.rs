@@ -479,6 +479,11 @@ fn the_results_note_a_diskless_cluster_that_cannot_recover() {
             "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
         ])
     );
+    // Derived from the engine's outcome; read back from the document's nodes, the same.
+    assert_eq!(
+        coracle_sim::results::stall_note(&r).as_deref(),
+        r["notes"][0].as_str()
+    );
     assert!(
         r["warnings"].as_array().unwrap().is_empty(),
         "not a warning"

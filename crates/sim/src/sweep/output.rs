@@ -9,6 +9,7 @@ use super::runner::{Status, TrialRow};
 use super::spec::{Measure, Spec, load_spec_str, scalar_text};
 use super::stats::{Sample, ks_distance, round6};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -62,11 +63,18 @@ pub const FIXED_COLUMNS: &[&str] = &[
     "violation",
 ];
 
+/// The last column of `trials.csv`, after the parameters: the trial's notes.
+pub const NOTES_COLUMN: &str = "notes";
+
+/// Between two notes in the `notes` cell.
+pub const NOTES_SEPARATOR: &str = " | ";
+
 /// `trials.csv` for `rows` (sorted).
 pub fn trials_csv(spec: &Spec, rows: &[TrialRow]) -> String {
     let mut s = String::new();
     let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
     header.extend(spec.columns.iter().cloned());
+    header.push(NOTES_COLUMN.to_string());
     s.push_str(
         &header
             .iter()
@@ -110,6 +118,8 @@ pub fn trials_csv(spec: &Spec, rows: &[TrialRow]) -> String {
             s.push(',');
             s.push_str(&cells[r.point]);
         }
+        s.push(',');
+        s.push_str(&csv_field(&r.notes.join(NOTES_SEPARATOR)));
         s.push('\n');
     }
     s
@@ -126,6 +136,10 @@ pub fn read_trials_csv(spec: &Spec, file: &str, text: &str) -> Result<Vec<TrialR
             FIXED_COLUMNS.join(",")
         ));
     }
+    // The notes are the last column (a file written before there was one has none).
+    let notes_at = (cols.len() == FIXED_COLUMNS.len() + spec.columns.len() + 1
+        && cols.last().is_some_and(|c| c == NOTES_COLUMN))
+    .then(|| cols.len() - 1);
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let at = |m: &str| format!("{file}:{}: {m}", i + 2);
@@ -150,6 +164,13 @@ pub fn read_trials_csv(spec: &Spec, file: &str, text: &str) -> Result<Vec<TrialR
         };
         let status = Status::parse(&f[5]).ok_or_else(|| at("unknown status"))?;
         let violation = (!f[6].is_empty()).then(|| f[6].clone());
+        let notes = match notes_at.map(|k| f.get(k)) {
+            Some(None) => return Err(at(&format!("expected {} fields", cols.len()))),
+            Some(Some(cell)) if !cell.is_empty() => {
+                cell.split(NOTES_SEPARATOR).map(str::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
         rows.push(TrialRow {
             point,
             trial,
@@ -157,6 +178,7 @@ pub fn read_trials_csv(spec: &Spec, file: &str, text: &str) -> Result<Vec<TrialR
             value,
             status,
             violation,
+            notes,
         });
     }
     Ok(rows)
@@ -199,6 +221,7 @@ pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
             "violations".into(),
             json!(mine.iter().filter(|r| r.violation.is_some()).count()),
         );
+        o.insert("notes".into(), json!(note_counts(mine.iter().copied())));
         if let Value::Object(m) = s.summary() {
             o.extend(m);
         }
@@ -213,6 +236,19 @@ pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
         "trials": rows.len(),
         "points": points,
     })
+}
+
+/// Each distinct note of `rows` and the number of rows that have it, sorted by note.
+pub fn note_counts<'a>(rows: impl Iterator<Item = &'a TrialRow>) -> BTreeMap<&'a str, u64> {
+    let mut counts = BTreeMap::new();
+    for r in rows {
+        for (i, n) in r.notes.iter().enumerate() {
+            if !r.notes[..i].contains(n) {
+                *counts.entry(n.as_str()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
 }
 
 /// "ms" for times from a fault, "value" for a metric.

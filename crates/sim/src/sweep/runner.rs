@@ -68,6 +68,9 @@ pub struct TrialRow {
     pub status: Status,
     /// The invariant a safety violation broke, if any.
     pub violation: Option<String>,
+    /// What the results' `notes` say about how the trial's run ended (a diskless VRR cluster
+    /// that cannot recover, say), in order.
+    pub notes: Vec<String>,
 }
 
 impl TrialRow {
@@ -385,6 +388,7 @@ fn trial_row(
         value: None,
         status: Status::NoFault,
         violation: None,
+        notes: Vec::new(),
     };
     match &spec.points[point].measure {
         Measure::Metric { path } => {
@@ -407,6 +411,12 @@ fn trial_row(
                 .violation
                 .as_ref()
                 .map(|v| v.invariant.to_string());
+            row.notes = r.results["notes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
             match get_path(&r.results, path).and_then(|v| {
                 v.as_f64()
                     .or_else(|| v.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
@@ -441,6 +451,7 @@ fn trial_row(
                 let o = run_once(p, seed, horizon, history);
                 cost.add(&o);
                 row.violation = o.violation.as_ref().map(|v| v.invariant.to_string());
+                row.notes = crate::results::notes(&o);
                 let stopped = o.reason != StopReason::Horizon || horizon >= p.horizon;
                 let Some(fault) = fault_time(from, &o, &p.scenario) else {
                     if stopped {
