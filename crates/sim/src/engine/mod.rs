@@ -1006,14 +1006,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
             self.set_obs(i, obs);
         } else if !same {
             // Most steps move only the log and commit index: no metric or series records
-            // those. Only those fields are copied: a whole-struct copy read the freshly built
-            // observation in wide words across its one-byte role, a store-to-load forwarding
-            // stall.
-            let o = &mut self.nodes[i].obs;
-            o.commit_index = obs.commit_index;
-            o.log_len = obs.log_len;
-            o.last_log_term = obs.last_log_term;
-            o.compacted = obs.compacted;
+            // those (copied field by field, see `Observation::assign`).
+            self.nodes[i].obs.assign(&obs);
         }
         if !self.is_server[i] {
             return;
