@@ -122,7 +122,7 @@ fn run_sweep(file: &Path, quick: bool) -> ExitCode {
         "trials": todo.len(),
         "threads": rayon::current_num_threads(),
     });
-    println!("{line}");
+    outln!("{line}");
     ExitCode::SUCCESS
 }
 
@@ -185,7 +185,7 @@ fn run_one(path: &Path, until: Option<f64>, quick: bool) -> ExitCode {
         "peak_rss_kib": peak_rss_kib(),
         "invariants": "ok",
     });
-    println!("{line}");
+    outln!("{line}");
     ExitCode::SUCCESS
 }
 
@@ -234,9 +234,15 @@ pub fn main(args: BenchArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    println!(
+    outln!(
         "{:<16} {:>12} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "workload", "events", "wall s", "sim s", "events/s", "sim/real", "peak MiB"
+        "workload",
+        "events",
+        "wall s",
+        "sim s",
+        "events/s",
+        "sim/real",
+        "peak MiB"
     );
     let mut all = Vec::new();
     for f in &files {
@@ -275,7 +281,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
         let rss = v["peak_rss_kib"]
             .as_u64()
             .map_or("-".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
-        println!(
+        outln!(
             "{:<16} {:>12} {:>10.3} {:>10.1} {:>12} {:>12.0} {:>10}",
             stem(f),
             events,

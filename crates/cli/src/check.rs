@@ -18,22 +18,22 @@ pub fn main(path: &Path) -> ExitCode {
         Err(e) => return config_error(&e),
     };
     let name = |i: usize| s.nodes[i].name.text();
-    println!("{}: valid ({})", path.display(), s.format.name());
+    outln!("{}: valid ({})", path.display(), s.format.name());
     if let Some(n) = &s.name {
-        println!("name: {n}");
+        outln!("name: {n}");
     }
-    println!(
+    outln!(
         "seed: {}",
         s.seed
             .map_or("none (drawn at run time)".to_string(), |x| x.to_string())
     );
-    println!("termination: {} ms", time_to_ms(s.termination));
-    println!("protocol: {} {}", s.protocol, settings);
+    outln!("termination: {} ms", time_to_ms(s.termination));
+    outln!("protocol: {} {}", s.protocol, settings);
     let count = |kind: NodeKind, word: &str| {
         let n = s.count(kind);
         format!("{n} {word}{}", if n == 1 { "" } else { "s" })
     };
-    println!(
+    outln!(
         "nodes: {}, {}, {}",
         count(NodeKind::Server, "server"),
         count(NodeKind::Client, "client"),
@@ -50,14 +50,14 @@ pub fn main(path: &Path) -> ExitCode {
                 n.clock_offset as f64 / coracle_core::MS as f64
             ));
         }
-        println!(
+        outln!(
             "  {:<8} {:<6}{}{clock}",
             n.name.text(),
             n.kind.name(),
             if n.up { "" } else { "  (down at start)" }
         );
     }
-    println!("links: {}", s.links.len());
+    outln!("links: {}", s.links.len());
     for l in &s.links {
         let arrow = if l.bidirectional { "<->" } else { "->" };
         let mut line = format!(
@@ -73,12 +73,12 @@ pub fn main(path: &Path) -> ExitCode {
         if !l.forward.up {
             line.push_str("  (down at start)");
         }
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("timeline: {} actions", s.timeline.len());
+    outln!("timeline: {} actions", s.timeline.len());
     for a in &s.timeline {
         let what = s.describe(&a.action);
-        println!(
+        outln!(
             "  {:>10} ms{}  {what}",
             time_to_ms(a.at),
             a.delay
@@ -92,7 +92,7 @@ pub fn main(path: &Path) -> ExitCode {
         .enumerate()
         .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
         .collect();
-    println!(
+    outln!(
         "workload: {} client{} with operations",
         clients.len(),
         if clients.len() == 1 { "" } else { "s" }
@@ -122,7 +122,7 @@ pub fn main(path: &Path) -> ExitCode {
         if let Arrival::Open { .. } = w.arrival {
             when += &format!("; queue limit {}", w.queue_limit);
         }
-        println!(
+        outln!(
             "  {:<8} {arrival}; {} keys, reads {}, cas {}{when}",
             name(i),
             w.keys,
@@ -131,7 +131,7 @@ pub fn main(path: &Path) -> ExitCode {
         );
     }
     if let Some(c) = &s.chaos {
-        println!(
+        outln!(
             "chaos (random faults drawn from the seed), from {} ms to {}:",
             time_to_ms(c.start),
             c.stop
@@ -146,7 +146,7 @@ pub fn main(path: &Path) -> ExitCode {
         ] {
             if let Some(f) = f {
                 let target = serde_json::to_value(f.target).unwrap_or_default();
-                println!(
+                outln!(
                     "  {name:<9} {} per second, lasting {} (target: {})",
                     f.rate,
                     &f.duration.to_string(),
@@ -155,14 +155,14 @@ pub fn main(path: &Path) -> ExitCode {
             }
         }
     }
-    println!("storage: write latency {}", &s.storage.to_string());
+    outln!("storage: write latency {}", &s.storage.to_string());
     // Reachability at time 0 between servers.
     let mut topo = Topology::new(&s, 0);
     let servers: Vec<usize> = (0..s.nodes.len())
         .filter(|&i| s.nodes[i].kind == NodeKind::Server)
         .collect();
     if servers.len() <= 12 {
-        println!("routes at time 0 between servers (expected one-way latency, ms):");
+        outln!("routes at time 0 between servers (expected one-way latency, ms):");
         for &a in &servers {
             let row: Vec<String> = servers
                 .iter()
@@ -175,11 +175,11 @@ pub fn main(path: &Path) -> ExitCode {
                     }
                 })
                 .collect();
-            println!("  {:<8} {}", name(a), row.join("  "));
+            outln!("  {:<8} {}", name(a), row.join("  "));
         }
     }
     for w in warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}: {w}", crate::shown(path));
     }
     ExitCode::SUCCESS
 }

@@ -107,31 +107,31 @@ pub fn main(args: CompareArgs) -> ExitCode {
         ("invariants", &["checks", "invariants", "status"]),
         ("linearizability", &["checks", "linearizability", "status"]),
     ];
-    println!("{}  (seed {seed})", args.config.display());
-    print!("  {:<22}", "metric");
+    outln!("{}  (seed {seed})", args.config.display());
+    out!("  {:<22}", "metric");
     for p in &args.protocols {
-        print!(" {p:>14}");
+        out!(" {p:>14}");
     }
-    println!();
+    outln!();
     for (name, path) in rows {
-        print!("  {name:<22}");
+        out!("  {name:<22}");
         for p in &args.protocols {
             let mut v = &all[p];
             for k in *path {
                 v = &v[*k];
             }
-            print!(" {:>14}", cell(v));
+            out!(" {:>14}", cell(v));
         }
-        println!();
+        outln!();
     }
     if args.protocols.iter().any(|p| p == "raft") && args.protocols.iter().any(|p| p == "vrr") {
         for line in RAFT_VRR_NOTE {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
     for p in &args.protocols {
         for note in all[p]["notes"].as_array().into_iter().flatten() {
-            println!("  note ({p}): {}", cell(note));
+            outln!("  note ({p}): {}", cell(note));
         }
     }
     if let Some(o) = &args.output

@@ -57,7 +57,7 @@ pub fn main(dir: &Path) -> ExitCode {
         let v: serde_json::Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
-                println!("{}\n    (not valid JSON: {e})", f.display());
+                outln!("{}\n    (not valid JSON: {e})", f.display());
                 continue;
             }
         };
@@ -68,10 +68,10 @@ pub fn main(dir: &Path) -> ExitCode {
             .as_str()
             .map(first_sentence)
             .unwrap_or("(no description)");
-        println!("{}\n    {desc}", f.display());
+        outln!("{}\n    {desc}", f.display());
     }
     if dir.join("experiments").is_dir() {
-        println!(
+        outln!(
             "\nSweep specs of the published election experiments are in {}/experiments: see `coracle experiment --list`.",
             dir.display()
         );

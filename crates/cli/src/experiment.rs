@@ -288,10 +288,14 @@ fn split_vote() -> Value {
 }
 
 fn split_vote_report(spec: &Spec, rows: &[TrialRow]) {
-    println!("  split votes, simulated (censored fraction) against the closed form:");
-    println!(
+    outln!("  split votes, simulated (censored fraction) against the closed form:");
+    outln!(
         "    {:<22} {:>8} {:>10} {:>10} {:>8}",
-        "point", "trials", "simulated", "closed", "z"
+        "point",
+        "trials",
+        "simulated",
+        "closed",
+        "z"
     );
     for p in &spec.points {
         let alive = p
@@ -316,12 +320,16 @@ fn split_vote_report(spec: &Spec, rows: &[TrialRow]) {
         let cf = splitvote::p_split(5, s, lam);
         let se = (cf * (1.0 - cf) / n).sqrt();
         let z = if se > 0.0 { (sim - cf) / se } else { 0.0 };
-        println!(
+        outln!(
             "    {:<22} {:>8} {:>10.4} {:>10.4} {:>8.2}",
-            p.label, n, sim, cf, z
+            p.label,
+            n,
+            sim,
+            cf,
+            z
         );
     }
-    println!(
+    outln!(
         "    (closed form: P(split) = 1 - s Σ_j C(s-1,j)/(j+1) λ^(s-1-j) (1-λ)^(j+1), j ≥ ⌊n/2⌋; |z| < 2 is agreement within sampling error)"
     );
 }
@@ -553,7 +561,7 @@ pub fn spec_text(v: &Value) -> String {
 pub fn main(a: ExperimentArgs) -> ExitCode {
     if a.list {
         for (n, d) in EXPERIMENTS {
-            println!("{n:<26} {d}");
+            outln!("{n:<26} {d}");
         }
         return ExitCode::SUCCESS;
     }
@@ -564,7 +572,7 @@ pub fn main(a: ExperimentArgs) -> ExitCode {
                 eprintln!("error: {}: {e}", p.display());
                 return ExitCode::from(EXIT_USAGE);
             }
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
         }
         return ExitCode::SUCCESS;
     }
@@ -610,7 +618,7 @@ pub fn main(a: ExperimentArgs) -> ExitCode {
             eprintln!("error: {}: {e}", p.display());
             return ExitCode::from(EXIT_USAGE);
         }
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
         return ExitCode::SUCCESS;
     }
     let spec = match coracle_sim::sweep::load_spec_str(&format!("<experiment {name}>"), &text, None)

@@ -3,6 +3,19 @@
 //! A thin layer over `coracle-sim`: argument parsing, files, the terminal summary and exit
 //! codes (0 success, 1 a safety check failed, 2 bad input or usage).
 
+/// `println!` that reports a failed write to standard output (a full disk, `> /dev/full`) as an
+/// error with exit status 2 instead of panicking. A closed pipe (`| head`) ends the process
+/// through SIGPIPE before a write can fail (see `main`).
+macro_rules! outln {
+    () => { $crate::out(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` with the same error handling as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::out(format_args!($($t)*)) };
+}
+
 mod bench;
 mod check;
 mod compare;
@@ -133,6 +146,21 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::main(args),
         Command::Trace(cmd) => trace_export::main(cmd),
     }
+}
+
+/// Writes to standard output; a failed write ends the process with an error and exit status 2.
+pub fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// Reports a failed write to standard output and exits with the usage status.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(i32::from(EXIT_USAGE))
 }
 
 /// Prints a configuration error and returns the usage exit code.

@@ -47,7 +47,7 @@ pub fn main(a: MergeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    println!(
+    outln!(
         "{}: merged {} trial(s) from {} shard(s)",
         m.spec.name,
         m.rows.len(),

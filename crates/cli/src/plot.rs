@@ -176,7 +176,7 @@ pub fn main(a: PlotArgs) -> ExitCode {
         ),
     }
     for w in &written {
-        println!("wrote {w}");
+        outln!("wrote {w}");
     }
     ExitCode::SUCCESS
 }

@@ -63,7 +63,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     let tracer = match &args.trace {
         None => None,
         Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some(Tracer::Writer(Box::new(BufWriter::with_capacity(
+            Ok(f) => Some(Tracer::writer(Box::new(BufWriter::with_capacity(
                 1 << 16,
                 f,
             )))),
@@ -86,7 +86,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         if args.quiet {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     let started = Instant::now();
@@ -107,7 +107,14 @@ pub fn main(args: RunArgs) -> ExitCode {
         Err(e) => return config_error(&e),
     };
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}: {w}", shown(&args.config));
+    }
+    if let (Some(p), Some(e)) = (
+        &args.trace,
+        r.outcome.tracer.as_ref().and_then(|t| t.error()),
+    ) {
+        eprintln!("error: cannot write the trace to {}: {e}", shown(p));
+        return ExitCode::from(EXIT_USAGE);
     }
     if let Some(p) = &args.output {
         let text = serde_json::to_string_pretty(&r.results).expect("results serialise") + "\n";
@@ -118,8 +125,9 @@ pub fn main(args: RunArgs) -> ExitCode {
     }
     if !args.quiet {
         let mut out = std::io::stdout().lock();
-        let _ = summary::print(&mut out, &scenario, &r, wall);
-        let _ = out.flush();
+        if let Err(e) = summary::print(&mut out, &scenario, &r, wall).and_then(|()| out.flush()) {
+            crate::stdout_failed(&e);
+        }
     }
     let mut failed = false;
     if let Some(v) = &r.outcome.violation {

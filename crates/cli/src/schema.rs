@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&coracle_sim::config::schema::schema())
             .expect("schema serialises")

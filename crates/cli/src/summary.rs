@@ -50,6 +50,11 @@ fn si(x: f64) -> String {
 }
 
 /// Prints the summary table.
+/// "1 key", "3 keys".
+fn count(n: &Value, noun: &str) -> String {
+    format!("{n} {noun}{}", if n.as_u64() == Some(1) { "" } else { "s" })
+}
+
 pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> io::Result<()> {
     let res = &r.results;
     let title = s.title();
@@ -111,9 +116,15 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     }
     let c = &res["clients"];
     if c["ops_issued"].as_u64().unwrap_or(0) > 0 {
+        // Open-loop arrivals wait in their client's queue behind the one in flight: they are
+        // outstanding but were never submitted (nor in the checked history).
+        let queued = match c["ops_queued"].as_u64().unwrap_or(0) {
+            0 => String::new(),
+            q => format!(", {q} of them still queued at their client"),
+        };
         writeln!(
             w,
-            "  clients    {} of {} operations completed ({} failed, {} outstanding, {} skipped); latency {}; {} ops/s",
+            "  clients    {} of {} operations completed ({} failed, {} outstanding{queued}, {} skipped); latency {}; {} ops/s",
             c["ops_completed"],
             c["ops_issued"],
             c["ops_failed"],
@@ -126,11 +137,11 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
     let ch = &res["checks"];
     writeln!(
         w,
-        "  checks     invariants {}, linearizability {} ({} operations, {} keys)",
+        "  checks     invariants {}, linearizability {} ({}, {})",
         f(&ch["invariants"]["status"]),
         f(&ch["linearizability"]["status"]),
-        ch["linearizability"]["operations"],
-        ch["linearizability"]["keys_checked"]
+        count(&ch["linearizability"]["operations"], "operation"),
+        count(&ch["linearizability"]["keys_checked"], "key"),
     )?;
     // Nodes table.
     let nodes = res["nodes"].as_array().cloned().unwrap_or_default();

@@ -237,7 +237,7 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
     install_ctrlc();
     let todo = coracle_sim::sweep::runner::selected(&spec, shard).len() as u64;
     if !o.quiet {
-        println!(
+        outln!(
             "{}: {} point(s), {} trial(s){}, seed {}, {} thread(s)",
             spec.name,
             spec.points.len(),
@@ -253,11 +253,11 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
             .filter(|p| p.measure.describe() != described)
             .count();
         if differ == 0 {
-            println!("  measure: {described}");
+            outln!("  measure: {described}");
         } else {
             // A point may set its own horizon (`within`): the base measure alone would
             // misstate where those points censor.
-            println!(
+            outln!(
                 "  measure: {described} ({differ} of {} points set their own; see summary.json)",
                 spec.points.len()
             );
@@ -285,7 +285,7 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
     let (rows, complete) = coracle_sim::sweep::run_all(&spec, &prepared, &ctl);
     let wall = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    println!(
+    outln!(
         "  ran {} trial(s) in {:.3} s ({:.0} trials/s on {} thread(s)){}",
         rows.len(),
         wall,
@@ -346,7 +346,7 @@ pub fn finish(
     let violations: Vec<&TrialRow> = rows.iter().filter(|r| r.violation.is_some()).collect();
     if let Some((k, n)) = shard {
         print_notes(rows);
-        println!(
+        outln!(
             "  shard {}/{n}: wrote {}/trials.csv and shard.json; combine the shards with: coracle merge DIR... --output-dir OUT",
             k + 1,
             dir.display()
@@ -381,11 +381,11 @@ pub fn finish(
         extra(spec, rows);
         let d = dir.display();
         let svgs: String = svgs.iter().map(|f| format!(", {d}/{f}")).collect();
-        println!("  wrote {d}/trials.csv, {d}/summary.json{svgs}, {d}/points/*.json");
+        outln!("  wrote {d}/trials.csv, {d}/summary.json{svgs}, {d}/points/*.json");
     }
     // Reproduce commands: violations, a few censored trials, the slowest trial.
     for r in violations.iter().take(5) {
-        println!(
+        outln!(
             "  VIOLATION ({}) in point {} trial {}: {}",
             r.violation.as_deref().unwrap_or(""),
             spec.points[r.point].label,
@@ -399,12 +399,12 @@ pub fn finish(
             .filter(|r| r.status != Status::Ok && r.violation.is_none())
             .collect();
         if !censored.is_empty() {
-            println!(
+            outln!(
                 "  {} trial(s) censored or without the fault; for example:",
                 censored.len()
             );
             for r in censored.iter().take(3) {
-                println!(
+                outln!(
                     "    {} trial {} ({}): {}",
                     spec.points[r.point].label,
                     r.trial,
@@ -418,7 +418,7 @@ pub fn finish(
             .filter(|r| r.status == Status::Ok)
             .max_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
         {
-            println!(
+            outln!(
                 "  largest value: {} trial {} = {} : {}",
                 spec.points[r.point].label,
                 r.trial,
@@ -457,9 +457,17 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         .max()
         .unwrap_or(0)
         .max(28);
-    println!(
+    outln!(
         "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{unit}",
-        "point", "n", "cens", "mean", "p5", "p50", "p90", "p99", "max"
+        "point",
+        "n",
+        "cens",
+        "mean",
+        "p5",
+        "p50",
+        "p90",
+        "p99",
+        "max"
     );
     let mut faultless = Vec::new();
     for p in &spec.points {
@@ -479,13 +487,21 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             {
                 faultless.push(p.label.as_str());
             }
-            println!(
+            outln!(
                 "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                p.label, 0, 0, "-", "-", "-", "-", "-", "-"
+                p.label,
+                0,
+                0,
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-"
             );
             continue;
         }
-        println!(
+        outln!(
             "  {:<lw$} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.label,
             s.n(),
@@ -508,7 +524,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         && let Some(pts) = pubd.get("points").and_then(|v| v.as_object())
         && !quiet
     {
-        println!(
+        outln!(
             "  published ({}):",
             pubd.get("source")
                 .and_then(|s| s.as_str())
@@ -548,7 +564,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
                     }
                 ));
             }
-            println!("    {:<26} {}", label, parts.join("; "));
+            outln!("    {:<26} {}", label, parts.join("; "));
         }
     }
 }
@@ -557,16 +573,16 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
 /// the number of trials that had it: what a table of censored values does not say.
 fn print_notes(rows: &[TrialRow]) {
     for (note, n) in output::note_counts(rows.iter()) {
-        println!("  note: {n} of {} trials: {note}", rows.len());
+        outln!("  note: {n} of {} trials: {note}", rows.len());
     }
 }
 
 fn print_comparison(cmp: &Value) {
-    println!("  against the reference (ours − reference, ms; KS distance):");
+    outln!("  against the reference (ours − reference, ms; KS distance):");
     for c in cmp.as_array().into_iter().flatten() {
         let d = &c["quantile_differences_ms"];
         let g = |k: &str| d[k].as_f64().map_or("-".into(), |x| format!("{x:+.1}"));
-        println!(
+        outln!(
             "    {:<26} p10 {} p50 {} p90 {} p99 {}  KS {} (n {} vs {})",
             c["point"].as_str().unwrap_or(""),
             g("p10"),
@@ -803,7 +819,7 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
     };
     let r = coracle_sim::sweep::run_trial(&spec, &prepared, point.index, trial);
     let csv = output::trials_csv(&spec, std::slice::from_ref(&r));
-    print!("{csv}");
+    out!("{csv}");
     let p = &spec.points[r.point];
     // A --seed given here is part of the command, unless it went into a spec.json written
     // with --output-dir.
@@ -817,12 +833,12 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
         } else {
             spec.file.clone()
         };
-        println!(
+        outln!(
             "re-run: {}",
             reproduce_with(&dir, &spec_file, &seed, &spec, &r)
         );
     } else {
-        println!(
+        outln!(
             "re-run: coracle sweep {} --trial {}/{}{seed}    (add --output-dir DIR to get this \
              point's scenario as DIR/points/{}.json, for coracle run ... --seed {})",
             shell_quote(&spec.file),

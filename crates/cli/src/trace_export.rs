@@ -72,7 +72,7 @@ pub fn main(cmd: TraceCommand) -> ExitCode {
                 ),
             }
         }
-        None => print!("{out}"),
+        None => out!("{out}"),
     }
     ExitCode::SUCCESS
 }

@@ -189,7 +189,8 @@ fn a_role_target_under_the_dummy_protocol_is_warned_about() {
     let o = coracle(&["check", f.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("warning: timeline[2].groups: the dummy protocol has no leader"),
+        stderr(&o)
+            .contains("dummy-role.json: timeline[2].groups: the dummy protocol has no leader"),
         "{}",
         stderr(&o)
     );
@@ -215,7 +216,9 @@ fn a_client_cut_off_from_every_server_is_warned_about() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("warning: network.nodes[4]: client \"c2\" has no route back from any server"),
+        e.contains(
+            "cutoff.json: network.nodes[4]: client \"c2\" has no route back from any server"
+        ),
         "{e}"
     );
     assert!(!e.contains("\"c1\""), "{e}");
@@ -739,4 +742,46 @@ fn trace_export_says_what_a_trace_is() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A trace or standard output that cannot be written (a full disk) is an error with exit
+/// status 2, not a silently truncated trace behind a successful run, and not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_outputs_are_errors() {
+    let o = coracle(&[
+        "run",
+        "examples/raft-5.json",
+        "--seed",
+        "1",
+        "--quiet",
+        "--trace",
+        "/dev/full",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the trace to /dev/full"),
+        "{}",
+        stderr(&o)
+    );
+    let full = || std::fs::File::create("/dev/full").unwrap();
+    for args in [
+        &["schema"][..],
+        &["check", "examples/raft-5.json"],
+        &["run", "examples/raft-5.json", "--seed", "1"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_coracle"))
+            .args(args)
+            .current_dir(root())
+            .stdout(full())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot write to standard output"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
 }

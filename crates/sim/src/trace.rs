@@ -10,52 +10,77 @@ use std::io::Write;
 
 /// Where trace lines go.
 pub enum Tracer {
-    /// Every line to a writer.
-    Writer(Box<dyn Write>),
+    /// Every line to a writer. The first write error is kept (and nothing more is written):
+    /// the run goes on, and its driver reports the error afterwards instead of leaving a
+    /// truncated trace behind a run that looks successful.
+    Writer {
+        out: Box<dyn Write>,
+        error: Option<std::io::Error>,
+    },
     /// Only the last `cap` lines are kept.
     Ring { cap: usize, lines: VecDeque<String> },
 }
 
 impl Tracer {
+    /// A tracer writing every line to `out`.
+    pub fn writer(out: Box<dyn Write>) -> Tracer {
+        Tracer::Writer { out, error: None }
+    }
+
     /// Writes one record.
-    pub fn record(&mut self, v: &Value) -> std::io::Result<()> {
+    pub fn record(&mut self, v: &Value) {
         match self {
-            Tracer::Writer(w) => {
-                serde_json::to_writer(&mut *w, v)?;
-                w.write_all(b"\n")
+            Tracer::Writer { out, error } => {
+                if error.is_none() {
+                    let r = serde_json::to_writer(&mut *out, v)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"));
+                    *error = r.err();
+                }
             }
             Tracer::Ring { cap, lines } => {
                 if lines.len() == *cap {
                     lines.pop_front();
                 }
                 lines.push_back(v.to_string());
-                Ok(())
             }
         }
     }
 
     /// Writes one record already serialised (one JSON object, no newline).
-    pub fn record_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+    pub fn record_line(&mut self, line: &[u8]) {
         match self {
-            Tracer::Writer(w) => {
-                w.write_all(line)?;
-                w.write_all(b"\n")
+            Tracer::Writer { out, error } => {
+                if error.is_none() {
+                    *error = out
+                        .write_all(line)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .err();
+                }
             }
             Tracer::Ring { cap, lines } => {
                 if lines.len() == *cap {
                     lines.pop_front();
                 }
                 lines.push_back(String::from_utf8_lossy(line).into_owned());
-                Ok(())
             }
         }
     }
 
-    /// Flushes a writer.
-    pub fn flush(&mut self) -> std::io::Result<()> {
+    /// Flushes a writer (keeping its error, if any).
+    pub fn flush(&mut self) {
+        if let Tracer::Writer { out, error } = self
+            && error.is_none()
+        {
+            *error = out.flush().err();
+        }
+    }
+
+    /// The first error writing the trace, if there was one.
+    pub fn error(&self) -> Option<&std::io::Error> {
         match self {
-            Tracer::Writer(w) => w.flush(),
-            Tracer::Ring { .. } => Ok(()),
+            Tracer::Writer { error, .. } => error.as_ref(),
+            Tracer::Ring { .. } => None,
         }
     }
 
@@ -63,7 +88,7 @@ impl Tracer {
     pub fn kept(&self) -> Vec<String> {
         match self {
             Tracer::Ring { lines, .. } => lines.iter().cloned().collect(),
-            Tracer::Writer(_) => Vec::new(),
+            Tracer::Writer { .. } => Vec::new(),
         }
     }
 }

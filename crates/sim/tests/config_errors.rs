@@ -621,7 +621,15 @@ fn likely_mistakes_are_named() {
         r#""termination": 1000, "workload": {"keys": 1000000000000},"#,
     ));
     assert!(
-        e.contains("workload.keys: expected a non-negative integer of at most 4294967295, found a number (1000000000000)"),
+        e.contains("workload.keys: expected between 1 and 1000000 keys, found 1000000000000"),
+        "{e}"
+    );
+    let e = err(&with(
+        r#"{"from": "a", "to": "h"}"#,
+        r#"{"from": "a", "to": "h", "queue": 1000000000000}"#,
+    ));
+    assert!(
+        e.contains("network.links[0].queue: expected a non-negative integer of at most 4294967295, found a number (1000000000000)"),
         "{e}"
     );
     // A sweep spec loader given a scenario.
@@ -836,4 +844,79 @@ fn timeline_hints_are_those_of_the_action() {
     ));
     assert!(e.contains(r#"did you mean "leader"?"#), "{e}");
     assert!(!e.contains(r#""last""#), "{e}");
+}
+
+/// Mistakes found by reading the messages as a new user would (each once gave a message that
+/// pointed the wrong way, or none).
+#[test]
+fn audited_mistakes_get_precise_messages() {
+    // A number beyond a 64-bit float names its key and the literal.
+    let e = err(&with(r#""termination": 1000,"#, r#""termination": 1e400,"#));
+    assert!(
+        e.contains("termination: expected a number within the range of a 64-bit float (up to about 1.8e308), found 1e400"),
+        "{e}"
+    );
+    // An empty file.
+    assert!(err("  \n").contains("expected a JSON object, found an empty file"));
+    // Control characters in an id.
+    let e = err(&with(r#""id": "a""#, r#""id": "a\nb""#));
+    assert!(
+        e.contains("expected a string without control characters"),
+        "{e}"
+    );
+    // The 2015 names of a link's ends.
+    let e = err(&with(
+        r#"{"from": "a", "to": "h"}"#,
+        r#"{"start": "a", "to": "h"}"#,
+    ));
+    assert!(e.contains("did you mean \"from\"?"), "{e}");
+    // Which form a file was read as, when a key belongs to another form.
+    let e = err(&with(
+        r#""termination": 1000,"#,
+        r#""termination": 1000, "nodes": 3,"#,
+    ));
+    assert!(
+        e.contains("read as the native format because the file has a \"network\" object"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"nodes": [{"id": 1, "type": "server"}], "links": [], "consensus": {"protocol": "raft"}}"#,
+    );
+    assert!(
+        e.contains("consensus: unknown key") && e.contains("read as the 2015 web editor's export"),
+        "{e}"
+    );
+    // A partition member takes one key, "role".
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "groups": [[{"role": "leader", "node": "a"}], "rest"]"#,
+    ));
+    assert!(e.contains("a member is a node id, or {\"role\""), "{e}");
+    // A partition with both forms says what it found.
+    let e = err(&with(
+        r#""action": "crash", "node": "a""#,
+        r#""action": "partition", "groups": [["a"], "rest"], "from": ["a"]"#,
+    ));
+    assert!(e.contains("found \"groups\", \"from\" together"), "{e}");
+}
+
+/// A 2015 snapshot that lists one node twice with different states is refused (the 2015
+/// simulator let the last win); the same state twice is harmless.
+#[test]
+fn contradictory_2015_snapshots_are_refused() {
+    let cfg = |second: bool| {
+        format!(
+            r#"{{"termination": 100, "consensus": {{"protocol": "raft"}},
+ "network": {{"nodes": [{{"type": "server", "id": 1}}, {{"type": "server", "id": 2}}],
+  "links": [{{"start": 1, "end": 2, "id": 0, "direction": "bi"}}],
+  "events": [{{"time": 0, "links": [{{"id": 0, "type": "s", "active": true}}],
+    "nodes": [{{"id": 1, "active": true}}, {{"id": 2, "active": true}}, {{"id": 1, "active": {second}}}]}}]}}}}"#
+        )
+    };
+    load_str("same.json", &cfg(true)).unwrap();
+    let e = err(&cfg(false));
+    assert!(
+        e.contains("network.events[0].nodes[2]: expected one state for node 1 at 0 ms, found two that differ: this one and network.events[0].nodes[0]"),
+        "{e}"
+    );
 }

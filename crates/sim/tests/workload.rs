@@ -84,6 +84,14 @@ fn an_overloaded_open_loop_sheds_arrivals_beyond_its_queue_limit() {
     );
     let outstanding = c["ops_outstanding"].as_u64().unwrap();
     assert!(outstanding <= 51, "{c}");
+    // The queue is full at the end: all but the one in flight wait, never submitted.
+    let n = |k: &str| c[k].as_u64().unwrap();
+    assert_eq!(n("ops_queued"), outstanding - 1, "{c}");
+    assert_eq!(
+        issued,
+        n("ops_completed") + n("ops_failed") + outstanding + n("ops_lost_in_crash"),
+        "{c}"
+    );
     assert!(skipped > 15_000, "{c}");
     assert!(
         issued + skipped > 19_000 && issued + skipped < 21_000,

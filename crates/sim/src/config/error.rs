@@ -360,17 +360,38 @@ fn backticked(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Names of the 2015 formats (and of other simulators) with their native equivalent: no typo
+/// distance links `start` to `from`.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("start", "from"),
+    ("end", "to"),
+    ("source", "from"),
+    ("target", "to"),
+    ("src", "from"),
+    ("dst", "to"),
+    ("events", "timeline"),
+];
+
 /// "did you mean ..." for `name` among `allowed`.
 pub fn suggest(name: &str, allowed: &[String], what: &str) -> String {
-    let best = allowed
+    let synonym = SYNONYMS
         .iter()
-        .map(|a| {
-            (
-                strsim::damerau_levenshtein(&name.to_ascii_lowercase(), &a.to_ascii_lowercase()),
-                a,
-            )
-        })
-        .min_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)));
+        .find(|(a, b)| name.eq_ignore_ascii_case(a) && allowed.iter().any(|x| x == b))
+        .map(|(_, b)| (0, allowed.iter().find(|x| x == b).unwrap()));
+    let best = synonym.or_else(|| {
+        allowed
+            .iter()
+            .map(|a| {
+                (
+                    strsim::damerau_levenshtein(
+                        &name.to_ascii_lowercase(),
+                        &a.to_ascii_lowercase(),
+                    ),
+                    a,
+                )
+            })
+            .min_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)))
+    });
     // At most 30 names of at most 40 characters each: a hint, not a dump of 10,000 node ids.
     const SHOWN: usize = 30;
     let short = |a: &str| {

@@ -127,6 +127,53 @@ enum ChangeKind {
     },
 }
 
+/// Refuses two changes of one element at one time that disagree (say a node listed twice in
+/// the time-0 event, once up and once down): the 2015 simulator let the last one win
+/// silently. Repeating the same state is harmless and accepted. `changes` is sorted by time.
+fn contradictions(
+    src: &Source,
+    changes: &[Change],
+    nodes: &[(Name, NodeKind)],
+    links: &[(Name, usize, usize, Direction)],
+) -> Result<(), ConfigError> {
+    let state = |c: &Change| match &c.what {
+        ChangeKind::Node { node, active } => ((0, *node), *active, None),
+        ChangeKind::Link {
+            link,
+            active,
+            class,
+        } => (
+            (1, *link),
+            *active,
+            Some(class.as_deref().unwrap_or("l").to_ascii_lowercase()),
+        ),
+    };
+    for group in changes.chunk_by(|a, b| a.at == b.at) {
+        let mut seen: BTreeMap<(u8, usize), (&Change, bool, Option<String>)> = BTreeMap::new();
+        for c in group {
+            let (key, active, class) = state(c);
+            if let Some((first, a, k)) = seen.get(&key) {
+                if *a != active || *k != class {
+                    let what = match key {
+                        (0, n) => format!("node {}", nodes[n].0),
+                        (_, l) => format!("link {}", links[l].0),
+                    };
+                    return Err(src.error(
+                        c.path.clone(),
+                        format!(
+                            "expected one state for {what} at {} ms, found two that differ: this one and {}",
+                            c.at, first.path
+                        ),
+                    ));
+                }
+            } else {
+                seen.insert(key, (c, active, class));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A 2015 link's state: up, and its latency class.
 type LinkState = (bool, String);
 
@@ -143,6 +190,7 @@ fn assemble(
     consensus: serde_json::Map<String, serde_json::Value>,
 ) -> Result<NativeConfig, ConfigError> {
     changes.sort_by(|a, b| a.at.total_cmp(&b.at));
+    contradictions(src, &changes, &nodes, &links)?;
     let mut node_up = vec![true; nodes.len()];
     let mut link_state: Vec<LinkState> = vec![(false, "l".to_string()); links.len()];
     let mut timeline = Vec::new();

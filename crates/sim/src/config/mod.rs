@@ -32,6 +32,8 @@ use std::collections::BTreeMap;
 pub const MAX_NODES: usize = 10_000;
 /// Largest accepted number of links.
 pub const MAX_LINKS: usize = 1_000_000;
+/// Largest scenario file read (a million links take about 60 MiB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Largest accepted number of timeline actions.
 pub const MAX_ACTIONS: usize = 1_000_000;
 /// Largest accepted key space.
@@ -76,8 +78,27 @@ pub fn read_text(path: &std::path::Path) -> Result<String, ConfigError> {
         position,
         hint: None,
     };
-    let bytes =
-        std::fs::read(path).map_err(|e| error(format!("cannot read the file: {e}"), None))?;
+    let cannot = |e: std::io::Error| error(format!("cannot read the file: {e}"), None);
+    // Read through a limit: `/dev/zero` or a mistaken multi-gigabyte file would otherwise be
+    // read until memory runs out.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(cannot)?,
+            MAX_FILE_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(error(
+            format!(
+                "expected a file of at most {} MiB, found a larger one",
+                MAX_FILE_BYTES >> 20
+            ),
+            None,
+        ));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -141,6 +162,9 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
         file: file.to_string(),
         text: text.to_string(),
     };
+    if text.trim().is_empty() {
+        return Err(src.error("", "expected a JSON object, found an empty file"));
+    }
     // Absurd sizes are refused before the JSON tree is built: a million nodes took 1.9 GB to
     // refuse after it. (Invalid JSON fails here too; the tree's parse below reports it.)
     if let Ok(sizes) = serde_json::from_str::<size::Sizes>(text) {
@@ -154,13 +178,34 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
             }
         }
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        path: String::new(),
-        message: format!("invalid JSON: {}", strip_pos(&e.to_string())),
-        position: Some((e.line(), e.column())),
-        hint: None,
-    })?;
+    // Parsed with path tracking, so that the one JSON error that is about a value rather than
+    // the syntax (a number beyond the range of a 64-bit float, such as 1e400) names its key.
+    let value: serde_json::Value =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(
+            |e| {
+                let (path, e) = (e.path().to_string(), e.into_inner());
+                let (line, column) = (e.line(), e.column());
+                let out_of_range = e.to_string().starts_with("number out of range");
+                ConfigError {
+                    file: file.to_string(),
+                    message: if out_of_range {
+                        format!(
+                            "expected a number within the range of a 64-bit float (up to about 1.8e308), found {}",
+                            number_before(text, line, column)
+                        )
+                    } else {
+                        format!("invalid JSON: {}", strip_pos(&e.to_string()))
+                    },
+                    path: if out_of_range && path != "." {
+                        path
+                    } else {
+                        String::new()
+                    },
+                    position: Some((line, column)),
+                    hint: None,
+                }
+            },
+        )?;
     let obj = match &value {
         serde_json::Value::Object(o) => o,
         other => {
@@ -186,6 +231,12 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
             "expected a scenario, found a sweep spec (it has \"base\" and \"measure\"): run it with `coracle sweep FILE --output-dir DIR`",
         ));
     }
+    if obj.contains_key("sweep") && !obj.contains_key("network") && !obj.contains_key("nodes") {
+        return Err(src.error(
+            "",
+            "expected a scenario, found a benchmark workload that points at a sweep spec (it has \"sweep\"): time it with `coracle bench --one FILE`, or run the spec it names with `coracle sweep SPEC --output-dir DIR`",
+        ));
+    }
     let net_events = obj
         .get("network")
         .and_then(|n| n.as_object())
@@ -193,31 +244,68 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, ConfigError> {
     if net_events {
         // A native file with a stray `network.events` would otherwise get messages about keys
         // of a format its author never meant.
-        let why = |mut e: ConfigError| {
-            let why = "read as the 2015 simulator format because `network` has an \"events\" key (the native format has a top-level \"timeline\")";
-            if e.message.starts_with("unknown key") {
-                e.hint = Some(match e.hint.take() {
-                    Some(h) => format!("{h}\n  hint: {why}"),
-                    None => why.into(),
-                });
-            }
-            e
+        let why = |e| {
+            format_hint(
+                e,
+                false,
+                "read as the 2015 simulator format because `network` has an \"events\" key (the native format has a top-level \"timeline\")",
+            )
         };
         let cfg: legacy::Legacy = parse(&src, "").map_err(why)?;
         return legacy::resolve_legacy(cfg, src.clone()).map_err(why);
     }
     if is_web_export(obj) {
-        let cfg: legacy::WebExport = parse(&src, "")?;
+        let why = |e| {
+            format_hint(
+                e,
+                true,
+                "read as the 2015 web editor's export because the top level has a \"nodes\" list and no \"network\" (the native format puts \"nodes\" and \"links\" inside \"network\")",
+            )
+        };
+        let cfg: legacy::WebExport = parse(&src, "").map_err(why)?;
         return legacy::resolve_web(cfg, src);
     }
     // Compact form: a number of nodes (anything but a list, so that `"nodes": "three"` is
     // reported as a wrong type rather than as an unknown key of the native format).
     if !obj.contains_key("network") && obj.get("nodes").is_some_and(|n| !n.is_array()) {
-        let cfg: legacy::Compact = parse(&src, "")?;
+        let why = |e| {
+            format_hint(
+                e,
+                true,
+                "read as the compact form because the top level has \"nodes\" (a number) and no \"network\"",
+            )
+        };
+        let cfg: legacy::Compact = parse(&src, "").map_err(why)?;
         return legacy::resolve_compact(cfg, src);
     }
-    let cfg: NativeConfig = parse(&src, "").map_err(|e| timeline_hint(e, &value))?;
+    let why = |e| {
+        let e = timeline_hint(e, &value);
+        if obj.contains_key("network") {
+            format_hint(
+                e,
+                true,
+                "read as the native format because the file has a \"network\" object (the compact form, \"nodes\": N, has none)",
+            )
+        } else {
+            e
+        }
+    };
+    let cfg: NativeConfig = parse(&src, "").map_err(why)?;
     resolve(cfg, src, Format::Native)
+}
+
+/// Adds to an unknown-key error which of the file forms it was read as and why: a key that
+/// belongs to another form is otherwise reported against keys its author never meant.
+/// `top_only`: only for keys at the top level (where the forms differ).
+fn format_hint(mut e: ConfigError, top_only: bool, why: &str) -> ConfigError {
+    let top = !e.path.contains(['.', '[']);
+    if e.message.starts_with("unknown key") && (top || !top_only) {
+        e.hint = Some(match e.hint.take() {
+            Some(h) => format!("{h}\n  hint: {why}"),
+            None => why.into(),
+        });
+    }
+    e
 }
 
 /// Replaces the generic hint of an unknown key or value inside a timeline action with the
@@ -277,6 +365,28 @@ pub fn parse_value<T: DeserializeOwned>(
         let inner = e.into_inner();
         src.from_serde(prefix, &path, &inner.to_string(), None)
     })
+}
+
+/// The number literal that ends at (or just before) a 1-based line and column, as serde_json
+/// reports the position of an out-of-range number.
+fn number_before(text: &str, line: usize, column: usize) -> String {
+    let Some(l) = text.lines().nth(line.saturating_sub(1)) else {
+        return "a number".into();
+    };
+    let end = l.char_indices().nth(column).map_or(l.len(), |(i, _)| i);
+    let head = &l[..end];
+    let is_num = |c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E');
+    let head = head.trim_end_matches(|c: char| !is_num(c));
+    let start = head
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_num(c))
+        .last()
+        .map_or(head.len(), |(i, _)| i);
+    match &head[start..] {
+        "" => "a number".into(),
+        n => n.to_string(),
+    }
 }
 
 fn strip_pos(s: &str) -> String {
@@ -944,7 +1054,14 @@ fn client_workload(
             if present {
                 Err(src.error(
                     error::join(p, key),
-                    format!("key \"{key}\" does not apply to a \"{kind}\" workload"),
+                    format!(
+                        "key \"{key}\" does not apply to {} \"{kind}\" workload",
+                        if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        }
+                    ),
                 ))
             } else {
                 Ok(())
@@ -1007,13 +1124,14 @@ fn client_workload(
             }
         }
     };
-    let keys = w.keys.or(inherit.map(|x| x.keys)).unwrap_or(5);
-    if keys == 0 || keys > MAX_KEYS {
+    let keys = w.keys.or(inherit.map(|x| u64::from(x.keys))).unwrap_or(5);
+    if keys == 0 || keys > u64::from(MAX_KEYS) {
         return Err(src.error(
             error::join(p, "keys"),
             format!("expected between 1 and {MAX_KEYS} keys, found {keys}"),
         ));
     }
+    let keys = keys as u32;
     let read_fraction = probability(
         src,
         &error::join(p, "read_fraction"),
@@ -1047,7 +1165,14 @@ fn client_workload(
     if let Some(stop) = stop
         && stop < start
     {
-        return Err(src.error(error::join(p, "stop"), "expected stop ≥ start"));
+        return Err(src.error(
+            error::join(p, "stop"),
+            format!(
+                "expected stop ≥ start ({} ms), found {} ms",
+                coracle_core::time_to_ms(start),
+                coracle_core::time_to_ms(stop)
+            ),
+        ));
     }
     let queue_limit = w
         .queue_limit

@@ -653,6 +653,13 @@ impl<'de> Deserialize<'de> for Name {
                         &"a non-empty string",
                     ));
                 }
+                // Ids are printed in tables and traces: a newline or a NUL in one breaks them.
+                if v.chars().any(char::is_control) {
+                    return Err(E::invalid_value(
+                        de::Unexpected::Str(v),
+                        &"a string without control characters (newlines, tabs, ...)",
+                    ));
+                }
                 Ok(Name::Str(v.to_string()))
             }
         }
@@ -833,8 +840,10 @@ pub struct WorkloadSpec {
     pub max: Option<f64>,
     /// Number of keys; operations pick one uniformly (default 5).
     #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub keys: Option<u32>,
+    // Read wide so that an out-of-range count gets the range check's message, not the integer
+    // type's.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub keys: Option<u64>,
     /// Fraction of operations that are reads (default 0.5).
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]

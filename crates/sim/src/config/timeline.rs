@@ -145,6 +145,11 @@ pub(super) fn action_hint(
             }
             _ => &["leader", "follower", "candidate"],
         }
+    } else if key.contains('[') {
+        // A key inside a member of `groups`, `from` or `to`.
+        return Some(
+            "a member is a node id, or {\"role\": \"leader\"}, {\"role\": \"follower\"} or {\"role\": \"candidate\"} (one key, \"role\")".into(),
+        );
     } else {
         let mut keys = vec!["at", "delay", "action"];
         keys.extend(allowed(kind));
@@ -432,8 +437,27 @@ fn action(r: &Refs<'_>, p: &str, name: &str, a: &ActionSpec) -> Result<Action, C
                 }
                 Action::OneWay { from, to }
             }
-            _ => {
-                return Err(src.error(p, "action \"partition\" needs either \"groups\" or both \"from\" and \"to\" (a one-way partition)"));
+            (g, f, t) => {
+                let given: Vec<&str> = [
+                    ("groups", g.is_some()),
+                    ("from", f.is_some()),
+                    ("to", t.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(k, set)| set.then_some(k))
+                .collect();
+                let found = match given.as_slice() {
+                    [] => "none of them".to_string(),
+                    [k] => format!("only \"{k}\""),
+                    ks => format!(
+                        "{} together",
+                        ks.iter()
+                            .map(|k| format!("\"{k}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(src.error(p, format!("action \"partition\" needs either \"groups\" or both \"from\" and \"to\" (a one-way partition), found {found}")));
             }
         },
         Heal => Action::Heal,
@@ -565,8 +589,17 @@ fn resolve_chaos(src: &Source, c: &ChaosSpec, termination: Time) -> Result<Chaos
         Some(s) => Some(time_at(src, "chaos.stop", s)?),
         None => None,
     };
-    if stop.is_some_and(|s| s < start) {
-        return Err(src.error("chaos.stop", "expected stop ≥ start"));
+    if let Some(s) = stop
+        && s < start
+    {
+        return Err(src.error(
+            "chaos.stop",
+            format!(
+                "expected stop ≥ start ({} ms), found {} ms",
+                coracle_core::time_to_ms(start),
+                coracle_core::time_to_ms(s)
+            ),
+        ));
     }
     let fault = |name: &str,
                  f: &Option<spec::ChaosFault>,

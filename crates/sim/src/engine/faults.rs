@@ -284,7 +284,7 @@ impl<P: Protocol> Engine<'_, P> {
         if let Some(t) = &mut self.tracer {
             let mut line = rec.clone();
             line["kind"] = json!("action");
-            let _ = t.record(&line);
+            t.record(&line);
         }
         if self.fired.len() < MAX_FIRED {
             self.fired.push(rec);

@@ -345,6 +345,8 @@ pub struct ClientReport {
     pub failed: u64,
     pub skipped: u64,
     pub outstanding: u64,
+    /// Of the outstanding, those still waiting in the client's queue (not yet submitted).
+    pub queued: u64,
     pub lost: u64,
     pub latency: crate::metrics::Histogram,
 }
@@ -1082,7 +1084,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 let nodes: Vec<Value> = v.nodes.iter().map(|n| self.name(n.index())).collect();
                 let rec = json!({ "t": time_to_ms(self.now), "kind": "violation", "invariant": v.invariant, "nodes": nodes, "message": v.message });
                 if let Some(t) = &mut self.tracer {
-                    let _ = t.record(&rec);
+                    t.record(&rec);
                 }
             }
             self.violation = Some(v);
@@ -1158,6 +1160,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     failed: c.failed,
                     skipped: c.skipped,
                     outstanding: c.outstanding(),
+                    queued: c.queue.len() as u64,
                     latency: c.latency.clone(),
                     lost: c.lost,
                 })
@@ -1171,7 +1174,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             .filter(|p| p.live && p.from != p.to)
             .count() as u64;
         if let Some(t) = &mut self.tracer {
-            let _ = t.flush();
+            t.flush();
         }
         Outcome {
             seed: self.seed,
@@ -1238,7 +1241,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         }
         buf.push(b'}');
         if let Some(t) = &mut self.tracer {
-            let _ = t.record_line(&buf);
+            t.record_line(&buf);
         }
         self.trace_buf = buf;
     }
