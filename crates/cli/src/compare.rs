@@ -11,7 +11,8 @@ use std::process::ExitCode;
 pub struct CompareArgs {
     /// The scenario file.
     pub config: PathBuf,
-    /// Protocols to compare, comma-separated.
+    /// Protocols to compare, comma-separated; `vrr-durable` is VRR with `"durable": true`
+    /// (replicas that write to disk, like Raft's).
     #[arg(long, value_delimiter = ',', default_value = "raft,vrr")]
     pub protocols: Vec<String>,
     /// Master seed (the same for every protocol).
@@ -21,6 +22,9 @@ pub struct CompareArgs {
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
+
+/// The name under which `compare` runs VRR with durable replicas.
+const DURABLE_VRR: &str = "vrr-durable";
 
 /// Printed under the table when Raft and VRR are compared: what the rows count differently.
 const RAFT_VRR_NOTE: [&str; 3] = [
@@ -56,9 +60,14 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
         let mut s = base.clone();
         s.protocol = p.clone();
-        if !coracle_sim::config::PROTOCOLS.contains(&p.as_str()) {
+        if p == DURABLE_VRR {
+            s.protocol = "vrr".into();
+            if let Some(c) = s.consensus.as_object_mut() {
+                c.insert("durable".into(), true.into());
+            }
+        } else if !coracle_sim::config::PROTOCOLS.contains(&p.as_str()) {
             eprintln!(
-                "error: --protocols: unknown protocol \"{p}\" (known: {})",
+                "error: --protocols: unknown protocol \"{p}\" (known: {}, {DURABLE_VRR})",
                 coracle_sim::config::PROTOCOLS.join(", ")
             );
             return ExitCode::from(EXIT_USAGE);
@@ -124,10 +133,20 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
         outln!();
     }
-    if args.protocols.iter().any(|p| p == "raft") && args.protocols.iter().any(|p| p == "vrr") {
+    let has = |name: &str| args.protocols.iter().any(|p| p == name);
+    if has("raft") && (has("vrr") || has(DURABLE_VRR)) {
         for line in RAFT_VRR_NOTE {
             outln!("  {line}");
         }
+    }
+    let disk = base.storage.mean_ms();
+    if has("raft") && has("vrr") && !has(DURABLE_VRR) && disk > 0.0 {
+        outln!(
+            "  note: raft answers only after its disk writes (storage: {disk} ms each on average); diskless vrr"
+        );
+        outln!(
+            "        writes nothing, so its latencies are not like for like: add {DURABLE_VRR} to --protocols"
+        );
     }
     for p in &args.protocols {
         for note in all[p]["notes"].as_array().into_iter().flatten() {

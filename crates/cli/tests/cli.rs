@@ -652,6 +652,41 @@ fn compare_of_raft_and_vrr_notes_what_the_rows_count_differently() {
     assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
 }
 
+/// With a disk-latency model, `compare` says that diskless VRR's latencies are not like for
+/// like with Raft's, and `vrr-durable` runs VRR with durable replicas (which then write too).
+#[test]
+fn compare_names_the_disk_bias_and_runs_durable_vrr() {
+    let out_json = tmp("compare-disk.json");
+    let args = |protocols: &'static str, out: &str| {
+        coracle(&[
+            "compare",
+            "examples/crash-recover.json",
+            "--protocols",
+            protocols,
+            "--seed",
+            "3",
+            "--output",
+            out,
+        ])
+    };
+    let o = args("raft,vrr", out_json.to_str().unwrap());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("note: raft answers only after its disk writes"),
+        "{}",
+        stdout(&o)
+    );
+    let o = args("raft,vrr,vrr-durable", out_json.to_str().unwrap());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("disk writes"), "{}", stdout(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    assert_eq!(r["vrr-durable"]["protocol"], "vrr");
+    let p50 = |p: &str| r[p]["clients"]["latency_ms"]["p50"].as_f64().unwrap();
+    // Durable replicas wait for the disk (2 ms a write here) before answering.
+    assert!(p50("vrr-durable") > p50("vrr") + 2.0, "{r:#}");
+}
+
 /// A server down at the end shows what its disk holds (durable term and log), not its last
 /// volatile state or zeros; its commit index and applied entries read "-".
 #[test]

@@ -278,27 +278,40 @@ impl LeaderStats {
 }
 
 /// Whether some leader is followed by a majority of all servers: itself plus servers that
-/// are up, in its term, and name it as their leader (see [`LeaderStats`]).
+/// are up, in its term, and name it as their leader (see [`LeaderStats`]), counting only
+/// servers that can act and exchange messages with it: `able(i)` says a server is running
+/// (up and not paused), `linked(i, j)` that messages get from `i` to `j` and back (a route
+/// exists, no partition or isolation stops them). Without these a leader paused by a GC or
+/// cut into a minority would count as available until its followers' timers ran out.
 pub fn cluster_available(
     obs: impl Fn(usize) -> Observation,
     is_server: &[bool],
     servers: usize,
+    able: impl Fn(usize) -> bool,
+    mut linked: impl FnMut(usize, usize) -> bool,
 ) -> bool {
     let majority = servers / 2 + 1;
     (0..is_server.len()).any(|i| {
         let o = obs(i);
-        is_server[i]
-            && o.role == Role::Leader
-            && (0..is_server.len())
-                .filter(|&j| {
-                    let p = obs(j);
-                    is_server[j]
-                        && p.term == o.term
-                        && (j == i || p.leader == Some(NodeId(i as u32)))
-                        && p.role != Role::Down
-                })
-                .count()
-                >= majority
+        if !(is_server[i] && o.role == Role::Leader && able(i)) {
+            return false;
+        }
+        let mut n = 0;
+        for (j, &server) in is_server.iter().enumerate() {
+            let p = obs(j);
+            if server
+                && p.term == o.term
+                && (j == i || p.leader == Some(NodeId(i as u32)))
+                && p.role != Role::Down
+                && (j == i || (able(j) && linked(i, j)))
+            {
+                n += 1;
+                if n >= majority {
+                    return true;
+                }
+            }
+        }
+        false
     })
 }
 

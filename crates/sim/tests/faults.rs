@@ -726,3 +726,37 @@ fn roles_in_one_partition_pick_different_nodes() {
         );
     }
 }
+
+/// The availability metric counts a leader only while it can act and reach a majority: a
+/// paused leader, or one cut into a minority, makes the cluster unavailable from the fault's
+/// instant, not from when the followers' timers run out (the state of no node changes then).
+#[test]
+fn a_paused_or_cut_off_leader_is_not_available() {
+    let cfg = serde_json::json!({
+        "termination": 12000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150,
+                      "election_timeout_max": 300, "heartbeat_interval": 50},
+        "network": {"nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"},
+                              {"id": 3, "type": "server"}, {"id": 4, "type": "server"},
+                              {"id": 5, "type": "server"}], "mesh": true},
+        "timeline": [
+            {"at": 2000, "action": "pause", "role": "leader"},
+            {"at": 4000, "action": "resume", "role": "last"},
+            {"at": 6000, "action": "partition",
+             "groups": [[{"role": "leader"}, {"role": "follower"}], "rest"]},
+            {"at": 9000, "action": "heal"}
+        ]
+    });
+    for seed in 1..=5 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let starts: Vec<f64> = r["protocol_stats"]["unavailability_windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[0].as_f64().unwrap())
+            .collect();
+        assert!(starts.contains(&2000.0), "seed {seed}: {starts:?}");
+        assert!(starts.contains(&6000.0), "seed {seed}: {starts:?}");
+    }
+}

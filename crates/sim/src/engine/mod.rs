@@ -651,8 +651,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     self.fire(node as usize, timer as usize);
                 }
             }
-            Kind::Action { index } => self.action(index as usize),
-            Kind::Flap { index } => self.flap(index as usize),
+            // A fault may stop a leader from acting or from reaching its followers without
+            // any node's state changing.
+            Kind::Action { index } => {
+                self.action(index as usize);
+                self.update_availability();
+            }
+            Kind::Flap { index } => {
+                self.flap(index as usize);
+                self.update_availability();
+            }
             Kind::Tick { node, epoch } => {
                 let slot = &mut self.nodes[node as usize];
                 if slot.up && slot.epoch == epoch {
@@ -1073,7 +1081,28 @@ impl<'s, P: Protocol> Engine<'s, P> {
     }
 
     fn update_availability(&mut self) {
-        let a = cluster_available(|i| self.nodes[i].obs, &self.is_server, self.servers);
+        let Engine {
+            nodes,
+            net,
+            cuts,
+            is_server,
+            servers,
+            ..
+        } = self;
+        let nodes = &*nodes;
+        let sends = |net: &mut Topology, a: usize, b: usize| {
+            !nodes[a].mute
+                && !nodes[b].deaf
+                && !cuts.iter().any(|(_, c)| c.blocks(a, b))
+                && net.next_hop(a, b) != crate::topology::NONE
+        };
+        let a = cluster_available(
+            |i| nodes[i].obs,
+            is_server,
+            *servers,
+            |i| nodes[i].up && !nodes[i].paused,
+            |i, j| sends(net, i, j) && sends(net, j, i),
+        );
         self.leaders.set_available(self.now, a);
     }
 

@@ -64,7 +64,7 @@ pub(super) enum Cut {
 }
 
 impl Cut {
-    fn blocks(&self, a: usize, b: usize) -> bool {
+    pub(super) fn blocks(&self, a: usize, b: usize) -> bool {
         match self {
             Cut::Groups(g) => g[a] != 0 && g[b] != 0 && g[a] != g[b],
             Cut::OneWay { from, to } => from[a] && to[b],
