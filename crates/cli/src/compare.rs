@@ -1,6 +1,6 @@
 //! `coracle compare`: one seeded scenario under several protocols, metrics side by side.
 
-use crate::{EXIT_USAGE, EXIT_VIOLATION, config_error, fresh_seed};
+use crate::{EXIT_USAGE, EXIT_VIOLATION, fresh_seed};
 use clap::Args;
 use coracle_sim::{CheckOptions, RunOptions};
 use serde_json::Value;
@@ -18,6 +18,9 @@ pub struct CompareArgs {
     /// Master seed (the same for every protocol).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
+    /// Override a value of the file first, as `coracle run --set` does. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// Write all results as one JSON object keyed by protocol.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -46,13 +49,13 @@ fn cell(v: &Value) -> String {
 }
 
 pub fn main(args: CompareArgs) -> ExitCode {
-    let base = match coracle_sim::load_file(&args.config) {
+    let base = match crate::load_scenario(&args.config, &args.set) {
         Ok(s) => s,
-        Err(e) => return config_error(&e),
+        Err(code) => return code,
     };
     let seed = args.seed.or(base.seed).unwrap_or_else(fresh_seed);
     let mut all = serde_json::Map::new();
-    let mut failed = false;
+    let mut failed = Vec::new();
     for (k, p) in args.protocols.iter().enumerate() {
         if args.protocols[..k].contains(p) {
             eprintln!("error: --protocols: \"{p}\" is named twice");
@@ -83,11 +86,14 @@ pub fn main(args: CompareArgs) -> ExitCode {
             eprintln!("error: under protocol \"{p}\": {m}");
             return ExitCode::from(EXIT_USAGE);
         }
-        failed |= r.outcome.violation.is_some()
+        if r.outcome.violation.is_some()
             || matches!(
                 r.linearizability.verdict,
                 coracle_check::Verdict::Violation(_)
-            );
+            )
+        {
+            failed.push(p.clone());
+        }
         all.insert(p.clone(), r.results);
     }
     let rows: &[(&str, &[&str])] = &[
@@ -162,11 +168,18 @@ pub fn main(args: CompareArgs) -> ExitCode {
         eprintln!("error: cannot write {}: {e}", o.display());
         return ExitCode::from(EXIT_USAGE);
     }
-    if failed {
+    for p in &failed {
+        let (protocol, durable) = match p.as_str() {
+            DURABLE_VRR => ("vrr", " --set consensus.durable=true"),
+            other => (other, ""),
+        };
         eprintln!(
-            "a safety check failed; reproduce each with: coracle run {} --seed {seed} (with the protocol changed)",
-            args.config.display()
+            "a safety check failed under {p}; reproduce with: coracle run {}{} --set consensus.protocol={protocol}{durable} --seed {seed}",
+            crate::shell_quote(&crate::shown(&args.config)),
+            crate::set_args(&args.set),
         );
+    }
+    if !failed.is_empty() {
         return ExitCode::from(EXIT_VIOLATION);
     }
     ExitCode::SUCCESS

@@ -169,6 +169,45 @@ pub fn config_error(e: &coracle_sim::ConfigError) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// Loads a scenario file with `--set PATH=VALUE` overrides applied to its JSON first (paths
+/// as in sweep specs, in the file's own form; a value that is not JSON is taken as a string).
+/// Errors are printed; the exit code is returned.
+pub fn load_scenario(
+    path: &std::path::Path,
+    sets: &[String],
+) -> Result<coracle_sim::Scenario, ExitCode> {
+    if sets.is_empty() {
+        return coracle_sim::load_file(path).map_err(|e| config_error(&e));
+    }
+    let text = coracle_sim::config::read_text(path).map_err(|e| config_error(&e))?;
+    let mut doc: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(d) => d,
+        // The loader's own message (line, column, what was found).
+        Err(_) => return coracle_sim::load_file(path).map_err(|e| config_error(&e)),
+    };
+    for set in sets {
+        let Some((at, raw)) = set.split_once('=') else {
+            eprintln!("error: --set {set}: expected PATH=VALUE, e.g. consensus.prevote=true");
+            return Err(ExitCode::from(EXIT_USAGE));
+        };
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| raw.into());
+        if let Err(m) = coracle_sim::sweep::spec::set_path(&mut doc, at.trim(), value) {
+            eprintln!("error: --set {set}: {m}");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    }
+    let name = format!("{} (with --set)", shown(path));
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    coracle_sim::load_str(&name, &text).map_err(|e| config_error(&e))
+}
+
+/// `--set` arguments as they would be typed again, for reproduce commands.
+pub fn set_args(sets: &[String]) -> String {
+    sets.iter()
+        .map(|s| format!(" --set {}", shell_quote(s)))
+        .collect()
+}
+
 /// The path as typed, for messages and reproduce commands.
 pub fn shown(p: &std::path::Path) -> String {
     p.display().to_string()

@@ -26,6 +26,11 @@ pub struct RunArgs {
     /// Write the event trace (JSON Lines) here.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Override a value of the file before it is read: PATH=VALUE, with PATH as in sweep
+    /// specs (consensus.prevote, network.links[2].loss, workload.clients.c1.rate) and VALUE
+    /// JSON (a bare word is a string). Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// Print nothing but errors, warnings and, when no --seed was given, the drawn seed (on
     /// stderr: without it the run could not be repeated).
     #[arg(long, short)]
@@ -33,9 +38,9 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs) -> ExitCode {
-    let scenario = match coracle_sim::load_file(&args.config) {
+    let scenario = match crate::load_scenario(&args.config, &args.set) {
         Ok(s) => s,
-        Err(e) => return config_error(&e),
+        Err(code) => return code,
     };
     let max = coracle_sim::config::MAX_TERMINATION_MS;
     if let Some(u) = args.until
@@ -74,8 +79,9 @@ pub fn main(args: RunArgs) -> ExitCode {
         },
     };
     let mut reproduce = format!(
-        "coracle run {} --seed {seed}",
-        shell_quote(&shown(&args.config))
+        "coracle run {}{} --seed {seed}",
+        shell_quote(&shown(&args.config)),
+        crate::set_args(&args.set)
     );
     if let Some(u) = args.until {
         reproduce.push_str(&format!(" --until {u}"));

@@ -820,3 +820,44 @@ fn unwritable_outputs_are_errors() {
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
 }
+
+/// `--set PATH=VALUE` overrides a value of the file before it is read; the reproduce command
+/// keeps it, and a bad override is a usage error naming it.
+#[test]
+fn set_overrides_the_file_and_is_kept_in_the_reproduce_command() {
+    let o = coracle(&[
+        "run",
+        "examples/teaching/storm.json",
+        "--seed",
+        "1",
+        "--quiet",
+        "--set",
+        r#"consensus.unsafe=["no_log_check"]"#,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            r#"reproduce with: coracle run examples/teaching/storm.json --set 'consensus.unsafe=["no_log_check"]' --seed 1"#
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Without the override the same run is safe.
+    let o = coracle(&[
+        "run",
+        "examples/teaching/storm.json",
+        "--seed",
+        "1",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for (set, says) in [
+        ("consensus.prevote", "expected PATH=VALUE"),
+        ("network.links[99].loss=1", "has no network.links"),
+        ("consensus.prevote=maybe", "(with --set):"),
+    ] {
+        let o = coracle(&["run", "examples/raft-5.json", "--seed", "1", "--set", set]);
+        assert_eq!(o.status.code(), Some(2), "{set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{set}: {}", stderr(&o));
+    }
+}
