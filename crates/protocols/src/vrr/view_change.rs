@@ -5,6 +5,9 @@ use super::server::{DvcInfo, Status, VrrServer};
 use super::{Entry, Vrr, VrrMsg, VrrTimer};
 use coracle_core::{Ctx, NodeId, Out, Time};
 
+/// The least [`VrrServer::suffix_limit`]: the default `max_entries_per_message`.
+pub(crate) const SUFFIX_LIMIT: u64 = 64;
+
 impl VrrServer {
     /// The primary-failure timeout of a backup, or the limit on a view change.
     pub(crate) fn on_view_change_timeout(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
@@ -150,7 +153,17 @@ impl VrrServer {
         }
     }
 
-    /// Whether the new primary reported a commit-number more than `max_entries_per_message`
+    /// The most ops a StartView carries, and how many committed ops a new primary may lack
+    /// before DoViewChanges are withheld from it: `max_entries_per_message`, but at least
+    /// [`SUFFIX_LIMIT`] (a small batch size paces state transfer; as a limit on view-change
+    /// messages it turned catch-ups of a few dozen ops into many round trips and failed
+    /// views: `examples/teaching/storm.json` as VRR, whose batches are 4 entries, had three
+    /// times as many leaderless windows over 3 s).
+    fn suffix_limit(&self) -> u64 {
+        self.p.max_entries.max(SUFFIX_LIMIT)
+    }
+
+    /// Whether the new primary reported a commit-number more than [`Self::suffix_limit`] ops
     /// below ours: it lacks that many committed ops, which our DoViewChange would have to
     /// carry (each sender's, and each retransmission). On a slow link those copies queued for
     /// seconds ahead of everything else the primary was to receive, and the views of a
@@ -163,7 +176,7 @@ impl VrrServer {
         let primary = self.p.pos(self.p.primary(self.view));
         primary
             .and_then(|i| self.peer_commit[i])
-            .is_some_and(|c| c.saturating_add(self.p.max_entries) < self.commit)
+            .is_some_and(|c| c.saturating_add(self.suffix_limit()) < self.commit)
     }
 
     /// §4.2 step 2: after StartViewChange from f other replicas, DoViewChange to the new
@@ -256,7 +269,7 @@ impl VrrServer {
     /// view's Commits queued behind it until the backups started another view change.
     fn start_view_msg(&self, theirs: Option<u64>) -> VrrMsg {
         let base = theirs.map_or(self.commit, |c| c.min(self.commit));
-        let after = base.max(self.op().saturating_sub(self.p.max_entries));
+        let after = base.max(self.op().saturating_sub(self.suffix_limit()));
         VrrMsg::StartView {
             view: self.view,
             op: self.op(),

@@ -875,13 +875,21 @@ fn view_change_messages_carry_the_log_after_what_the_receiver_already_holds() {
 }
 
 #[test]
-fn start_view_carries_at_most_max_entries_and_a_far_behind_replica_transfers_the_rest() {
+fn start_view_carries_at_most_64_ops_and_a_far_behind_replica_transfers_the_rest() {
+    // max_entries_per_message below 64 paces state transfer only; view-change messages are
+    // limited to 64 ops (above it, to max_entries_per_message).
     let mut c = cfg();
     c.max_entries_per_message = 2;
-    let log = log_of(&[0, 0, 0, 0, 0], 0);
-    // Replica 1 of 3, the primary of view 1, holds ops 1-5, all committed.
+    let log = log_of(&[0; 70], 0);
+    // Replica 1 of 3, the primary of view 1, holds ops 1-70, all committed.
     let (mut p, _) = Solo::new(c.clone(), 3, 1, disk(0, 0, log.clone()));
-    p.recv(0, VrrMsg::Commit { view: 0, commit: 5 });
+    p.recv(
+        0,
+        VrrMsg::Commit {
+            view: 0,
+            commit: 70,
+        },
+    );
     p.fire(VrrTimer::ViewChange);
     p.recv(2, VrrMsg::StartViewChange { view: 1, commit: 0 });
     let outs = p.recv(
@@ -898,23 +906,19 @@ fn start_view_carries_at_most_max_entries_and_a_far_behind_replica_transfers_the
     assert!(p.node.is_primary());
     let sv = |after: u64| VrrMsg::StartView {
         view: 1,
-        op: 5,
-        commit: 5,
+        op: 70,
+        commit: 70,
         after,
-        after_view: if after == 0 {
-            0
-        } else {
-            log[after as usize - 1].view
-        },
+        after_view: 0,
         entries: log[after as usize..].to_vec(),
     };
-    // Replica 2 holds nothing: its StartView carries the last two ops only (it cannot attach
-    // them and fetches the log by state transfer in batches); replica 0, unheard, the ops
-    // after the commit-number: none.
-    assert_eq!(sent_to(&outs, 2), vec![sv(3)]);
-    assert_eq!(sent_to(&outs, 0), vec![sv(5)]);
+    // Replica 2 holds nothing: its StartView carries the last 64 ops only (it cannot attach
+    // them and fetches the log by state transfer); replica 0, unheard, the ops after the
+    // commit-number: none.
+    assert_eq!(sent_to(&outs, 2), vec![sv(6)]);
+    assert_eq!(sent_to(&outs, 0), vec![sv(70)]);
     let (mut b, _) = Solo::new(c, 3, 2, disk(0, 0, vec![]));
-    let outs = b.recv(1, sv(3));
+    let outs = b.recv(1, sv(6));
     assert!(b.node.transferring());
     assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 0 }]);
     // Each NewState from the primary re-arms its timer: the primary is alive.
@@ -924,8 +928,8 @@ fn start_view_carries_at_most_max_entries_and_a_far_behind_replica_transfers_the
             view: 1,
             after: 0,
             entries: log[..2].to_vec(),
-            op: 5,
-            commit: 5,
+            op: 70,
+            commit: 70,
         },
     );
     assert!(
@@ -958,8 +962,8 @@ fn a_do_view_change_is_withheld_from_a_primary_that_lacks_many_committed_ops() {
             .filter(|m| matches!(m, VrrMsg::DoViewChange { .. }))
             .count()
     };
-    // The primary reports commit-number 10: 90 committed ops (more than the 64 of
-    // max_entries_per_message) would have to cross in each copy. Withheld, as if lost; so
+    // The primary reports commit-number 10: 90 committed ops (more than 64, or than
+    // max_entries_per_message if larger) would have to cross in each copy. Withheld, as if lost; so
     // are the retransmissions.
     let mut b = setup();
     assert_eq!(
