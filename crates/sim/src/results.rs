@@ -204,41 +204,56 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
         "actions_total": o.fired_total,
         "warnings": warnings,
     });
-    doc["notes"] = json!(notes(o));
+    doc["notes"] = json!(notes(o, loses_state_on_crash(s)));
     doc
+}
+
+/// Whether the servers of `s` lose their state when they crash: diskless VRR replicas
+/// (`durable` absent or false). A down one holds nothing, and comes back recovering.
+pub fn loses_state_on_crash(s: &Scenario) -> bool {
+    s.protocol == "vrr" && s.consensus.get("durable").and_then(Value::as_bool) != Some(true)
 }
 
 /// What is said in words about how a run ended: the results' `notes`, and the `notes` of a
 /// sweep's trial (which often has only the engine's outcome). Read from the final roles of
-/// the servers.
-pub fn notes(o: &Outcome) -> Vec<String> {
+/// the servers; `diskless` is [`loses_state_on_crash`] of the scenario.
+pub fn notes(o: &Outcome, diskless: bool) -> Vec<String> {
     let servers = o.nodes.iter().filter(|n| n.kind == NodeKind::Server);
-    let recovering = servers
-        .clone()
-        .filter(|n| n.obs.role == Role::Recovering)
-        .count();
-    recovering_note(servers.count(), recovering)
+    let count = |role: Role| servers.clone().filter(|n| n.obs.role == role).count();
+    let down = if diskless { count(Role::Down) } else { 0 };
+    recovering_note(servers.clone().count(), count(Role::Recovering), down)
         .into_iter()
         .collect()
 }
 
-/// [`recovering_note`] read from a results document's `nodes` (a results file read back).
-pub fn stall_note(doc: &Value) -> Option<String> {
+/// [`recovering_note`] read from a results document's `nodes` (a results file read back);
+/// `diskless` as for [`notes`] (the document does not say whether the replicas were durable).
+pub fn stall_note(doc: &Value, diskless: bool) -> Option<String> {
     let nodes = doc["nodes"].as_array()?;
     let servers: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "server").collect();
-    let recovering = servers.iter().filter(|n| n["role"] == "recovering").count();
-    recovering_note(servers.len(), recovering)
+    let count = |role: &str| servers.iter().filter(|n| n["role"] == role).count();
+    let down = if diskless { count("down") } else { 0 };
+    recovering_note(servers.len(), count("recovering"), down)
 }
 
 /// VRR's known dead end (§4.3 assumes at most f replicas fail at once), said in words: the
 /// checks are all ok and only the availability numbers show it, which a liveness bug would show
-/// too. `servers` is the cluster's size, `recovering` how many of its replicas end in the
-/// recovering role.
-pub fn recovering_note(servers: usize, recovering: usize) -> Option<String> {
+/// too. `servers` is the cluster's size; `recovering` how many of its replicas end in the
+/// recovering role and `down` how many diskless ones end down: both lost their state (a down
+/// one comes back recovering), so together they count against f.
+pub fn recovering_note(servers: usize, recovering: usize, down: usize) -> Option<String> {
     let f_max = servers.saturating_sub(1) / 2;
-    (recovering > f_max).then(|| {
+    let lost = recovering + down;
+    (lost > f_max).then(|| {
+        let what = if down == 0 {
+            format!("{recovering} of {servers} replicas end recovering")
+        } else {
+            format!(
+                "{lost} of {servers} replicas end without their state ({recovering} recovering, {down} down)"
+            )
+        };
         format!(
-            "{recovering} of {servers} replicas end recovering, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+            "{what}, more than f = {f_max}: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
         )
     })
 }
@@ -251,8 +266,8 @@ mod tests {
     fn the_recovering_note_needs_more_than_f_recovering_replicas() {
         // f = 1 of 3, 2 of 5 (and of 6: f = (n - 1) / 2).
         for (servers, f) in [(1, 0), (3, 1), (5, 2), (6, 2)] {
-            assert_eq!(recovering_note(servers, f), None, "{f} of {servers}");
-            let note = recovering_note(servers, f + 1).expect("more than f");
+            assert_eq!(recovering_note(servers, f, 0), None, "{f} of {servers}");
+            let note = recovering_note(servers, f + 1, 0).expect("more than f");
             assert!(
                 note.starts_with(&format!(
                     "{} of {servers} replicas end recovering, more than f = {f}: diskless VRR",
@@ -261,10 +276,25 @@ mod tests {
                 "{note}"
             );
         }
-        assert_eq!(recovering_note(0, 0), None, "no servers");
+        assert_eq!(recovering_note(0, 0, 0), None, "no servers");
         assert_eq!(
-            recovering_note(3, 2).unwrap(),
+            recovering_note(3, 2, 0).unwrap(),
             "2 of 3 replicas end recovering, more than f = 1: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
         );
+    }
+
+    /// A diskless replica that is down lost its state as much as a recovering one (it comes
+    /// back recovering): both count against f.
+    #[test]
+    fn the_recovering_note_counts_down_diskless_replicas_too() {
+        assert_eq!(recovering_note(5, 2, 0), None);
+        assert_eq!(recovering_note(5, 1, 1), None);
+        assert_eq!(
+            recovering_note(5, 2, 1).unwrap(),
+            "3 of 5 replicas end without their state (2 recovering, 1 down), more than f = 2: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+        );
+        assert!(recovering_note(3, 0, 2).unwrap().starts_with(
+            "2 of 3 replicas end without their state (0 recovering, 2 down), more than f = 1"
+        ));
     }
 }

@@ -481,7 +481,7 @@ fn the_results_note_a_diskless_cluster_that_cannot_recover() {
     );
     // Derived from the engine's outcome; read back from the document's nodes, the same.
     assert_eq!(
-        coracle_sim::results::stall_note(&r).as_deref(),
+        coracle_sim::results::stall_note(&r, true).as_deref(),
         r["notes"][0].as_str()
     );
     assert!(
@@ -490,6 +490,7 @@ fn the_results_note_a_diskless_cluster_that_cannot_recover() {
     );
     // Durable replicas restart from their disks: no stall, no note.
     let r = results(&three(tl, true), 1);
+    assert_eq!(coracle_sim::results::stall_note(&r, false), None);
     assert_eq!(r["notes"], json!([]));
     let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -497,4 +498,55 @@ fn the_results_note_a_diskless_cluster_that_cannot_recover() {
         "notes",
         "last, after warnings"
     );
+}
+
+/// A diskless replica that is down lost its state as much as one that is recovering (it comes
+/// back recovering): three of five lose it, one stays down and two end recovering. No progress
+/// after the second crash, and the note says why (it counted only recovering replicas once).
+#[test]
+fn the_stall_note_counts_a_down_diskless_replica_against_f() {
+    let cfg = |durable: bool| {
+        json!({
+            "termination": 20000,
+            "consensus": {"protocol": "vrr", "durable": durable},
+            "network": {
+                "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 2}},
+                "nodes": [{"id": "s1", "type": "server"}, {"id": "s2", "type": "server"},
+                          {"id": "s3", "type": "server"}, {"id": "s4", "type": "server"},
+                          {"id": "s5", "type": "server"}, {"id": "c1", "type": "client"}],
+                "mesh": true
+            },
+            "timeline": [
+                {"at": 3000, "action": "crash", "node": "s5"},
+                {"at": 5000, "action": "crash", "node": "s3"}, {"at": 5000, "action": "crash", "node": "s4"},
+                {"at": 6000, "action": "recover", "node": "s3"}, {"at": 6000, "action": "recover", "node": "s4"}
+            ],
+            "workload": {"type": "closed", "think_time": 10, "keys": 5}
+        })
+    };
+    let r = results(&cfg(false), 1);
+    assert_safe(&r, "diskless");
+    let roles: Vec<&str> = r["nodes"].as_array().unwrap()[..5]
+        .iter()
+        .map(|n| n["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["leader", "follower", "recovering", "recovering", "down"]
+    );
+    assert_eq!(
+        r["notes"],
+        json!([
+            "3 of 5 replicas end without their state (2 recovering, 1 down), more than f = 2: diskless VRR cannot recover once more than f replicas lost their state at once (the paper's assumption); see `durable` in docs/config.md"
+        ])
+    );
+    assert_eq!(
+        coracle_sim::results::stall_note(&r, true).as_deref(),
+        r["notes"][0].as_str()
+    );
+    // Durable: a down replica keeps its disk, and the two others resume from theirs.
+    let r = results(&cfg(true), 1);
+    assert_safe(&r, "durable");
+    assert_eq!(r["notes"], json!([]));
+    assert_eq!(coracle_sim::results::stall_note(&r, false), None);
 }

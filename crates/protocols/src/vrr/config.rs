@@ -65,7 +65,9 @@ pub struct VrrConfig {
     pub client_timeout: Option<f64>,
     /// Most log entries carried by one NewState message of state transfer (§5.2) (default 64,
     /// at least 1). DoViewChange and StartView carry the log after the receiver's
-    /// commit-number; the primary's RecoveryResponse carries its whole log, as in the paper.
+    /// commit-number, StartView at most this many ops or 64, whichever is larger (a replica
+    /// further behind fetches the rest by state transfer); the primary's RecoveryResponse
+    /// carries its whole log, as in the paper.
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
@@ -83,9 +85,12 @@ pub struct VrrConfig {
     /// recovers from the others.
     #[serde(default)]
     pub durable: bool,
-    /// Double the view-change timeout after each view change abandoned for a later one
-    /// without completing (up to 64×, back to the drawn timeout once a view is in normal
-    /// operation), and a recovering replica's wait between Recovery retries (up to 4×). Default
+    /// Double the view-change timeout after each view abandoned for a later one before it was
+    /// stable: a view change that did not complete, or a view that ended within
+    /// view_change_timeout_max of starting (up to 64×, for the primary-failure timeout too;
+    /// back to the drawn timeout once a view has been in normal operation for
+    /// view_change_timeout_max), and a recovering replica's wait between Recovery retries (up
+    /// to 4×). Default
     /// true, as PBFT does (Castro & Liskov 1999 §4.5.2); the VRR paper does not say. Without it
     /// a view change whose DoViewChange takes longer to deliver than the timeout (a long
     /// uncommitted suffix on a slow link) is abandoned again and again. False: fixed timeouts, as in the paper

@@ -82,13 +82,34 @@
 //!   the new primary completes the suffix with its own ops. A suffix that starts past the new
 //!   primary's commit-number (it restarted) is not counted; the primary answers with its
 //!   StartViewChange, and the sender sends one it can place. StartView carries the ops after
-//!   the receiver's commit-number as the primary last heard it (the whole log if it heard
-//!   nothing); a replica whose commit-number is now lower (it restarted) fetches the view's log
-//!   by state transfer instead. A whole log crossed a slow link too slowly: with 1 Mbit/s links
-//!   and a few hundred ops, view changes were abandoned again and again.
-//! * Timeouts and retransmission (the paper is silent): a view change abandoned for a later one
-//!   doubles the next view-change timeout (`view_change_backoff`, up to 64×, as in PBFT),
-//!   unless its primary never spoke (a dead primary's view: waiting longer cannot help it);
+//!   the receiver's commit-number as the primary heard it in the view change, or after the
+//!   primary's own commit-number if that is lower or it heard nothing, and `after_view`, the
+//!   view of the primary's op it follows. The receiver attaches it if that op is within its
+//!   commit-number, or if its own op there has the same view (only the primary of a view
+//!   creates ops of that view, each op-number once, after a log it holds: logs that agree on
+//!   an op's number and view agree up to it, Raft's Log Matching, which the simulator checks);
+//!   otherwise (it was behind, restarted, or holds ops the view did not keep) it fetches the
+//!   view's log by state transfer from its commit-number. A whole log crossed a slow link too
+//!   slowly: with 1 Mbit/s links and a few hundred ops, view changes were abandoned again and
+//!   again; and when StartView carried the whole log to the replicas the primary had not
+//!   heard from, on 0.2 Mbit/s links (`examples/reliable/bufferbloat.json` as VRR) it delayed
+//!   the view's Commits past the backups' timeouts, view after view, for good.
+//! * View-change messages are limited to `max(max_entries_per_message, 64)` ops: StartView
+//!   carries at most that many (a replica further behind transfers the rest), and a replica
+//!   withholds its DoViewChange, as if lost, from a new primary that reported a commit-number
+//!   more than that below its own (each sender's copy, and each retransmission, would carry
+//!   the committed ops it lacks). That view fails on its timeout; the replicas with the
+//!   highest commit-number are withheld from by no one, so the views they lead can complete,
+//!   and their StartView and state transfer bring the lagging replica up to date. Withholding
+//!   a message is as safe as losing it.
+//! * Timeouts and retransmission (the paper is silent): a view abandoned for a later one before
+//!   it was stable doubles the next view-change timeout and primary-failure timeout
+//!   (`view_change_backoff`, up to 64×, as in PBFT): a view change that did not complete,
+//!   unless its primary never spoke (a dead primary's view: waiting longer cannot help it), or
+//!   a view left while still transferring its log or within the longest view-change timeout
+//!   of starting. The count starts over once a view has been normal for the longest
+//!   view-change timeout: reset whenever a view went normal, it never damped views that were
+//!   ended again and again soon after they started;
 //!   StartViewChange is resent every `commit_interval` and DoViewChange, whose uncommitted
 //!   suffix can still be long (an old primary that kept appending in a minority), at rounds 1,
 //!   2, 4, 8, … only.

@@ -49,12 +49,17 @@ pub enum VrrMsg {
     },
     /// `StartView(v, l, n, k)` (§4.2): the new primary's op-number and commit-number, and its
     /// log as a suffix: `entries` are ops `after + 1 ..= op`, where `after` is at most the
-    /// receiver's commit-number as the primary last heard it (0 if it did not).
+    /// primary's commit-number, and at most the receiver's as the primary heard it in this
+    /// view change if it did. `after_view` is the view recorded in the primary's op `after`
+    /// (0 when `after` is 0): a receiver whose commit-number is below `after` attaches the
+    /// suffix only if its own op `after` has that view (then its log up to there is the
+    /// primary's), and otherwise fetches the view's log by state transfer.
     StartView {
         view: u64,
         op: u64,
         commit: u64,
         after: u64,
+        after_view: u64,
         entries: Vec<Entry>,
     },
     /// `Recovery(i, x)` (§4.3) with the recovering replica's fresh nonce.

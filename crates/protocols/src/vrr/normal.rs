@@ -3,14 +3,14 @@
 
 use super::server::{MAX_BUFFERED, Status, VrrServer};
 use super::{Entry, Vrr, VrrMsg, VrrTimer, VrrWrite};
-use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out};
+use coracle_core::{Command, Ctx, NodeId, Op, OpResult, Out, Time};
 
 impl VrrServer {
     /// Status normal as the primary of the current view, with commit-number `commit` (which
     /// every backup is assumed to hold: only ops above it need acknowledgements).
-    pub(crate) fn become_primary(&mut self, commit: u64, out: &mut Out<Vrr>) {
+    pub(crate) fn become_primary(&mut self, commit: u64, now: Time, out: &mut Out<Vrr>) {
         self.status = Status::Normal;
-        self.failed_view_changes = 0;
+        self.normal_since = Some(now);
         self.commit = commit.min(self.op());
         self.acked.fill(self.commit);
         self.acked[self.my_pos] = self.op();
@@ -173,10 +173,11 @@ impl VrrServer {
     /// The heartbeat (§4.1): a Commit to backups that were sent nothing since the last tick or
     /// do not know the latest commit-number, or the first Prepare a backup has not
     /// acknowledged.
-    pub(crate) fn on_heartbeat(&mut self, out: &mut Out<Vrr>) {
+    pub(crate) fn on_heartbeat(&mut self, now: Time, out: &mut Out<Vrr>) {
         if !self.is_primary() {
             return;
         }
+        self.note_stable(now);
         for i in 0..self.n() {
             if i == self.my_pos {
                 continue;
@@ -252,6 +253,10 @@ impl VrrServer {
         match self.status {
             Status::Recovering => false,
             Status::Normal if view == self.view => {
+                if self.caught_up() && self.normal_since.is_none() {
+                    self.normal_since = Some(ctx.now);
+                }
+                self.note_stable(ctx.now);
                 self.arm_view_change_timer(ctx, out);
                 if self.caught_up() {
                     true

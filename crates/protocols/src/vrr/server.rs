@@ -165,9 +165,13 @@ pub struct VrrServer {
     pub(crate) dvc_sent: bool,
     /// Where the suffix of our last DoViewChange started.
     pub(crate) dvc_after: u64,
-    /// View changes in a row abandoned for a later one (`view_change_backoff`); 0 once a
-    /// view is in normal operation.
+    /// Views in a row abandoned for a later one before they were stable
+    /// (`view_change_backoff`); 0 once a view has been in normal operation for the longest
+    /// view-change timeout.
     pub(crate) failed_view_changes: u32,
+    /// Local time since which this replica has been in normal status in its view with the
+    /// view's log, having heard from its primary (or being it); `None` otherwise.
+    pub(crate) normal_since: Option<Time>,
     /// Retransmission rounds in the current view change (`on_resend`).
     pub(crate) resends: u32,
     /// Recovery messages sent in the current recovery (`send_recovery`).
@@ -216,6 +220,7 @@ impl VrrServer {
             dvc_sent: false,
             dvc_after: 0,
             failed_view_changes: 0,
+            normal_since: None,
             resends: 0,
             recovery_attempts: 0,
             start_view_sent: vec![None; n],
@@ -276,6 +281,12 @@ impl VrrServer {
     /// In normal status with the current view's log.
     pub(crate) fn caught_up(&self) -> bool {
         self.status == Status::Normal && self.last_normal == self.view
+    }
+    /// The view recorded in op `op` of our log (0 for op 0, the empty prefix).
+    pub(crate) fn view_of(&self, op: u64) -> u64 {
+        op.checked_sub(1)
+            .and_then(|i| self.log.get(i as usize))
+            .map_or(0, |e| e.view)
     }
     pub(crate) fn n(&self) -> usize {
         self.p.servers.len()
@@ -344,9 +355,12 @@ impl VrrServer {
             lo
         }
     }
+    /// Arms the view-change timer: in view-change status the limit on the view change, in
+    /// normal status a backup's primary-failure timeout. Both grow with the views abandoned
+    /// before they were stable (`view_change_backoff`).
     pub(crate) fn arm_view_change_timer(&self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         let mut after = self.draw_timeout(ctx);
-        if self.status == Status::ViewChange && self.p.view_change_backoff {
+        if self.p.view_change_backoff {
             after = after.saturating_mul(1 << self.failed_view_changes.min(6));
         }
         out.set_timer(VrrTimer::ViewChange, after);
@@ -364,10 +378,24 @@ impl VrrServer {
         self.get_state_at = None;
     }
 
-    /// Status normal as a backup of the current view (primary-failure timer armed).
+    /// A view that has been in normal operation for the longest view-change timeout is
+    /// stable: the view-change backoff starts over. Not earlier: views that a stream of
+    /// retransmissions or catch-up traffic ended within a timeout or two of their start
+    /// reset it each time and it never damped anything.
+    pub(crate) fn note_stable(&mut self, now: Time) {
+        if self
+            .normal_since
+            .is_some_and(|t| now.saturating_sub(t) >= self.p.view_change.1)
+        {
+            self.failed_view_changes = 0;
+        }
+    }
+
+    /// Status normal as a backup of the current view (primary-failure timer armed). Counts as
+    /// the start of normal operation only with the view's log (not while transferring it).
     pub(crate) fn become_backup(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::Normal;
-        self.failed_view_changes = 0;
+        self.normal_since = (self.last_normal == self.view).then_some(ctx.now);
         out.cancel_timer(VrrTimer::Heartbeat);
         out.cancel_timer(VrrTimer::Resend);
         self.arm_view_change_timer(ctx, out);
@@ -381,9 +409,12 @@ impl VrrServer {
             if self.p.primary(self.view) == self.me {
                 // Everything in the log came from disk: it is durable.
                 let commit = self.commit;
-                self.become_primary(commit, out);
+                self.become_primary(commit, ctx.now, out);
             } else {
                 self.become_backup(ctx, out);
+                // Not heard from the primary yet: its first Prepare or Commit starts the
+                // clock (should it never speak, abandoning its view is no failed view change).
+                self.normal_since = None;
             }
         } else {
             self.resume_view_change(ctx, out);
@@ -435,9 +466,10 @@ impl VrrServer {
                 op,
                 commit,
                 after,
+                after_view,
                 entries,
             } if from_server && suffix_fits(after, op, &entries) => {
-                self.on_start_view(ctx, from, view, after, entries, commit, out)
+                self.on_start_view(ctx, from, view, (after, after_view), entries, commit, out)
             }
             VrrMsg::Recovery { nonce } if from_server => self.on_recovery(from, nonce, out),
             VrrMsg::RecoveryResponse {
@@ -483,7 +515,7 @@ impl Node<Vrr> for VrrServer {
                 }
             }
             Input::Packet { from, msg } => self.on_message(ctx, from, msg, out),
-            Input::Timer(VrrTimer::Heartbeat) => self.on_heartbeat(out),
+            Input::Timer(VrrTimer::Heartbeat) => self.on_heartbeat(ctx.now, out),
             Input::Timer(VrrTimer::ViewChange) => self.on_view_change_timeout(ctx, out),
             Input::Timer(VrrTimer::Resend) => self.on_resend(out),
             Input::Timer(VrrTimer::Recovery) => self.on_recovery_timeout(ctx, out),

@@ -12,6 +12,7 @@ impl VrrServer {
     /// it has the state of the latest view's primary.
     pub(crate) fn start_recovery(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::Recovering;
+        self.normal_since = None;
         self.view = 0;
         self.last_normal = 0;
         self.log.clear();
@@ -222,6 +223,10 @@ impl VrrServer {
             return;
         }
         let primary = self.p.primary(view);
+        if from == primary {
+            // The primary is alive (as the module docs say: NewState re-arms the timer).
+            self.arm_view_change_timer(ctx, out);
+        }
         if self.caught_up() {
             // Behind in our own view: our log is a prefix of the responder's.
             let op = self.op();
@@ -291,6 +296,7 @@ impl VrrServer {
         self.commit = self.commit.max(k).min(self.op());
         self.c.state_transfers_completed += 1;
         self.get_state_at = None;
+        self.normal_since = Some(ctx.now);
         self.arm_view_change_timer(ctx, out);
         out.send(
             primary,

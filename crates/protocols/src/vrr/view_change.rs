@@ -5,6 +5,9 @@ use super::server::{DvcInfo, Status, VrrServer};
 use super::{Entry, Vrr, VrrMsg, VrrTimer};
 use coracle_core::{Ctx, NodeId, Out, Time};
 
+/// The least [`VrrServer::suffix_limit`]: the default `max_entries_per_message`.
+pub(crate) const SUFFIX_LIMIT: u64 = 64;
+
 impl VrrServer {
     /// The primary-failure timeout of a backup, or the limit on a view change.
     pub(crate) fn on_view_change_timeout(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
@@ -22,17 +25,34 @@ impl VrrServer {
     /// §4.2 step 1: move to view `view` (> current) in view-change status and tell everyone.
     pub(crate) fn start_view_change(&mut self, ctx: &mut Ctx<'_>, view: u64, out: &mut Out<Vrr>) {
         debug_assert!(view > self.view);
-        if self.status == Status::ViewChange {
+        let now = ctx.now;
+        self.note_stable(now);
+        let failed = match self.status {
             // The view change under way is abandoned (ours timed out, or another replica's
             // did): the next one waits longer (`view_change_backoff`), so that one whose
             // DoViewChanges are slow to reach a live primary can complete. Not when its
             // primary never spoke (crashed, recovering, cut off): waiting longer for the next
             // view cannot help this one, and the views of dead primaries would each wait
             // longer than the last.
-            let primary = self.p.pos(self.p.primary(self.view));
-            if primary.is_some_and(|i| i == self.my_pos || self.svc[i]) {
-                self.failed_view_changes = self.failed_view_changes.saturating_add(1);
+            Status::ViewChange => {
+                let primary = self.p.pos(self.p.primary(self.view));
+                primary.is_some_and(|i| i == self.my_pos || self.svc[i])
             }
+            // A view abandoned before it was stable (`note_stable`), or while we were still
+            // fetching its log, failed too: views that started but were ended again and again
+            // within a timeout or two (by catch-up traffic that delayed the primary's
+            // Commits on a slow link, or by a replica that timed out while catching up) are
+            // damped like view changes that do not complete.
+            Status::Normal => {
+                self.transferring()
+                    || self
+                        .normal_since
+                        .is_some_and(|t| now.saturating_sub(t) < self.p.view_change.1)
+            }
+            Status::Recovering => false,
+        };
+        if failed {
+            self.failed_view_changes = self.failed_view_changes.saturating_add(1);
         }
         self.view = view;
         self.c.view_changes_started += 1;
@@ -44,6 +64,7 @@ impl VrrServer {
     /// View-change status in the current view (also a disk-based replica's restart in it).
     pub(crate) fn resume_view_change(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
         self.status = Status::ViewChange;
+        self.normal_since = None;
         self.clear_view_state();
         self.peer_commit.fill(None);
         self.resends = 0;
@@ -66,7 +87,7 @@ impl VrrServer {
         // link faster than it can carry them.
         self.resends = self.resends.saturating_add(1);
         let due = self.resends.is_power_of_two() || self.resends.is_multiple_of(64);
-        if due && self.dvc_sent && self.p.primary(self.view) != self.me {
+        if due && self.dvc_sent && self.p.primary(self.view) != self.me && !self.withhold_dvc() {
             let msg = self.do_view_change();
             out.send(self.p.primary(self.view), msg);
         }
@@ -94,7 +115,11 @@ impl VrrServer {
         {
             self.svc[i] = true;
             self.peer_commit[i] = Some(commit);
-            if self.dvc_sent && from == self.p.primary(view) && commit < self.dvc_after {
+            if self.dvc_sent
+                && from == self.p.primary(view)
+                && commit < self.dvc_after
+                && !self.withhold_dvc()
+            {
                 // The new primary holds fewer committed ops than our suffix assumed (it
                 // restarted, or answers a suffix it could not place): send one it can place.
                 let msg = self.do_view_change();
@@ -128,6 +153,32 @@ impl VrrServer {
         }
     }
 
+    /// The most ops a StartView carries, and how many committed ops a new primary may lack
+    /// before DoViewChanges are withheld from it: `max_entries_per_message`, but at least
+    /// [`SUFFIX_LIMIT`] (a small batch size paces state transfer; as a limit on view-change
+    /// messages it turned catch-ups of a few dozen ops into many round trips and failed
+    /// views: `examples/teaching/storm.json` as VRR, whose batches are 4 entries, had three
+    /// times as many leaderless windows over 3 s).
+    fn suffix_limit(&self) -> u64 {
+        self.p.max_entries.max(SUFFIX_LIMIT)
+    }
+
+    /// Whether the new primary reported a commit-number more than [`Self::suffix_limit`] ops
+    /// below ours: it lacks that many committed ops, which our DoViewChange would have to
+    /// carry (each sender's, and each retransmission). On a slow link those copies queued for
+    /// seconds ahead of everything else the primary was to receive, and the views of a
+    /// replica that was catching up failed one after another. We withhold it, as if it were
+    /// lost: the view change fails on its timeout and the next view's primary, which holds
+    /// those ops, brings the replica up to date (StartView, then state transfer). The
+    /// replicas with the highest commit-number are withheld from by no one, so a view whose
+    /// primary is one of them can always complete.
+    fn withhold_dvc(&self) -> bool {
+        let primary = self.p.pos(self.p.primary(self.view));
+        primary
+            .and_then(|i| self.peer_commit[i])
+            .is_some_and(|c| c.saturating_add(self.suffix_limit()) < self.commit)
+    }
+
     /// §4.2 step 2: after StartViewChange from f other replicas, DoViewChange to the new
     /// primary (recorded directly when that is us).
     fn maybe_send_do_view_change(&mut self, now: Time, out: &mut Out<Vrr>) {
@@ -149,7 +200,7 @@ impl VrrServer {
                 entries: Vec::new(),
             });
             self.maybe_start_view(now, out);
-        } else {
+        } else if !self.withhold_dvc() {
             let msg = self.do_view_change();
             out.send(primary, msg);
         }
@@ -202,22 +253,29 @@ impl VrrServer {
                     .is_some_and(|t| now.saturating_sub(t) < self.p.view_change.1);
                 if !recent && !self.in_view[i] {
                     self.start_view_sent[i] = Some(now);
-                    out.send(from, self.start_view_msg(info.commit));
+                    out.send(from, self.start_view_msg(Some(info.commit)));
                 }
             }
             _ => {}
         }
     }
 
-    /// StartView for a replica whose commit-number is `theirs`: the log after it (ops up to
-    /// it and up to ours are committed, hence the same in both logs).
-    fn start_view_msg(&self, theirs: u64) -> VrrMsg {
-        let after = theirs.min(self.commit);
+    /// StartView for a replica whose commit-number is `theirs` (if it told us in this view
+    /// change): the log after our commit-number, or after theirs if lower. Ops up to both are
+    /// committed, hence the same in both logs, and the replica attaches the suffix. A replica
+    /// we did not hear from gets the ops after our commit-number and attaches them if its own
+    /// op there matches ours (`on_start_view`), which it does whenever it holds the committed
+    /// ops: the whole log, which this sent before, took seconds to cross a slow link, and the
+    /// view's Commits queued behind it until the backups started another view change.
+    fn start_view_msg(&self, theirs: Option<u64>) -> VrrMsg {
+        let base = theirs.map_or(self.commit, |c| c.min(self.commit));
+        let after = base.max(self.op().saturating_sub(self.suffix_limit()));
         VrrMsg::StartView {
             view: self.view,
             op: self.op(),
             commit: self.commit,
             after,
+            after_view: self.view_of(after),
             entries: self.log[after as usize..].to_vec(),
         }
     }
@@ -254,10 +312,10 @@ impl VrrServer {
         self.last_normal = self.view;
         self.persist_view(out);
         self.c.view_changes_completed += 1;
-        self.become_primary(commit, out);
+        self.become_primary(commit, now, out);
         for (i, &s) in self.p.servers.iter().enumerate() {
             if i != self.my_pos {
-                out.send(s, self.start_view_msg(self.peer_commit[i].unwrap_or(0)));
+                out.send(s, self.start_view_msg(self.peer_commit[i]));
             }
         }
         self.start_view_sent.fill(Some(now));
@@ -281,7 +339,7 @@ impl VrrServer {
         ctx: &mut Ctx<'_>,
         from: NodeId,
         view: u64,
-        after: u64,
+        (after, after_view): (u64, u64),
         entries: Vec<Entry>,
         commit: u64,
         out: &mut Out<Vrr>,
@@ -294,9 +352,18 @@ impl VrrServer {
         {
             return;
         }
-        if after > self.commit {
-            // The suffix starts past the ops we know to be committed (we restarted since we
-            // told the primary our commit-number): fetch the view's log by state transfer.
+        // The suffix attaches after our op `after` if that op is committed (ops up to our
+        // commit-number and up to the primary's are the same in both logs), or if it is the
+        // primary's op `after`: the same op-number and view. Only the primary of a view creates
+        // ops of that view, each op-number once, after a log it holds, so two logs that agree
+        // on an op agree on every op before it (Raft's Log Matching, which the simulator
+        // checks on every run).
+        let fits =
+            after <= self.commit || (after <= self.op() && self.view_of(after) == after_view);
+        if !fits {
+            // We lack some of the view's ops up to the suffix (we were behind, restarted since
+            // we told the primary our commit-number, or hold ops the new view did not keep):
+            // fetch the view's log after our commit-number by state transfer.
             self.start_transfer(ctx, from, view, out);
             return;
         }

@@ -451,7 +451,8 @@ fn trial_row(
                 let o = run_once(p, seed, horizon, history);
                 cost.add(&o);
                 row.violation = o.violation.as_ref().map(|v| v.invariant.to_string());
-                row.notes = crate::results::notes(&o);
+                row.notes =
+                    crate::results::notes(&o, crate::results::loses_state_on_crash(&p.scenario));
                 let stopped = o.reason != StopReason::Horizon || horizon >= p.horizon;
                 let Some(fault) = fault_time(from, &o, &p.scenario) else {
                     if stopped {

@@ -265,6 +265,7 @@ fn message_kinds_sizes_and_timer_names() {
                 op: 1,
                 commit: 0,
                 after: 0,
+                after_view: 0,
                 entries: vec![e],
             },
             "start_view",

@@ -377,9 +377,11 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
         "{:?}",
         sent_to(&outs, 99)
     );
-    // Each StartView carries the log after the receiver's commit-number as last heard (from
-    // its DoViewChange, else its StartViewChange; nothing from replica 0: the whole log).
-    let sv: Vec<(usize, u64)> = sends(&outs)
+    // Each StartView carries the log after the receiver's commit-number as heard in this view
+    // change (its DoViewChange, else its StartViewChange: 0 for replica 4), or after ours if
+    // that is lower or if we heard nothing (replica 0: not the whole log), with the view of
+    // the op it follows.
+    let sv: Vec<(usize, u64, u64)> = sends(&outs)
         .into_iter()
         .filter_map(|(t, m)| match m {
             VrrMsg::StartView {
@@ -387,12 +389,13 @@ fn the_new_primary_picks_the_highest_last_normal_view_then_the_longest_log() {
                 op: 3,
                 commit: 1,
                 after,
+                after_view,
                 entries,
-            } if entries[..] == [e1, e2, e3][after as usize..] => Some((t, after)),
+            } if entries[..] == [e1, e2, e3][after as usize..] => Some((t, after, after_view)),
             _ => None,
         })
         .collect();
-    assert_eq!(sv, vec![(0, 0), (2, 1), (3, 1), (4, 0)]);
+    assert_eq!(sv, vec![(0, 1, 1), (2, 1, 1), (3, 1, 1), (4, 0, 0)]);
     assert_eq!(s.node.counters_value("view_changes_completed"), 1);
     // Inherited ops commit by counting replicas: two PrepareOKs of view 6 for op 3.
     s.recv(2, VrrMsg::PrepareOk { view: 6, op: 3 });
@@ -432,6 +435,7 @@ fn a_backup_adopts_start_view_and_acknowledges_uncommitted_ops() {
         op: 3,
         commit: 2,
         after: 1,
+        after_view: 0,
         entries: new[1..].to_vec(),
     };
     // Only the primary of the view may start it.
@@ -484,6 +488,7 @@ fn a_recovering_replica_takes_no_part_and_recovers_from_the_primary_of_the_lates
             op: 3,
             commit: 1,
             after: 0,
+            after_view: 0,
             entries: log.clone(),
         },
         prepare(4, entry(4, 9), 1, 0),
@@ -703,6 +708,7 @@ fn durable_replicas_write_before_the_messages_that_reveal_the_write() {
             op: 2,
             commit: 0,
             after: 0,
+            after_view: 0,
             entries: vec![entry(0, 1), entry(1, 2)],
         },
     );
@@ -822,22 +828,41 @@ fn view_change_messages_carry_the_log_after_what_the_receiver_already_holds() {
     let outs = p.recv(2, dvc(2));
     assert!(p.node.is_primary());
     assert_eq!(p.node.log(), &log[..]);
-    // StartView: replica 2 reported commit-number 2, replica 0 nothing (the whole log).
+    // StartView: replica 2 reported commit-number 2, replica 0 nothing: both get the ops
+    // after the primary's commit-number (2), not the whole log.
     let sv = |after: u64| VrrMsg::StartView {
         view: 1,
         op: 3,
         commit: 2,
         after,
+        after_view: 0,
         entries: log[after as usize..].to_vec(),
     };
     assert_eq!(sent_to(&outs, 2), vec![sv(2)]);
-    assert_eq!(sent_to(&outs, 0), vec![sv(0)]);
+    assert_eq!(sent_to(&outs, 0), vec![sv(2)]);
 
-    // A backup whose commit-number is below the StartView's suffix (it restarted in between)
-    // cannot place it: it fetches the view's log by state transfer instead.
-    let (mut r, _) = Solo::new(durable(), 3, 2, disk(1, 0, log[..2].to_vec()));
+    // A backup whose commit-number is below the suffix's start but whose op there is the
+    // primary's (same op-number and view) attaches it: its log up to there is the primary's.
+    let (mut a, _) = Solo::new(durable(), 3, 2, disk(1, 0, log[..2].to_vec()));
+    a.recv(1, sv(2));
+    assert!(a.node.status() == Status::Normal && !a.node.transferring());
+    assert_eq!(a.node.log(), &log[..]);
+    // One whose log does not reach it (it was behind, or restarted), or whose op there is of
+    // another view, cannot place it: it fetches the view's log by state transfer instead,
+    // from its commit-number on.
+    let (mut r, _) = Solo::new(durable(), 3, 2, disk(1, 0, log[..1].to_vec()));
     let outs = r.recv(1, sv(2));
     assert!(r.node.transferring());
+    assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 0 }]);
+    let other = vec![log[0], entry(5, 9)];
+    let (mut m, _) = Solo::new(durable(), 3, 2, disk(1, 0, other.clone()));
+    let outs = m.recv(1, sv(2));
+    assert!(m.node.transferring());
+    assert_eq!(
+        m.node.log(),
+        &other[..],
+        "kept until the transfer completes"
+    );
     assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 0 }]);
     // A malformed suffix (entries that do not end at op) is dropped.
     let mut bad = sv(0);
@@ -847,4 +872,176 @@ fn view_change_messages_carry_the_log_after_what_the_receiver_already_holds() {
     let (mut q, _) = Solo::new(cfg(), 3, 2, disk(0, 0, vec![]));
     assert!(q.recv(1, bad).is_empty());
     assert_eq!(q.node.observe().term, 0);
+}
+
+#[test]
+fn start_view_carries_at_most_64_ops_and_a_far_behind_replica_transfers_the_rest() {
+    // max_entries_per_message below 64 paces state transfer only; view-change messages are
+    // limited to 64 ops (above it, to max_entries_per_message).
+    let mut c = cfg();
+    c.max_entries_per_message = 2;
+    let log = log_of(&[0; 70], 0);
+    // Replica 1 of 3, the primary of view 1, holds ops 1-70, all committed.
+    let (mut p, _) = Solo::new(c.clone(), 3, 1, disk(0, 0, log.clone()));
+    p.recv(
+        0,
+        VrrMsg::Commit {
+            view: 0,
+            commit: 70,
+        },
+    );
+    p.fire(VrrTimer::ViewChange);
+    p.recv(2, VrrMsg::StartViewChange { view: 1, commit: 0 });
+    let outs = p.recv(
+        2,
+        VrrMsg::DoViewChange {
+            view: 1,
+            last_normal: 0,
+            op: 0,
+            commit: 0,
+            after: 0,
+            entries: vec![],
+        },
+    );
+    assert!(p.node.is_primary());
+    let sv = |after: u64| VrrMsg::StartView {
+        view: 1,
+        op: 70,
+        commit: 70,
+        after,
+        after_view: 0,
+        entries: log[after as usize..].to_vec(),
+    };
+    // Replica 2 holds nothing: its StartView carries the last 64 ops only (it cannot attach
+    // them and fetches the log by state transfer); replica 0, unheard, the ops after the
+    // commit-number: none.
+    assert_eq!(sent_to(&outs, 2), vec![sv(6)]);
+    assert_eq!(sent_to(&outs, 0), vec![sv(70)]);
+    let (mut b, _) = Solo::new(c, 3, 2, disk(0, 0, vec![]));
+    let outs = b.recv(1, sv(6));
+    assert!(b.node.transferring());
+    assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 0 }]);
+    // Each NewState from the primary re-arms its timer: the primary is alive.
+    let outs = b.recv(
+        1,
+        VrrMsg::NewState {
+            view: 1,
+            after: 0,
+            entries: log[..2].to_vec(),
+            op: 70,
+            commit: 70,
+        },
+    );
+    assert!(
+        timers(&outs)
+            .iter()
+            .any(|(t, _)| *t == VrrTimer::ViewChange)
+    );
+    assert_eq!(sent_to(&outs, 1), vec![VrrMsg::GetState { view: 1, op: 2 }]);
+}
+
+#[test]
+fn a_do_view_change_is_withheld_from_a_primary_that_lacks_many_committed_ops() {
+    let log = log_of(&[0; 100], 0);
+    let setup = || {
+        // Replica 2 of 3 holds ops 1-100, all committed, and starts view 1 (primary: 1).
+        let (mut b, _) = Solo::new(cfg(), 3, 2, disk(0, 0, log.clone()));
+        b.recv(
+            0,
+            VrrMsg::Commit {
+                view: 0,
+                commit: 100,
+            },
+        );
+        b.fire(VrrTimer::ViewChange);
+        b
+    };
+    let dvcs = |outs: &Outs| {
+        sent_to(outs, 1)
+            .into_iter()
+            .filter(|m| matches!(m, VrrMsg::DoViewChange { .. }))
+            .count()
+    };
+    // The primary reports commit-number 10: 90 committed ops (more than 64, or than
+    // max_entries_per_message if larger) would have to cross in each copy. Withheld, as if lost; so
+    // are the retransmissions.
+    let mut b = setup();
+    assert_eq!(
+        dvcs(&b.recv(
+            1,
+            VrrMsg::StartViewChange {
+                view: 1,
+                commit: 10
+            }
+        )),
+        0
+    );
+    for _ in 0..4 {
+        assert_eq!(dvcs(&b.fire(VrrTimer::Resend)), 0);
+    }
+    // Commit-number 40: sent, with the ops after it.
+    let mut b = setup();
+    let outs = b.recv(
+        1,
+        VrrMsg::StartViewChange {
+            view: 1,
+            commit: 40,
+        },
+    );
+    match sent_to(&outs, 1).as_slice() {
+        [
+            VrrMsg::DoViewChange {
+                view: 1,
+                after: 40,
+                entries,
+                ..
+            },
+        ] => assert_eq!(entries.len(), 60),
+        m => panic!("unexpected {m:?}"),
+    }
+}
+
+/// The view-change backoff counts views abandoned before they were stable (in normal
+/// operation for the longest view-change timeout), not only view changes that never
+/// completed, and applies to the primary-failure timeout as well; a stable view resets it.
+#[test]
+fn backoff_counts_views_abandoned_before_they_were_stable() {
+    let mut c = cfg();
+    c.view_change_timeout_min = Some(200.0);
+    c.view_change_timeout_max = Some(200.0);
+    let (mut s, _) = Solo::new(c, 5, 2, disk(0, 0, vec![]));
+    let wait = |outs: &Outs| {
+        timers(outs)
+            .into_iter()
+            .find(|(t, _)| *t == VrrTimer::ViewChange)
+            .map(|(_, d)| d)
+            .unwrap()
+    };
+    let sv = |view: u64| VrrMsg::StartView {
+        view,
+        op: 0,
+        commit: 0,
+        after: 0,
+        after_view: 0,
+        entries: vec![],
+    };
+    // View 0 at boot: its primary never spoke, abandoning it is no failure.
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 200 * MS);
+    s.now += 50 * MS;
+    assert_eq!(wait(&s.recv(1, sv(1))), 200 * MS);
+    // View 1 started but is abandoned 100 ms later: the next view change waits twice as long,
+    // and so does the primary-failure timeout of the view that follows.
+    s.now += 100 * MS;
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 400 * MS);
+    assert_eq!(s.node.observe().term, 2);
+    assert_eq!(wait(&s.recv(3, sv(3))), 400 * MS);
+    let commit = VrrMsg::Commit { view: 3, commit: 0 };
+    s.now += 100 * MS;
+    assert_eq!(wait(&s.recv(3, commit.clone())), 400 * MS);
+    // 200 ms (the longest timeout) of normal operation in view 3: stable, back to 200 ms.
+    s.now += 100 * MS;
+    assert_eq!(wait(&s.recv(3, commit)), 200 * MS);
+    // Abandoning a stable view is no failure either.
+    s.now += 100 * MS;
+    assert_eq!(wait(&s.fire(VrrTimer::ViewChange)), 200 * MS);
 }
