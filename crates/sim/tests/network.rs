@@ -388,3 +388,41 @@ fn drops_on_a_hubs_outgoing_link_are_traced_at_the_hub() {
         );
     }
 }
+
+/// Packets waiting in a link's queue when the link goes down are lost (`link_down`), and a run
+/// that ends before they would have arrived counts them as dropped, not as in flight.
+#[test]
+fn a_queue_lost_to_a_link_down_is_not_in_flight_at_the_end() {
+    let cfg = |termination: f64| {
+        serde_json::json!({
+            "termination": termination,
+            "consensus": {"protocol": "dummy", "id": "b", "interval": 1},
+            "network": {"nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}],
+                        // 16 bytes at 0.016 Mbit/s: 8 ms a packet, one sent every ms.
+                        "links": [{"from": "a", "to": "b", "latency": 1, "bandwidth": 0.016}]},
+            "timeline": [
+                {"at": 100.5, "action": "link_down", "link": "a-b", "direction": "forward"},
+                {"at": 110.5, "action": "link_up", "link": "a-b", "direction": "forward"}
+            ]
+        })
+    };
+    for termination in [200.0, 1000.0] {
+        let r = results(cfg(termination), 1);
+        let n = &r["network"];
+        // The 89 packets queued at 100.5 (and the one on the wire) are lost whenever the run ends.
+        assert_eq!(n["packets_dropped"]["link_down"], 89, "{termination}: {n}");
+        let dropped: u64 = n["packets_dropped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        let (sent, dup, delivered, flight) = (
+            n["packets_sent"].as_u64().unwrap(),
+            n["packets_duplicated"].as_u64().unwrap(),
+            n["packets_delivered"].as_u64().unwrap(),
+            n["packets_in_flight"].as_u64().unwrap(),
+        );
+        assert_eq!(sent + dup, delivered + dropped + flight, "{n}");
+    }
+}

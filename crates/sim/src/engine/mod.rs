@@ -772,11 +772,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
         }
         // A down server keeps showing the term it had (on its disk, or lost with a diskless
         // replica until it recovers): the term series and the final table do not drop to 0.
+        // Its log length is what its disk holds, as in the results' node table.
         let term = self.nodes[i].obs.term;
+        let log_len = P::durable_position(&self.nodes[i].disk).map_or(0, |(_, l)| l);
         self.set_obs(
             i,
             Observation {
                 term,
+                log_len,
                 ..Observation::down()
             },
         );
@@ -1195,6 +1198,30 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 })
             })
             .collect();
+        // Packets that a link lost by going down are noticed when they would have arrived
+        // (`hop`): those not yet due are counted as dropped now, not as in flight. (Not those
+        // that arrived and wait for a paused receiver.)
+        let held: std::collections::BTreeSet<u32> = self
+            .nodes
+            .iter()
+            .flat_map(|n| &n.deferred)
+            .filter_map(|k| match k {
+                Kind::Deliver { packet, .. } => Some(*packet),
+                _ => None,
+            })
+            .collect();
+        let doomed: Vec<u32> = (0..self.packets.len() as u32)
+            .filter(|&p| {
+                let pk = &self.packets[p as usize];
+                pk.live && pk.channel != crate::topology::NONE && !held.contains(&p) && {
+                    let c = &self.net.channels[pk.channel as usize];
+                    !c.up || c.downs != pk.downs
+                }
+            })
+            .collect();
+        for p in doomed {
+            self.drop_packet(p, DropCause::LinkDown);
+        }
         // Packets still on their way; a message to oneself (held by a paused node) is no
         // packet (`packets_sent` leaves it out too).
         let in_flight = self
