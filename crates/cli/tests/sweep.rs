@@ -990,3 +990,41 @@ fn the_header_says_when_points_set_their_own_measure() {
         out(&o)
     );
 }
+
+// ------------------------------------------------------------------ audit fixes
+
+/// ShiViz: a node literally called `node_a` keeps its name; `node a` is renamed around it.
+#[test]
+fn shiviz_keeps_names_that_need_no_change() {
+    let d = dir("shiviz");
+    let cfg = d.join("sp.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 1000, "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+ "network": {"defaults": {"latency": 1}, "nodes": [{"id": "node a", "type": "server"}, {"id": "node_a", "type": "server"}, {"id": "s 3", "type": "server"}], "mesh": true}}"#,
+    )
+    .unwrap();
+    let t = d.join("t.jsonl");
+    let o = coracle(&["run", &s(&cfg), "--seed", "1", "--trace", &s(&t), "--quiet"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = coracle(&["trace", "export", &s(&t), "--format", "shiviz"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let log = String::from_utf8_lossy(&o.stdout);
+    let mut hosts: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .step_by(2)
+        .filter_map(|l| l.split_once(' ').map(|x| x.0))
+        .collect();
+    // Each host is the node it names: the first event's host is the first traced node's.
+    let first: Value = serde_json::from_str(read(&t).lines().next().unwrap()).unwrap();
+    let expected = match first["node"].as_str().unwrap() {
+        "node a" => "node_a~2",
+        "node_a" => "node_a",
+        _ => "s_3",
+    };
+    assert_eq!(hosts[0], expected, "{log}");
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts, ["node_a", "node_a~2", "s_3"], "{log}");
+}
