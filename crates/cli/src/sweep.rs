@@ -470,6 +470,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         "max"
     );
     let mut faultless = Vec::new();
+    let mut partial_mean = false;
     for p in &spec.points {
         let s = sample_of(rows, p.index);
         let max = if s.censored > 0 {
@@ -506,12 +507,25 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             p.label,
             s.n(),
             s.censored,
-            s.mean().map_or("-".into(), |m| format!("{m:.1}")),
+            match s.mean() {
+                None => "-".into(),
+                // The censored trials have no value: the mean is of the others only.
+                Some(m) if s.censored > 0 => {
+                    partial_mean = true;
+                    format!("{m:.1}*")
+                }
+                Some(m) => format!("{m:.1}"),
+            },
             fmt(s.quantile(0.05)),
             fmt(s.quantile(0.5)),
             fmt(s.quantile(0.9)),
             fmt(s.quantile(0.99)),
             fmt(max)
+        );
+    }
+    if partial_mean {
+        outln!(
+            "  * mean of the uncensored trials only (the censored ones, in cens, have no value)"
         );
     }
     if !faultless.is_empty() {
@@ -558,6 +572,9 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
                         other => other.to_string(),
                     },
                     match ours {
+                        Some(x) if k == "mean" && s.censored > 0 => {
+                            format!("{x:.1}, of the uncensored trials only")
+                        }
                         Some(x) => format!("{x:.1}"),
                         None if s.censored > 0 => "censored: beyond the horizon".into(),
                         None => "-".into(),
@@ -795,8 +812,9 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
     };
     if trial >= point.trials {
         eprintln!(
-            "error: --trial: point {} has trials 0..{}, found {trial}",
-            point.label, point.trials
+            "error: --trial: point {} has trials 0 to {}, found {trial}",
+            point.label,
+            point.trials - 1
         );
         return ExitCode::from(EXIT_USAGE);
     }

@@ -993,6 +993,52 @@ fn the_header_says_when_points_set_their_own_measure() {
 
 // ------------------------------------------------------------------ audit fixes
 
+/// The terminal table marks a mean of the uncensored trials only, and the median's 95 %
+/// interval keeps its finite lower bound when the upper one is censored.
+#[test]
+fn censored_points_mark_their_mean_and_keep_the_median_bound() {
+    let d = dir("cimed");
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--points",
+        "alive3-lambda0.2",
+        "--output-dir",
+        &s(&d),
+        "--no-plots",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = out(&o);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("alive3-lambda0.2") && l.contains("≥hz"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("240.1*"), "{row}");
+    assert!(
+        text.contains("* mean of the uncensored trials only"),
+        "{text}"
+    );
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    let ci = &sum["points"][0]["ci95_median"];
+    assert_eq!(ci[0].as_f64(), Some(290.263997), "{ci}");
+    assert_eq!(ci[1], Value::Null, "{ci}");
+    // --trials says the same range as the spec's trials.
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--trials",
+        "0",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("--trials: expected a whole number of trials from 1 to 10000000, found 0"),
+        "{}",
+        out(&o)
+    );
+}
+
 /// ShiViz: a node literally called `node_a` keeps its name; `node a` is renamed around it.
 #[test]
 fn shiviz_keeps_names_that_need_no_change() {
