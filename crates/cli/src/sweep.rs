@@ -224,8 +224,14 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
-    let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
-        Ok(p) => p,
+    let prepared = match coracle_sim::sweep::prepare_with_warnings(&spec, &|p| points_file(&dir, p))
+    {
+        Ok((p, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            p
+        }
         Err(e) => {
             if e.file != spec.file {
                 eprintln!("  (in the materialised config of a point of {})", spec.file);

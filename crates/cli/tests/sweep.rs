@@ -993,6 +993,92 @@ fn the_header_says_when_points_set_their_own_measure() {
 
 // ------------------------------------------------------------------ audit fixes
 
+/// Measures that can never be met are errors before any trial runs (exit 2, file, path,
+/// expected, found); a fault that only the random schedule can make is a warning, before.
+#[test]
+fn measures_that_can_never_be_met_are_refused_before_running() {
+    let d = dir("reach");
+    let measure =
+        "{\"from\": {\"action\": \"crash\"}, \"until\": \"leader_known\", \"within\": 2000}";
+    let no_clients = SPEC.replace(
+        measure,
+        "{\"from\": {\"action\": \"crash\"}, \"until\": \"client_op\"}",
+    );
+    let cases = [
+        (
+            no_clients.clone(),
+            "measure.until: expected a condition the scenario can reach, found \"client_op\": the scenario has no clients",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"crash\"}, \"until\": \"stable\", \"stable_for\": 999999}"),
+            "measure.stable_for: expected at most 3000 ms (from the earliest start of the interval, 1000 ms, to the scenario's termination, 4000 ms), found 999999",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"partition\"}, \"until\": \"leader_known\"}"),
+            "measure.from.action: expected an action the scenario's timeline contains (before its termination at 4000 ms), found \"partition\": the timeline has only crash",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"crash\", \"nth\": 3}, \"until\": \"leader_known\"}"),
+            "measure.from.nth: expected at most 1 (the scenario's timeline has 1 \"crash\" action(s)",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"at\": 20000}, \"until\": \"leader_known\"}"),
+            "measure.from.at: expected a time before the scenario's termination (4000 ms), found 20000",
+        ),
+        (
+            SPEC.replace("\"trials\": 12", "\"trials\": -3"),
+            "trials: expected a whole number of trials from 1 to 10000000, found -3",
+        ),
+        (
+            SPEC.replace("\"trials\": 12", "\"trials\": 0"),
+            "trials: expected a whole number of trials from 1 to 10000000, found 0",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = d.join(format!("never{i}.json"));
+        std::fs::write(&p, text).unwrap();
+        let o = coracle(&[
+            "sweep",
+            &s(&p),
+            "--output-dir",
+            &s(&d.join(format!("o{i}"))),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {}", out(&o));
+        let e = out(&o);
+        assert!(e.contains(want), "case {i}: want {want:?} in {e}");
+        assert!(e.contains(&format!("never{i}.json:")), "case {i}: {e}");
+        assert!(!e.contains("ran "), "case {i}: no trial runs: {e}");
+    }
+    // The error names the point when the spec has several.
+    let o = coracle(&["sweep", &s(&d.join("never0.json")), "--output-dir", &s(&d)]);
+    assert!(
+        out(&o).contains("(point election_timeout_max=200)"),
+        "{}",
+        out(&o)
+    );
+    // Partitions only from the random schedule: a warning before the trials run.
+    let chaos = SPEC
+        .replace(
+            "\"timeline\": [",
+            "\"chaos\": {\"start\": 500, \"partition\": {\"rate\": 1, \"duration\": 100}}, \"timeline\": [",
+        )
+        .replace(measure, "{\"from\": {\"action\": \"partition\"}, \"until\": \"leader_known\"}")
+        .replace("\"trials\": 12", "\"trials\": 2");
+    let p = write_spec(&d, &chaos);
+    let o = coracle(&["sweep", &s(&p), "--output-dir", &s(&d), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: ")
+            && err.contains("measure.from: the timeline has 0 \"partition\" action(s)"),
+        "{err}"
+    );
+    assert!(err.contains("random fault schedule (chaos)"), "{err}");
+    // Before the run: the header line comes after the warning on the terminal; here, the
+    // warning is on standard error and mentions both points once.
+    assert_eq!(err.matches("random fault schedule").count(), 1, "{err}");
+}
+
 /// The terminal table marks a mean of the uncensored trials only, and the median's 95 %
 /// interval keeps its finite lower bound when the upper one is censored.
 #[test]

@@ -187,6 +187,25 @@ pub struct Point {
     pub measure: Measure,
     /// Digits of the index in file names (all the sweep's files sort in point order).
     pub digits: usize,
+    /// The position of the spec's `points` entry this point comes from (`None` for a spec
+    /// without `points`), and the keys that entry's own `measure` sets: where an error about
+    /// the point's measure is located in the spec file.
+    pub origin: Option<usize>,
+    pub measure_keys: Vec<String>,
+}
+
+impl Point {
+    /// The spec file's JSON path of `key` of this point's measure: the point's own
+    /// `measure` when it sets the key, else the spec's.
+    pub fn measure_path(&self, key: &str) -> String {
+        let top = key.split('.').next().unwrap_or(key);
+        match self.origin {
+            Some(i) if self.measure_keys.iter().any(|k| k == top) => {
+                format!("points[{i}].measure.{key}")
+            }
+            _ => format!("measure.{key}"),
+        }
+    }
 }
 
 impl Point {
@@ -483,7 +502,7 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             }
         }
     }
-    for (ei, (label, t, set, params, pmeasure, _)) in explicit.iter().enumerate() {
+    for (ei, (label, t, set, params, pmeasure, over)) in explicit.iter().enumerate() {
         for g in &grid {
             let index = points.len();
             if index >= MAX_POINTS {
@@ -542,6 +561,11 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
                 config,
                 measure: pmeasure.clone(),
                 digits: 2,
+                origin: spec.points.is_some().then_some(ei),
+                measure_keys: over
+                    .as_ref()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
             });
         }
     }
