@@ -10,8 +10,9 @@ use coracle_sim::sweep::{Control, Spec, Status, TrialRow};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Exit status after Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -180,16 +181,98 @@ fn reproduce_with(dir: &Path, spec_file: &str, extra: &str, spec: &Spec, r: &Tri
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
-fn install_ctrlc() {
+/// What the sweep is doing, for the signal handler: what a quit at once would lose.
+static STAGE: AtomicU8 = AtomicU8::new(STAGE_RUNNING);
+/// Preparing and running the trials: nothing is written yet but `spec.json` and `points/`.
+const STAGE_RUNNING: u8 = 0;
+/// Writing `trials.csv` and `summary.json`: a quit waits until they are complete.
+const STAGE_WRITING: u8 = 1;
+/// The tables are written; the charts and the report follow.
+const STAGE_REPORTING: u8 = 2;
+/// Trials finished so far (for the message of a quit at once).
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+/// A quit asked for while the tables were being written.
+static QUIT_AFTER_WRITING: AtomicBool = AtomicBool::new(false);
+/// Milliseconds from [`epoch`] to the first signal.
+static FIRST_SIGNAL_MS: AtomicU64 = AtomicU64::new(0);
+/// The output directory, for messages.
+static OUT_DIR: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// A signal within this long of the first is the same interruption, not a request to quit at
+/// once: `timeout -s INT` signals the process and then its process group, so the sweep
+/// receives two SIGINTs microseconds apart; a shell's Ctrl-C reaching several processes does
+/// the same.
+const SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn out_dir() -> String {
+    OUT_DIR.lock().map(|d| d.clone()).unwrap_or_default()
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP stops starting new trials (the running ones finish and
+/// what finished is written); a further one more than [`SIGNAL_GRACE`] later quits at once,
+/// saying what that loses.
+fn install_ctrlc(dir: &Path) {
+    if let Ok(mut d) = OUT_DIR.lock() {
+        *d = dir.display().to_string();
+    }
+    epoch();
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if CANCEL.swap(true, Ordering::SeqCst) {
-                std::process::exit(EXIT_INTERRUPTED as i32);
-            }
-            eprintln!("\ninterrupted: finishing the running trials and keeping what finished (Ctrl-C again to quit at once)");
-        });
+        let _ = ctrlc::set_handler(on_signal);
     });
+}
+
+fn on_signal() {
+    let now = epoch().elapsed().as_millis() as u64;
+    if !CANCEL.swap(true, Ordering::SeqCst) {
+        FIRST_SIGNAL_MS.store(now, Ordering::SeqCst);
+        if STAGE.load(Ordering::SeqCst) == STAGE_RUNNING {
+            eprintln!(
+                "\ninterrupted: finishing the running trials, then writing what finished to {} \
+                 (signal again to quit at once and lose them)",
+                out_dir()
+            );
+        } else {
+            eprintln!(
+                "\ninterrupted: the trials are done and their results written to {}; finishing \
+                 the charts (signal again to quit at once)",
+                out_dir()
+            );
+        }
+        return;
+    }
+    let first = FIRST_SIGNAL_MS.load(Ordering::SeqCst);
+    if now.saturating_sub(first) < SIGNAL_GRACE.as_millis() as u64 {
+        // The same interruption delivered twice.
+        return;
+    }
+    let d = out_dir();
+    match STAGE.load(Ordering::SeqCst) {
+        STAGE_WRITING => {
+            QUIT_AFTER_WRITING.store(true, Ordering::SeqCst);
+            eprintln!(
+                "quitting once {d}/trials.csv and summary.json are written (a moment; they are not left half-written)"
+            );
+        }
+        STAGE_REPORTING => {
+            eprintln!(
+                "quitting at once: {d}/trials.csv and summary.json are written; charts and comparison.json may be missing"
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        _ => {
+            let n = FINISHED.load(Ordering::SeqCst);
+            eprintln!(
+                "quitting at once: the {n} finished trial(s) are lost; {d} holds this sweep's spec.json and points/ only (no trials.csv or summary.json)"
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
 }
 
 /// Runs a spec and writes everything. `extra(spec, rows)` prints preset-specific comparisons.
@@ -220,7 +303,9 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    if let Err(e) = output::write_points(&dir, &spec) {
+    // The directory is this sweep's from now on: the results of an earlier sweep go before
+    // its spec.json and points/ are replaced, so the two never mix.
+    if let Err(e) = output::clear_results(&dir).and_then(|()| output::write_points(&dir, &spec)) {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
@@ -240,7 +325,7 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         }
     };
     set_threads(o.threads);
-    install_ctrlc();
+    install_ctrlc(&dir);
     let todo = coracle_sim::sweep::runner::selected(&spec, shard).len() as u64;
     if !o.quiet {
         outln!(
@@ -281,7 +366,10 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         );
         pb
     };
-    let progress = |_: &TrialRow| pb.inc(1);
+    let progress = |_: &TrialRow| {
+        FINISHED.fetch_add(1, Ordering::Relaxed);
+        pb.inc(1);
+    };
     let ctl = Control {
         shard,
         cancel: &CANCEL,
@@ -343,15 +431,26 @@ pub fn finish(
     o: &RunOpts,
     extra: &dyn Fn(&Spec, &[TrialRow]),
 ) -> ExitCode {
-    if let Err(e) = output::clear_reports(dir, shard.is_some())
-        .and_then(|_| output::write_tables(dir, spec, rows, complete, shard))
-    {
+    STAGE.store(STAGE_WRITING, Ordering::SeqCst);
+    let written = output::write_tables(dir, spec, rows, complete, shard);
+    STAGE.store(STAGE_REPORTING, Ordering::SeqCst);
+    if QUIT_AFTER_WRITING.load(Ordering::SeqCst) {
+        eprintln!(
+            "quitting: {}/trials.csv and summary.json are written (\"complete\": false); no charts",
+            dir.display()
+        );
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+    if let Err(e) = written {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
     let violations: Vec<&TrialRow> = rows.iter().filter(|r| r.violation.is_some()).collect();
     if let Some((k, n)) = shard {
         print_notes(rows);
+        if !complete {
+            print_interrupted(dir, spec, rows, shard);
+        }
         outln!(
             "  shard {}/{n}: wrote {}/trials.csv and shard.json; combine the shards with: coracle merge DIR... --output-dir OUT",
             k + 1,
@@ -379,6 +478,9 @@ pub fn finish(
         }
         print_summary(spec, rows, o.quiet);
         print_notes(rows);
+        if !complete {
+            print_interrupted(dir, spec, rows, shard);
+        }
         if let Some(r) = &reference {
             let cmp = output::compare_reference(spec, rows, r);
             let _ = std::fs::write(dir.join("comparison.json"), output::pretty(&cmp));
@@ -590,6 +692,49 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             outln!("    {:<26} {}", label, parts.join("; "));
         }
     }
+}
+
+/// After an interruption: which points are partial or were not started, and that the
+/// statistics describe only the trials that finished (there is no resume).
+fn print_interrupted(dir: &Path, spec: &Spec, rows: &[TrialRow], shard: Option<(u64, u64)>) {
+    let mut planned = vec![0u64; spec.points.len()];
+    for (p, _) in coracle_sim::sweep::runner::selected(spec, shard) {
+        planned[p] += 1;
+    }
+    let mut done = vec![0u64; spec.points.len()];
+    for r in rows {
+        done[r.point] += 1;
+    }
+    let mut partial = Vec::new();
+    let mut untouched = Vec::new();
+    for p in &spec.points {
+        let (d, n) = (done[p.index], planned[p.index]);
+        if d == 0 && n > 0 {
+            untouched.push(p.label.as_str());
+        } else if d < n {
+            partial.push(format!("{} ({d} of {n} trials)", p.label));
+        }
+    }
+    let file = if shard.is_some() {
+        "shard.json"
+    } else {
+        "summary.json"
+    };
+    outln!(
+        "  interrupted: {}/{file} says \"complete\": false; {} of {} trial(s) finished",
+        dir.display(),
+        rows.len(),
+        planned.iter().sum::<u64>()
+    );
+    if !partial.is_empty() {
+        outln!("    partial points: {}", partial.join(", "));
+    }
+    if !untouched.is_empty() {
+        outln!("    points not started: {}", untouched.join(", "));
+    }
+    outln!(
+        "    the statistics above describe only the trials that finished; running the command again starts over (there is no resume)"
+    );
 }
 
 /// One line per distinct note of the trials (`notes` in trials.csv and summary.json), with
@@ -831,11 +976,29 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
         .clone()
         .or_else(|| Path::new(&spec.file).parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    if o.output_dir.is_some()
-        && let Err(e) = output::write_points(&dir, &spec)
-    {
-        eprintln!("error: cannot write {}: {e}", dir.display());
-        return ExitCode::from(EXIT_USAGE);
+    if o.output_dir.is_some() {
+        // The point files go beside the results of the same sweep (re-running a trial of a
+        // sweep in its own directory), never beside another sweep's: --trial writes no
+        // results, so it does not replace them either.
+        let results = output::result_files(&dir);
+        let had = std::fs::read_to_string(dir.join("spec.json")).ok();
+        if !results.is_empty() && had.as_deref() != Some(output::pretty(&spec.resolved).as_str()) {
+            eprintln!(
+                "error: --output-dir {}: it holds the results of another sweep ({}; its spec.json {}), and --trial writes only spec.json and points/, which would not match them: choose another directory (or run the whole sweep there, which replaces them)",
+                dir.display(),
+                results.join(", "),
+                if had.is_some() {
+                    "is not this sweep's"
+                } else {
+                    "is missing"
+                }
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        if let Err(e) = output::write_points(&dir, &spec) {
+            eprintln!("error: cannot write {}: {e}", dir.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
         Ok(p) => p,

@@ -993,6 +993,250 @@ fn the_header_says_when_points_set_their_own_measure() {
 
 // ------------------------------------------------------------------ audit fixes
 
+/// Runs `coracle` in the background (for signals), standard output and error piped.
+#[cfg(unix)]
+fn spawn(args: &[&str]) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_coracle"));
+    c.args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "JOB_COMPLETION_INDEX",
+        "CORACLE_SHARD_COUNT",
+        "RAYON_NUM_THREADS",
+    ] {
+        c.env_remove(k);
+    }
+    c.spawn().expect("coracle starts")
+}
+
+/// Waits until the sweep has written its spec.json (the trials start right after).
+#[cfg(unix)]
+fn wait_for_start(d: &Path) {
+    let t0 = std::time::Instant::now();
+    while !d.join("spec.json").exists() {
+        assert!(t0.elapsed().as_secs() < 60, "the sweep did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[cfg(unix)]
+fn sigint(c: &std::process::Child) {
+    // SAFETY: kill(2) with the pid of a child we started and have not waited for.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGINT);
+    }
+}
+
+/// Leaves the outputs of `SPEC` (a grid, with a by-parameter chart) in `d`.
+fn another_sweeps_outputs(d: &Path) {
+    let other = d.join("other-spec.json");
+    std::fs::write(&other, SPEC.replace("\"trials\": 12", "\"trials\": 2")).unwrap();
+    let o = coracle(&["sweep", &s(&other), "--output-dir", &s(d), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(d.join("by-consensus-election-timeout-max.svg").exists());
+}
+
+/// Many short trials of one point (to be interrupted).
+const MANY: &str = r#"{
+  "name": "many", "seed": 3, "trials": 2000000,
+  "base": {
+    "termination": 3000,
+    "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+    "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}], "mesh": true},
+    "timeline": [{"at": 1000, "action": "crash", "role": "leader"}]
+  },
+  "points": [{"label": "only"}],
+  "measure": {"from": {"action": "crash"}, "until": "leader_known"}
+}"#;
+
+/// `timeout -s INT` signals the sweep and then its process group: two SIGINTs microseconds
+/// apart are one interruption, which keeps what finished.
+#[cfg(unix)]
+#[test]
+fn two_signals_at_once_are_one_interruption() {
+    let d = dir("sig2");
+    another_sweeps_outputs(&d);
+    let spec = d.join("many.json");
+    std::fs::write(&spec, MANY).unwrap();
+    let c = spawn(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    wait_for_start(&d);
+    sigint(&c);
+    sigint(&c);
+    let o = c.wait_with_output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    assert!(!text.contains("quitting at once"), "{text}");
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    assert_eq!(sum["complete"], false);
+    assert_eq!(sum["points"][0]["point"], "only");
+    let rows = read(&d.join("trials.csv")).lines().count() - 1;
+    assert!(rows > 0, "{text}");
+    assert_eq!(sum["trials"], rows);
+    // The report says what an interruption means.
+    assert!(text.contains("\"complete\": false"), "{text}");
+    assert!(
+        text.contains(&format!("partial points: only ({rows} of 2000000 trials)")),
+        "{text}"
+    );
+    assert!(text.contains("there is no resume"), "{text}");
+    // Nothing of the earlier sweep is left beside this one's.
+    assert!(!d.join("by-consensus-election-timeout-max.svg").exists());
+    assert!(!read(&d.join("trials.csv")).contains("election_timeout_max"));
+}
+
+/// A second signal more than a second after the first quits at once, says what is lost,
+/// and leaves this sweep's spec and points only, never another sweep's results beside them.
+#[cfg(unix)]
+#[test]
+fn a_later_second_signal_quits_at_once_and_says_what_is_lost() {
+    let d = dir("sigq");
+    another_sweeps_outputs(&d);
+    // Trials of two simulated hours with clients: seconds each, so some are running.
+    let long = r#"{
+      "name": "long", "seed": 3, "trials": 50,
+      "base": {
+        "termination": 7200000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+        "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "k", "type": "client"}], "mesh": true},
+        "workload": {"type": "closed", "think_time": 1}
+      },
+      "points": [{"label": "long"}],
+      "measure": {"metric": "protocol_stats.max_term"}
+    }"#;
+    let spec = d.join("long.json");
+    std::fs::write(&spec, long).unwrap();
+    let c = spawn(&[
+        "sweep",
+        &s(&spec),
+        "--output-dir",
+        &s(&d),
+        "-q",
+        "--threads",
+        "1",
+    ]);
+    wait_for_start(&d);
+    sigint(&c);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    sigint(&c);
+    let o = c.wait_with_output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("quitting at once: the 0 finished trial(s) are lost"),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds this sweep's spec.json and points/ only"),
+        "{text}"
+    );
+    assert!(read(&d.join("spec.json")).contains("\"long\""));
+    for f in [
+        "trials.csv",
+        "summary.json",
+        "cdf.svg",
+        "by-consensus-election-timeout-max.svg",
+    ] {
+        assert!(!d.join(f).exists(), "{f} of the earlier sweep left over");
+    }
+}
+
+/// A sweep written into a directory that holds another sweep's outputs replaces them, and an
+/// error in the new sweep's points leaves its spec and points, not the old results.
+#[test]
+fn a_sweep_replaces_another_sweeps_outputs() {
+    let d = dir("replace");
+    another_sweeps_outputs(&d);
+    let pts = SPEC
+        .replace(
+            "\"vary\": {\"consensus.election_timeout_max\": [200, 300]},",
+            "\"points\": [{\"label\": \"x\"}, {\"label\": \"y\", \"set\": {\"consensus.prevote\": true}}],",
+        )
+        .replace("\"trials\": 12", "\"trials\": 2");
+    let spec = write_spec(&d, &pts);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!d.join("by-consensus-election-timeout-max.svg").exists());
+    let csv = read(&d.join("trials.csv"));
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.starts_with("x,") || l.starts_with("y,"))
+    );
+    // A point whose config is wrong: an error, and no results of the sweep before.
+    another_sweeps_outputs(&d);
+    let bad = pts.replace("\"consensus.prevote\": true", "\"consensus.prevote\": 3");
+    let spec = write_spec(&d, &bad);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(read(&d.join("spec.json")).contains("\"label\": \"y\""));
+    for f in [
+        "trials.csv",
+        "summary.json",
+        "by-consensus-election-timeout-max.svg",
+    ] {
+        assert!(
+            !d.join(f).exists(),
+            "{f} left beside another sweep's spec.json"
+        );
+    }
+}
+
+/// `--trial` with `--output-dir` writes only the spec and the points: into its own sweep's
+/// directory it is fine, into another sweep's it refuses rather than mix them.
+#[test]
+fn a_single_trial_refuses_another_sweeps_directory() {
+    let d = dir("trialdir");
+    another_sweeps_outputs(&d);
+    let before = read(&d.join("spec.json"));
+    // Its own sweep: accepted, the results stay.
+    let o = coracle(&[
+        "sweep",
+        &s(&d.join("spec.json")),
+        "--trial",
+        "election_timeout_max=200/1",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(d.join("trials.csv").exists());
+    assert_eq!(read(&d.join("spec.json")), before);
+    // Another sweep: refused, nothing changed.
+    let other = write_spec(&d, &SPEC.replace("\"seed\": 7", "\"seed\": 8"));
+    let o = coracle(&[
+        "sweep",
+        &s(&other),
+        "--trial",
+        "election_timeout_max=200/1",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        out(&o).contains("holds the results of another sweep"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(read(&d.join("spec.json")), before);
+    // The range of trials, as a person counts it.
+    let o = coracle(&[
+        "sweep",
+        &s(&other),
+        "--trial",
+        "election_timeout_max=200/12",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("has trials 0 to 11, found 12"),
+        "{}",
+        out(&o)
+    );
+}
+
 /// Measures that can never be met are errors before any trial runs (exit 2, file, path,
 /// expected, found); a fault that only the random schedule can make is a warning, before.
 #[test]
