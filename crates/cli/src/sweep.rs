@@ -857,43 +857,16 @@ pub fn plots(
         "cdf-log.svg",
         plot::cdf_chart(&title, &format!("{unit} (log scale)"), &curves, &refs, true)?,
     )?;
-    // On a chart against one parameter, points that differ in another varied parameter get a
-    // line of their own (one colour per combination of the others).
-    let group_of = |p: &coracle_sim::sweep::Point, against: &str| -> String {
-        let mut parts: Vec<String> = p
-            .params
-            .iter()
-            .filter(|(k, _)| k != against)
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    k.rsplit('.').next().unwrap_or(k),
-                    coracle_sim::sweep::spec::scalar_text(v)
-                )
-            })
-            .collect();
-        // Objects and lists a point sets (a latency distribution, a timeline) are no column
-        // but tell points apart too: such points are named by their own label (`lan` of
-        // `lan/election_timeout_max=300`).
-        if p.set
-            .iter()
-            .any(|(k, v)| k != against && (v.is_object() || v.is_array()))
-        {
-            parts.insert(0, p.label.split('/').next().unwrap_or(&p.label).to_string());
-        }
-        parts.join(",")
-    };
-    let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>,
-                 against: &str|
-     -> Vec<plot::Box5> {
+    let boxes = |x_group: &dyn Fn(usize) -> Option<(f64, String)>| -> Vec<plot::Box5> {
         charted
             .iter()
-            .filter_map(|p| {
-                let x = x_of(p)?;
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let (x, group) = x_group(i)?;
                 let s = sample_of(rows, p.index);
                 Some(plot::Box5 {
                     label: p.label.clone(),
-                    group: group_of(p, against),
+                    group,
                     x,
                     p5: s.quantile(0.05),
                     p25: s.quantile(0.25),
@@ -907,36 +880,27 @@ pub fn plots(
     };
     w(
         "summary.svg",
-        plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0), ""), true)?,
+        plot::measure_chart(
+            &spec.name,
+            "point",
+            &unit,
+            &boxes(&|_| Some((0.0, String::new()))),
+            true,
+        )?,
     )?;
-    for c in &spec.columns {
-        let xs: Vec<Option<f64>> = charted
-            .iter()
-            .map(|p| {
-                p.params
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .and_then(|(_, v)| v.as_f64())
-            })
-            .collect();
-        let mut distinct: Vec<f64> = xs.iter().flatten().copied().collect();
-        distinct.sort_by(f64::total_cmp);
-        distinct.dedup();
-        if distinct.len() < 2 {
-            continue;
-        }
-        let b = boxes(
-            &|p| {
-                p.params
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .and_then(|(_, v)| v.as_f64())
-            },
-            c,
-        );
+    // Against each parameter that is an axis of the sweep (not one that follows others),
+    // one series per combination of the other axes that do not co-vary with it.
+    for c in coracle_sim::sweep::axes::by_charts(&charted, &spec.columns) {
+        let b = boxes(&|i| c.points[i].clone());
         w(
-            &format!("by-{}.svg", slug(c)),
-            plot::measure_chart(&format!("{} against {c}", spec.name), c, &unit, &b, false)?,
+            &format!("by-{}.svg", slug(&c.column)),
+            plot::measure_chart(
+                &format!("{} against {}", spec.name, c.column),
+                &c.column,
+                &unit,
+                &b,
+                false,
+            )?,
         )?;
     }
     Ok(written.into_inner())

@@ -1369,6 +1369,103 @@ fn censored_points_mark_their_mean_and_keep_the_median_bound() {
     );
 }
 
+/// Charts against a parameter split their points only by the sweep's other axes: raft-wan
+/// against `failed` has two lines (same and different logs), the split-vote model one per
+/// number alive and no chart against its derived latency; a merged sweep draws the same.
+#[test]
+fn charts_against_parameters_split_by_the_other_axes_only() {
+    let d = dir("axes-wan");
+    let o = coracle(&[
+        "experiment",
+        "raft-wan",
+        "--trials",
+        "3",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let svg = read(&d.join("by-failed.svg"));
+    let medians: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("median,"))
+        .collect();
+    assert_eq!(
+        medians,
+        ["median, logs=same", "median, logs=different"],
+        "{svg}"
+    );
+    let charts: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("by-"))
+        .collect();
+    assert_eq!(charts, ["by-failed.svg"]);
+    // Sharded and merged: the same chart.
+    let (a, b, m) = (dir("axes-s1"), dir("axes-s2"), dir("axes-m"));
+    for (k, sd) in [("1/2", &a), ("2/2", &b)] {
+        let o = coracle(&[
+            "experiment",
+            "raft-wan",
+            "--trials",
+            "3",
+            "--shard",
+            k,
+            "--output-dir",
+            &s(sd),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    let o = coracle(&["merge", &s(&a), &s(&b), "--output-dir", &s(&m), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(read(&m.join("by-failed.svg")), svg);
+
+    let d = dir("axes-split");
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--trials",
+        "20",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!d.join("by-network-defaults-latency.svg").exists());
+    let svg = read(&d.join("by-lambda.svg"));
+    let medians: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("median,"))
+        .collect();
+    assert_eq!(
+        medians,
+        ["median, alive=5", "median, alive=4", "median, alive=3"]
+    );
+    // Tick labels without floating-point noise.
+    assert!(!svg.contains("0.15000000000000002"));
+    assert!(
+        svg.contains(">\n0.15\n<") || svg.contains(">0.15<"),
+        "no 0.15 tick"
+    );
+
+    let d = dir("axes-crash");
+    let o = coracle(&[
+        "experiment",
+        "raft-leader-crash",
+        "--trials",
+        "2",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    for derived in ["by-termination.svg", "by-consensus-heartbeat-interval.svg"] {
+        assert!(!d.join(derived).exists(), "{derived}");
+    }
+    assert!(d.join("by-consensus-election-timeout-max.svg").exists());
+}
+
 /// ShiViz: a node literally called `node_a` keeps its name; `node a` is renamed around it.
 #[test]
 fn shiviz_keeps_names_that_need_no_change() {

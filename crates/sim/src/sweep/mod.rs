@@ -4,6 +4,7 @@
 //!
 //! * [`spec`]: the sweep file (base config, points and grid, trials, measure) and its errors;
 //! * [`runner`]: trial seeds, the per-trial horizon, the parallel run;
+//! * [`axes`]: which parameters the charts are drawn against, and their series;
 //! * [`measure`]: fault times and conditions read from a run;
 //! * [`reach`]: measures that can never be met, found before the trials run;
 //! * [`stats`]: quantiles, confidence intervals, the Kolmogorov–Smirnov distance;
@@ -12,6 +13,7 @@
 //!
 //! The reference is `docs/sweeps.md`.
 
+pub mod axes;
 pub mod measure;
 pub mod output;
 pub mod reach;
