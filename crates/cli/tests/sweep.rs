@@ -1501,3 +1501,36 @@ fn shiviz_keeps_names_that_need_no_change() {
     hosts.dedup();
     assert_eq!(hosts, ["node_a", "node_a~2", "s_3"], "{log}");
 }
+
+/// The bundled 150–300 reference is the figure's 1000 trials, and docs/experiments.md quotes
+/// its quantiles as `coracle` computes them.
+#[test]
+fn the_reference_curve_has_the_quantiles_the_docs_quote() {
+    let f = root().join("examples/experiments/reference/raft-leader-crash-150-300.csv");
+    let r = coracle_sim::sweep::output::read_reference(&s(&f), &read(&f)).unwrap();
+    let labels: Vec<&str> = r.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["150-300", "150-300-scale"]);
+    let smp = &r[0].1;
+    assert_eq!((smp.n(), smp.censored), (1000, 0));
+    assert_eq!(smp.values, r[1].1.values, "both points have the same curve");
+    let q = |p: f64| format!("{:.1}", smp.quantile(p).unwrap());
+    let quoted = format!(
+        "min {}, p1 {}, p5 {}, p10 {}, p25 {}, p50 {}, p75 {}, p90 {}, p95 {}, p99 {}, max {} ms",
+        q(0.0),
+        q(0.01),
+        q(0.05),
+        q(0.1),
+        q(0.25),
+        q(0.5),
+        q(0.75),
+        q(0.9),
+        q(0.95),
+        q(0.99),
+        q(1.0)
+    );
+    let docs = read(&root().join("docs/experiments.md")).replace('\n', " ");
+    assert!(
+        docs.contains(&quoted),
+        "docs/experiments.md should quote: {quoted}"
+    );
+}
