@@ -1096,13 +1096,14 @@ fn two_signals_at_once_are_one_interruption() {
 fn a_later_second_signal_quits_at_once_and_says_what_is_lost() {
     let d = dir("sigq");
     another_sweeps_outputs(&d);
-    // Trials of two simulated hours with clients: seconds each, so some are running.
+    // Trials of a simulated day with clients: many seconds each, so one is still running when
+    // the second signal comes (a quit at once does not wait for it).
     let long = r#"{
       "name": "long", "seed": 3, "trials": 50,
       "base": {
-        "termination": 7200000,
+        "termination": 86400000,
         "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
-        "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "k", "type": "client"}], "mesh": true},
+        "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "k", "type": "client"}, {"id": "l", "type": "client"}], "mesh": true},
         "workload": {"type": "closed", "think_time": 1}
       },
       "points": [{"label": "long"}],

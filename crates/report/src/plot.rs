@@ -879,7 +879,7 @@ mod tests {
         let f = tick_once();
         let labels: Vec<String> = [100.0, 900.0, 1000.0, 1000.0000000001, 10000.0]
             .iter()
-            .map(|x| f(x))
+            .map(&f)
             .collect();
         assert_eq!(labels, ["100", "900", "1000", "", "10000"]);
         // No colour repeats among the first 300 series, and none is black.
