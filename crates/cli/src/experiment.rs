@@ -36,8 +36,8 @@ pub struct ExperimentArgs {
     #[arg(long)]
     pub list: bool,
     /// Trials per point (default: as published).
-    #[arg(long)]
-    pub trials: Option<u64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub trials: Option<i64>,
     /// Only these points (comma-separated labels).
     #[arg(long, value_delimiter = ',')]
     pub points: Option<Vec<String>>,
@@ -539,8 +539,11 @@ fn filtered(mut v: Value, a: &ExperimentArgs) -> Result<Value, String> {
         }
     }
     if let Some(n) = a.trials {
-        if n == 0 {
-            return Err("--trials: expected at least 1".into());
+        let max = coracle_sim::sweep::spec::MAX_TRIALS;
+        if !(1..=max as i64).contains(&n) {
+            return Err(format!(
+                "--trials: expected a whole number of trials from 1 to {max}, found {n}"
+            ));
         }
         for p in v["points"].as_array_mut().into_iter().flatten() {
             p["trials"] = json!(n);

@@ -53,7 +53,10 @@ pub fn main(a: MergeArgs) -> ExitCode {
         m.rows.len(),
         dirs.len()
     );
-    if let Err(e) = coracle_sim::sweep::output::write_points(&a.output_dir, &m.spec) {
+    // As for a sweep: the output directory's earlier results go first.
+    if let Err(e) = coracle_sim::sweep::output::clear_results(&a.output_dir)
+        .and_then(|()| coracle_sim::sweep::output::write_points(&a.output_dir, &m.spec))
+    {
         eprintln!("error: cannot write {}: {e}", a.output_dir.display());
         return ExitCode::from(EXIT_USAGE);
     }

@@ -10,8 +10,9 @@ use coracle_sim::sweep::{Control, Spec, Status, TrialRow};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Exit status after Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -180,16 +181,98 @@ fn reproduce_with(dir: &Path, spec_file: &str, extra: &str, spec: &Spec, r: &Tri
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
-fn install_ctrlc() {
+/// What the sweep is doing, for the signal handler: what a quit at once would lose.
+static STAGE: AtomicU8 = AtomicU8::new(STAGE_RUNNING);
+/// Preparing and running the trials: nothing is written yet but `spec.json` and `points/`.
+const STAGE_RUNNING: u8 = 0;
+/// Writing `trials.csv` and `summary.json`: a quit waits until they are complete.
+const STAGE_WRITING: u8 = 1;
+/// The tables are written; the charts and the report follow.
+const STAGE_REPORTING: u8 = 2;
+/// Trials finished so far (for the message of a quit at once).
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+/// A quit asked for while the tables were being written.
+static QUIT_AFTER_WRITING: AtomicBool = AtomicBool::new(false);
+/// Milliseconds from [`epoch`] to the first signal.
+static FIRST_SIGNAL_MS: AtomicU64 = AtomicU64::new(0);
+/// The output directory, for messages.
+static OUT_DIR: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// A signal within this long of the first is the same interruption, not a request to quit at
+/// once: `timeout -s INT` signals the process and then its process group, so the sweep
+/// receives two SIGINTs microseconds apart; a shell's Ctrl-C reaching several processes does
+/// the same.
+const SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn out_dir() -> String {
+    OUT_DIR.lock().map(|d| d.clone()).unwrap_or_default()
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP stops starting new trials (the running ones finish and
+/// what finished is written); a further one more than [`SIGNAL_GRACE`] later quits at once,
+/// saying what that loses.
+fn install_ctrlc(dir: &Path) {
+    if let Ok(mut d) = OUT_DIR.lock() {
+        *d = dir.display().to_string();
+    }
+    epoch();
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if CANCEL.swap(true, Ordering::SeqCst) {
-                std::process::exit(EXIT_INTERRUPTED as i32);
-            }
-            eprintln!("\ninterrupted: finishing the running trials and keeping what finished (Ctrl-C again to quit at once)");
-        });
+        let _ = ctrlc::set_handler(on_signal);
     });
+}
+
+fn on_signal() {
+    let now = epoch().elapsed().as_millis() as u64;
+    if !CANCEL.swap(true, Ordering::SeqCst) {
+        FIRST_SIGNAL_MS.store(now, Ordering::SeqCst);
+        if STAGE.load(Ordering::SeqCst) == STAGE_RUNNING {
+            eprintln!(
+                "\ninterrupted: finishing the running trials, then writing what finished to {} \
+                 (signal again to quit at once and lose them)",
+                out_dir()
+            );
+        } else {
+            eprintln!(
+                "\ninterrupted: the trials are done and their results written to {}; finishing \
+                 the charts (signal again to quit at once)",
+                out_dir()
+            );
+        }
+        return;
+    }
+    let first = FIRST_SIGNAL_MS.load(Ordering::SeqCst);
+    if now.saturating_sub(first) < SIGNAL_GRACE.as_millis() as u64 {
+        // The same interruption delivered twice.
+        return;
+    }
+    let d = out_dir();
+    match STAGE.load(Ordering::SeqCst) {
+        STAGE_WRITING => {
+            QUIT_AFTER_WRITING.store(true, Ordering::SeqCst);
+            eprintln!(
+                "quitting once {d}/trials.csv and summary.json are written (a moment; they are not left half-written)"
+            );
+        }
+        STAGE_REPORTING => {
+            eprintln!(
+                "quitting at once: {d}/trials.csv and summary.json are written; charts and comparison.json may be missing"
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        _ => {
+            let n = FINISHED.load(Ordering::SeqCst);
+            eprintln!(
+                "quitting at once: the {n} finished trial(s) are lost; {d} holds this sweep's spec.json and points/ only (no trials.csv or summary.json)"
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
 }
 
 /// Runs a spec and writes everything. `extra(spec, rows)` prints preset-specific comparisons.
@@ -220,12 +303,20 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    if let Err(e) = output::write_points(&dir, &spec) {
+    // The directory is this sweep's from now on: the results of an earlier sweep go before
+    // its spec.json and points/ are replaced, so the two never mix.
+    if let Err(e) = output::clear_results(&dir).and_then(|()| output::write_points(&dir, &spec)) {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
-    let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
-        Ok(p) => p,
+    let prepared = match coracle_sim::sweep::prepare_with_warnings(&spec, &|p| points_file(&dir, p))
+    {
+        Ok((p, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            p
+        }
         Err(e) => {
             if e.file != spec.file {
                 eprintln!("  (in the materialised config of a point of {})", spec.file);
@@ -234,7 +325,7 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         }
     };
     set_threads(o.threads);
-    install_ctrlc();
+    install_ctrlc(&dir);
     let todo = coracle_sim::sweep::runner::selected(&spec, shard).len() as u64;
     if !o.quiet {
         outln!(
@@ -275,7 +366,10 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         );
         pb
     };
-    let progress = |_: &TrialRow| pb.inc(1);
+    let progress = |_: &TrialRow| {
+        FINISHED.fetch_add(1, Ordering::Relaxed);
+        pb.inc(1);
+    };
     let ctl = Control {
         shard,
         cancel: &CANCEL,
@@ -337,15 +431,26 @@ pub fn finish(
     o: &RunOpts,
     extra: &dyn Fn(&Spec, &[TrialRow]),
 ) -> ExitCode {
-    if let Err(e) = output::clear_reports(dir, shard.is_some())
-        .and_then(|_| output::write_tables(dir, spec, rows, complete, shard))
-    {
+    STAGE.store(STAGE_WRITING, Ordering::SeqCst);
+    let written = output::write_tables(dir, spec, rows, complete, shard);
+    STAGE.store(STAGE_REPORTING, Ordering::SeqCst);
+    if QUIT_AFTER_WRITING.load(Ordering::SeqCst) {
+        eprintln!(
+            "quitting: {}/trials.csv and summary.json are written (\"complete\": false); no charts",
+            dir.display()
+        );
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+    if let Err(e) = written {
         eprintln!("error: cannot write {}: {e}", dir.display());
         return ExitCode::from(EXIT_USAGE);
     }
     let violations: Vec<&TrialRow> = rows.iter().filter(|r| r.violation.is_some()).collect();
     if let Some((k, n)) = shard {
         print_notes(rows);
+        if !complete {
+            print_interrupted(dir, spec, rows, shard);
+        }
         outln!(
             "  shard {}/{n}: wrote {}/trials.csv and shard.json; combine the shards with: coracle merge DIR... --output-dir OUT",
             k + 1,
@@ -373,6 +478,9 @@ pub fn finish(
         }
         print_summary(spec, rows, o.quiet);
         print_notes(rows);
+        if !complete {
+            print_interrupted(dir, spec, rows, shard);
+        }
         if let Some(r) = &reference {
             let cmp = output::compare_reference(spec, rows, r);
             let _ = std::fs::write(dir.join("comparison.json"), output::pretty(&cmp));
@@ -470,6 +578,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
         "max"
     );
     let mut faultless = Vec::new();
+    let mut partial_mean = false;
     for p in &spec.points {
         let s = sample_of(rows, p.index);
         let max = if s.censored > 0 {
@@ -506,12 +615,25 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             p.label,
             s.n(),
             s.censored,
-            s.mean().map_or("-".into(), |m| format!("{m:.1}")),
+            match s.mean() {
+                None => "-".into(),
+                // The censored trials have no value: the mean is of the others only.
+                Some(m) if s.censored > 0 => {
+                    partial_mean = true;
+                    format!("{m:.1}*")
+                }
+                Some(m) => format!("{m:.1}"),
+            },
             fmt(s.quantile(0.05)),
             fmt(s.quantile(0.5)),
             fmt(s.quantile(0.9)),
             fmt(s.quantile(0.99)),
             fmt(max)
+        );
+    }
+    if partial_mean {
+        outln!(
+            "  * mean of the uncensored trials only (the censored ones, in cens, have no value)"
         );
     }
     if !faultless.is_empty() {
@@ -558,6 +680,9 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
                         other => other.to_string(),
                     },
                     match ours {
+                        Some(x) if k == "mean" && s.censored > 0 => {
+                            format!("{x:.1}, of the uncensored trials only")
+                        }
                         Some(x) => format!("{x:.1}"),
                         None if s.censored > 0 => "censored: beyond the horizon".into(),
                         None => "-".into(),
@@ -567,6 +692,49 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
             outln!("    {:<26} {}", label, parts.join("; "));
         }
     }
+}
+
+/// After an interruption: which points are partial or were not started, and that the
+/// statistics describe only the trials that finished (there is no resume).
+fn print_interrupted(dir: &Path, spec: &Spec, rows: &[TrialRow], shard: Option<(u64, u64)>) {
+    let mut planned = vec![0u64; spec.points.len()];
+    for (p, _) in coracle_sim::sweep::runner::selected(spec, shard) {
+        planned[p] += 1;
+    }
+    let mut done = vec![0u64; spec.points.len()];
+    for r in rows {
+        done[r.point] += 1;
+    }
+    let mut partial = Vec::new();
+    let mut untouched = Vec::new();
+    for p in &spec.points {
+        let (d, n) = (done[p.index], planned[p.index]);
+        if d == 0 && n > 0 {
+            untouched.push(p.label.as_str());
+        } else if d < n {
+            partial.push(format!("{} ({d} of {n} trials)", p.label));
+        }
+    }
+    let file = if shard.is_some() {
+        "shard.json"
+    } else {
+        "summary.json"
+    };
+    outln!(
+        "  interrupted: {}/{file} says \"complete\": false; {} of {} trial(s) finished",
+        dir.display(),
+        rows.len(),
+        planned.iter().sum::<u64>()
+    );
+    if !partial.is_empty() {
+        outln!("    partial points: {}", partial.join(", "));
+    }
+    if !untouched.is_empty() {
+        outln!("    points not started: {}", untouched.join(", "));
+    }
+    outln!(
+        "    the statistics above describe only the trials that finished; running the command again starts over (there is no resume)"
+    );
 }
 
 /// One line per distinct note of the trials (`notes` in trials.csv and summary.json), with
@@ -689,43 +857,16 @@ pub fn plots(
         "cdf-log.svg",
         plot::cdf_chart(&title, &format!("{unit} (log scale)"), &curves, &refs, true)?,
     )?;
-    // On a chart against one parameter, points that differ in another varied parameter get a
-    // line of their own (one colour per combination of the others).
-    let group_of = |p: &coracle_sim::sweep::Point, against: &str| -> String {
-        let mut parts: Vec<String> = p
-            .params
-            .iter()
-            .filter(|(k, _)| k != against)
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    k.rsplit('.').next().unwrap_or(k),
-                    coracle_sim::sweep::spec::scalar_text(v)
-                )
-            })
-            .collect();
-        // Objects and lists a point sets (a latency distribution, a timeline) are no column
-        // but tell points apart too: such points are named by their own label (`lan` of
-        // `lan/election_timeout_max=300`).
-        if p.set
-            .iter()
-            .any(|(k, v)| k != against && (v.is_object() || v.is_array()))
-        {
-            parts.insert(0, p.label.split('/').next().unwrap_or(&p.label).to_string());
-        }
-        parts.join(",")
-    };
-    let boxes = |x_of: &dyn Fn(&coracle_sim::sweep::Point) -> Option<f64>,
-                 against: &str|
-     -> Vec<plot::Box5> {
+    let boxes = |x_group: &dyn Fn(usize) -> Option<(f64, String)>| -> Vec<plot::Box5> {
         charted
             .iter()
-            .filter_map(|p| {
-                let x = x_of(p)?;
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let (x, group) = x_group(i)?;
                 let s = sample_of(rows, p.index);
                 Some(plot::Box5 {
                     label: p.label.clone(),
-                    group: group_of(p, against),
+                    group,
                     x,
                     p5: s.quantile(0.05),
                     p25: s.quantile(0.25),
@@ -739,36 +880,27 @@ pub fn plots(
     };
     w(
         "summary.svg",
-        plot::measure_chart(&spec.name, "point", &unit, &boxes(&|_| Some(0.0), ""), true)?,
+        plot::measure_chart(
+            &spec.name,
+            "point",
+            &unit,
+            &boxes(&|_| Some((0.0, String::new()))),
+            true,
+        )?,
     )?;
-    for c in &spec.columns {
-        let xs: Vec<Option<f64>> = charted
-            .iter()
-            .map(|p| {
-                p.params
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .and_then(|(_, v)| v.as_f64())
-            })
-            .collect();
-        let mut distinct: Vec<f64> = xs.iter().flatten().copied().collect();
-        distinct.sort_by(f64::total_cmp);
-        distinct.dedup();
-        if distinct.len() < 2 {
-            continue;
-        }
-        let b = boxes(
-            &|p| {
-                p.params
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .and_then(|(_, v)| v.as_f64())
-            },
-            c,
-        );
+    // Against each parameter that is an axis of the sweep (not one that follows others),
+    // one series per combination of the other axes that do not co-vary with it.
+    for c in coracle_sim::sweep::axes::by_charts(&charted, &spec.columns) {
+        let b = boxes(&|i| c.points[i].clone());
         w(
-            &format!("by-{}.svg", slug(c)),
-            plot::measure_chart(&format!("{} against {c}", spec.name), c, &unit, &b, false)?,
+            &format!("by-{}.svg", slug(&c.column)),
+            plot::measure_chart(
+                &format!("{} against {}", spec.name, c.column),
+                &c.column,
+                &unit,
+                &b,
+                false,
+            )?,
         )?;
     }
     Ok(written.into_inner())
@@ -795,8 +927,9 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
     };
     if trial >= point.trials {
         eprintln!(
-            "error: --trial: point {} has trials 0..{}, found {trial}",
-            point.label, point.trials
+            "error: --trial: point {} has trials 0 to {}, found {trial}",
+            point.label,
+            point.trials - 1
         );
         return ExitCode::from(EXIT_USAGE);
     }
@@ -807,11 +940,29 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
         .clone()
         .or_else(|| Path::new(&spec.file).parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    if o.output_dir.is_some()
-        && let Err(e) = output::write_points(&dir, &spec)
-    {
-        eprintln!("error: cannot write {}: {e}", dir.display());
-        return ExitCode::from(EXIT_USAGE);
+    if o.output_dir.is_some() {
+        // The point files go beside the results of the same sweep (re-running a trial of a
+        // sweep in its own directory), never beside another sweep's: --trial writes no
+        // results, so it does not replace them either.
+        let results = output::result_files(&dir);
+        let had = std::fs::read_to_string(dir.join("spec.json")).ok();
+        if !results.is_empty() && had.as_deref() != Some(output::pretty(&spec.resolved).as_str()) {
+            eprintln!(
+                "error: --output-dir {}: it holds the results of another sweep ({}; its spec.json {}), and --trial writes only spec.json and points/, which would not match them: choose another directory (or run the whole sweep there, which replaces them)",
+                dir.display(),
+                results.join(", "),
+                if had.is_some() {
+                    "is not this sweep's"
+                } else {
+                    "is missing"
+                }
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        if let Err(e) = output::write_points(&dir, &spec) {
+            eprintln!("error: cannot write {}: {e}", dir.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     let prepared = match coracle_sim::sweep::prepare(&spec, &|p| points_file(&dir, p)) {
         Ok(p) => p,

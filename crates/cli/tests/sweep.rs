@@ -990,3 +990,548 @@ fn the_header_says_when_points_set_their_own_measure() {
         out(&o)
     );
 }
+
+// ------------------------------------------------------------------ audit fixes
+
+/// Runs `coracle` in the background (for signals), standard output and error piped.
+#[cfg(unix)]
+fn spawn(args: &[&str]) -> std::process::Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_coracle"));
+    c.args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "JOB_COMPLETION_INDEX",
+        "CORACLE_SHARD_COUNT",
+        "RAYON_NUM_THREADS",
+    ] {
+        c.env_remove(k);
+    }
+    c.spawn().expect("coracle starts")
+}
+
+/// Waits until the sweep has written its spec.json (the trials start right after).
+#[cfg(unix)]
+fn wait_for_start(d: &Path) {
+    let t0 = std::time::Instant::now();
+    while !d.join("spec.json").exists() {
+        assert!(t0.elapsed().as_secs() < 60, "the sweep did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[cfg(unix)]
+fn sigint(c: &std::process::Child) {
+    // SAFETY: kill(2) with the pid of a child we started and have not waited for.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGINT);
+    }
+}
+
+/// Leaves the outputs of `SPEC` (a grid, with a by-parameter chart) in `d`.
+fn another_sweeps_outputs(d: &Path) {
+    let other = d.join("other-spec.json");
+    std::fs::write(&other, SPEC.replace("\"trials\": 12", "\"trials\": 2")).unwrap();
+    let o = coracle(&["sweep", &s(&other), "--output-dir", &s(d), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(d.join("by-consensus-election-timeout-max.svg").exists());
+}
+
+/// Many short trials of one point (to be interrupted).
+const MANY: &str = r#"{
+  "name": "many", "seed": 3, "trials": 2000000,
+  "base": {
+    "termination": 3000,
+    "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+    "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}], "mesh": true},
+    "timeline": [{"at": 1000, "action": "crash", "role": "leader"}]
+  },
+  "points": [{"label": "only"}],
+  "measure": {"from": {"action": "crash"}, "until": "leader_known"}
+}"#;
+
+/// `timeout -s INT` signals the sweep and then its process group: two SIGINTs microseconds
+/// apart are one interruption, which keeps what finished.
+#[cfg(unix)]
+#[test]
+fn two_signals_at_once_are_one_interruption() {
+    let d = dir("sig2");
+    another_sweeps_outputs(&d);
+    let spec = d.join("many.json");
+    std::fs::write(&spec, MANY).unwrap();
+    let c = spawn(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    wait_for_start(&d);
+    sigint(&c);
+    sigint(&c);
+    let o = c.wait_with_output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    assert!(!text.contains("quitting at once"), "{text}");
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    assert_eq!(sum["complete"], false);
+    assert_eq!(sum["points"][0]["point"], "only");
+    let rows = read(&d.join("trials.csv")).lines().count() - 1;
+    assert!(rows > 0, "{text}");
+    assert_eq!(sum["trials"], rows);
+    // The report says what an interruption means.
+    assert!(text.contains("\"complete\": false"), "{text}");
+    assert!(
+        text.contains(&format!("partial points: only ({rows} of 2000000 trials)")),
+        "{text}"
+    );
+    assert!(text.contains("there is no resume"), "{text}");
+    // Nothing of the earlier sweep is left beside this one's.
+    assert!(!d.join("by-consensus-election-timeout-max.svg").exists());
+    assert!(!read(&d.join("trials.csv")).contains("election_timeout_max"));
+}
+
+/// A second signal more than a second after the first quits at once, says what is lost,
+/// and leaves this sweep's spec and points only, never another sweep's results beside them.
+#[cfg(unix)]
+#[test]
+fn a_later_second_signal_quits_at_once_and_says_what_is_lost() {
+    let d = dir("sigq");
+    another_sweeps_outputs(&d);
+    // Trials of a simulated day with clients: many seconds each, so one is still running when
+    // the second signal comes (a quit at once does not wait for it).
+    let long = r#"{
+      "name": "long", "seed": 3, "trials": 50,
+      "base": {
+        "termination": 86400000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+        "network": {"defaults": {"latency": 1}, "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"}, {"id": "c", "type": "server"}, {"id": "k", "type": "client"}, {"id": "l", "type": "client"}], "mesh": true},
+        "workload": {"type": "closed", "think_time": 1}
+      },
+      "points": [{"label": "long"}],
+      "measure": {"metric": "protocol_stats.max_term"}
+    }"#;
+    let spec = d.join("long.json");
+    std::fs::write(&spec, long).unwrap();
+    let c = spawn(&[
+        "sweep",
+        &s(&spec),
+        "--output-dir",
+        &s(&d),
+        "-q",
+        "--threads",
+        "1",
+    ]);
+    wait_for_start(&d);
+    sigint(&c);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    sigint(&c);
+    let o = c.wait_with_output().unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("quitting at once: the 0 finished trial(s) are lost"),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds this sweep's spec.json and points/ only"),
+        "{text}"
+    );
+    assert!(read(&d.join("spec.json")).contains("\"long\""));
+    for f in [
+        "trials.csv",
+        "summary.json",
+        "cdf.svg",
+        "by-consensus-election-timeout-max.svg",
+    ] {
+        assert!(!d.join(f).exists(), "{f} of the earlier sweep left over");
+    }
+}
+
+/// A sweep written into a directory that holds another sweep's outputs replaces them, and an
+/// error in the new sweep's points leaves its spec and points, not the old results.
+#[test]
+fn a_sweep_replaces_another_sweeps_outputs() {
+    let d = dir("replace");
+    another_sweeps_outputs(&d);
+    let pts = SPEC
+        .replace(
+            "\"vary\": {\"consensus.election_timeout_max\": [200, 300]},",
+            "\"points\": [{\"label\": \"x\"}, {\"label\": \"y\", \"set\": {\"consensus.prevote\": true}}],",
+        )
+        .replace("\"trials\": 12", "\"trials\": 2");
+    let spec = write_spec(&d, &pts);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!d.join("by-consensus-election-timeout-max.svg").exists());
+    let csv = read(&d.join("trials.csv"));
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.starts_with("x,") || l.starts_with("y,"))
+    );
+    // A point whose config is wrong: an error, and no results of the sweep before.
+    another_sweeps_outputs(&d);
+    let bad = pts.replace("\"consensus.prevote\": true", "\"consensus.prevote\": 3");
+    let spec = write_spec(&d, &bad);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&d), "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(read(&d.join("spec.json")).contains("\"label\": \"y\""));
+    for f in [
+        "trials.csv",
+        "summary.json",
+        "by-consensus-election-timeout-max.svg",
+    ] {
+        assert!(
+            !d.join(f).exists(),
+            "{f} left beside another sweep's spec.json"
+        );
+    }
+}
+
+/// `--trial` with `--output-dir` writes only the spec and the points: into its own sweep's
+/// directory it is fine, into another sweep's it refuses rather than mix them.
+#[test]
+fn a_single_trial_refuses_another_sweeps_directory() {
+    let d = dir("trialdir");
+    another_sweeps_outputs(&d);
+    let before = read(&d.join("spec.json"));
+    // Its own sweep: accepted, the results stay.
+    let o = coracle(&[
+        "sweep",
+        &s(&d.join("spec.json")),
+        "--trial",
+        "election_timeout_max=200/1",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(d.join("trials.csv").exists());
+    assert_eq!(read(&d.join("spec.json")), before);
+    // Another sweep: refused, nothing changed.
+    let other = write_spec(&d, &SPEC.replace("\"seed\": 7", "\"seed\": 8"));
+    let o = coracle(&[
+        "sweep",
+        &s(&other),
+        "--trial",
+        "election_timeout_max=200/1",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        out(&o).contains("holds the results of another sweep"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(read(&d.join("spec.json")), before);
+    // The range of trials, as a person counts it.
+    let o = coracle(&[
+        "sweep",
+        &s(&other),
+        "--trial",
+        "election_timeout_max=200/12",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("has trials 0 to 11, found 12"),
+        "{}",
+        out(&o)
+    );
+}
+
+/// Measures that can never be met are errors before any trial runs (exit 2, file, path,
+/// expected, found); a fault that only the random schedule can make is a warning, before.
+#[test]
+fn measures_that_can_never_be_met_are_refused_before_running() {
+    let d = dir("reach");
+    let measure =
+        "{\"from\": {\"action\": \"crash\"}, \"until\": \"leader_known\", \"within\": 2000}";
+    let no_clients = SPEC.replace(
+        measure,
+        "{\"from\": {\"action\": \"crash\"}, \"until\": \"client_op\"}",
+    );
+    let cases = [
+        (
+            no_clients.clone(),
+            "measure.until: expected a condition the scenario can reach, found \"client_op\": the scenario has no clients",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"crash\"}, \"until\": \"stable\", \"stable_for\": 999999}"),
+            "measure.stable_for: expected at most 3000 ms (from the earliest start of the interval, 1000 ms, to the scenario's termination, 4000 ms), found 999999",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"partition\"}, \"until\": \"leader_known\"}"),
+            "measure.from.action: expected an action the scenario's timeline contains (before its termination at 4000 ms), found \"partition\": the timeline has only crash",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"action\": \"crash\", \"nth\": 3}, \"until\": \"leader_known\"}"),
+            "measure.from.nth: expected at most 1 (the scenario's timeline has 1 \"crash\" action(s)",
+        ),
+        (
+            SPEC.replace(measure, "{\"from\": {\"at\": 20000}, \"until\": \"leader_known\"}"),
+            "measure.from.at: expected a time before the scenario's termination (4000 ms), found 20000",
+        ),
+        (
+            SPEC.replace("\"trials\": 12", "\"trials\": -3"),
+            "trials: expected a whole number of trials from 1 to 10000000, found -3",
+        ),
+        (
+            SPEC.replace("\"trials\": 12", "\"trials\": 0"),
+            "trials: expected a whole number of trials from 1 to 10000000, found 0",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = d.join(format!("never{i}.json"));
+        std::fs::write(&p, text).unwrap();
+        let o = coracle(&[
+            "sweep",
+            &s(&p),
+            "--output-dir",
+            &s(&d.join(format!("o{i}"))),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {}", out(&o));
+        let e = out(&o);
+        assert!(e.contains(want), "case {i}: want {want:?} in {e}");
+        assert!(e.contains(&format!("never{i}.json:")), "case {i}: {e}");
+        assert!(!e.contains("ran "), "case {i}: no trial runs: {e}");
+    }
+    // The error names the point when the spec has several.
+    let o = coracle(&["sweep", &s(&d.join("never0.json")), "--output-dir", &s(&d)]);
+    assert!(
+        out(&o).contains("(point election_timeout_max=200)"),
+        "{}",
+        out(&o)
+    );
+    // Partitions only from the random schedule: a warning before the trials run.
+    let chaos = SPEC
+        .replace(
+            "\"timeline\": [",
+            "\"chaos\": {\"start\": 500, \"partition\": {\"rate\": 1, \"duration\": 100}}, \"timeline\": [",
+        )
+        .replace(measure, "{\"from\": {\"action\": \"partition\"}, \"until\": \"leader_known\"}")
+        .replace("\"trials\": 12", "\"trials\": 2");
+    let p = write_spec(&d, &chaos);
+    let o = coracle(&["sweep", &s(&p), "--output-dir", &s(&d), "--no-plots"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: ")
+            && err.contains("measure.from: the timeline has 0 \"partition\" action(s)"),
+        "{err}"
+    );
+    assert!(err.contains("random fault schedule (chaos)"), "{err}");
+    // Before the run: the header line comes after the warning on the terminal; here, the
+    // warning is on standard error and mentions both points once.
+    assert_eq!(err.matches("random fault schedule").count(), 1, "{err}");
+}
+
+/// The terminal table marks a mean of the uncensored trials only, and the median's 95 %
+/// interval keeps its finite lower bound when the upper one is censored.
+#[test]
+fn censored_points_mark_their_mean_and_keep_the_median_bound() {
+    let d = dir("cimed");
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--points",
+        "alive3-lambda0.2",
+        "--output-dir",
+        &s(&d),
+        "--no-plots",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = out(&o);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("alive3-lambda0.2") && l.contains("≥hz"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("240.1*"), "{row}");
+    assert!(
+        text.contains("* mean of the uncensored trials only"),
+        "{text}"
+    );
+    let sum: Value = serde_json::from_str(&read(&d.join("summary.json"))).unwrap();
+    let ci = &sum["points"][0]["ci95_median"];
+    assert_eq!(ci[0].as_f64(), Some(290.263997), "{ci}");
+    assert_eq!(ci[1], Value::Null, "{ci}");
+    // --trials says the same range as the spec's trials.
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--trials",
+        "0",
+        "--output-dir",
+        &s(&d),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        out(&o).contains("--trials: expected a whole number of trials from 1 to 10000000, found 0"),
+        "{}",
+        out(&o)
+    );
+}
+
+/// Charts against a parameter split their points only by the sweep's other axes: raft-wan
+/// against `failed` has two lines (same and different logs), the split-vote model one per
+/// number alive and no chart against its derived latency; a merged sweep draws the same.
+#[test]
+fn charts_against_parameters_split_by_the_other_axes_only() {
+    let d = dir("axes-wan");
+    let o = coracle(&[
+        "experiment",
+        "raft-wan",
+        "--trials",
+        "3",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let svg = read(&d.join("by-failed.svg"));
+    let medians: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("median,"))
+        .collect();
+    assert_eq!(
+        medians,
+        ["median, logs=same", "median, logs=different"],
+        "{svg}"
+    );
+    let charts: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("by-"))
+        .collect();
+    assert_eq!(charts, ["by-failed.svg"]);
+    // Sharded and merged: the same chart.
+    let (a, b, m) = (dir("axes-s1"), dir("axes-s2"), dir("axes-m"));
+    for (k, sd) in [("1/2", &a), ("2/2", &b)] {
+        let o = coracle(&[
+            "experiment",
+            "raft-wan",
+            "--trials",
+            "3",
+            "--shard",
+            k,
+            "--output-dir",
+            &s(sd),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    let o = coracle(&["merge", &s(&a), &s(&b), "--output-dir", &s(&m), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(read(&m.join("by-failed.svg")), svg);
+
+    let d = dir("axes-split");
+    let o = coracle(&[
+        "experiment",
+        "raft-split-vote",
+        "--trials",
+        "20",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!d.join("by-network-defaults-latency.svg").exists());
+    let svg = read(&d.join("by-lambda.svg"));
+    let medians: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("median,"))
+        .collect();
+    assert_eq!(
+        medians,
+        ["median, alive=5", "median, alive=4", "median, alive=3"]
+    );
+    // Tick labels without floating-point noise.
+    assert!(!svg.contains("0.15000000000000002"));
+    assert!(
+        svg.contains(">\n0.15\n<") || svg.contains(">0.15<"),
+        "no 0.15 tick"
+    );
+
+    let d = dir("axes-crash");
+    let o = coracle(&[
+        "experiment",
+        "raft-leader-crash",
+        "--trials",
+        "2",
+        "--output-dir",
+        &s(&d),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    for derived in ["by-termination.svg", "by-consensus-heartbeat-interval.svg"] {
+        assert!(!d.join(derived).exists(), "{derived}");
+    }
+    assert!(d.join("by-consensus-election-timeout-max.svg").exists());
+}
+
+/// ShiViz: a node literally called `node_a` keeps its name; `node a` is renamed around it.
+#[test]
+fn shiviz_keeps_names_that_need_no_change() {
+    let d = dir("shiviz");
+    let cfg = d.join("sp.json");
+    std::fs::write(
+        &cfg,
+        r#"{"termination": 1000, "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50},
+ "network": {"defaults": {"latency": 1}, "nodes": [{"id": "node a", "type": "server"}, {"id": "node_a", "type": "server"}, {"id": "s 3", "type": "server"}], "mesh": true}}"#,
+    )
+    .unwrap();
+    let t = d.join("t.jsonl");
+    let o = coracle(&["run", &s(&cfg), "--seed", "1", "--trace", &s(&t), "--quiet"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = coracle(&["trace", "export", &s(&t), "--format", "shiviz"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let log = String::from_utf8_lossy(&o.stdout);
+    let mut hosts: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .step_by(2)
+        .filter_map(|l| l.split_once(' ').map(|x| x.0))
+        .collect();
+    // Each host is the node it names: the first event's host is the first traced node's.
+    let first: Value = serde_json::from_str(read(&t).lines().next().unwrap()).unwrap();
+    let expected = match first["node"].as_str().unwrap() {
+        "node a" => "node_a~2",
+        "node_a" => "node_a",
+        _ => "s_3",
+    };
+    assert_eq!(hosts[0], expected, "{log}");
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts, ["node_a", "node_a~2", "s_3"], "{log}");
+}
+
+/// The bundled 150–300 reference is the figure's 1000 trials, and docs/experiments.md quotes
+/// its quantiles as `coracle` computes them.
+#[test]
+fn the_reference_curve_has_the_quantiles_the_docs_quote() {
+    let f = root().join("examples/experiments/reference/raft-leader-crash-150-300.csv");
+    let r = coracle_sim::sweep::output::read_reference(&s(&f), &read(&f)).unwrap();
+    let labels: Vec<&str> = r.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["150-300", "150-300-scale"]);
+    let smp = &r[0].1;
+    assert_eq!((smp.n(), smp.censored), (1000, 0));
+    assert_eq!(smp.values, r[1].1.values, "both points have the same curve");
+    let q = |p: f64| format!("{:.1}", smp.quantile(p).unwrap());
+    let quoted = format!(
+        "min {}, p1 {}, p5 {}, p10 {}, p25 {}, p50 {}, p75 {}, p90 {}, p95 {}, p99 {}, max {} ms",
+        q(0.0),
+        q(0.01),
+        q(0.05),
+        q(0.1),
+        q(0.25),
+        q(0.5),
+        q(0.75),
+        q(0.9),
+        q(0.95),
+        q(0.99),
+        q(1.0)
+    );
+    let docs = read(&root().join("docs/experiments.md")).replace('\n', " ");
+    assert!(
+        docs.contains(&quoted),
+        "docs/experiments.md should quote: {quoted}"
+    );
+}

@@ -20,7 +20,9 @@ pub struct Curve {
     pub n: usize,
 }
 
-/// A colour for series `i`.
+/// A colour for series `i`: twelve distinct colours (none black or grey-like: black marks
+/// means), then hues spaced by the golden angle at three lightnesses, so that no two of the
+/// first few hundred series share a colour.
 pub fn colour(i: usize) -> RGBColor {
     const P: [RGBColor; 12] = [
         RGBColor(31, 119, 180),
@@ -33,10 +35,70 @@ pub fn colour(i: usize) -> RGBColor {
         RGBColor(127, 127, 127),
         RGBColor(188, 189, 34),
         RGBColor(23, 190, 207),
-        RGBColor(0, 0, 0),
-        RGBColor(255, 187, 120),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 0, 128),
     ];
-    P[i % P.len()]
+    if let Some(c) = P.get(i) {
+        return *c;
+    }
+    let k = i - P.len();
+    let hue = (k as f64 * 137.507_764 + 20.0) % 360.0;
+    let light = [0.42, 0.58, 0.32][(k / 3) % 3];
+    hsl(hue, 0.7, light)
+}
+
+/// HSL (hue in degrees, saturation and lightness in [0, 1]) to RGB.
+fn hsl(h: f64, s: f64, l: f64) -> RGBColor {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let hp = h / 60.0;
+    let x = c * (1.0 - (hp % 2.0 - 1.0).abs());
+    let (r, g, b) = match hp as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = l - c / 2.0;
+    let to = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    RGBColor(to(r), to(g), to(b))
+}
+
+/// A tick label as a person writes it: at most 6 significant digits, no float noise
+/// (0.15000000000000002 → 0.15) and no ".0" on whole numbers (1000, not 1000.0).
+pub fn tick(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    if x.abs() < 1e-12 {
+        return "0".into();
+    }
+    let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{x:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
+/// Tick labels for an axis whose key points may repeat a value (plotters' logarithmic axis
+/// yields 1000 both as the last point of a decade and the first of the next): each label is
+/// written once.
+fn tick_once() -> impl Fn(&f64) -> String {
+    let last = std::cell::RefCell::new(String::new());
+    move |x: &f64| {
+        let t = tick(*x);
+        let mut l = last.borrow_mut();
+        if *l == t {
+            String::new()
+        } else {
+            l.clone_from(&t);
+            t
+        }
+    }
 }
 
 type Res<T> = Result<T, String>;
@@ -287,9 +349,11 @@ pub fn cdf_chart(
                 .y_label_area_size(60)
                 .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
                 .map_err(err)?;
+            let xf = tick_once();
             c.configure_mesh()
                 .x_desc(x_desc)
                 .y_desc("cumulative fraction of trials")
+                .x_label_formatter(&xf)
                 .draw()
                 .map_err(err)?;
             draw_cdfs(&mut c, curves, reference, hi, inside)?;
@@ -302,9 +366,11 @@ pub fn cdf_chart(
                 .y_label_area_size(60)
                 .build_cartesian_2d(lo..hi, 0f64..1f64)
                 .map_err(err)?;
+            let xf = tick_once();
             c.configure_mesh()
                 .x_desc(x_desc)
                 .y_desc("cumulative fraction of trials")
+                .x_label_formatter(&xf)
                 .draw()
                 .map_err(err)?;
             draw_cdfs(&mut c, curves, reference, hi, inside)?;
@@ -484,16 +550,21 @@ pub fn measure_chart(
             .y_label_area_size(60)
             .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
             .map_err(err)?;
+        let xf = tick_once();
         let fmt = |x: &f64| {
             if categorical {
                 // Drawn below, vertically.
                 String::new()
             } else {
-                format!("{x}")
+                xf(x)
             }
         };
+        let yf = |y: &f64| tick(*y);
         let mut mesh = c.configure_mesh();
-        mesh.x_desc(x_desc).y_desc(y_desc).x_label_formatter(&fmt);
+        mesh.x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&fmt)
+            .y_label_formatter(&yf);
         if categorical {
             mesh.x_labels(boxes.len().max(2) * 2 + 1).disable_x_mesh();
         }
@@ -797,6 +868,54 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_and_colours() {
+        assert_eq!(tick(0.15000000000000002), "0.15");
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(-0.0), "0");
+        // Each label once, though plotters' log axis yields 1000 twice.
+        let f = tick_once();
+        let labels: Vec<String> = [100.0, 900.0, 1000.0, 1000.0000000001, 10000.0]
+            .iter()
+            .map(&f)
+            .collect();
+        assert_eq!(labels, ["100", "900", "1000", "", "10000"]);
+        // No colour repeats among the first 300 series, and none is black.
+        let cs: Vec<RGBColor> = (0..300).map(colour).collect();
+        for (i, a) in cs.iter().enumerate() {
+            assert_ne!(*a, RGBColor(0, 0, 0));
+            for b in &cs[..i] {
+                assert_ne!(a, b, "series {i} repeats a colour");
+            }
+        }
+    }
+
+    #[test]
+    fn a_log_axis_names_each_tick_once() {
+        let c = vec![Curve {
+            label: "a".into(),
+            values: vec![120.0, 300.0, 950.0],
+            n: 3,
+        }];
+        let svg = cdf_chart("t", "ms", &c, &[], true).unwrap();
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1))
+            .map(|t| t.split('<').next().unwrap_or("").trim())
+            .collect();
+        assert_eq!(
+            texts.iter().filter(|t| **t == "1000").count(),
+            1,
+            "{texts:?}"
+        );
+        assert!(
+            !texts.contains(&"100.0") && !texts.contains(&"1000.0"),
+            "{texts:?}"
+        );
+    }
 
     #[test]
     fn long_labels_are_shortened_in_the_middle() {

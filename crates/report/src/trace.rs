@@ -233,7 +233,8 @@ pub fn perfetto(text: &str) -> Result<String, String> {
 }
 
 /// ShiViz host names: ShiViz reads a host as a run of non-blank characters, so blanks in a
-/// node id become `_` (with `~2`, `~3`, … if that makes two ids alike).
+/// node id become `_`. An id that needs no change keeps its name; a renamed id that would then
+/// read like another id (`node a` beside a node called `node_a`) gets `~2`, `~3`, … instead.
 #[derive(Default)]
 struct Hosts {
     by_id: HashMap<String, String>,
@@ -241,6 +242,30 @@ struct Hosts {
 }
 
 impl Hosts {
+    /// The hosts of every node id in `recs` (`node`, `from`, `to`): ids without blanks first,
+    /// as they are, then the others renamed, in order of appearance.
+    fn of_records(recs: &[Value]) -> Self {
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for r in recs {
+            for k in ["node", "from", "to"] {
+                let id = name(&r[k]);
+                if !id.is_empty() && seen.insert(id.clone()) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut h = Hosts::default();
+        for id in ids.iter().filter(|id| !needs_renaming(id)) {
+            h.taken.insert(id.clone());
+            h.by_id.insert(id.clone(), id.clone());
+        }
+        for id in ids.into_iter().filter(|id| needs_renaming(id)) {
+            h.of(id);
+        }
+        h
+    }
+
     fn of(&mut self, id: String) -> String {
         if let Some(h) = self.by_id.get(&id) {
             return h.clone();
@@ -266,10 +291,15 @@ impl Hosts {
     }
 }
 
+/// Whether ShiViz could not read `id` as a host as it is.
+fn needs_renaming(id: &str) -> bool {
+    id.is_empty() || id.chars().any(char::is_whitespace)
+}
+
 /// Converts a trace to a ShiViz log with vector clocks.
 pub fn shiviz(text: &str) -> Result<String, String> {
     let recs = parse(text)?;
-    let mut hosts = Hosts::default();
+    let mut hosts = Hosts::of_records(&recs);
     let mut clocks: HashMap<String, Map<String, Value>> = HashMap::new();
     let mut pending: HashMap<(String, String, String), VecDeque<Map<String, Value>>> =
         HashMap::new();
@@ -473,14 +503,15 @@ mod tests {
             .step_by(2)
             .map(|l| l.split_once(' ').unwrap().0)
             .collect();
-        assert_eq!(hosts, ["node_a", "node_a~2", "node_a", "x_y", "x_y"]);
+        // `node_a` needs no change and keeps its name, though `node a` appears first.
+        assert_eq!(hosts, ["node_a~2", "node_a", "node_a~2", "x_y", "x_y"]);
         for l in lines.iter().skip(1).step_by(2) {
             let (host, clock) = l.split_once(' ').unwrap();
             let c: Value = serde_json::from_str(clock).unwrap();
             assert!(c.get(host).is_some(), "{l}");
         }
         // The receive merged the sender's clock under its host name.
-        assert!(lines[7].contains(r#""node_a":2"#), "{}", lines[7]);
+        assert!(lines[7].contains(r#""node_a~2":2"#), "{}", lines[7]);
     }
 
     #[test]

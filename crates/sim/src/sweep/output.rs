@@ -311,17 +311,48 @@ pub fn write_points(dir: &Path, spec: &Spec) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes the charts and the reference comparison an earlier sweep may have left in `dir`
-/// (`cdf.svg`, `cdf-log.svg`, `summary.svg`, `by-*.svg`, `comparison.json`), and with
-/// `summary` its `summary.json`, so that a directory holds one sweep's outputs only.
-pub fn clear_reports(dir: &Path, summary: bool) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)?.flatten() {
+/// Whether `name` is a file a sweep writes into its output directory besides `spec.json`
+/// and `points/`: its results (`trials.csv`, `summary.json`, `shard.json`), its charts
+/// (`cdf.svg`, `cdf-log.svg`, `summary.svg`, `by-*.svg`) and `comparison.json`.
+pub fn is_result_file(name: &str) -> bool {
+    matches!(
+        name,
+        "trials.csv"
+            | "summary.json"
+            | "shard.json"
+            | "comparison.json"
+            | "cdf.svg"
+            | "cdf-log.svg"
+            | "summary.svg"
+    ) || (name.starts_with("by-") && name.ends_with(".svg"))
+}
+
+/// The result files in `dir` ([`is_result_file`]), sorted.
+pub fn result_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_result_file(n))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Removes the results an earlier sweep left in `dir` ([`is_result_file`]), so that the
+/// directory never holds one sweep's `spec.json` and `points/` beside another's results.
+/// Other files are left alone; a directory that does not exist has nothing to remove.
+pub fn clear_results(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let ours = matches!(name.as_str(), "cdf.svg" | "cdf-log.svg" | "summary.svg")
-            || (name.starts_with("by-") && name.ends_with(".svg"))
-            || name == "comparison.json"
-            || (summary && name == "summary.json");
-        if ours {
+        if is_result_file(&name) && e.path().is_file() {
             std::fs::remove_file(e.path())?;
         }
     }

@@ -126,16 +126,27 @@ fn delay_max(d: &crate::dist::Delay) -> Time {
 }
 
 /// Resolves and validates every point's scenario. `file_of(point)` names the point in error
-/// messages (the path its materialised config is written to).
+/// messages (the path its materialised config is written to). A measure that can never be
+/// met is an error ([`super::reach`]); see [`prepare_with_warnings`] for the warnings.
 pub fn prepare(
     spec: &Spec,
     file_of: &dyn Fn(&Point) -> String,
 ) -> Result<Vec<Prepared>, ConfigError> {
+    prepare_with_warnings(spec, file_of).map(|(p, _)| p)
+}
+
+/// [`prepare`], and the warnings about measures whose fault depends on the random fault
+/// schedule (to print before the trials run).
+pub fn prepare_with_warnings(
+    spec: &Spec,
+    file_of: &dyn Fn(&Point) -> String,
+) -> Result<(Vec<Prepared>, Vec<String>), ConfigError> {
     let prepared = prepare_points(spec, file_of)?;
     if let (Measure::Metric { path }, Some(first)) = (&spec.measure, prepared.first()) {
         check_metric_path(spec, first, path)?;
     }
-    Ok(prepared)
+    let warnings = super::reach::check(spec, &prepared)?;
+    Ok((prepared, warnings))
 }
 
 /// Parts of the results document whose keys or length depend on what happened in the run
@@ -155,7 +166,7 @@ const OPEN_ENDED: &[&str] = &[
 
 /// An error at `path` of the spec file, located in its text when the file can be read again
 /// (a preset's built-in spec has no file: no position).
-fn spec_error(spec: &Spec, path: &str, message: String) -> ConfigError {
+pub(super) fn spec_error(spec: &Spec, path: &str, message: String) -> ConfigError {
     let text = std::fs::read_to_string(&spec.file).unwrap_or_default();
     crate::config::Source {
         file: spec.file.clone(),

@@ -28,7 +28,8 @@ struct SpecFile {
     description: Option<String>,
     base: Value,
     seed: Option<u64>,
-    trials: Option<u64>,
+    /// Checked by [`trials_of`], so that every wrong value gets the same message.
+    trials: Option<Value>,
     vary: Option<Map<String, Value>>,
     points: Option<Vec<PointFile>>,
     measure: Option<Value>,
@@ -39,7 +40,7 @@ struct SpecFile {
 #[serde(deny_unknown_fields)]
 struct PointFile {
     label: Option<String>,
-    trials: Option<u64>,
+    trials: Option<Value>,
     #[serde(default)]
     set: Map<String, Value>,
     #[serde(default)]
@@ -186,6 +187,25 @@ pub struct Point {
     pub measure: Measure,
     /// Digits of the index in file names (all the sweep's files sort in point order).
     pub digits: usize,
+    /// The position of the spec's `points` entry this point comes from (`None` for a spec
+    /// without `points`), and the keys that entry's own `measure` sets: where an error about
+    /// the point's measure is located in the spec file.
+    pub origin: Option<usize>,
+    pub measure_keys: Vec<String>,
+}
+
+impl Point {
+    /// The spec file's JSON path of `key` of this point's measure: the point's own
+    /// `measure` when it sets the key, else the spec's.
+    pub fn measure_path(&self, key: &str) -> String {
+        let top = key.split('.').next().unwrap_or(key);
+        match self.origin {
+            Some(i) if self.measure_keys.iter().any(|k| k == top) => {
+                format!("points[{i}].measure.{key}")
+            }
+            _ => format!("measure.{key}"),
+        }
+    }
 }
 
 impl Point {
@@ -349,13 +369,10 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
     let base = crate::config::web_export_as_native(&base_name, &base_text)
         .map_err(relocate)?
         .unwrap_or(base);
-    let trials = spec.trials.unwrap_or(100);
-    if trials == 0 || trials > MAX_TRIALS {
-        return Err(src.error(
-            "trials",
-            format!("expected between 1 and {MAX_TRIALS} trials, found {trials}"),
-        ));
-    }
+    let trials = match &spec.trials {
+        None => 100,
+        Some(v) => trials_of(&src, "trials", v)?,
+    };
     let measure_value = spec.measure.take();
     let measure_obj = match &measure_value {
         None => None,
@@ -392,13 +409,10 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
                          points in trials.csv, --trial and --points)",
                     ));
                 }
-                let t = p.trials.unwrap_or(trials);
-                if t == 0 || t > MAX_TRIALS {
-                    return Err(src.error(
-                        format!("{at}.trials"),
-                        format!("expected between 1 and {MAX_TRIALS} trials, found {t}"),
-                    ));
-                }
+                let t = match &p.trials {
+                    None => trials,
+                    Some(v) => trials_of(&src, &format!("{at}.trials"), v)?,
+                };
                 let mut set = Vec::new();
                 for (k, v) in &p.set {
                     check_path(&src, &format!("{at}.set"), k)?;
@@ -488,7 +502,7 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
             }
         }
     }
-    for (ei, (label, t, set, params, pmeasure, _)) in explicit.iter().enumerate() {
+    for (ei, (label, t, set, params, pmeasure, over)) in explicit.iter().enumerate() {
         for g in &grid {
             let index = points.len();
             if index >= MAX_POINTS {
@@ -547,6 +561,11 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
                 config,
                 measure: pmeasure.clone(),
                 digits: 2,
+                origin: spec.points.is_some().then_some(ei),
+                measure_keys: over
+                    .as_ref()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
             });
         }
     }
@@ -617,6 +636,24 @@ pub fn load_spec_str(file: &str, text: &str, dir: Option<&Path>) -> Result<Spec,
         published: spec.published,
         resolved,
     })
+}
+
+/// A number of trials: a whole number from 1 to [`MAX_TRIALS`]. Every other value (0, -3,
+/// 2.5, 10^8, "10") gets the same message with the range.
+fn trials_of(src: &Source, at: &str, v: &Value) -> Result<u64, ConfigError> {
+    match v.as_u64() {
+        Some(t) if (1..=MAX_TRIALS).contains(&t) => Ok(t),
+        _ => {
+            let found = match v {
+                Value::Number(n) => n.to_string(),
+                other => kind_of(other).to_string(),
+            };
+            Err(src.error(
+                at,
+                format!("expected a whole number of trials from 1 to {MAX_TRIALS}, found {found}"),
+            ))
+        }
+    }
 }
 
 /// `published`: `{"source": text, "points": {label: {stat: number or text}}}`, where every label

@@ -105,12 +105,14 @@ impl Sample {
     /// Distribution-free 95 % confidence interval for the median: the order statistics
     /// x(j), x(k) (1-based) with j the largest rank such that P(B < j) ≤ 0.025 for
     /// B ~ Binomial(n, 1/2), and k = n + 1 − j. Coverage is at least 95 %. `None` when n < 6
-    /// (no such j) or when x(k) is censored.
-    pub fn ci_median(&self) -> Option<(f64, f64)> {
+    /// (no such j) or when even x(j) is censored; the upper bound is `None` ("beyond the
+    /// horizon") when only x(k) is censored: the interval is then [x(j), ∞), still a valid
+    /// 95 % interval, and its finite bound is kept.
+    pub fn ci_median(&self) -> Option<(f64, Option<f64>)> {
         let n = self.n();
         let j = median_rank(n)?;
         let k = n + 1 - j;
-        Some((self.order(j - 1)?, self.order(k - 1)?))
+        Some((self.order(j - 1)?, self.order(k - 1)))
     }
 
     /// The summary object written to `summary.json` for this sample.
@@ -133,7 +135,11 @@ impl Sample {
             }),
         );
         m.insert("ci95_mean".into(), pair(self.ci_mean()));
-        m.insert("ci95_median".into(), pair(self.ci_median()));
+        m.insert(
+            "ci95_median".into(),
+            self.ci_median()
+                .map_or(Value::Null, |(a, b)| json!([round6(a), opt(b)])),
+        );
         Value::Object(m)
     }
 
@@ -295,7 +301,15 @@ mod tests {
         assert_eq!(median_rank(20), Some(6));
         assert_eq!(median_rank(100), Some(40));
         let a = s(&(1..=10).map(|x| x as f64).collect::<Vec<_>>(), 0);
-        assert_eq!(a.ci_median(), Some((2.0, 9.0)));
+        assert_eq!(a.ci_median(), Some((2.0, Some(9.0))));
+        // Only the upper bound censored: the lower one is kept ([x(j), null] in summary.json).
+        let b = s(&(1..=8).map(|x| x as f64).collect::<Vec<_>>(), 2);
+        assert_eq!(b.ci_median(), Some((2.0, None)));
+        assert_eq!(b.summary()["ci95_median"], json!([2.0, null]));
+        // The lower bound censored too: no interval.
+        let c = s(&[1.0], 9);
+        assert_eq!(c.ci_median(), None);
+        assert_eq!(c.summary()["ci95_median"], Value::Null);
     }
 
     #[test]
