@@ -451,7 +451,10 @@ mod tests {
             assert!(xs.iter().all(|&x| x > 0.0), "mean {mean}: a draw at 0");
             let m = xs.iter().sum::<f64>() / xs.len() as f64;
             let want = d.mean_ms();
-            assert!((m - want).abs() < 0.01 * want.max(0.3), "mean {mean}: {m} vs {want}");
+            assert!(
+                (m - want).abs() < 0.01 * want.max(0.3),
+                "mean {mean}: {m} vs {want}"
+            );
         }
     }
 }
