@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// JSON (a bare word is a string). Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// Do not stop at the first invariant violation: run to the horizon (still failing, exit 1)
+    /// and check the clients' history too, to see whether the clients noticed.
+    #[arg(long)]
+    pub keep_going: bool,
     /// Print nothing but errors, warnings and, when no --seed was given, the drawn seed (on
     /// stderr: without it the run could not be repeated).
     #[arg(long, short)]
@@ -86,6 +90,9 @@ pub fn main(args: RunArgs) -> ExitCode {
     if let Some(u) = args.until {
         reproduce.push_str(&format!(" --until {u}"));
     }
+    if args.keep_going {
+        reproduce.push_str(" --keep-going");
+    }
     if drawn {
         // Even when quiet (on stderr then): without it the run could not be repeated.
         let line = format!("seed {seed} (drawn; repeat this run with: {reproduce})");
@@ -103,6 +110,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             until,
             tracer,
             stop_after: None,
+            keep_going: args.keep_going,
             record_history: true,
         },
         &CheckOptions::default(),

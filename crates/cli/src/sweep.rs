@@ -633,7 +633,7 @@ fn print_summary(spec: &Spec, rows: &[TrialRow], quiet: bool) {
     }
     if partial_mean {
         outln!(
-            "  * mean of the uncensored trials only (the censored ones, in cens, have no value)"
+            "  * mean of the uncensored trials only (the censored ones, counted in the cens column, have no value)"
         );
     }
     if !faultless.is_empty() {

@@ -861,3 +861,34 @@ fn set_overrides_the_file_and_is_kept_in_the_reproduce_command() {
         assert!(stderr(&o).contains(says), "{set}: {}", stderr(&o));
     }
 }
+
+/// `--keep-going` runs on after an invariant violation to the horizon, so the clients'
+/// history is checked too: under `no_log_check` the clients see it (linearizability
+/// violation); the run still fails, and the reproduce command keeps the flag.
+#[test]
+fn keep_going_checks_what_the_clients_saw() {
+    let out = tmp("keep-going.json");
+    let o = coracle(&[
+        "run",
+        "examples/teaching/storm.json",
+        "--seed",
+        "1",
+        "--quiet",
+        "--keep-going",
+        "--set",
+        r#"consensus.unsafe=["no_log_check"]"#,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--seed 1 --keep-going"),
+        "{}",
+        stderr(&o)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["termination_reason"], "horizon");
+    assert_eq!(r["checks"]["invariants"]["status"], "violation");
+    assert_eq!(r["checks"]["linearizability"]["status"], "violation");
+}

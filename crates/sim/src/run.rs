@@ -336,6 +336,7 @@ pub fn trace_tail(
             lines: Default::default(),
         }),
         stop_after: Some(time),
+        keep_going: false,
         record_history: false,
     };
     let checks = CheckOptions {

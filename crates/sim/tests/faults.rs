@@ -382,6 +382,7 @@ fn trace_sends_match_the_network_counters_with_slow_disks_and_crashes() {
                 lines: Default::default(),
             }),
             stop_after: None,
+            keep_going: false,
             record_history: true,
         };
         let r =

@@ -11,6 +11,7 @@ fn results(cfg: Value, seed: u64) -> Value {
         until: None,
         tracer: None,
         stop_after: None,
+        keep_going: false,
         record_history: true,
     };
     run(&s, opts, &CheckOptions::default())
@@ -366,6 +367,7 @@ fn drops_on_a_hubs_outgoing_link_are_traced_at_the_hub() {
             lines: Default::default(),
         }),
         stop_after: None,
+        keep_going: false,
         record_history: false,
     };
     let s = load_str("test.json", &cfg.to_string()).unwrap();

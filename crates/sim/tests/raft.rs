@@ -125,6 +125,7 @@ fn a_violation_replays_identically_and_shows_its_trace_tail() {
             until: None,
             tracer: None,
             stop_after: None,
+            keep_going: false,
             record_history: true,
         },
         &CheckOptions::default(),
@@ -313,6 +314,7 @@ fn r15_traces_show_client_requests_faithfully() {
             lines: Default::default(),
         }),
         stop_after: None,
+        keep_going: false,
         record_history: true,
     };
     let r = run(&s, opts, &CheckOptions::default()).unwrap();
@@ -343,6 +345,7 @@ fn the_2015_fixtures_run_with_raft_and_report_sensible_results() {
                         until: None,
                         tracer: None,
                         stop_after: None,
+                        keep_going: false,
                         record_history: true,
                     },
                     &CheckOptions::default(),

@@ -234,6 +234,10 @@ pub struct RunOptions {
     /// Stop processing events after the first at or beyond this time (used to replay a run up
     /// to a violation).
     pub stop_after: Option<Time>,
+    /// Run on after the first invariant violation (it is still reported, and the run still
+    /// fails) to the horizon, so that the clients' history is checked too: did the clients see
+    /// the broken invariant?
+    pub keep_going: bool,
     /// Keep every client operation for the linearizability check (memory grows with the
     /// number of operations; benchmarks turn it off).
     pub record_history: bool,
@@ -247,6 +251,7 @@ impl RunOptions {
             until: None,
             tracer: None,
             stop_after: None,
+            keep_going: false,
             record_history: true,
         }
     }
@@ -361,6 +366,7 @@ pub struct Engine<'s, P: Protocol> {
     now: Time,
     horizon: Time,
     stop_after: Option<Time>,
+    keep_going: bool,
     seq: u64,
     /// Event keys (see [`SLOT_BITS`]).
     queue: queue::EventQueue,
@@ -476,6 +482,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             now: 0,
             horizon,
             stop_after: opts.stop_after,
+            keep_going: opts.keep_going,
             seq: 0,
             queue: queue::EventQueue::default(),
             kinds: Vec::new(),
@@ -553,13 +560,13 @@ impl<'s, P: Protocol> Engine<'s, P> {
         for i in 0..self.nodes.len() {
             if self.scenario.nodes[i].up {
                 self.boot(i);
-                if self.violation.is_some() {
+                if self.violation.is_some() && !self.keep_going {
                     break;
                 }
             }
         }
         let mut reason = StopReason::NoEvents;
-        if self.violation.is_some() {
+        if self.violation.is_some() && !self.keep_going {
             reason = StopReason::Violation;
         } else {
             let mut same_instant = 0u64;
@@ -591,7 +598,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 self.now = time;
                 self.events += 1;
                 self.dispatch(kind);
-                if self.violation.is_some() {
+                if self.violation.is_some() && !self.keep_going {
                     reason = StopReason::Violation;
                     break;
                 }
@@ -601,9 +608,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
             StopReason::Horizon => self.horizon,
             _ => self.now,
         };
-        if self.violation.is_none() && reason != StopReason::Violation {
+        if reason != StopReason::Violation && (self.violation.is_none() || self.keep_going) {
+            let before = self.violation.is_some();
             self.final_checks(end);
-            if self.violation.is_some() {
+            if self.violation.is_some() && !before {
                 reason = StopReason::Violation;
             }
         }

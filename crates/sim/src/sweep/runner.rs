@@ -335,6 +335,7 @@ fn run_once(p: &Prepared, seed: u64, until: Time, history: bool) -> Outcome {
         until: Some(until),
         tracer: None,
         stop_after: None,
+        keep_going: false,
         record_history: history,
     };
     match &p.fast {
@@ -408,6 +409,7 @@ fn trial_row(
                 until: None,
                 tracer: None,
                 stop_after: None,
+                keep_going: false,
                 record_history: path.starts_with("checks.linearizability"),
             };
             let checks = CheckOptions {
