@@ -12,6 +12,7 @@ pub mod observe;
 pub mod protocol;
 pub mod rng;
 pub mod strict;
+pub mod text;
 pub mod time;
 
 pub use kv::{Command, Key, KvStore, Op, OpResult, SmallIntMap, Value};

@@ -68,20 +68,7 @@ fn hsl(h: f64, s: f64, l: f64) -> RGBColor {
 /// A tick label as a person writes it: at most 6 significant digits, no float noise
 /// (0.15000000000000002 → 0.15) and no ".0" on whole numbers (1000, not 1000.0).
 pub fn tick(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x.abs() < 1e-12 {
-        return "0".into();
-    }
-    let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-    let s = format!("{x:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" { "0".into() } else { s }
+    coracle_core::text::number_text(x)
 }
 
 /// Tick labels for an axis whose key points may repeat a value (plotters' logarithmic axis

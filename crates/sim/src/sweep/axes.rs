@@ -112,24 +112,7 @@ pub fn short_name(path: &str) -> String {
     }
 }
 
-/// A number as a person writes it: at most 6 significant digits, no float noise
-/// (0.15000000000000002 → 0.15), no ".0" on whole numbers.
-pub fn number_text(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-    let s = format!("{x:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" { "0".into() } else { s }
-}
+pub use coracle_core::text::number_text;
 
 fn scalar_shown(v: &Value) -> String {
     match v.as_f64() {
@@ -322,13 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_written_plainly() {
-        assert_eq!(number_text(0.15000000000000002), "0.15");
-        assert_eq!(number_text(1000.0), "1000");
-        assert_eq!(number_text(12.5), "12.5");
-        assert_eq!(number_text(-0.0), "0");
-        assert_eq!(number_text(1e-7), "0.0000001");
-        assert_eq!(number_text(123456789.0), "123456789");
+    fn names_are_short() {
         assert_eq!(short_name("network.nodes[4].up"), "nodes[4].up");
         assert_eq!(short_name("consensus.prevote"), "prevote");
     }
