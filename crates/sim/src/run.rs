@@ -191,13 +191,7 @@ fn role_target_path(s: &Scenario) -> Option<String> {
     let live = |r: &RoleTarget| *r != RoleTarget::Last;
     let member = |m: &Member| matches!(m, Member::Role(r) if live(r));
     let uses = s.timeline.iter().any(|a| match &a.action {
-        Action::Crash(t)
-        | Action::Recover(t)
-        | Action::Pause(t)
-        | Action::Resume(t)
-        | Action::Rejoin(t)
-        | Action::Isolate { target: t, .. }
-        | Action::Clock { target: t, .. } => matches!(t, Target::Role(r) if live(r)),
+        x if x.target().is_some() => matches!(x.target(), Some(Target::Role(r)) if live(r)),
         Action::Partition { groups } => groups
             .iter()
             .any(|g| matches!(g, Group::Members(m) if m.iter().any(member))),

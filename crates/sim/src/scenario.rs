@@ -220,6 +220,23 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The node (or role) an action aimed at one node targets; `None` for partitions, heals
+    /// and link actions.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Action::Crash(t)
+            | Action::Recover(t)
+            | Action::Pause(t)
+            | Action::Resume(t)
+            | Action::Rejoin(t)
+            | Action::Isolate { target: t, .. }
+            | Action::Clock { target: t, .. } => Some(t),
+            _ => None,
+        }
+    }
+}
+
 /// An action and its time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimedAction {

@@ -47,16 +47,7 @@ fn name_matches(wanted: &str, fired: &str) -> bool {
 /// The node an action is aimed at, when it is aimed at one (`None` for a role, resolved when
 /// it fires); `Err(())` for actions that hit no node (partitions, heals, links, flaps).
 fn aimed_at(a: &Action) -> Result<Option<usize>, ()> {
-    let t = match a {
-        Action::Crash(t)
-        | Action::Recover(t)
-        | Action::Pause(t)
-        | Action::Resume(t)
-        | Action::Rejoin(t)
-        | Action::Isolate { target: t, .. }
-        | Action::Clock { target: t, .. } => t,
-        _ => return Err(()),
-    };
+    let t = a.target().ok_or(())?;
     Ok(match t {
         Target::Node(i) => Some(*i),
         Target::Role(_) | Target::Bound(_) => None,
