@@ -27,6 +27,11 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A JSON file the binary wrote.
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("coracle-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -537,8 +542,7 @@ fn the_summary_names_a_diskless_vrr_cluster_that_cannot_recover() {
         stdout(&o)
     );
     // The results file says the same, in `notes`.
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let r = read_json(&out_json);
     let notes = r["notes"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
     let note = notes[0].as_str().unwrap();
@@ -577,8 +581,7 @@ fn the_network_line_adds_up_with_duplicates_and_packets_in_flight() {
         .lines()
         .find(|l| l.trim_start().starts_with("network"))
         .expect("a network line");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let r = read_json(&out_json);
     let n = &r["network"];
     let get = |k: &str| n[k].as_u64().unwrap();
     let (sent, dup, delivered, in_flight) = (
@@ -624,8 +627,7 @@ fn compare_of_raft_and_vrr_notes_what_the_rows_count_differently() {
         out.contains("note: vrr starts in view 0 with its primary in place"),
         "{out}"
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let r = read_json(&out_json);
     let stat = |p: &str, k: &str| r[p]["protocol_stats"][k].as_f64().unwrap();
     let ops = |p: &str| r[p]["clients"]["ops_completed"].as_f64().unwrap();
     assert_eq!(stat("vrr", "time_to_first_leader_ms"), 0.0);
@@ -679,8 +681,7 @@ fn compare_names_the_disk_bias_and_runs_durable_vrr() {
     let o = args("raft,vrr,vrr-durable", out_json.to_str().unwrap());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stdout(&o).contains("disk writes"), "{}", stdout(&o));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let r = read_json(&out_json);
     assert_eq!(r["vrr-durable"]["protocol"], "vrr");
     let p50 = |p: &str| r[p]["clients"]["latency_ms"]["p50"].as_f64().unwrap();
     // Durable replicas wait for the disk (2 ms a write here) before answering.
@@ -703,8 +704,7 @@ fn a_down_server_shows_its_disk() {
         out_json.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let r = read_json(&out_json);
     let down: Vec<&serde_json::Value> = r["nodes"]
         .as_array()
         .unwrap()
@@ -886,8 +886,7 @@ fn keep_going_checks_what_the_clients_saw() {
         "{}",
         stderr(&o)
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let r = read_json(&out);
     assert_eq!(r["termination_reason"], "horizon");
     assert_eq!(r["checks"]["invariants"]["status"], "violation");
     assert_eq!(r["checks"]["linearizability"]["status"], "violation");
