@@ -920,3 +920,56 @@ fn contradictory_2015_snapshots_are_refused() {
         "{e}"
     );
 }
+
+/// The schema and the checker agree on every protocol setting's range: a value just outside a
+/// bound the schema states is refused by `validate` too, naming the key (a file an editor's
+/// schema rejects must not run, and the reverse).
+#[test]
+fn protocol_settings_outside_their_schema_range_are_refused() {
+    let schema = coracle_sim::config::schema::schema();
+    let mut checked = 0;
+    for branch in schema["properties"]["consensus"]["oneOf"]
+        .as_array()
+        .unwrap()
+    {
+        let protocol = branch["properties"]["protocol"]["const"].as_str().unwrap();
+        for (key, d) in branch["properties"].as_object().unwrap() {
+            let mut outside = Vec::new();
+            if let Some(max) = d["maximum"].as_f64() {
+                outside.push(if d["type"].as_str() == Some("integer") {
+                    serde_json::json!(max as u64 + 1)
+                } else {
+                    serde_json::json!(max * 1.5)
+                });
+            }
+            if let Some(min) = d["minimum"].as_f64().filter(|m| *m > 0.0) {
+                outside.push(serde_json::json!(min / 2.0));
+                if min >= 1.0 {
+                    outside.push(serde_json::json!(min as u64 - 1));
+                }
+            }
+            for v in outside {
+                let text = serde_json::json!({
+                    "nodes": 3,
+                    "consensus": {"protocol": protocol, key.as_str(): v}
+                })
+                .to_string();
+                let refused = match load_str("r.json", &text) {
+                    Err(e) => e.to_string(),
+                    Ok(s) => match coracle_sim::run::validate(&s) {
+                        Err(e) => e.to_string(),
+                        Ok(_) => panic!("{protocol}.{key} = {v} is outside the schema but runs"),
+                    },
+                };
+                // Named by its path (an alias such as VRR's `heartbeat_interval` by the key
+                // it stands for).
+                assert!(
+                    refused.contains("consensus."),
+                    "{protocol}.{key} = {v}: {refused}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} bounds checked");
+}

@@ -51,6 +51,9 @@ fn default_max_inflight() -> u64 {
 
 /// Default for `max_inflight_messages`; see `RaftConfig::max_inflight_messages`.
 pub const DEFAULT_MAX_INFLIGHT: u64 = 8;
+/// Upper bound of `snapshot_trailing` (the schema's maximum, enforced by `validate` too).
+const MAX_SNAPSHOT_TRAILING: u64 = 100_000_000;
+
 fn default_snapshot_threshold() -> Option<u64> {
     Some(10_000)
 }
@@ -386,6 +389,16 @@ impl RaftConfig {
                 "prevote",
                 "expected prevote true or left out with prevote_without_leader_check, found \
                  false: prevote_without_leader_check is a kind of pre-vote, so pre-vote is on",
+            ));
+        }
+        if self.snapshot_trailing > MAX_SNAPSHOT_TRAILING {
+            return Err(ConfigIssue::error(
+                "snapshot_trailing",
+                format!(
+                    "expected an integer from 0 to {MAX_SNAPSHOT_TRAILING} (entries kept below the \
+                     snapshot), found {}",
+                    self.snapshot_trailing
+                ),
             ));
         }
         if self.snapshot_threshold == Some(0) {
