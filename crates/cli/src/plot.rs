@@ -22,7 +22,28 @@ pub struct PlotArgs {
     pub trace: Option<PathBuf>,
 }
 
-fn series(results: &Value, name: &str, leader_ids: &HashMap<String, f64>) -> Vec<Steps> {
+/// The intervals (ms) each node was down, from the role series (level 0), by node.
+fn down_intervals(results: &Value, end: f64) -> HashMap<String, Vec<(f64, f64)>> {
+    series(results, "role", &HashMap::new(), &HashMap::new())
+        .into_iter()
+        .map(|s| {
+            let mut down = Vec::new();
+            for (k, &(t, level)) in s.points.iter().enumerate() {
+                if level == 0.0 {
+                    down.push((t, s.points.get(k + 1).map_or(end, |p| p.0)));
+                }
+            }
+            (s.node, down)
+        })
+        .collect()
+}
+
+fn series(
+    results: &Value,
+    name: &str,
+    leader_ids: &HashMap<String, f64>,
+    down: &HashMap<String, Vec<(f64, f64)>>,
+) -> Vec<Steps> {
     results["series"][name]
         .as_array()
         .into_iter()
@@ -47,6 +68,11 @@ fn series(results: &Value, name: &str, leader_ids: &HashMap<String, f64>) -> Vec
                     Some((t, v))
                 })
                 .collect(),
+            down: Vec::new(),
+        })
+        .map(|mut st| {
+            st.down = down.get(&st.node).cloned().unwrap_or_default();
+            st
         })
         .collect()
 }
@@ -104,30 +130,40 @@ pub fn main(a: PlotArgs) -> ExitCode {
         written.push(p.display().to_string());
         Ok(())
     };
+    // VRR's words for Raft's: a view is its term, a primary its leader.
+    let vrr = r["protocol"].as_str() == Some("vrr");
+    let (term, server, roles) = if vrr {
+        ("view", "replica", &plot::VRR_ROLES)
+    } else {
+        ("term", "server", &plot::ROLES)
+    };
+    let down = down_intervals(&r, end);
+    let no_gaps = HashMap::new();
     let res = (|| -> Result<(), String> {
         out(
             "term.svg",
             plot::steps_chart(
-                &format!("{name}: term per server"),
-                "term",
-                &series(&r, "term", &ids),
+                &format!("{name}: {term} per {server}"),
+                term,
+                &series(&r, "term", &ids, &down),
                 end,
             ),
         )?;
         out(
             "roles.svg",
             plot::role_timeline(
-                &format!("{name}: role per server"),
-                &series(&r, "role", &ids),
+                &format!("{name}: role per {server}"),
+                roles,
+                &series(&r, "role", &ids, &no_gaps),
                 end,
             ),
         )?;
         out(
             "commits.svg",
             plot::steps_chart(
-                &format!("{name}: entries applied per server"),
+                &format!("{name}: entries applied per {server}"),
                 "entries applied",
-                &series(&r, "commits", &ids),
+                &series(&r, "commits", &ids, &down),
                 end,
             ),
         )?;
@@ -142,10 +178,19 @@ pub fn main(a: PlotArgs) -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return fail(format!("{}: cannot read: {e}", t.display())),
             };
-            let ops = match coracle_report::trace::client_latencies(&text) {
+            let (text, cut) = coracle_report::trace::complete_lines(&text);
+            if let Some(w) = cut {
+                eprintln!("warning: {}: {w}", t.display());
+            }
+            let mut ops = match coracle_report::trace::client_latencies(text) {
                 Ok(o) => o,
                 Err(e) => return fail(format!("{}: {e}", t.display())),
             };
+            // Clients in the file's order (the legend's), each's operations by completion.
+            ops.sort_by(|a, b| {
+                let at = |c: &str| ids.get(c).copied().unwrap_or(f64::MAX);
+                at(&a.0).total_cmp(&at(&b.0))
+            });
             // Every operation that ends (completed or failed) ends once in the trace: a
             // different count means the trace is of another run.
             let ended = ["ops_completed", "ops_failed"]

@@ -170,7 +170,8 @@ pub fn main(args: RunArgs) -> ExitCode {
         failed = true;
         eprintln!(
             "\nLINEARIZABILITY VIOLATION on key {}: {}",
-            w.key, w.explanation
+            w.key,
+            coracle_sim::results::witness_explanation(&scenario, w)
         );
         for op in &w.operations {
             eprintln!(

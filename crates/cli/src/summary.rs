@@ -122,9 +122,14 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
             0 => String::new(),
             q => format!(", {q} of them still queued at their client"),
         };
+        // Issued = completed + failed + outstanding + lost with their client's crash.
+        let lost = match c["ops_lost_in_crash"].as_u64().unwrap_or(0) {
+            0 => String::new(),
+            l => format!(", {l} lost when their client crashed"),
+        };
         writeln!(
             w,
-            "  clients    {} of {} operations completed ({} failed, {} outstanding{queued}, {} skipped); latency {}; {} ops/s",
+            "  clients    {} of {} operations completed ({} failed, {} outstanding{queued}{lost}, {} skipped); latency {}; {} ops/s",
             c["ops_completed"],
             c["ops_issued"],
             c["ops_failed"],

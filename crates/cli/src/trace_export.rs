@@ -43,9 +43,13 @@ pub fn main(cmd: TraceCommand) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let (text, cut) = coracle_report::trace::complete_lines(&text);
+    if let Some(w) = cut {
+        eprintln!("warning: {}: {w}", a.trace.display());
+    }
     let out = match a.format {
-        Format::Perfetto => coracle_report::trace::perfetto(&text),
-        Format::Shiviz => coracle_report::trace::shiviz(&text),
+        Format::Perfetto => coracle_report::trace::perfetto(text),
+        Format::Shiviz => coracle_report::trace::shiviz(text),
     };
     let out = match out {
         Ok(o) => o,

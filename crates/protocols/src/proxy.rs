@@ -107,9 +107,13 @@ impl<P: ProxyProtocol> Proxy<P> {
     pub fn start(&mut self, ctx: &mut Ctx<'_>, leader: Option<NodeId>, out: &mut Out<P>) {
         // A proxy has no disk, and a driver may restart one (a fresh proxy and `Start`) while
         // the servers still remember its old numbers. Number from the local clock in
-        // nanoseconds: 1 at time 0, and above anything an earlier incarnation can have used (at
-        // most one request per nanosecond).
-        self.next_seq = self.next_seq.max(ctx.now.max(1));
+        // nanoseconds plus one: an incarnation started at t0 numbers from t0 + 1 and sends at
+        // most one request per round trip (at least a nanosecond), so by a restart at t1 > t0
+        // it has used numbers up to t1 at most, below the new incarnation's t1 + 1. (Numbering
+        // from the clock itself let an incarnation started at 0, whose first number was 1,
+        // collide with one restarted 1 ns later: the servers answered the new request with the
+        // old one's result.)
+        self.next_seq = self.next_seq.max(ctx.now.saturating_add(1));
         self.next(ctx, leader, out);
     }
 

@@ -643,14 +643,72 @@ pub fn measure_chart(
     Ok(s)
 }
 
-/// A step series of one node: (time ms, value).
-#[derive(Clone, Debug)]
+/// A step series of one node: (time ms, value), and the intervals (ms) the node was down,
+/// where its line is broken (a crashed server's last value is not a live one).
+#[derive(Clone, Debug, Default)]
 pub struct Steps {
     pub node: String,
     pub points: Vec<(f64, f64)>,
+    pub down: Vec<(f64, f64)>,
 }
 
-/// Step lines of several nodes on one chart (term or commits per server over time).
+/// The unit of a time axis ending at `end_ms`: milliseconds up to 100 s, seconds up to two
+/// hours, hours beyond (a ten-hour run labelled in ms reads "35000000"). Returns the divisor
+/// from ms and the axis description.
+pub fn time_unit(end_ms: f64, what: &str) -> (f64, String) {
+    let (div, unit) = if end_ms > 2.0 * 3_600_000.0 {
+        (3_600_000.0, "h")
+    } else if end_ms > 100_000.0 {
+        (1000.0, "s")
+    } else {
+        (1.0, "ms")
+    };
+    (div, format!("{what} ({unit})"))
+}
+
+/// The step line of `points` up to `end`, as polylines broken at the `down` intervals.
+fn step_lines(points: &[(f64, f64)], down: &[(f64, f64)], end: f64) -> Vec<Vec<(f64, f64)>> {
+    let is_down = |t: f64| down.iter().any(|&(a, b)| a <= t && t < b);
+    let mut lines: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    // The times at which the line changes: the points and the ends of the down intervals.
+    let mut cuts: Vec<f64> = points.iter().map(|p| p.0).collect();
+    cuts.extend(down.iter().flat_map(|&(a, b)| [a, b]));
+    cuts.retain(|t| *t < end);
+    cuts.push(end);
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    let value_at = |t: f64| points.iter().take_while(|p| p.0 <= t).last().map(|p| p.1);
+    for w in cuts.windows(2) {
+        let (from, to) = (w[0], w[1]);
+        match value_at(from) {
+            Some(v) if !is_down(from) => {
+                if let Some(&(_, last)) = cur.last() {
+                    if last != v {
+                        cur.push((from, v));
+                    }
+                } else {
+                    cur.push((from, v));
+                }
+                cur.push((to, v));
+            }
+            _ => {
+                if cur.len() > 1 {
+                    lines.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
+            }
+        }
+    }
+    if cur.len() > 1 {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// Step lines of several nodes on one chart (term or commits per server over time). Lines
+/// with equal values would hide each other, so each is drawn up to 2 px above or below its
+/// value (less with many servers); a node's line is broken while it is down.
 pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> Res<String> {
     // Counts: the axis ends on a whole number, with at most one tick per whole number.
     let y_max = series
@@ -660,6 +718,7 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
     let y_hi = (y_max * 1.1).ceil().max(y_max + 1.0);
     let y_ticks = (y_hi as usize + 1).min(11);
     let end = end_ms.max(1e-3);
+    let (div, x_desc) = time_unit(end, "simulated time");
     let entries = entries_of(series.iter().map(|sr| sr.node.as_str()), Mark::Line);
     let (size, side) = canvas(SIZE, &entries);
     let mut s = String::new();
@@ -673,8 +732,12 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
             .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..end, 0f64..y_hi)
+            .build_cartesian_2d(0f64..end / div, 0f64..y_hi)
             .map_err(err)?;
+        let (_, h_px) = c.plotting_area().dim_in_pixel();
+        let per_px = y_hi / f64::from(h_px.max(1));
+        let n = series.len();
+        let step_px = (8.0 / n as f64).min(1.0);
         // Counts (terms, commits): whole numbers without a decimal point.
         let whole = |v: &f64| {
             if (v - v.round()).abs() < 1e-9 {
@@ -684,32 +747,31 @@ pub fn steps_chart(title: &str, y_desc: &str, series: &[Steps], end_ms: f64) -> 
             }
         };
         c.configure_mesh()
-            .x_desc("simulated time (ms)")
+            .x_desc(x_desc.as_str())
+            .x_label_formatter(&|x: &f64| tick(*x))
             .y_desc(y_desc)
             .y_labels(y_ticks)
             .y_label_formatter(&whole)
             .draw()
             .map_err(err)?;
         for (i, sr) in series.iter().enumerate() {
-            let mut pts = Vec::with_capacity(sr.points.len() * 2 + 1);
-            let mut prev: Option<f64> = None;
-            for &(t, v) in &sr.points {
-                if let Some(p) = prev {
-                    pts.push((t, p));
-                }
-                pts.push((t, v));
-                prev = Some(v);
-            }
-            if let Some(p) = prev {
-                pts.push((end, p));
-            }
+            let dodge = (i as f64 - (n as f64 - 1.0) / 2.0) * step_px * per_px;
             let col = colour(i);
-            c.draw_series(LineSeries::new(pts, col.stroke_width(2)))
-                .map_err(err)?
-                .label(sr.node.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
-                });
+            let lines = step_lines(&sr.points, &sr.down, end);
+            let style = col.stroke_width(2);
+            let drawn = c
+                .draw_series(lines.into_iter().map(|l| {
+                    PathElement::new(
+                        l.into_iter()
+                            .map(|(t, v)| (t / div, v + dodge))
+                            .collect::<Vec<_>>(),
+                        style,
+                    )
+                }))
+                .map_err(err)?;
+            drawn.label(sr.node.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
+            });
         }
         if side.is_none() {
             overlay_legend(&mut c, SeriesLabelPosition::UpperLeft, 0.85)?;
@@ -740,15 +802,23 @@ fn role_colour(level: usize) -> RGBColor {
     }
 }
 
-/// One row per server, coloured by role over time.
-pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> {
+/// VRR's names for the same levels: a backup, a replica in view-change status, the primary
+/// (VRR has no pre-candidates: an empty name leaves a level out of the legend).
+pub const VRR_ROLES: [&str; 6] = ["down", "backup", "", "view change", "primary", "recovering"];
+
+/// One row per server, coloured by role over time (`roles`: the names of the levels, [`ROLES`]
+/// or [`VRR_ROLES`]). A role held for less than a pixel is still drawn a pixel wide, over its
+/// neighbours, so that a short leadership or crash is not lost in a long run.
+pub fn role_timeline(title: &str, roles: &[&str; 6], series: &[Steps], end_ms: f64) -> Res<String> {
     let end = end_ms.max(1e-3);
+    let (div, x_desc) = time_unit(end, "simulated time");
     let n = series.len().max(1);
     let names: Vec<String> = series.iter().map(|s| s.node.clone()).collect();
     // The rows fill the plot: the legend goes beside it.
-    let entries: Vec<Entry> = ROLES
+    let entries: Vec<Entry> = roles
         .iter()
         .enumerate()
+        .filter(|(_, name)| !name.is_empty())
         .map(|(level, name)| Entry {
             label: name.to_string(),
             col: role_colour(level),
@@ -768,8 +838,10 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
             .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..end, -0.5f64..(n as f64 - 0.5))
+            .build_cartesian_2d(0f64..end / div, -0.5f64..(n as f64 - 0.5))
             .map_err(err)?;
+        let (w_px, _) = c.plotting_area().dim_in_pixel();
+        let min_width = end / f64::from(w_px.max(1));
         let fmt = |y: &f64| {
             let i = y.round();
             if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
@@ -779,7 +851,8 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
             }
         };
         c.configure_mesh()
-            .x_desc("simulated time (ms)")
+            .x_desc(x_desc.as_str())
+            .x_label_formatter(&|x: &f64| tick(*x))
             .y_labels(n * 2 + 1)
             .y_label_formatter(&fmt)
             .disable_y_mesh()
@@ -787,26 +860,34 @@ pub fn role_timeline(title: &str, series: &[Steps], end_ms: f64) -> Res<String> 
             .map_err(err)?;
         for (i, sr) in series.iter().enumerate() {
             let row = (n - 1 - i) as f64;
-            let mut rects = Vec::new();
+            let (mut long, mut short) = (Vec::new(), Vec::new());
             for (k, &(t, v)) in sr.points.iter().enumerate() {
-                let stop = sr.points.get(k + 1).map_or(end, |p| p.0);
+                let stop = sr.points.get(k + 1).map_or(end, |p| p.0).min(end);
                 if stop > t {
-                    rects.push(Rectangle::new(
-                        [(t, row - 0.35), (stop, row + 0.35)],
+                    let (to, list) = if stop - t < min_width {
+                        ((t + min_width).min(end), &mut short)
+                    } else {
+                        (stop, &mut long)
+                    };
+                    list.push(Rectangle::new(
+                        [(t / div, row - 0.35), (to / div, row + 0.35)],
                         role_colour(v as usize).filled(),
                     ));
                 }
             }
-            c.draw_series(rects).map_err(err)?;
+            c.draw_series(long).map_err(err)?;
+            c.draw_series(short).map_err(err)?;
         }
         root.present().map_err(err)?;
     }
     Ok(s)
 }
 
-/// Client operation latency (ms) against completion time, one colour per client.
+/// Client operation latency (ms) against completion time, one colour per client, in the
+/// order of first appearance in `ops`.
 pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Res<String> {
     let y_hi = ops.iter().map(|o| o.2).fold(1.0f64, f64::max) * 1.1;
+    let (div, x_desc) = time_unit(end_ms.max(1e-3), "completion time");
     let mut clients: Vec<&str> = Vec::new();
     for o in ops {
         if !clients.contains(&o.0.as_str()) {
@@ -826,11 +907,13 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             .margin_right(35)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..end_ms.max(1e-3), 0f64..y_hi)
+            .build_cartesian_2d(0f64..end_ms.max(1e-3) / div, 0f64..y_hi)
             .map_err(err)?;
         c.configure_mesh()
-            .x_desc("completion time (ms)")
+            .x_desc(x_desc.as_str())
+            .x_label_formatter(&|x: &f64| tick(*x))
             .y_desc("latency (ms)")
+            .y_label_formatter(&|y: &f64| tick(*y))
             .draw()
             .map_err(err)?;
         for (i, cl) in clients.iter().enumerate() {
@@ -838,7 +921,7 @@ pub fn latency_chart(title: &str, ops: &[(String, f64, f64)], end_ms: f64) -> Re
             c.draw_series(
                 ops.iter()
                     .filter(|o| o.0 == *cl)
-                    .map(|o| Circle::new((o.1, o.2), 2, col.filled())),
+                    .map(|o| Circle::new((o.1 / div, o.2), 2, col.filled())),
             )
             .map_err(err)?
             .label((*cl).to_string())
@@ -964,6 +1047,7 @@ mod tests {
             .map(|i| Steps {
                 node: format!("s{i}"),
                 points: vec![(0.0, 1.0)],
+                ..Steps::default()
             })
             .collect();
         steps_chart("t", "term", &st, 10.0).unwrap()
@@ -1029,17 +1113,92 @@ mod tests {
         let st = vec![Steps {
             node: "s1".into(),
             points: vec![(0.0, 1.0), (5.0, 4.0)],
+            ..Steps::default()
         }];
         assert!(
             steps_chart("term", "term", &st, 10.0)
                 .unwrap()
                 .contains("<svg")
         );
-        assert!(role_timeline("roles", &st, 10.0).unwrap().contains("<svg"));
+        assert!(
+            role_timeline("roles", &ROLES, &st, 10.0)
+                .unwrap()
+                .contains("<svg")
+        );
         assert!(
             latency_chart("lat", &[("c1".into(), 1.0, 2.0)], 10.0)
                 .unwrap()
                 .contains("<svg")
         );
+    }
+
+    #[test]
+    fn step_lines_break_while_a_node_is_down() {
+        let pts = [(0.0, 1.0), (5.0, 3.0), (8.0, 3.0)];
+        assert_eq!(
+            step_lines(&pts, &[], 10.0),
+            vec![vec![
+                (0.0, 1.0),
+                (5.0, 1.0),
+                (5.0, 3.0),
+                (8.0, 3.0),
+                (10.0, 3.0)
+            ]]
+        );
+        // Down from 6 to 9: the line stops at 6 and resumes at 9 with the value then.
+        assert_eq!(
+            step_lines(&pts, &[(6.0, 9.0)], 10.0),
+            vec![
+                vec![(0.0, 1.0), (5.0, 1.0), (5.0, 3.0), (6.0, 3.0)],
+                vec![(9.0, 3.0), (10.0, 3.0)]
+            ]
+        );
+        // Down to the end: nothing after the crash.
+        assert_eq!(
+            step_lines(&pts, &[(2.0, 10.0)], 10.0),
+            vec![vec![(0.0, 1.0), (2.0, 1.0)]]
+        );
+    }
+
+    #[test]
+    fn long_runs_are_labelled_in_seconds_or_hours() {
+        assert_eq!(time_unit(10_000.0, "t"), (1.0, "t (ms)".to_string()));
+        assert_eq!(time_unit(600_000.0, "t"), (1000.0, "t (s)".to_string()));
+        assert_eq!(
+            time_unit(36_000_000.0, "t"),
+            (3_600_000.0, "t (h)".to_string())
+        );
+        let st = vec![Steps {
+            node: "s1".into(),
+            points: vec![(0.0, 1.0)],
+            ..Steps::default()
+        }];
+        let svg = steps_chart("term", "term", &st, 36_000_000.0).unwrap();
+        assert!(svg.contains("simulated time (h)") && !svg.contains("35000000"));
+    }
+
+    #[test]
+    fn a_role_shorter_than_a_pixel_is_still_drawn() {
+        // Leader for 16 ms of a 10 h run: about a thousandth of a pixel.
+        let st = vec![Steps {
+            node: "s1".into(),
+            points: vec![(0.0, 1.0), (1000.0, 4.0), (1016.0, 1.0)],
+            ..Steps::default()
+        }];
+        let svg = role_timeline("roles", &ROLES, &st, 36_000_000.0).unwrap();
+        let leader = format!(
+            "fill=\"#{:02X}{:02X}{:02X}\"",
+            role_colour(4).0,
+            role_colour(4).1,
+            role_colour(4).2
+        );
+        // The row's blocks (the legend's are 10 px tall).
+        let blocks: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<rect") && l.contains(&leader))
+            .filter(|l| !l.contains("height=\"10\""))
+            .collect();
+        assert_eq!(blocks.len(), 1, "{blocks:?}");
+        assert!(blocks[0].contains("width=\"1\""), "{}", blocks[0]);
     }
 }

@@ -16,6 +16,28 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// The regular expression to paste into ShiViz for [`shiviz`] logs.
 pub const SHIVIZ_REGEX: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
 
+/// `text` without a last line cut off in the middle (a run killed while writing its trace
+/// leaves one, without a final newline), and a warning saying so; a complete trace is
+/// returned whole.
+pub fn complete_lines(text: &str) -> (&str, Option<String>) {
+    if text.is_empty() || text.ends_with('\n') {
+        return (text, None);
+    }
+    let cut = text.rfind('\n').map_or(0, |i| i + 1);
+    let last = &text[cut..];
+    if last.trim().is_empty() || serde_json::from_str::<Value>(last).is_ok() {
+        return (text, None);
+    }
+    let line = text[..cut].lines().count() + 1;
+    (
+        &text[..cut],
+        Some(format!(
+            "line {line} is cut off (the run was stopped while writing its trace): it is left \
+             out, and so is everything the run would have written after it"
+        )),
+    )
+}
+
 /// The trace's records; an error names the first line that is not one, or says the file has
 /// none (a results file or a scenario passed by mistake).
 fn parse(text: &str) -> Result<Vec<Value>, String> {
@@ -71,7 +93,9 @@ fn msg_kind(m: &Value) -> String {
 }
 
 /// Client operations in a trace: (client, completion time in ms, latency in ms), in order of
-/// completion. A request's record and its completion are matched by client and request id.
+/// completion. A request's record and its completion are matched by client and request id;
+/// latency counts from the request's `arrival` (when the operation arose: in an open loop it
+/// may wait in its client's queue first), as the results' client latency does.
 pub fn client_latencies(text: &str) -> Result<Vec<(String, f64, f64)>, String> {
     let mut started: HashMap<(String, String), f64> = HashMap::new();
     let mut ops = Vec::new();
@@ -81,7 +105,8 @@ pub fn client_latencies(text: &str) -> Result<Vec<(String, f64, f64)>, String> {
         let t = v["t"].as_f64().unwrap_or(0.0);
         match v["kind"].as_str() {
             Some("request") => {
-                started.insert((node, id), t);
+                let arrival = v["arrival"].as_f64().unwrap_or(t);
+                started.insert((node, id), arrival);
             }
             Some("complete") => {
                 if let Some(s) = started.remove(&(node.clone(), id)) {
@@ -114,6 +139,10 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     // Flow ids of traces without `pkt`, apart from packet numbers (and below 2^53, so that
     // viewers that read ids as doubles still tell them apart).
     let mut next_flow = 1u64 << 52;
+    // By packet: where it was sent (time, track, label) and whether a copy has arrived, so
+    // that the second copy of a duplicated packet gets an arrow of its own (a flow id binds
+    // one slice to one other).
+    let mut sent_at: HashMap<u64, (f64, usize, String, bool, Value)> = HashMap::new();
     let end = recs.last().map(us).unwrap_or(0.0);
     let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
         events.push(json!({"name": r, "cat": "role", "ph": "X", "ts": from, "dur": (to - from).max(0.0), "pid": 1, "tid": tid, "args": {"node": node}}));
@@ -131,8 +160,11 @@ pub fn perfetto(text: &str) -> Result<String, String> {
             "state" => {
                 let new_role = r["role"].as_str().unwrap_or("?").to_string();
                 let label = match r["term"].as_u64() {
-                    Some(term) => format!("{new_role} (term {term})"),
-                    None => new_role.clone(),
+                    // Clients and hubs have no term of their own.
+                    Some(term) if !matches!(new_role.as_str(), "client" | "hub") => {
+                        format!("{new_role} (term {term})")
+                    }
+                    _ => new_role.clone(),
                 };
                 if let Some((old, since)) = role.get(&node).cloned() {
                     if old == label {
@@ -157,10 +189,12 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                     }
                 };
                 let k = msg_kind(&r["msg"]);
+                let label = format!("send {k} → {to}");
+                sent_at.insert(id, (ts, t, label.clone(), false, r["msg"].clone()));
                 // A zero-length slice carrying the flow (`bind_id`, flow v2): Perfetto binds
                 // a flow to a slice, and an instant event with a v1 flow beside it bound the
                 // arrow to the enclosing role span instead.
-                events.push(json!({"name": format!("send {k} → {to}"), "cat": "send", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "bind_id": id, "flow_out": true, "args": {"msg": r["msg"]}}));
+                events.push(json!({"name": label, "cat": "send", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "bind_id": id, "flow_out": true, "args": {"msg": r["msg"]}}));
             }
             "recv" | "drop" => {
                 let (from, to) = if kind == "recv" {
@@ -184,6 +218,22 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                     },
                 };
                 let k = msg_kind(&r["msg"]);
+                // A later copy of a packet already received: a send slice of its own at the
+                // original send, with a new flow id.
+                let id = match id.and_then(|id| sent_at.get_mut(&id).map(|e| (id, e))) {
+                    Some((id, e)) if kind == "recv" => {
+                        if e.3 {
+                            let copy = next_flow;
+                            next_flow += 1;
+                            events.push(json!({"name": format!("{} (copy)", e.2), "cat": "send", "ph": "X", "dur": 0, "ts": e.0, "pid": 1, "tid": e.1, "bind_id": copy, "flow_out": true, "args": {"msg": e.4}}));
+                            Some(copy)
+                        } else {
+                            e.3 = true;
+                            Some(id)
+                        }
+                    }
+                    _ => id,
+                };
                 if kind == "recv" {
                     let mut e = json!({"name": format!("recv {k} ← {from}"), "cat": "recv", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "args": {"msg": r["msg"]}});
                     if let Some(id) = id {
@@ -200,6 +250,9 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                 events.push(json!({"name": format!("action {what}"), "cat": "action", "ph": "i", "s": if node.is_empty() { "g" } else { "t" }, "ts": ts, "pid": 1, "tid": t, "args": r}));
             }
             "set_timer" | "cancel_timer" | "persist" | "applied" => {}
+            "end" => {
+                events.push(json!({"name": format!("end ({})", name(&r["reason"])), "cat": "end", "ph": "i", "s": "g", "ts": ts, "pid": 1, "tid": 0, "args": r}));
+            }
             other => {
                 let label = match other {
                     "timer" => format!("timer {}", name(&r["timer"])),
@@ -475,7 +528,23 @@ mod tests {
             .filter(|e| e["cat"] == "recv" && e["name"].as_str().unwrap().contains("Pong"))
             .collect();
         assert_eq!(pongs.len(), 2);
-        assert!(pongs[0]["bind_id"].is_u64() && pongs[0]["bind_id"] == pongs[1]["bind_id"]);
+        // A flow id binds one slice to one other: the second copy's arrow starts at a copy of
+        // the send slice, at the same time on the same track.
+        assert!(pongs[0]["bind_id"].is_u64() && pongs[0]["bind_id"] != pongs[1]["bind_id"]);
+        let sends: Vec<&Value> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "send" && e["name"].as_str().unwrap().contains("Pong"))
+            .collect();
+        assert_eq!(sends.len(), 2);
+        assert_eq!(sends[0]["bind_id"], pongs[0]["bind_id"]);
+        assert_eq!(sends[1]["bind_id"], pongs[1]["bind_id"]);
+        assert_eq!(sends[1]["name"], "send Pong → a (copy)");
+        assert_eq!(
+            (&sends[0]["ts"], &sends[0]["tid"]),
+            (&sends[1]["ts"], &sends[1]["tid"])
+        );
         assert!(
             ev.iter()
                 .any(|e| e["ph"] == "X" && e["name"] == "leader (term 1)")
@@ -524,5 +593,37 @@ mod tests {
         assert_eq!(clock["a"], json!(3));
         assert_eq!(clock["b"], json!(2));
         assert!(perfetto("not json").is_err());
+    }
+
+    #[test]
+    fn a_last_line_cut_off_is_left_out_with_a_warning() {
+        let whole = "{\"t\":0.0,\"node\":\"a\",\"kind\":\"start\"}\n";
+        assert_eq!(complete_lines(whole), (whole, None));
+        let cut = format!("{whole}{{\"t\":1.0,\"node\":\"a\",\"ki");
+        let (text, warning) = complete_lines(&cut);
+        assert_eq!(text, whole);
+        assert!(warning.unwrap().starts_with("line 2 is cut off"));
+        // A last record without its newline is complete.
+        let (text, warning) = complete_lines(whole.trim_end());
+        assert_eq!((text, warning), (whole.trim_end(), None));
+    }
+
+    #[test]
+    fn clients_have_no_term_and_the_run_end_closes_the_spans() {
+        let t = r#"{"t":0.0,"node":"c1","kind":"state","role":"client","term":0}
+{"t":0.0,"node":"a","kind":"state","role":"follower","term":0}
+{"t":1.0,"node":"a","kind":"timer","timer":"election"}
+{"t":10.0,"kind":"end","reason":"horizon","events":3}
+"#;
+        let v: Value = serde_json::from_str(&perfetto(t).unwrap()).unwrap();
+        let spans: Vec<(&str, f64)> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "role")
+            .map(|e| (e["name"].as_str().unwrap(), e["dur"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(spans, [("follower (term 0)", 10000.0), ("client", 10000.0)]);
+        assert!(shiviz(t).unwrap().lines().all(|l| !l.contains("end")));
     }
 }

@@ -76,6 +76,61 @@ fn node_json(s: &Scenario, n: &NodeReport) -> Value {
 
 /// The results document of a run of `s`; `warnings` are the scenario's and the protocol's, and
 /// `notes` (said about how the run ended) are derived from the outcome ([`notes`]).
+/// The checker's explanation of a witness with the user's client ids: the checker knows
+/// clients only by index and writes `by #3 at [..]`.
+pub fn witness_explanation(s: &Scenario, w: &coracle_check::Witness) -> String {
+    let mut out = String::with_capacity(w.explanation.len());
+    let mut rest = w.explanation.as_str();
+    while let Some(i) = rest.find("by #") {
+        out.push_str(&rest[..i + 3]);
+        let after = &rest[i + 4..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let name = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .filter(|_| after[digits..].starts_with(" at ["))
+            .and_then(|n| s.nodes.get(n));
+        match name {
+            Some(node) => {
+                out.push_str(&node.name.text());
+                rest = &after[digits..];
+            }
+            None => {
+                out.push('#');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `checks.linearizability`: the checker's report, with a witness's clients named by their
+/// ids and its times in milliseconds, as everywhere else in the results.
+fn linearizability_json(s: &Scenario, lin: &coracle_check::Report) -> Value {
+    let mut v = lin.to_json();
+    if let coracle_check::Verdict::Violation(w) = &lin.verdict {
+        v["witness"]["explanation"] = json!(witness_explanation(s, w));
+        v["witness"]["operations"] = w
+            .operations
+            .iter()
+            .zip(
+                v["witness"]["operations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .map(|(o, mut j)| {
+                j["client"] = s.nodes[o.client.index()].name.to_json();
+                j["invoke"] = ms(o.invoke);
+                j["complete"] = o.complete.map_or(Value::Null, ms);
+                j
+            })
+            .collect();
+    }
+    v
+}
+
 pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &[String]) -> Value {
     let net = &o.net;
     let mut by_kind: Vec<_> = net.by_kind.clone();
@@ -189,7 +244,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
                     "message": v.message,
                 })),
             },
-            "linearizability": lin.to_json(),
+            "linearizability": linearizability_json(s, lin),
         },
         "series": {
             "term": series_of(|n| &n.terms),

@@ -940,17 +940,63 @@ pub(crate) fn resolve(
                     "per-client overrides cannot be nested",
                 ));
             }
-            // An override of only `min` or only `max` keeps the other bound of an interval
-            // workload.
+            // Without a `type`, an override's arrival keys must be of the workload's own type:
+            // `min`/`max` on a closed workload's client would otherwise turn it into an
+            // interval client (dropping the workload's think time) without a word.
+            if over.kind.is_none() {
+                let (own, keys): (&str, &[(&str, bool)]) = match base.arrival {
+                    Arrival::Closed { .. } => (
+                        "closed",
+                        &[
+                            ("rate", over.rate.is_some()),
+                            ("min", over.min.is_some()),
+                            ("max", over.max.is_some()),
+                        ],
+                    ),
+                    Arrival::Open { .. } => (
+                        "open",
+                        &[
+                            ("think_time", over.think_time.is_some()),
+                            ("min", over.min.is_some()),
+                            ("max", over.max.is_some()),
+                        ],
+                    ),
+                    Arrival::Interval { .. } => (
+                        "interval",
+                        &[
+                            ("think_time", over.think_time.is_some()),
+                            ("rate", over.rate.is_some()),
+                        ],
+                    ),
+                };
+                if let Some((key, _)) = keys.iter().find(|k| k.1) {
+                    return Err(src.error(
+                        format!("{p}.{key}"),
+                        format!(
+                            "key \"{key}\" does not apply to the workload's type, \"{own}\" (an override keeps the workload's type unless it gives its own \"type\")"
+                        ),
+                    ));
+                }
+            }
+            // An override of the workload's own type keeps the arrival keys it leaves out (an
+            // override of only `min` keeps `max`; `"type": "closed"` alone keeps the think
+            // time); one of another type (with its `type`) takes none of them.
             let mut over = over.clone();
-            if over.kind.is_none()
-                && over.rate.is_none()
-                && over.think_time.is_none()
-                && (over.min.is_some() != over.max.is_some())
-                && matches!(base.arrival, Arrival::Interval { .. })
-            {
-                over.min = over.min.or(w.min);
-                over.max = over.max.or(w.max);
+            let same_type = match (over.kind, &base.arrival) {
+                (None, _) => true,
+                (Some(k), Arrival::Closed { .. }) => k == ArrivalKind::Closed,
+                (Some(k), Arrival::Open { .. }) => k == ArrivalKind::Open,
+                (Some(k), Arrival::Interval { .. }) => k == ArrivalKind::Interval,
+            };
+            if same_type {
+                match base.arrival {
+                    Arrival::Closed { .. } => over.think_time = over.think_time.or(w.think_time),
+                    Arrival::Open { .. } => over.rate = over.rate.or(w.rate),
+                    Arrival::Interval { .. } => {
+                        over.min = over.min.or(w.min);
+                        over.max = over.max.or(w.max);
+                    }
+                }
             }
             workloads[i] = Some(client_workload(&src, &p, &over, Some((w, &base)))?);
         }

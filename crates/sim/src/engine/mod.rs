@@ -1143,6 +1143,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
     }
 
     fn finish(mut self, end: Time, reason: StopReason) -> Outcome {
+        // The trace's last record says how the run ended (a trace without it was cut short),
+        // and viewers end the nodes' spans there rather than at the last event.
+        if let Some(t) = &mut self.tracer {
+            t.record(&json!({ "t": time_to_ms(end), "kind": "end", "reason": reason.name(), "events": self.events }));
+        }
         self.leaders.finish(end);
         let mut counters: Vec<(&'static str, u64)> = Vec::new();
         let mut reports = Vec::with_capacity(self.nodes.len());
