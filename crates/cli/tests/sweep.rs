@@ -255,6 +255,70 @@ fn sharded_and_merged_is_byte_identical() {
     assert!(out(&o).contains("missing shard(s) 3 of 3"), "{}", out(&o));
 }
 
+/// The job-array variables never make a sweep run every trial by mistake: a Kubernetes count
+/// without its index, an empty variable, or Slurm and Kubernetes variables together are errors
+/// (exit 2, before anything is written), unless `--shard` says which shard this is.
+#[test]
+fn shard_variables_that_cannot_select_a_shard_are_errors() {
+    let d = dir("shard-env");
+    let spec = write_spec(&d, SPEC);
+    let out_dir = d.join("out");
+    let sweep = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["sweep", &s(&spec), "--output-dir", &s(&out_dir), "-q"]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        coracle_env(&args, env)
+    };
+    for (env, says) in [
+        (
+            &[("CORACLE_SHARD_COUNT", "3")][..],
+            "CORACLE_SHARD_COUNT is set but JOB_COMPLETION_INDEX is not: a Kubernetes Job without `completionMode: Indexed` has no JOB_COMPLETION_INDEX",
+        ),
+        (
+            &[("SLURM_ARRAY_TASK_ID", ""), ("SLURM_ARRAY_TASK_COUNT", "3")][..],
+            "SLURM_ARRAY_TASK_ID is set but empty",
+        ),
+        (
+            &[("JOB_COMPLETION_INDEX", "1"), ("CORACLE_SHARD_COUNT", "")][..],
+            "CORACLE_SHARD_COUNT is set but empty",
+        ),
+        (
+            &[("SLURM_ARRAY_TASK_COUNT", "3")][..],
+            "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not",
+        ),
+        (
+            &[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ("JOB_COMPLETION_INDEX", "2"),
+                ("CORACLE_SHARD_COUNT", "3"),
+            ][..],
+            "both Slurm (SLURM_ARRAY_TASK_ID=1, SLURM_ARRAY_TASK_COUNT=3) and Kubernetes (JOB_COMPLETION_INDEX=2, CORACLE_SHARD_COUNT=3)",
+        ),
+    ] {
+        let o = sweep(env, &[]);
+        assert_eq!(o.status.code(), Some(2), "{env:?}: {}", out(&o));
+        assert!(out(&o).contains(says), "{env:?}: {}", out(&o));
+        assert!(out(&o).contains("--shard K/N"), "{}", out(&o));
+        assert!(!out_dir.exists(), "{env:?}: the sweep wrote {}", s(&out_dir));
+    }
+    // With both schedulers' variables, an explicit --shard decides.
+    let both = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ("JOB_COMPLETION_INDEX", "2"),
+        ("CORACLE_SHARD_COUNT", "3"),
+    ];
+    let o = sweep(&both, &["--shard", "2/3"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let m: Value = serde_json::from_str(&read(&out_dir.join("shard.json"))).unwrap();
+    assert_eq!((m["shard"].as_u64(), m["of"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(read(&out_dir.join("trials.csv")).lines().count(), 1 + 8);
+}
+
 /// Two of three diskless VRR replicas crash at once and recover: the cluster stalls for good with
 /// every check ok. Each such trial (an interval measure run on the engine's outcome, a metric
 /// measure read from the results) carries the results' note in trials.csv, summary.json counts
