@@ -159,11 +159,17 @@ fn shard_from(
         let (Some(id), Some(count)) = (env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"))
         else {
             let (present, absent) = if env("SLURM_ARRAY_TASK_ID").is_some() {
-                ("SLURM_ARRAY_TASK_ID is".to_string(), "SLURM_ARRAY_TASK_COUNT")
+                (
+                    "SLURM_ARRAY_TASK_ID is".to_string(),
+                    "SLURM_ARRAY_TASK_COUNT",
+                )
             } else {
                 let names: Vec<&str> = slurm.iter().map(|(k, _)| k.as_str()).collect();
                 let verb = if names.len() > 1 { "are" } else { "is" };
-                (format!("{} {verb}", names.join(" and ")), "SLURM_ARRAY_TASK_ID")
+                (
+                    format!("{} {verb}", names.join(" and ")),
+                    "SLURM_ARRAY_TASK_ID",
+                )
             };
             return Err(format!(
                 "{present} set but {absent} is not (Slurm sets both in a job array): {ADVICE}"
@@ -451,15 +457,22 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         rayon::current_num_threads(),
         if complete { "" } else { ", interrupted" }
     );
-    let code = finish(&dir, &spec, &rows, complete, shard, o, extra);
+    let code = finish(
+        &dir,
+        &spec,
+        &rows,
+        complete,
+        shard,
+        output::CORACLE_VERSION,
+        o,
+        extra,
+    );
     if !complete {
         return ExitCode::from(EXIT_INTERRUPTED);
     }
     code
 }
 
-/// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
-/// report. Shared with `coracle merge`.
 /// Reads `--reference FILE` (columns `point,value_ms`); with `warn`, names the labels that are
 /// not points of this sweep. Checked before any trial runs, so a typo does not cost the run.
 pub fn load_reference(
@@ -486,17 +499,22 @@ pub fn load_reference(
     Ok(r)
 }
 
+/// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
+/// report. Shared with `coracle merge`; `version` is the coracle that ran the trials (this
+/// one, or the shards' when merged).
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
     dir: &Path,
     spec: &Spec,
     rows: &[TrialRow],
     complete: bool,
     shard: Option<(u64, u64)>,
+    version: &str,
     o: &RunOpts,
     extra: &dyn Fn(&Spec, &[TrialRow]),
 ) -> ExitCode {
     STAGE.store(STAGE_WRITING, Ordering::SeqCst);
-    let written = output::write_tables(dir, spec, rows, complete, shard);
+    let written = output::write_tables(dir, spec, rows, complete, shard, version);
     STAGE.store(STAGE_REPORTING, Ordering::SeqCst);
     if QUIT_AFTER_WRITING.load(Ordering::SeqCst) {
         eprintln!(
@@ -1103,7 +1121,10 @@ mod tests {
                 "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not",
             ),
             (
-                &[("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "1")][..],
+                &[
+                    ("SLURM_ARRAY_TASK_COUNT", "4"),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                ][..],
                 "SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN are set but SLURM_ARRAY_TASK_ID is not",
             ),
             (
@@ -1134,8 +1155,9 @@ mod tests {
         let both: Vec<(&str, &str)> = slurm.iter().chain(&k8s).copied().collect();
         let e = shard(None, &both).unwrap_err();
         assert!(
-            e.contains("Slurm (SLURM_ARRAY_TASK_ID=3, SLURM_ARRAY_TASK_COUNT=4, SLURM_ARRAY_TASK_MIN=1)")
-                && e.contains("Kubernetes (JOB_COMPLETION_INDEX=0, CORACLE_SHARD_COUNT=2)"),
+            e.contains(
+                "Slurm (SLURM_ARRAY_TASK_ID=3, SLURM_ARRAY_TASK_COUNT=4, SLURM_ARRAY_TASK_MIN=1)"
+            ) && e.contains("Kubernetes (JOB_COMPLETION_INDEX=0, CORACLE_SHARD_COUNT=2)"),
             "{e}"
         );
         assert_eq!(shard(Some("2/5"), &both), Ok(Some((1, 5))));
