@@ -269,6 +269,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Rewrites `file` with `edit` applied to its text.
+fn edit(file: &Path, edit: impl FnOnce(String) -> String) {
+    let text = edit(read(file));
+    std::fs::write(file, text).unwrap();
+}
+
 /// Sets (or, with `None`, removes) the coracle_version of a shard's shard.json.
 fn set_shard_version(d: &Path, v: Option<&str>) {
     let f = d.join("shard.json");
@@ -283,10 +289,12 @@ fn set_shard_version(d: &Path, v: Option<&str>) {
 }
 
 /// `coracle merge` checks what it combines: the shards' coracle version (recorded in
-/// shard.json, and in summary.json, the same sharded or not), and directories that are not
-/// shards at all. Each refusal exits 2 and names the directory or file.
+/// shard.json, and in summary.json, the same sharded or not), every row's seed against the one
+/// its point and trial derive from the master seed, rows twice in one shard, rows of another
+/// shard or missing, and directories that are not shards at all. Each refusal exits 2 and
+/// names the directory or file.
 #[test]
-fn merge_checks_the_shards_versions() {
+fn merge_checks_the_shards_versions_and_rows() {
     let version = env!("CARGO_PKG_VERSION");
     let whole = dir("check-whole");
     let spec = write_spec(&whole, SPEC);
@@ -380,6 +388,76 @@ fn merge_checks_the_shards_versions() {
     );
     let sum: Value = serde_json::from_str(&read(&to.join("summary.json"))).unwrap();
     assert_eq!(sum["coracle_version"], "0.0.1-other");
+
+    // A row whose seed is not the one its point and trial derive: refused, with the file,
+    // the row, both seeds and the likely cause.
+    let csv = read(&shards[1].join("trials.csv"));
+    let row = csv.lines().nth(1).unwrap().to_string();
+    let f = row.split(',').collect::<Vec<_>>();
+    let (label, trial, seed) = (f[0].to_string(), f[1].to_string(), f[2].to_string());
+    let forged: u64 = seed.parse::<u64>().unwrap() ^ 1;
+    let ds = tampered(2, &|d| {
+        let forged_row = row.replacen(&format!(",{seed},"), &format!(",{forged},"), 1);
+        edit(&d.join("trials.csv"), |t| t.replacen(&row, &forged_row, 1));
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(
+        &o,
+        &[
+            &format!(
+                "{}:2: point {label} trial {trial}",
+                s(&ds[1].join("trials.csv"))
+            ),
+            &format!("expected seed {seed}"),
+            &format!("found {forged}"),
+            "the shard's trials.csv was edited or comes from another sweep",
+        ],
+    );
+    // A row twice in one shard: said so, with its file and both lines (not "two shards").
+    let ds = tampered(1, &|d| {
+        edit(&d.join("trials.csv"), |t| {
+            let second = t.lines().nth(1).unwrap().to_string();
+            format!("{t}{second}\n")
+        })
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    let n = read(&ds[0].join("trials.csv")).lines().count();
+    refused(
+        &o,
+        &[
+            &s(&ds[0].join("trials.csv")),
+            "appears twice in this shard's trials.csv",
+            &format!("(lines 2 and {n})"),
+        ],
+    );
+    assert!(!out(&o).contains("two shards"), "{}", out(&o));
+    // A row moved into another shard's file, and the shard that lost it.
+    let ds = tampered(1, &|d| {
+        let moved = read(&shards[1].join("trials.csv"))
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        edit(&d.join("trials.csv"), |t| format!("{t}{moved}\n"));
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(&o, &["belongs to shard 2/3, not 1/3"]);
+    let ds = tampered(3, &|d| {
+        edit(&d.join("trials.csv"), |t| {
+            let mut l: Vec<&str> = t.lines().collect();
+            l.remove(1);
+            l.join("\n") + "\n"
+        })
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(
+        &o,
+        &[
+            &s(&ds[2].join("trials.csv")),
+            "1 of shard 3/3's 8 trials are missing",
+            "truncated or edited",
+        ],
+    );
 
     // Directories that are not shards: an unsharded sweep's output, and no sweep output.
     let o = merge(&[&shards[0], &whole], &dir("check-out"));

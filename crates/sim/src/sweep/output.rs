@@ -446,7 +446,9 @@ fn read_manifest(d: &Path) -> Result<Manifest, String> {
 }
 
 /// Reads shard directories (each with `spec.json`, `shard.json`, `trials.csv`) and checks that
-/// they are the complete, non-overlapping shards of one sweep, run by one coracle version.
+/// they are the complete, non-overlapping shards of one sweep, run by one coracle version,
+/// and that every row is a trial of its shard with the seed its point and index derive from
+/// the master seed (a row that is not was edited, or comes from another sweep).
 pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
     if dirs.is_empty() {
         return Err("expected at least one shard directory".into());
@@ -476,6 +478,25 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
     let spec_text = read(&dirs[0].join("spec.json"))?;
     let spec_file = dirs[0].join("spec.json").display().to_string();
     let spec = load_spec_str(&spec_file, &spec_text, Some(dirs[0])).map_err(|e| e.to_string())?;
+    // The global ordinal of a point's first trial: trial t of point p is shard
+    // (first[p] + t) mod N (runner::selected).
+    let first: Vec<u64> = spec
+        .points
+        .iter()
+        .scan(0u64, |g, p| {
+            let at = *g;
+            *g += p.trials;
+            Some(at)
+        })
+        .collect();
+    // A seed that differs may also come from a change in how seeds are derived.
+    let other_version = if version == CORACLE_VERSION {
+        String::new()
+    } else {
+        format!(
+            " (or this coracle, {CORACLE_VERSION}, derives seeds otherwise than coracle {version}, which ran the shards: merge with that version)"
+        )
+    };
     let mut seen: Vec<Option<String>> = Vec::new();
     let mut of = None;
     let mut rows = Vec::new();
@@ -508,6 +529,58 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
         seen[(k - 1) as usize] = Some(d.display().to_string());
         let file = d.join("trials.csv").display().to_string();
         let mine = read_trials_csv(&spec, &file, &read(&d.join("trials.csv"))?)?;
+        // Line of each (point, trial) in the file (rows are read in file order, after the
+        // header).
+        let mut lines: std::collections::HashMap<(usize, u64), usize> =
+            std::collections::HashMap::with_capacity(mine.len());
+        for (i, r) in mine.iter().enumerate() {
+            let line = i + 2;
+            let p = &spec.points[r.point];
+            let at = || format!("{file}:{line}: point {} trial {}", p.label, r.trial);
+            if r.trial >= p.trials {
+                return Err(format!(
+                    "{}: the point has trials 0 to {}: the shard's trials.csv was edited or comes from another sweep",
+                    at(),
+                    p.trials.saturating_sub(1)
+                ));
+            }
+            let expected = super::runner::trial_seed(spec.seed, &p.label, r.trial);
+            if r.seed != expected {
+                return Err(format!(
+                    "{}: expected seed {expected} (from the master seed {}, the point and the trial), found {}: the shard's trials.csv was edited or comes from another sweep{other_version}",
+                    at(),
+                    spec.seed,
+                    r.seed
+                ));
+            }
+            let belongs = (first[r.point] + r.trial) % n + 1;
+            if belongs != k {
+                return Err(format!(
+                    "{}: the trial belongs to shard {belongs}/{n}, not {k}/{n}: the shard's trials.csv was edited",
+                    at()
+                ));
+            }
+            if let Some(before) = lines.insert((r.point, r.trial), line) {
+                return Err(format!(
+                    "{file}: trial {} of point {} appears twice in this shard's trials.csv (lines {before} and {line})",
+                    r.trial, p.label
+                ));
+            }
+        }
+        let planned = super::runner::selected(&spec, Some((k - 1, n)));
+        if mine.len() < planned.len() {
+            let (p, t) = planned
+                .iter()
+                .find(|key| !lines.contains_key(key))
+                .copied()
+                .unwrap_or_default();
+            return Err(format!(
+                "{file}: {} of shard {k}/{n}'s {} trials are missing (the first: trial {t} of point {}): the shard's trials.csv was truncated or edited",
+                planned.len() - mine.len(),
+                planned.len(),
+                spec.points[p].label
+            ));
+        }
         rows.extend(mine);
     }
     let missing: Vec<String> = seen
@@ -524,14 +597,8 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
         ));
     }
     rows.sort_by_key(|r| (r.point, r.trial));
-    for w in rows.windows(2) {
-        if (w[0].point, w[0].trial) == (w[1].point, w[1].trial) {
-            return Err(format!(
-                "trial {} of point {} appears in two shards",
-                w[0].trial, spec.points[w[0].point].label
-            ));
-        }
-    }
+    // Every row is a trial of its own shard, once, and every shard is there once: together
+    // they are every trial of the sweep (checked all the same).
     if rows.len() as u64 != spec.total_trials() {
         return Err(format!(
             "the shards hold {} trials, the sweep has {}",
