@@ -47,6 +47,13 @@ pub fn main(a: MergeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let this = coracle_sim::sweep::output::CORACLE_VERSION;
+    if m.version != this {
+        eprintln!(
+            "warning: the shards were run by coracle {}, and this is coracle {this}: summary.json records {} (the version that ran the trials), but the statistics and charts are this version's, the same as an unsharded run of coracle {} only if they did not change between the two",
+            m.version, m.version, m.version
+        );
+    }
     outln!(
         "{}: merged {} trial(s) from {} shard(s)",
         m.spec.name,
@@ -69,5 +76,14 @@ pub fn main(a: MergeArgs) -> ExitCode {
         no_plots: a.no_plots,
         quiet: a.quiet,
     };
-    finish(&a.output_dir, &m.spec, &m.rows, true, None, &o, &|_, _| {})
+    finish(
+        &a.output_dir,
+        &m.spec,
+        &m.rows,
+        true,
+        None,
+        &m.version,
+        &o,
+        &|_, _| {},
+    )
 }

@@ -95,26 +95,89 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     Ok((k - 1, n))
 }
 
+/// The variables of a Slurm job array that select a shard.
+const SLURM_VARS: [&str; 3] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_MIN",
+];
+/// The variables of a Kubernetes indexed Job that select a shard (the count is ours).
+const KUBERNETES_VARS: [&str; 2] = ["JOB_COMPLETION_INDEX", "CORACLE_SHARD_COUNT"];
+
 /// The shard to run: `--shard`, else the job-array variables of Slurm or Kubernetes.
 pub fn shard_of(opt: Option<&str>) -> Result<Option<(u64, u64)>, String> {
+    shard_from(opt, &|k| {
+        std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
+    })
+}
+
+/// [`shard_of`] with the environment given as a lookup. A variable that is set but empty, a
+/// half-set array (an id without its count, a count without its id), and the variables of both
+/// Slurm and Kubernetes at once are errors, never a silent run of every trial; an explicit
+/// `--shard` ignores the environment.
+fn shard_from(
+    opt: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(u64, u64)>, String> {
     match opt {
         Some("all") => return Ok(None),
         Some(s) => return parse_shard(s).map(Some),
         None => {}
     }
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    const ADVICE: &str = "pass --shard K/N, or --shard all to run every trial";
+    let set = |vars: &[&str]| -> Vec<(String, String)> {
+        vars.iter()
+            .filter_map(|k| env(k).map(|v| (k.to_string(), v)))
+            .collect()
+    };
+    let slurm = set(&SLURM_VARS);
+    let k8s = set(&KUBERNETES_VARS);
+    if let Some((k, _)) = slurm.iter().chain(&k8s).find(|(_, v)| v.trim().is_empty()) {
+        return Err(format!(
+            "{k} is set but empty (an empty value is not taken for unset, which would run every trial): give it a value, unset it, or {ADVICE}"
+        ));
+    }
+    let listed = |vs: &[(String, String)]| {
+        vs.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !slurm.is_empty() && !k8s.is_empty() {
+        return Err(format!(
+            "both Slurm ({}) and Kubernetes ({}) job-array variables are set, and they need not agree: pass --shard K/N to say which shard this is (or --shard all)",
+            listed(&slurm),
+            listed(&k8s)
+        ));
+    }
     let num = |k: &str, v: &str| -> Result<u64, String> {
         v.trim()
             .parse()
             .map_err(|_| format!("{k}: expected a number, found \"{v}\""))
     };
-    if var("SLURM_ARRAY_TASK_ID").is_some() && var("SLURM_ARRAY_TASK_COUNT").is_none() {
-        return Err("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (Slurm sets both in a job array): pass --shard K/N, or --shard all to run every trial".into());
-    }
-    if let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+    if !slurm.is_empty() {
+        let (Some(id), Some(count)) = (env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"))
+        else {
+            let (present, absent) = if env("SLURM_ARRAY_TASK_ID").is_some() {
+                (
+                    "SLURM_ARRAY_TASK_ID is".to_string(),
+                    "SLURM_ARRAY_TASK_COUNT",
+                )
+            } else {
+                let names: Vec<&str> = slurm.iter().map(|(k, _)| k.as_str()).collect();
+                let verb = if names.len() > 1 { "are" } else { "is" };
+                (
+                    format!("{} {verb}", names.join(" and ")),
+                    "SLURM_ARRAY_TASK_ID",
+                )
+            };
+            return Err(format!(
+                "{present} set but {absent} is not (Slurm sets both in a job array): {ADVICE}"
+            ));
+        };
         let id = num("SLURM_ARRAY_TASK_ID", &id)?;
         let n = num("SLURM_ARRAY_TASK_COUNT", &count)?;
-        let min = match var("SLURM_ARRAY_TASK_MIN") {
+        let min = match env("SLURM_ARRAY_TASK_MIN") {
             Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
             None => 0,
         };
@@ -123,10 +186,17 @@ pub fn shard_of(opt: Option<&str>) -> Result<Option<(u64, u64)>, String> {
         })?;
         return Ok(Some((k, n)));
     }
-    if let Some(idx) = var("JOB_COMPLETION_INDEX") {
+    if !k8s.is_empty() {
+        let Some(idx) = env("JOB_COMPLETION_INDEX") else {
+            return Err(format!(
+                "CORACLE_SHARD_COUNT is set but JOB_COMPLETION_INDEX is not: a Kubernetes Job without `completionMode: Indexed` has no JOB_COMPLETION_INDEX (docs/sweeps.md): {ADVICE}"
+            ));
+        };
         let k = num("JOB_COMPLETION_INDEX", &idx)?;
-        let Some(count) = var("CORACLE_SHARD_COUNT") else {
-            return Err("JOB_COMPLETION_INDEX is set but CORACLE_SHARD_COUNT is not: set it to the Job's completions (docs/sweeps.md), or pass --shard".into());
+        let Some(count) = env("CORACLE_SHARD_COUNT") else {
+            return Err(format!(
+                "JOB_COMPLETION_INDEX is set but CORACLE_SHARD_COUNT is not: set it to the Job's completions (docs/sweeps.md), or {ADVICE}"
+            ));
         };
         let n = num("CORACLE_SHARD_COUNT", &count)?;
         if n == 0 || k >= n {
@@ -387,15 +457,22 @@ pub fn execute(spec: Spec, o: &RunOpts, extra: &dyn Fn(&Spec, &[TrialRow])) -> E
         rayon::current_num_threads(),
         if complete { "" } else { ", interrupted" }
     );
-    let code = finish(&dir, &spec, &rows, complete, shard, o, extra);
+    let code = finish(
+        &dir,
+        &spec,
+        &rows,
+        complete,
+        shard,
+        output::CORACLE_VERSION,
+        o,
+        extra,
+    );
     if !complete {
         return ExitCode::from(EXIT_INTERRUPTED);
     }
     code
 }
 
-/// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
-/// report. Shared with `coracle merge`.
 /// Reads `--reference FILE` (columns `point,value_ms`); with `warn`, names the labels that are
 /// not points of this sweep. Checked before any trial runs, so a typo does not cost the run.
 pub fn load_reference(
@@ -422,17 +499,22 @@ pub fn load_reference(
     Ok(r)
 }
 
+/// Writes the tables (and, unsharded, the summary, plots and comparisons) and prints the
+/// report. Shared with `coracle merge`; `version` is the coracle that ran the trials (this
+/// one, or the shards' when merged).
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
     dir: &Path,
     spec: &Spec,
     rows: &[TrialRow],
     complete: bool,
     shard: Option<(u64, u64)>,
+    version: &str,
     o: &RunOpts,
     extra: &dyn Fn(&Spec, &[TrialRow]),
 ) -> ExitCode {
     STAGE.store(STAGE_WRITING, Ordering::SeqCst);
-    let written = output::write_tables(dir, spec, rows, complete, shard);
+    let written = output::write_tables(dir, spec, rows, complete, shard, version);
     STAGE.store(STAGE_REPORTING, Ordering::SeqCst);
     if QUIT_AFTER_WRITING.load(Ordering::SeqCst) {
         eprintln!(
@@ -1003,4 +1085,87 @@ fn single_trial(spec: Spec, which: &str, o: &RunOpts) -> ExitCode {
         return ExitCode::from(EXIT_VIOLATION);
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(opt: Option<&str>, vars: &[(&str, &str)]) -> Result<Option<(u64, u64)>, String> {
+        shard_from(opt, &|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_job_array_variables_select_a_shard_or_are_an_error() {
+        assert_eq!(shard(None, &[]), Ok(None));
+        let slurm = [
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+        ];
+        assert_eq!(shard(None, &slurm), Ok(Some((2, 4))));
+        let k8s = [("JOB_COMPLETION_INDEX", "0"), ("CORACLE_SHARD_COUNT", "2")];
+        assert_eq!(shard(None, &k8s), Ok(Some((0, 2))));
+        // Half an array, either way round.
+        for (vars, says) in [
+            (
+                &[("SLURM_ARRAY_TASK_ID", "3")][..],
+                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not",
+            ),
+            (
+                &[("SLURM_ARRAY_TASK_COUNT", "4")][..],
+                "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not",
+            ),
+            (
+                &[
+                    ("SLURM_ARRAY_TASK_COUNT", "4"),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                ][..],
+                "SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN are set but SLURM_ARRAY_TASK_ID is not",
+            ),
+            (
+                &[("CORACLE_SHARD_COUNT", "3")][..],
+                "a Kubernetes Job without `completionMode: Indexed` has no JOB_COMPLETION_INDEX",
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "1")][..],
+                "CORACLE_SHARD_COUNT is not",
+            ),
+        ] {
+            let e = shard(None, vars).unwrap_err();
+            assert!(e.contains(says), "{vars:?}: {e}");
+            assert!(e.contains("--shard"), "{e}");
+        }
+        // An empty variable is not an unset one.
+        for (i, (k, _)) in slurm.iter().chain(&k8s).enumerate() {
+            let mut vars: Vec<(&str, &str)> = if i < slurm.len() {
+                slurm.to_vec()
+            } else {
+                k8s.to_vec()
+            };
+            vars.iter_mut().find(|(n, _)| n == k).unwrap().1 = "";
+            let e = shard(None, &vars).unwrap_err();
+            assert!(e.starts_with(&format!("{k} is set but empty")), "{e}");
+        }
+        // Both schedulers at once: refused, naming both, unless --shard says which.
+        let both: Vec<(&str, &str)> = slurm.iter().chain(&k8s).copied().collect();
+        let e = shard(None, &both).unwrap_err();
+        assert!(
+            e.contains(
+                "Slurm (SLURM_ARRAY_TASK_ID=3, SLURM_ARRAY_TASK_COUNT=4, SLURM_ARRAY_TASK_MIN=1)"
+            ) && e.contains("Kubernetes (JOB_COMPLETION_INDEX=0, CORACLE_SHARD_COUNT=2)"),
+            "{e}"
+        );
+        assert_eq!(shard(Some("2/5"), &both), Ok(Some((1, 5))));
+        assert_eq!(shard(Some("all"), &both), Ok(None));
+        // An explicit --shard ignores even malformed variables.
+        assert_eq!(
+            shard(Some("1/2"), &[("SLURM_ARRAY_TASK_ID", "")]),
+            Ok(Some((0, 2)))
+        );
+    }
 }

@@ -255,6 +255,299 @@ fn sharded_and_merged_is_byte_identical() {
     assert!(out(&o).contains("missing shard(s) 3 of 3"), "{}", out(&o));
 }
 
+/// A copy of a sweep output directory (to tamper with).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// Rewrites `file` with `edit` applied to its text.
+fn edit(file: &Path, edit: impl FnOnce(String) -> String) {
+    let text = edit(read(file));
+    std::fs::write(file, text).unwrap();
+}
+
+/// Sets (or, with `None`, removes) the coracle_version of a shard's shard.json.
+fn set_shard_version(d: &Path, v: Option<&str>) {
+    let f = d.join("shard.json");
+    let mut m: Value = serde_json::from_str(&read(&f)).unwrap();
+    match v {
+        Some(v) => m["coracle_version"] = Value::from(v),
+        None => {
+            m.as_object_mut().unwrap().remove("coracle_version");
+        }
+    }
+    std::fs::write(&f, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// `coracle merge` checks what it combines: the shards' coracle version (recorded in
+/// shard.json, and in summary.json, the same sharded or not), every row's seed against the one
+/// its point and trial derive from the master seed, rows twice in one shard, rows of another
+/// shard or missing, and directories that are not shards at all. Each refusal exits 2 and
+/// names the directory or file.
+#[test]
+fn merge_checks_the_shards_versions_and_rows() {
+    let version = env!("CARGO_PKG_VERSION");
+    let whole = dir("check-whole");
+    let spec = write_spec(&whole, SPEC);
+    let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&whole), "-q"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let sum: Value = serde_json::from_str(&read(&whole.join("summary.json"))).unwrap();
+    assert_eq!(sum["coracle_version"], version);
+    let shards: Vec<PathBuf> = (1..=3).map(|k| dir(&format!("check-shard{k}"))).collect();
+    for (k, d) in shards.iter().enumerate() {
+        let shard = format!("{}/3", k + 1);
+        let o = coracle(&[
+            "sweep",
+            &s(&spec),
+            "--output-dir",
+            &s(d),
+            "--shard",
+            &shard,
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+        let m: Value = serde_json::from_str(&read(&d.join("shard.json"))).unwrap();
+        assert_eq!(m["coracle_version"], version, "{m}");
+    }
+    let merge = |dirs: &[&Path], to: &Path| {
+        let mut args = vec!["merge".to_string()];
+        args.extend(dirs.iter().map(|d| s(d)));
+        args.extend(["--output-dir".to_string(), s(to), "-q".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        coracle(&args)
+    };
+    let refused = |o: &Output, says: &[&str]| {
+        assert_eq!(o.status.code(), Some(2), "{}", out(o));
+        for x in says {
+            assert!(out(o).contains(x), "expected \"{x}\" in: {}", out(o));
+        }
+    };
+    // A fresh copy of the shards, with the k-th (1-based) changed by `change`.
+    let mut copies = 0;
+    let mut tampered = |k: usize, change: &dyn Fn(&Path)| -> Vec<PathBuf> {
+        copies += 1;
+        let ds: Vec<PathBuf> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, from)| {
+                let d = dir(&format!("check-copy{copies}-{}", i + 1));
+                copy_dir(from, &d);
+                d
+            })
+            .collect();
+        change(&ds[k - 1]);
+        ds
+    };
+
+    // The same version throughout: the merge matches the unsharded run, summary.json's
+    // version included.
+    let merged = dir("check-merged");
+    let o = merge(&[&shards[0], &shards[1], &shards[2]], &merged);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(files(&whole), files(&merged));
+
+    // Shards of two versions: refused, naming both versions and both directories.
+    let ds = tampered(2, &|d| set_shard_version(d, Some("0.0.1-other")));
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(
+        &o,
+        &[
+            "the shards were run by different coracle versions",
+            &format!("{} by coracle {version}", s(&ds[0])),
+            &format!("{} by coracle 0.0.1-other", s(&ds[1])),
+        ],
+    );
+    // A shard that records no version cannot be checked: refused.
+    let ds = tampered(3, &|d| set_shard_version(d, None));
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(&o, &[&s(&ds[2].join("shard.json")), "no coracle_version"]);
+    // Shards all of another version than the merging coracle: merged, with a warning, and
+    // summary.json records the version that ran the trials.
+    let ds = tampered(1, &|_| {});
+    for d in &ds {
+        set_shard_version(d, Some("0.0.1-other"));
+    }
+    let to = dir("check-other-version");
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &to);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!(
+            "warning: the shards were run by coracle 0.0.1-other, and this is coracle {version}"
+        )),
+        "{}",
+        out(&o)
+    );
+    let sum: Value = serde_json::from_str(&read(&to.join("summary.json"))).unwrap();
+    assert_eq!(sum["coracle_version"], "0.0.1-other");
+
+    // A row whose seed is not the one its point and trial derive: refused, with the file,
+    // the row, both seeds and the likely cause.
+    let csv = read(&shards[1].join("trials.csv"));
+    let row = csv.lines().nth(1).unwrap().to_string();
+    let f = row.split(',').collect::<Vec<_>>();
+    let (label, trial, seed) = (f[0].to_string(), f[1].to_string(), f[2].to_string());
+    let forged: u64 = seed.parse::<u64>().unwrap() ^ 1;
+    let ds = tampered(2, &|d| {
+        let forged_row = row.replacen(&format!(",{seed},"), &format!(",{forged},"), 1);
+        edit(&d.join("trials.csv"), |t| t.replacen(&row, &forged_row, 1));
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(
+        &o,
+        &[
+            &format!(
+                "{}:2: point {label} trial {trial}",
+                s(&ds[1].join("trials.csv"))
+            ),
+            &format!("expected seed {seed}"),
+            &format!("found {forged}"),
+            "the shard's trials.csv was edited or comes from another sweep",
+        ],
+    );
+    // A row twice in one shard: said so, with its file and both lines (not "two shards").
+    let ds = tampered(1, &|d| {
+        edit(&d.join("trials.csv"), |t| {
+            let second = t.lines().nth(1).unwrap().to_string();
+            format!("{t}{second}\n")
+        })
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    let n = read(&ds[0].join("trials.csv")).lines().count();
+    refused(
+        &o,
+        &[
+            &s(&ds[0].join("trials.csv")),
+            "appears twice in this shard's trials.csv",
+            &format!("(lines 2 and {n})"),
+        ],
+    );
+    assert!(!out(&o).contains("two shards"), "{}", out(&o));
+    // A row moved into another shard's file, and the shard that lost it.
+    let ds = tampered(1, &|d| {
+        let moved = read(&shards[1].join("trials.csv"))
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        edit(&d.join("trials.csv"), |t| format!("{t}{moved}\n"));
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(&o, &["belongs to shard 2/3, not 1/3"]);
+    let ds = tampered(3, &|d| {
+        edit(&d.join("trials.csv"), |t| {
+            let mut l: Vec<&str> = t.lines().collect();
+            l.remove(1);
+            l.join("\n") + "\n"
+        })
+    });
+    let o = merge(&[&ds[0], &ds[1], &ds[2]], &dir("check-out"));
+    refused(
+        &o,
+        &[
+            &s(&ds[2].join("trials.csv")),
+            "1 of shard 3/3's 8 trials are missing",
+            "truncated or edited",
+        ],
+    );
+
+    // Directories that are not shards: an unsharded sweep's output, and no sweep output.
+    let o = merge(&[&shards[0], &whole], &dir("check-out"));
+    refused(
+        &o,
+        &[&format!(
+            "{} is not a shard directory (no shard.json): it was written by an unsharded sweep",
+            s(&whole)
+        )],
+    );
+    assert!(!out(&o).contains("No such file"), "{}", out(&o));
+    let empty = dir("check-empty");
+    let o = merge(&[&empty, &shards[0]], &dir("check-out"));
+    refused(
+        &o,
+        &[&format!(
+            "{} is not a shard directory (no shard.json): not a sweep output",
+            s(&empty)
+        )],
+    );
+}
+
+/// The job-array variables never make a sweep run every trial by mistake: a Kubernetes count
+/// without its index, an empty variable, or Slurm and Kubernetes variables together are errors
+/// (exit 2, before anything is written), unless `--shard` says which shard this is.
+#[test]
+fn shard_variables_that_cannot_select_a_shard_are_errors() {
+    let d = dir("shard-env");
+    let spec = write_spec(&d, SPEC);
+    let out_dir = d.join("out");
+    let sweep = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["sweep", &s(&spec), "--output-dir", &s(&out_dir), "-q"]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        coracle_env(&args, env)
+    };
+    for (env, says) in [
+        (
+            &[("CORACLE_SHARD_COUNT", "3")][..],
+            "CORACLE_SHARD_COUNT is set but JOB_COMPLETION_INDEX is not: a Kubernetes Job without `completionMode: Indexed` has no JOB_COMPLETION_INDEX",
+        ),
+        (
+            &[("SLURM_ARRAY_TASK_ID", ""), ("SLURM_ARRAY_TASK_COUNT", "3")][..],
+            "SLURM_ARRAY_TASK_ID is set but empty",
+        ),
+        (
+            &[("JOB_COMPLETION_INDEX", "1"), ("CORACLE_SHARD_COUNT", "")][..],
+            "CORACLE_SHARD_COUNT is set but empty",
+        ),
+        (
+            &[("SLURM_ARRAY_TASK_COUNT", "3")][..],
+            "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not",
+        ),
+        (
+            &[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ("JOB_COMPLETION_INDEX", "2"),
+                ("CORACLE_SHARD_COUNT", "3"),
+            ][..],
+            "both Slurm (SLURM_ARRAY_TASK_ID=1, SLURM_ARRAY_TASK_COUNT=3) and Kubernetes (JOB_COMPLETION_INDEX=2, CORACLE_SHARD_COUNT=3)",
+        ),
+    ] {
+        let o = sweep(env, &[]);
+        assert_eq!(o.status.code(), Some(2), "{env:?}: {}", out(&o));
+        assert!(out(&o).contains(says), "{env:?}: {}", out(&o));
+        assert!(out(&o).contains("--shard K/N"), "{}", out(&o));
+        assert!(
+            !out_dir.exists(),
+            "{env:?}: the sweep wrote {}",
+            s(&out_dir)
+        );
+    }
+    // With both schedulers' variables, an explicit --shard decides.
+    let both = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ("JOB_COMPLETION_INDEX", "2"),
+        ("CORACLE_SHARD_COUNT", "3"),
+    ];
+    let o = sweep(&both, &["--shard", "2/3"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let m: Value = serde_json::from_str(&read(&out_dir.join("shard.json"))).unwrap();
+    assert_eq!((m["shard"].as_u64(), m["of"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(read(&out_dir.join("trials.csv")).lines().count(), 1 + 8);
+}
+
 /// Two of three diskless VRR replicas crash at once and recover: the cluster stalls for good with
 /// every check ok. Each such trial (an interval measure run on the engine's outcome, a metric
 /// measure read from the results) carries the results' note in trials.csv, summary.json counts

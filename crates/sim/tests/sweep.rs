@@ -157,7 +157,7 @@ fn a_point_with_its_own_measure_says_so_in_the_summary() {
     );
     let sp = load_spec_str("x.json", &text, None).unwrap();
     let rows = run_every_trial(&sp);
-    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true);
+    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true, "test");
     assert!(s["points"][0].get("measure").is_none());
     assert!(
         s["points"][1]["measure"]
@@ -177,7 +177,7 @@ fn a_point_with_its_own_measure_says_so_in_the_summary() {
     );
     let sp = load_spec_str("x.json", &text, None).unwrap();
     let rows = run_every_trial(&sp);
-    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true);
+    let s = coracle_sim::sweep::output::summary_json(&sp, &rows, true, "test");
     assert_eq!(s["points"][1]["unit"], "value");
     assert!(
         s["points"][1]["measure"]
@@ -289,7 +289,7 @@ fn trial_notes_round_trip_through_trials_csv_and_are_counted_in_the_summary() {
         .collect();
     let back = read_trials_csv(&sp, "t.csv", &old).unwrap();
     assert!(back.iter().all(|r| r.notes.is_empty()));
-    let s = summary_json(&sp, &rows, true);
+    let s = summary_json(&sp, &rows, true, "test");
     assert_eq!(
         s["points"][0]["notes"],
         serde_json::json!({"2 of 3 end \"recovering\", more than f = 1": 2, "another, note": 1})

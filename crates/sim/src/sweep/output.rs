@@ -52,6 +52,10 @@ pub fn csv_split(line: &str) -> Vec<String> {
     out
 }
 
+/// The version of coracle that writes these files, recorded in `shard.json` and
+/// `summary.json` (the `coracle_version` of the results JSON).
+pub const CORACLE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The fixed columns of `trials.csv`, before the parameters.
 pub const FIXED_COLUMNS: &[&str] = &[
     "point",
@@ -193,8 +197,10 @@ pub fn sample_of(rows: &[TrialRow], p: usize) -> Sample {
     )
 }
 
-/// `summary.json`: per point n, censored count, mean, sd, quantiles, max and 95 % intervals.
-pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
+/// `summary.json`: per point n, censored count, mean, sd, quantiles, max and 95 % intervals;
+/// `version` is the coracle that ran the trials ([`CORACLE_VERSION`], or the shards' when
+/// merged).
+pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool, version: &str) -> Value {
     let mut points = Vec::new();
     for p in &spec.points {
         let s = sample_of(rows, p.index);
@@ -229,6 +235,7 @@ pub fn summary_json(spec: &Spec, rows: &[TrialRow], complete: bool) -> Value {
     }
     json!({
         "name": spec.name,
+        "coracle_version": version,
         "measure": spec.measure.describe(),
         "unit": unit_of(&spec.measure),
         "seed": spec.seed,
@@ -268,24 +275,32 @@ pub fn pretty(v: &Value) -> String {
 
 /// Writes `trials.csv` and `summary.json` (unsharded) or `shard.json` (a shard) into `dir`;
 /// `spec.json` and `points/*.json` are written before the trials run ([`write_points`]).
+/// `version` is the coracle that ran the trials ([`summary_json`]).
 pub fn write_tables(
     dir: &Path,
     spec: &Spec,
     rows: &[TrialRow],
     complete: bool,
     shard: Option<(u64, u64)>,
+    version: &str,
 ) -> std::io::Result<()> {
     std::fs::write(dir.join("trials.csv"), trials_csv(spec, rows))?;
     match shard {
         Some((k, n)) => std::fs::write(
             dir.join("shard.json"),
-            pretty(&json!({"shard": k + 1, "of": n, "trials": rows.len(), "complete": complete})),
+            pretty(&json!({
+                "shard": k + 1,
+                "of": n,
+                "trials": rows.len(),
+                "complete": complete,
+                "coracle_version": version,
+            })),
         ),
         None => {
             let _ = std::fs::remove_file(dir.join("shard.json"));
             std::fs::write(
                 dir.join("summary.json"),
-                pretty(&summary_json(spec, rows, complete)),
+                pretty(&summary_json(spec, rows, complete, version)),
             )
         }
     }
@@ -363,10 +378,77 @@ pub fn clear_results(dir: &Path) -> std::io::Result<()> {
 pub struct Merged {
     pub spec: Spec,
     pub rows: Vec<TrialRow>,
+    /// The coracle version that ran the shards (the same for all of them), which the merged
+    /// `summary.json` records.
+    pub version: String,
+}
+
+/// A shard's `shard.json`: which shard (1-based), of how many, and the coracle that ran it.
+struct Manifest {
+    k: u64,
+    n: u64,
+    version: String,
+}
+
+/// Reads `dir/shard.json`; a directory without one is named for what it is (an unsharded
+/// sweep's output, or no sweep output at all).
+fn read_manifest(d: &Path) -> Result<Manifest, String> {
+    let file = d.join("shard.json");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(if !d.exists() {
+                format!("{}: no such directory", d.display())
+            } else if !d.is_dir() {
+                format!(
+                    "{}: not a directory (expected a shard's output directory)",
+                    d.display()
+                )
+            } else if d.join("trials.csv").is_file() {
+                format!(
+                    "{} is not a shard directory (no shard.json): it was written by an unsharded sweep, whose trials.csv and summary.json already hold every trial (merge combines the outputs of --shard K/N runs)",
+                    d.display()
+                )
+            } else {
+                format!(
+                    "{} is not a shard directory (no shard.json): not a sweep output (no trials.csv either)",
+                    d.display()
+                )
+            });
+        }
+        Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),
+    };
+    let m: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let k = m["shard"]
+        .as_u64()
+        .ok_or(format!("{}: no shard", file.display()))?;
+    let n = m["of"]
+        .as_u64()
+        .ok_or(format!("{}: no count", file.display()))?;
+    if k == 0 || k > n {
+        return Err(format!("{}: shard {k} of {n} is out of range", d.display()));
+    }
+    if m["complete"] != json!(true) {
+        return Err(format!(
+            "{}: shard {k}/{n} was interrupted; run it again before merging",
+            d.display()
+        ));
+    }
+    let version = m["coracle_version"].as_str().ok_or(format!(
+        "{}: no coracle_version: the shard was written by a coracle that did not record its version, so it cannot be checked against the others: run it again (this is coracle {CORACLE_VERSION})",
+        file.display()
+    ))?;
+    Ok(Manifest {
+        k,
+        n,
+        version: version.to_string(),
+    })
 }
 
 /// Reads shard directories (each with `spec.json`, `shard.json`, `trials.csv`) and checks that
-/// they are the complete, non-overlapping shards of one sweep.
+/// they are the complete, non-overlapping shards of one sweep, run by one coracle version,
+/// and that every row is a trial of its shard with the seed its point and index derive from
+/// the master seed (a row that is not was edited, or comes from another sweep).
 pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
     if dirs.is_empty() {
         return Err("expected at least one shard directory".into());
@@ -374,13 +456,51 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
     };
+    // What each directory is, and which coracle wrote it, before its contents are compared:
+    // shards of two versions may well have different spec.json files.
+    let manifests = dirs
+        .iter()
+        .map(|d| read_manifest(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let version = manifests[0].version.clone();
+    if let Some((d, m)) = dirs
+        .iter()
+        .zip(&manifests)
+        .find(|(_, m)| m.version != version)
+    {
+        return Err(format!(
+            "the shards were run by different coracle versions: {} by coracle {version}, {} by coracle {}: run every shard with the same version",
+            dirs[0].display(),
+            d.display(),
+            m.version
+        ));
+    }
     let spec_text = read(&dirs[0].join("spec.json"))?;
     let spec_file = dirs[0].join("spec.json").display().to_string();
     let spec = load_spec_str(&spec_file, &spec_text, Some(dirs[0])).map_err(|e| e.to_string())?;
+    // The global ordinal of a point's first trial: trial t of point p is shard
+    // (first[p] + t) mod N (runner::selected).
+    let first: Vec<u64> = spec
+        .points
+        .iter()
+        .scan(0u64, |g, p| {
+            let at = *g;
+            *g += p.trials;
+            Some(at)
+        })
+        .collect();
+    // A seed that differs may also come from a change in how seeds are derived.
+    let other_version = if version == CORACLE_VERSION {
+        String::new()
+    } else {
+        format!(
+            " (or this coracle, {CORACLE_VERSION}, derives seeds otherwise than coracle {version}, which ran the shards: merge with that version)"
+        )
+    };
     let mut seen: Vec<Option<String>> = Vec::new();
     let mut of = None;
     let mut rows = Vec::new();
-    for d in dirs {
+    for (d, m) in dirs.iter().zip(&manifests) {
         let t = read(&d.join("spec.json"))?;
         if t != spec_text {
             return Err(format!(
@@ -389,20 +509,7 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
                 spec_file
             ));
         }
-        let m: Value = serde_json::from_str(&read(&d.join("shard.json"))?)
-            .map_err(|e| format!("{}/shard.json: {e}", d.display()))?;
-        let k = m["shard"]
-            .as_u64()
-            .ok_or(format!("{}/shard.json: no shard", d.display()))?;
-        let n = m["of"]
-            .as_u64()
-            .ok_or(format!("{}/shard.json: no count", d.display()))?;
-        if m["complete"] != json!(true) {
-            return Err(format!(
-                "{}: shard {k}/{n} was interrupted; run it again before merging",
-                d.display()
-            ));
-        }
+        let (k, n) = (m.k, m.n);
         if *of.get_or_insert(n) != n {
             return Err(format!(
                 "{}: shard {k}/{n}, but other shards are of {}",
@@ -413,9 +520,6 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
         if seen.is_empty() {
             seen = vec![None; n as usize];
         }
-        if k == 0 || k > n {
-            return Err(format!("{}: shard {k} of {n} is out of range", d.display()));
-        }
         if let Some(prev) = &seen[(k - 1) as usize] {
             return Err(format!(
                 "{}: shard {k}/{n} appears twice (also in {prev})",
@@ -424,11 +528,60 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
         }
         seen[(k - 1) as usize] = Some(d.display().to_string());
         let file = d.join("trials.csv").display().to_string();
-        rows.extend(read_trials_csv(
-            &spec,
-            &file,
-            &read(&d.join("trials.csv"))?,
-        )?);
+        let mine = read_trials_csv(&spec, &file, &read(&d.join("trials.csv"))?)?;
+        // Line of each (point, trial) in the file (rows are read in file order, after the
+        // header).
+        let mut lines: std::collections::HashMap<(usize, u64), usize> =
+            std::collections::HashMap::with_capacity(mine.len());
+        for (i, r) in mine.iter().enumerate() {
+            let line = i + 2;
+            let p = &spec.points[r.point];
+            let at = || format!("{file}:{line}: point {} trial {}", p.label, r.trial);
+            if r.trial >= p.trials {
+                return Err(format!(
+                    "{}: the point has trials 0 to {}: the shard's trials.csv was edited or comes from another sweep",
+                    at(),
+                    p.trials.saturating_sub(1)
+                ));
+            }
+            let expected = super::runner::trial_seed(spec.seed, &p.label, r.trial);
+            if r.seed != expected {
+                return Err(format!(
+                    "{}: expected seed {expected} (from the master seed {}, the point and the trial), found {}: the shard's trials.csv was edited or comes from another sweep{other_version}",
+                    at(),
+                    spec.seed,
+                    r.seed
+                ));
+            }
+            let belongs = (first[r.point] + r.trial) % n + 1;
+            if belongs != k {
+                return Err(format!(
+                    "{}: the trial belongs to shard {belongs}/{n}, not {k}/{n}: the shard's trials.csv was edited",
+                    at()
+                ));
+            }
+            if let Some(before) = lines.insert((r.point, r.trial), line) {
+                return Err(format!(
+                    "{file}: trial {} of point {} appears twice in this shard's trials.csv (lines {before} and {line})",
+                    r.trial, p.label
+                ));
+            }
+        }
+        let planned = super::runner::selected(&spec, Some((k - 1, n)));
+        if mine.len() < planned.len() {
+            let (p, t) = planned
+                .iter()
+                .find(|key| !lines.contains_key(key))
+                .copied()
+                .unwrap_or_default();
+            return Err(format!(
+                "{file}: {} of shard {k}/{n}'s {} trials are missing (the first: trial {t} of point {}): the shard's trials.csv was truncated or edited",
+                planned.len() - mine.len(),
+                planned.len(),
+                spec.points[p].label
+            ));
+        }
+        rows.extend(mine);
     }
     let missing: Vec<String> = seen
         .iter()
@@ -444,14 +597,8 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
         ));
     }
     rows.sort_by_key(|r| (r.point, r.trial));
-    for w in rows.windows(2) {
-        if (w[0].point, w[0].trial) == (w[1].point, w[1].trial) {
-            return Err(format!(
-                "trial {} of point {} appears in two shards",
-                w[0].trial, spec.points[w[0].point].label
-            ));
-        }
-    }
+    // Every row is a trial of its own shard, once, and every shard is there once: together
+    // they are every trial of the sweep (checked all the same).
     if rows.len() as u64 != spec.total_trials() {
         return Err(format!(
             "the shards hold {} trials, the sweep has {}",
@@ -459,7 +606,11 @@ pub fn merge_dirs(dirs: &[&Path]) -> Result<Merged, String> {
             spec.total_trials()
         ));
     }
-    Ok(Merged { spec, rows })
+    Ok(Merged {
+        spec,
+        rows,
+        version,
+    })
 }
 
 /// A reference distribution per point label, from a CSV with columns `point,value_ms`.
