@@ -176,23 +176,35 @@ fn same_output_whatever_the_thread_count() {
     }
 }
 
+/// Runs `spec` as `n` shards into directories `NAME1`..`NAMEn` (with `extra` arguments),
+/// asserting each succeeds; the directories and the outputs.
+fn run_shards(spec: &Path, name: &str, n: usize, extra: &[&str]) -> Vec<(PathBuf, Output)> {
+    (1..=n)
+        .map(|k| {
+            let d = dir(&format!("{name}{k}"));
+            let shard = format!("{k}/{n}");
+            let mut args = vec!["sweep", "--output-dir"];
+            let (spec, ds) = (s(spec), s(&d));
+            args.extend([ds.as_str(), spec.as_str(), "--shard", shard.as_str()]);
+            args.extend(extra);
+            let o = coracle(&args);
+            assert!(o.status.success(), "{}", out(&o));
+            (d, o)
+        })
+        .collect()
+}
+
 #[test]
 fn sharded_and_merged_is_byte_identical() {
     let whole = dir("whole");
     let spec = write_spec(&whole, SPEC);
     let o = coracle(&["sweep", &s(&spec), "--output-dir", &s(&whole)]);
     assert!(o.status.success(), "{}", out(&o));
-    let shards: Vec<PathBuf> = (1..=3).map(|k| dir(&format!("shard{k}"))).collect();
-    for (k, d) in shards.iter().enumerate() {
-        let o = coracle(&[
-            "sweep",
-            &s(&spec),
-            "--output-dir",
-            &s(d),
-            "--shard",
-            &format!("{}/3", k + 1),
-        ]);
-        assert!(o.status.success(), "{}", out(&o));
+    let shards: Vec<PathBuf> = run_shards(&spec, "shard", 3, &[])
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    for d in &shards {
         assert!(!d.join("summary.json").exists());
     }
     // Shard 2 again from the Slurm variables (array 1-3) and the Kubernetes index (0-based).
@@ -302,19 +314,11 @@ fn merge_checks_the_shards_versions_and_rows() {
     assert!(o.status.success(), "{}", out(&o));
     let sum: Value = serde_json::from_str(&read(&whole.join("summary.json"))).unwrap();
     assert_eq!(sum["coracle_version"], version);
-    let shards: Vec<PathBuf> = (1..=3).map(|k| dir(&format!("check-shard{k}"))).collect();
-    for (k, d) in shards.iter().enumerate() {
-        let shard = format!("{}/3", k + 1);
-        let o = coracle(&[
-            "sweep",
-            &s(&spec),
-            "--output-dir",
-            &s(d),
-            "--shard",
-            &shard,
-            "-q",
-        ]);
-        assert!(o.status.success(), "{}", out(&o));
+    let shards: Vec<PathBuf> = run_shards(&spec, "check-shard", 3, &["-q"])
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    for d in &shards {
         let m: Value = serde_json::from_str(&read(&d.join("shard.json"))).unwrap();
         assert_eq!(m["coracle_version"], version, "{m}");
     }
@@ -627,26 +631,14 @@ fn trials_of_a_diskless_vrr_cluster_that_cannot_recover_carry_its_note() {
         .to_string();
     assert!(lines.contains(&row.as_str()), "{row}");
     // Sharded and merged, the notes come back from the shards' trials.csv.
-    let shards: Vec<PathBuf> = (1..=2)
-        .map(|k| dir(&format!("diskless-shard{k}")))
-        .collect();
-    for (k, d) in shards.iter().enumerate() {
-        let shard = format!("{}/2", k + 1);
-        let o = coracle(&[
-            "sweep",
-            &s(&spec),
-            "--output-dir",
-            &s(d),
-            "--no-plots",
-            "--shard",
-            &shard,
-        ]);
-        assert!(o.status.success(), "{}", out(&o));
+    let mut shards = Vec::new();
+    for (d, o) in run_shards(&spec, "diskless-shard", 2, &["--no-plots"]) {
         assert!(
             out(&o).contains(&format!("  note: 2 of 4 trials: {NOTE}\n")),
             "{}",
             out(&o)
         );
+        shards.push(d);
     }
     let merged = dir("diskless-merged");
     let o = coracle(&[
