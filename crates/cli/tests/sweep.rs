@@ -993,6 +993,58 @@ fn every_preset_point_fires_its_fault() {
     }
 }
 
+/// `raft-wan`'s different logs are different: just before the restart, the five servers' logs
+/// have five lengths, s1's the longest (the clients' writes used to fail at a follower
+/// instead of following its redirect to s1, leaving the logs equal in 40 % of the trials).
+#[test]
+fn raft_wan_builds_five_different_logs() {
+    let d = dir("wan-logs");
+    let o = coracle(&[
+        "experiment",
+        "raft-wan",
+        "--trials",
+        "8",
+        "--output-dir",
+        &s(&d),
+        "--no-plots",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let csv = read(&d.join("trials.csv"));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let point = d.join("points/03-0-failed_different-logs.json");
+    for row in csv
+        .lines()
+        .filter(|l| l.starts_with("0-failed/different-logs,"))
+    {
+        let seed = row.split(',').nth(col("seed")).unwrap();
+        let r = d.join("r.json");
+        let o = coracle(&[
+            "run",
+            &s(&point),
+            "--seed",
+            seed,
+            "--until",
+            "499.9",
+            "--output",
+            &s(&r),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", out(&o));
+        let v: Value = serde_json::from_str(&read(&r)).unwrap();
+        let lens: Vec<u64> = v["nodes"].as_array().unwrap()[..5]
+            .iter()
+            .map(|n| n["log_len"].as_u64().unwrap())
+            .collect();
+        let mut sorted = lens.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        assert_eq!(sorted.len(), 5, "seed {seed}: logs {lens:?}");
+        assert_eq!(lens, sorted, "seed {seed}: s1 longest, s5 shortest");
+    }
+}
+
 #[test]
 fn a_few_leader_crash_trials_run_as_published() {
     let d = dir("lc");
