@@ -1014,10 +1014,12 @@ fn raft_wan_builds_five_different_logs() {
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let point = d.join("points/03-0-failed_different-logs.json");
-    for row in csv
+    let rows: Vec<&str> = csv
         .lines()
         .filter(|l| l.starts_with("0-failed/different-logs,"))
-    {
+        .collect();
+    assert_eq!(rows.len(), 8);
+    for row in rows {
         let seed = row.split(',').nth(col("seed")).unwrap();
         let r = d.join("r.json");
         let o = coracle(&[
