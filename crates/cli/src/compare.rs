@@ -146,13 +146,19 @@ pub fn main(args: CompareArgs) -> ExitCode {
         }
     }
     let disk = base.storage.mean_ms();
-    if has("raft") && has("vrr") && !has(DURABLE_VRR) && disk > 0.0 {
+    if has("raft") && has("vrr") && disk > 0.0 {
         outln!(
             "  note: raft answers only after its disk writes (storage: {disk} ms each on average); diskless vrr"
         );
-        outln!(
-            "        writes nothing, so its latencies are not like for like: add {DURABLE_VRR} to --protocols"
-        );
+        if has(DURABLE_VRR) {
+            outln!(
+                "        writes nothing, so its latencies are not like for like: compare raft with {DURABLE_VRR}"
+            );
+        } else {
+            outln!(
+                "        writes nothing, so its latencies are not like for like: add {DURABLE_VRR} to --protocols"
+            );
+        }
     }
     for p in &args.protocols {
         for note in all[p]["notes"].as_array().into_iter().flatten() {
