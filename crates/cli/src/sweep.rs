@@ -956,6 +956,7 @@ pub fn plots(
                     p75: s.quantile(0.75),
                     p95: s.quantile(0.95),
                     mean: s.mean(),
+                    median_censored: s.n() > 0 && s.quantile(0.5).is_none(),
                 })
             })
             .collect()

@@ -108,6 +108,7 @@ enum Mark {
     Dot,
     Cross,
     Block,
+    Triangle,
 }
 
 /// One legend entry.
@@ -222,6 +223,7 @@ fn split_for_legend<'a>(
                 [(x0 + 4, y - 5), (x0 + 19, y + 5)],
                 e.col.filled(),
             )),
+            Mark::Triangle => right.draw(&TriangleMarker::new((x0 + 12, y), 6, e.col.filled())),
         }
         .map_err(err)?;
         right
@@ -420,6 +422,8 @@ fn reference_colour(curves: &[Curve], r: &Curve) -> usize {
         .unwrap_or(curves.len())
 }
 
+/// Legend of the triangles that mark medians beyond the horizon.
+const BEYOND: &str = "median beyond the horizon (censored)";
 const MEAN_GROUPED: &str = "mean of uncensored trials (box: p25–p75, line: p5–p95)";
 
 /// Quantiles of one point for the summary charts.
@@ -437,6 +441,9 @@ pub struct Box5 {
     pub p75: Option<f64>,
     pub p95: Option<f64>,
     pub mean: Option<f64>,
+    /// The median is beyond the horizon (more than half the trials censored): drawn as a
+    /// triangle at the top of the chart instead of nothing.
+    pub median_censored: bool,
 }
 
 /// The median (line and dots), the interquartile range and the 5–95 % range of a measure
@@ -513,6 +520,13 @@ pub fn measure_chart(
             col: BLACK,
             mark: Mark::Cross,
         });
+        if boxes.iter().any(|b| b.median_censored && b.p50.is_none()) {
+            entries.push(Entry {
+                label: BEYOND.to_string(),
+                col: BLACK,
+                mark: Mark::Triangle,
+            });
+        }
     }
     // Category labels are written vertically, in an area as tall as the longest needs.
     let labels: Vec<String> = boxes.iter().map(|b| b.label.clone()).collect();
@@ -615,6 +629,25 @@ pub fn measure_chart(
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
         }
+        // Medians beyond the horizon: a triangle pointing up at the top, in the group's colour.
+        let top = y_hi * 0.97;
+        let beyond: Vec<(f64, f64, RGBColor)> = boxes
+            .iter()
+            .zip(&xs)
+            .filter(|(b, _)| b.median_censored && b.p50.is_none())
+            .map(|(b, &x)| (x + offset(group_of(b)), top, colour(group_of(b))))
+            .collect();
+        if !beyond.is_empty() {
+            let legend_col = if grouped { BLACK } else { colour(0) };
+            c.draw_series(
+                beyond
+                    .iter()
+                    .map(|&(x, y, col)| TriangleMarker::new((x, y), 6, col.filled())),
+            )
+            .map_err(err)?
+            .label(BEYOND)
+            .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, legend_col.filled()));
+        }
         // Means: red crosses, or crosses in the group's colour when there are groups.
         let mean_col = |b: &Box5| {
             if grouped {
@@ -636,7 +669,42 @@ pub fn measure_chart(
         })
         .legend(move |(x, y)| Cross::new((x + 10, y), 4, mean_legend.stroke_width(2)));
         if side.is_none() {
-            overlay_legend(&mut c, SeriesLabelPosition::UpperLeft, 0.85)?;
+            // The legend goes in the upper corner that hides the fewest marks (a long tail or
+            // a censored point is often at the upper left: the first points of a sweep).
+            let mut marks: Vec<(i32, i32)> = Vec::new();
+            for (b, &x) in boxes.iter().zip(&xs) {
+                let x = x + offset(group_of(b));
+                for y in [b.p5, b.p25, b.p50, b.p75, b.p95, b.mean]
+                    .into_iter()
+                    .flatten()
+                {
+                    marks.push(c.backend_coord(&(x, y)));
+                }
+            }
+            marks.extend(beyond.iter().map(|&(x, y, _)| c.backend_coord(&(x, y))));
+            let lines =
+                2 + usize::from(!beyond.is_empty()) + if grouped { groups.len() } else { 0 };
+            let longest = groups
+                .iter()
+                .map(|g| g.chars().count() + 8)
+                .max()
+                .unwrap_or(0)
+                .max(MEAN_GROUPED.chars().count());
+            let (w, h) = (longest as i32 * CHAR_PX as i32 + 50, lines as i32 * 20 + 10);
+            let (xr, yr) = c.plotting_area().get_pixel_range();
+            let (x0, x1, y0) = (xr.start, xr.end, yr.start);
+            let hidden = |left: i32| {
+                marks
+                    .iter()
+                    .filter(|&&(x, y)| x >= left && x <= left + w && y >= y0 && y <= y0 + 10 + h)
+                    .count()
+            };
+            let pos = if hidden(x1 - 10 - w) < hidden(x0 + 10) {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::UpperLeft
+            };
+            overlay_legend(&mut c, pos, 0.85)?;
         }
         root.present().map_err(err)?;
     }
@@ -1008,6 +1076,7 @@ mod tests {
             p75: Some(4.0),
             p95: Some(5.0),
             mean: Some(3.1),
+            median_censored: false,
         }
     }
 
@@ -1200,5 +1269,27 @@ mod tests {
             .collect();
         assert_eq!(blocks.len(), 1, "{blocks:?}");
         assert!(blocks[0].contains("width=\"1\""), "{}", blocks[0]);
+    }
+
+    #[test]
+    fn a_median_beyond_the_horizon_is_marked_at_the_top() {
+        let censored = Box5 {
+            label: "150-150".into(),
+            p5: None,
+            p25: None,
+            p50: None,
+            p75: None,
+            p95: None,
+            mean: None,
+            median_censored: true,
+            ..box5()
+        };
+        let svg = measure_chart("m", "point", "ms", &[censored, box5()], true).unwrap();
+        assert!(svg.contains(BEYOND), "legend");
+        assert_eq!(
+            svg.lines().filter(|l| l.starts_with("<polygon")).count(),
+            2,
+            "one triangle on the chart, one in the legend"
+        );
     }
 }
