@@ -185,6 +185,14 @@ pub fn load_scenario(
         // The loader's own message (line, column, what was found).
         Err(_) => return coracle_sim::load_file(path).map_err(|e| config_error(&e)),
     };
+    // A web-editor export carries no settings: `--set` changes the native config it means (the
+    // editor's defaults written out), as a sweep over such a base does.
+    coracle_sim::load_file(path).map_err(|e| config_error(&e))?;
+    if let Some(native) = coracle_sim::config::web_export_as_native(&shown(path), &text)
+        .map_err(|e| config_error(&e))?
+    {
+        doc = native;
+    }
     for set in sets {
         let Some((at, raw)) = set.split_once('=') else {
             eprintln!("error: --set {set}: expected PATH=VALUE, e.g. consensus.prevote=true");
