@@ -148,6 +148,11 @@ pub fn print(w: &mut dyn Write, s: &Scenario, r: &RunResult, wall: Duration) -> 
         count(&ch["linearizability"]["operations"], "operation"),
         count(&ch["linearizability"]["keys_checked"], "key"),
     )?;
+    // Why the history was not (fully) checked: the step budget, a stalled run, the cap on
+    // recorded operations.
+    if let Some(reason) = ch["linearizability"]["reason"].as_str() {
+        writeln!(w, "             linearizability unknown: {reason}")?;
+    }
     // Nodes table.
     let nodes = res["nodes"].as_array().cloned().unwrap_or_default();
     let rows: Vec<&Value> = nodes.iter().collect();

@@ -471,6 +471,13 @@ fn a_run_whose_simulated_time_stops_passing_is_an_error_not_a_hang() {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(r["termination_reason"], "stalled");
     assert_eq!(r["checks"]["linearizability"]["status"], "unknown");
+    // The summary says why the history was not checked.
+    let o = coracle(&["run", cfg.to_str().unwrap(), "--seed", "1"]);
+    assert!(
+        stdout(&o).contains("linearizability unknown: not checked: simulated time stopped passing"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
