@@ -695,6 +695,9 @@ fn compare_names_the_disk_bias_and_runs_durable_vrr() {
     );
     let r = read_json(&out_json);
     assert_eq!(r["vrr-durable"]["protocol"], "vrr");
+    // The results say what ran: the parameters in effect.
+    assert_eq!(r["vrr-durable"]["protocol_settings"]["durable"], true);
+    assert_eq!(r["vrr"]["protocol_settings"]["durable"], false);
     let p50 = |p: &str| r[p]["clients"]["latency_ms"]["p50"].as_f64().unwrap();
     // Durable replicas wait for the disk (2 ms a write here) before answering.
     assert!(p50("vrr-durable") > p50("vrr") + 2.0, "{r:#}");

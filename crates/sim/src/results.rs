@@ -131,7 +131,15 @@ fn linearizability_json(s: &Scenario, lin: &coracle_check::Report) -> Value {
     v
 }
 
-pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &[String]) -> Value {
+/// `settings`: the protocol's parameters in effect (every default resolved), as `coracle check`
+/// prints them, so that a results file says what ran.
+pub fn build(
+    s: &Scenario,
+    o: &Outcome,
+    lin: &coracle_check::Report,
+    warnings: &[String],
+    settings: &Value,
+) -> Value {
     let net = &o.net;
     let mut by_kind: Vec<_> = net.by_kind.clone();
     by_kind.sort_by(|a, b| a.0.cmp(b.0));
@@ -192,6 +200,7 @@ pub fn build(s: &Scenario, o: &Outcome, lin: &coracle_check::Report, warnings: &
         },
         "seed": o.seed,
         "protocol": s.protocol,
+        "protocol_settings": settings,
         "simulated_ms": time_to_ms(o.end),
         "horizon_ms": time_to_ms(o.horizon),
         "termination_reason": o.reason.name(),

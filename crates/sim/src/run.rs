@@ -275,7 +275,7 @@ fn run_with<P: Protocol>(
     opts: RunOptions,
     checks: &CheckOptions,
 ) -> Result<RunResult, ConfigError> {
-    let (proto, cluster, warnings, _) = prepare::<P>(s)?;
+    let (proto, cluster, warnings, settings) = prepare::<P>(s)?;
     let outcome = Engine::new(s, proto, cluster, opts).run();
     let unchecked = |reason: String| coracle_check::Report {
         verdict: coracle_check::Verdict::Unknown { reason },
@@ -304,7 +304,7 @@ fn run_with<P: Protocol>(
             &checks.limits,
         )
     };
-    let results = crate::results::build(s, &outcome, &linearizability, &warnings);
+    let results = crate::results::build(s, &outcome, &linearizability, &warnings, &settings);
     Ok(RunResult {
         outcome,
         linearizability,
