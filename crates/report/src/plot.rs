@@ -552,9 +552,11 @@ pub fn measure_chart(
             .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
             .map_err(err)?;
         let xf = tick_once();
+        // A parameter with whole values only (servers failed, a count) gets no ticks between.
+        let whole = xs.iter().all(|x| x.fract() == 0.0);
         let fmt = |x: &f64| {
-            if categorical {
-                // Drawn below, vertically.
+            if categorical || (whole && x.fract().abs() > 1e-9) {
+                // Categories are drawn below, vertically.
                 String::new()
             } else {
                 xf(x)
@@ -1291,5 +1293,13 @@ mod tests {
             2,
             "one triangle on the chart, one in the legend"
         );
+    }
+
+    #[test]
+    fn a_whole_parameter_has_whole_ticks() {
+        let b = |x: f64| Box5 { x, ..box5() };
+        let svg = measure_chart("m", "failed", "ms", &[b(0.0), b(1.0), b(2.0)], false).unwrap();
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(labels.contains(&"1") && !labels.contains(&"0.5"), "{svg}");
     }
 }
