@@ -16,6 +16,24 @@ fn with_unsafe(mut cfg: Value, switch: &str) -> Value {
     cfg
 }
 
+/// The results of one seeded run and its whole trace, one JSON value per record.
+fn traced(cfg: &Value, seed: u64) -> (Value, Vec<Value>) {
+    let opts = RunOptions {
+        tracer: Some(Tracer::Ring {
+            cap: usize::MAX,
+            lines: Default::default(),
+        }),
+        ..RunOptions::seeded(seed)
+    };
+    let r = run(&scenario(cfg), opts, &CheckOptions::default()).expect("runs");
+    let trace = r.outcome.tracer.expect("traced").kept();
+    let trace = trace
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (r.results, trace)
+}
+
 #[test]
 fn safe_configurations_hold_over_many_seeds() {
     for (name, seeds) in [
@@ -169,7 +187,8 @@ fn r1_a_stale_server_cannot_win_or_overwrite_committed_entries() {
     assert!(caught(&with_unsafe(cfg, "no_log_check"), 40).is_some());
 }
 
-/// R2/R3: votedFor is never cleared within a term, and survives a crash.
+/// R3: votedFor survives a crash (the double-vote teaching scenario, safe configuration; R2
+/// has its own test below).
 #[test]
 fn r2_r3_no_double_votes() {
     for seed in 1..=10 {
@@ -178,6 +197,93 @@ fn r2_r3_no_double_votes() {
             "double-vote",
         );
     }
+}
+
+/// R2: in 2015 a server that accepted the leader's AppendEntries forgot its vote of that term.
+/// a wins term 1 (with c and e); b (a candidate, voted for itself) and c then follow it; d's
+/// request of term 1 arrives only after that. `no_log_check` is on, so d's shorter log does
+/// not stop it: only the kept votes do. The control forgets the votes by a crash instead.
+#[test]
+fn r2_a_follower_keeps_its_vote_after_accepting_the_leaders_append_entries() {
+    // /tmp/audit-r15/r2-late-vote.json, stopped at 400 ms: at 420 ms d wins term 2 without
+    // a's committed no-op, the leader-completeness break that `no_log_check` exists to show.
+    let cfg = json!({
+        "termination": 400,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 150,
+                      "heartbeat_interval": 50, "unsafe": ["no_log_check"]},
+        "network": {
+            "nodes": [{"id": "a", "type": "server"}, {"id": "b", "type": "server"},
+                      {"id": "c", "type": "server", "clock": {"rate": 0.5}},
+                      {"id": "d", "type": "server"},
+                      {"id": "e", "type": "server", "clock": {"rate": 0.5}}],
+            "links": [{"from": "a", "to": "b", "latency": 5}, {"from": "a", "to": "c", "latency": 5},
+                      {"from": "a", "to": "e", "latency": 5}, {"from": "a", "to": "d", "latency": 200},
+                      {"from": "d", "to": "b", "latency": 60}, {"from": "d", "to": "c", "latency": 60},
+                      {"from": "d", "to": "e", "latency": 60},
+                      {"from": "b", "to": "c", "latency": 200}, {"from": "b", "to": "e", "latency": 200},
+                      {"from": "c", "to": "e", "latency": 5}]
+        }
+    });
+    for seed in 1..=3 {
+        let (r, trace) = traced(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let leaders: Vec<&Value> = trace
+            .iter()
+            .filter(|v| v["kind"] == "state" && v["role"] == "leader" && v["term"] == 1)
+            .map(|v| &v["node"])
+            .collect();
+        assert!(
+            !leaders.is_empty() && leaders.iter().all(|&n| n == "a"),
+            "seed {seed}: leaders of term 1: {leaders:?}"
+        );
+        for voter in ["b", "c"] {
+            // d's request reaches the voter after it followed a in term 1 ...
+            let asked = trace
+                .iter()
+                .position(|v| {
+                    v["kind"] == "recv"
+                        && v["node"] == voter
+                        && v["from"] == "d"
+                        && v["msg"]["type"] == "request_vote"
+                        && v["msg"]["term"] == 1
+                })
+                .unwrap_or_else(|| panic!("seed {seed}: d asked {voter}"));
+            assert!(
+                trace[..asked].iter().any(|v| v["kind"] == "state"
+                    && v["node"] == voter
+                    && v["term"] == 1
+                    && v["leader"] == "a"),
+                "seed {seed}: {voter} followed a before d asked"
+            );
+            // ... and is refused.
+            let answer = trace[asked..]
+                .iter()
+                .find(|v| {
+                    v["kind"] == "send"
+                        && v["node"] == voter
+                        && v["to"] == "d"
+                        && v["msg"]["type"] == "request_vote_response"
+                })
+                .unwrap_or_else(|| panic!("seed {seed}: {voter} answered d"));
+            assert_eq!(
+                (&answer["msg"]["term"], &answer["msg"]["granted"]),
+                (&json!(1), &json!(false)),
+                "seed {seed}: {voter}"
+            );
+        }
+    }
+    // Control (/tmp/audit-r15/r2-late-vote-control.json): b and c restart between following
+    // a and d's request, and forget their votes: d wins term 1 too.
+    let mut control = cfg;
+    control["consensus"]["unsafe"] = json!(["no_log_check", "forget_vote_on_crash"]);
+    control["timeline"] = json!([
+        {"at": 180, "action": "crash", "node": "b"}, {"at": 185, "action": "recover", "node": "b"},
+        {"at": 180, "action": "crash", "node": "c"}, {"at": 185, "action": "recover", "node": "c"}
+    ]);
+    let r = results(&control, 1);
+    let v = &r["checks"]["invariants"]["violation"];
+    assert_eq!(v["invariant"], "election_safety", "{v}");
+    assert_eq!(v["message"], "two leaders in term 1: a and d");
 }
 
 /// E4 of the prototype study: server 4 down 300–1500 ms, the leader down from 1000 ms. In 2015
