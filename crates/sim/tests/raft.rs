@@ -9,6 +9,7 @@ use common::*;
 use coracle_sim::trace::Tracer;
 use coracle_sim::{CheckOptions, RunOptions, load_file, run};
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 fn with_unsafe(mut cfg: Value, switch: &str) -> Value {
@@ -324,6 +325,132 @@ fn r4_r5_r6_a_lagging_follower_is_repaired() {
             "seed {seed}: applied everything once, in order (R8, R9, R14)"
         );
     }
+}
+
+/// R5: in 2015 a follower cut its log back to `prev` whenever `prev` matched an entry before
+/// its last one: a late heartbeat, or a reordered or duplicated request, lost entries. One
+/// leader for the whole run (nothing ever conflicts) sends over links that reorder (1-40 ms)
+/// and duplicate (30 %): hundreds of requests arrive behind the follower's log, none may cut it.
+#[test]
+fn r5_reordered_and_duplicated_appends_never_truncate() {
+    // /tmp/audit-r15/r5-reorder-dup.json
+    let cfg = json!({
+        "termination": 10000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 1000, "election_timeout_max": 2000,
+                      "heartbeat_interval": 20, "client_timeout": 25},
+        "network": {
+            "defaults": {"latency": {"dist": "uniform", "min": 1, "max": 40}, "duplicate": 0.3},
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"},
+                      {"id": "c1", "type": "client"}, {"id": "c2", "type": "client"}],
+            "mesh": true
+        },
+        "workload": {"type": "closed", "think_time": 1, "keys": 3, "read_fraction": 0.0, "cas_fraction": 0.5}
+    });
+    for seed in 1..=3 {
+        let (r, trace) = traced(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let p = &r["protocol_stats"];
+        assert_eq!(p["leader_elections"], 1, "seed {seed}: one leader");
+        assert_eq!(p["counters"]["truncations"], 0, "seed {seed}");
+        // Requests arriving behind the receiver's last entry: each one cut the log in 2015.
+        let mut log_len: HashMap<String, u64> = HashMap::new();
+        let (mut behind, mut behind_with_entries) = (0, 0);
+        for v in &trace {
+            let node = v["node"].to_string();
+            match v["kind"].as_str() {
+                Some("state") if v["log_len"].is_u64() => {
+                    let n = v["log_len"].as_u64().unwrap();
+                    let before = log_len.insert(node, n).unwrap_or(0);
+                    assert!(n >= before, "seed {seed}: a log shrank: {v}");
+                }
+                Some("persist") => {
+                    assert_ne!(v["write"]["write"], "truncate", "seed {seed}: {v}")
+                }
+                Some("recv") if v["msg"]["type"] == "append_entries" => {
+                    let prev = v["msg"]["prev_log_index"].as_u64().unwrap();
+                    if prev < log_len.get(&node).copied().unwrap_or(0) {
+                        behind += 1;
+                        if !v["msg"]["entries"].as_array().unwrap().is_empty() {
+                            behind_with_entries += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            behind > 300 && behind_with_entries > 100,
+            "seed {seed}: {behind} requests behind a log, {behind_with_entries} with entries"
+        );
+        assert!(r["clients"]["ops_completed"].as_u64().unwrap() > 200);
+    }
+}
+
+/// R9: in 2015 a recovered server kept its state machine but forgot how far it had applied
+/// (and its client table), and applied the committed entries again on top. Servers crash and
+/// recover under writes (E6 of the study); at the end every server, each recovered one
+/// included, has applied exactly what the leader has, each command once.
+#[test]
+fn r9_a_recovered_server_rebuilds_its_state_machine_once() {
+    // /tmp/audit-r15/r8-r9-recover.json
+    let cfg = json!({
+        "termination": 5000,
+        "consensus": {"protocol": "raft", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 30},
+        "network": {"defaults": {"latency": 5},
+                    "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"},
+                              {"id": "c", "type": "client"}],
+                    "mesh": true},
+        "timeline": [
+            {"at": 1000, "action": "crash", "role": "follower"}, {"at": 1400, "action": "recover", "role": "last"},
+            {"at": 2500, "action": "crash", "role": "leader"}, {"at": 2600, "action": "recover", "role": "last"},
+            {"at": 3500, "action": "crash", "role": "leader"}, {"at": 3800, "action": "recover", "role": "last"}
+        ],
+        "workload": {"type": "closed", "think_time": 10, "keys": 2, "read_fraction": 0.2, "cas_fraction": 0.5, "stop": 4500}
+    });
+    for seed in 1..=5 {
+        let r = results(&cfg, seed);
+        assert_safe(&r, &format!("seed {seed}"));
+        let recovered: HashSet<String> = r["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["action"] == "recover")
+            .map(|a| a["node"].to_string())
+            .collect();
+        assert!(recovered.len() >= 2, "seed {seed}: {recovered:?}");
+        let servers: Vec<&Value> = r["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "server")
+            .collect();
+        let leader = servers
+            .iter()
+            .find(|n| n["role"] == "leader")
+            .unwrap_or_else(|| panic!("seed {seed}: a leader at the end"));
+        let ops = &r["clients"]["ops_completed"];
+        assert!(ops.as_u64().unwrap() > 100, "seed {seed}");
+        // Every operation completed was applied once (reads go through the log too).
+        assert_eq!(&leader["state"]["kv_commands_applied"], ops, "seed {seed}");
+        for n in &servers {
+            let (st, lst) = (&n["state"], &leader["state"]);
+            let what = format!("seed {seed}, server {} (recovered: {recovered:?})", n["id"]);
+            assert_eq!(n["up"], true, "{what}");
+            assert_eq!(st["last_applied"], lst["last_applied"], "{what}");
+            assert_eq!(st["last_applied"], lst["commit_index"], "{what}");
+            assert_eq!(
+                st["kv_commands_applied"], lst["kv_commands_applied"],
+                "{what}: commands applied once each"
+            );
+            assert_eq!(st["kv_keys"], lst["kv_keys"], "{what}");
+        }
+    }
+    // The replay after the restart at 1400 ms is one batch: applied backwards
+    // (`reverse_apply`, R8) it is caught.
+    let r = results(&with_unsafe(cfg, "reverse_apply"), 1);
+    let v = &r["checks"]["invariants"]["violation"];
+    assert_eq!(v["invariant"], "state_machine_safety", "{v}");
+    assert!(v["time_ms"].as_f64().unwrap() >= 1400.0, "{v}");
 }
 
 /// R7: Figure 8 is safe (and the unsafe counting rule is caught, see above).
