@@ -502,22 +502,45 @@ fn r11_one_server_elects_itself() {
     assert!(r["clients"]["ops_completed"].as_u64().unwrap() > 50);
 }
 
-/// R12: the client proxy picks among all servers, the last one included.
+/// R12: the 2015 proxy drew a random server from [1, S-1], never the last one. The servers
+/// here cannot reach each other, so no leader ever gives a hint: every retry goes to a random
+/// server, and each of the three gets about a third of the requests.
 #[test]
 fn r12_clients_try_every_server() {
-    let cfg = json!({"nodes": 3, "clients": 1, "termination": 5000, "consensus": {"protocol": "raft", "client_timeout": 30},
-                     "workload": {"type": "closed"}, "timeline": [{"at": 1000, "action": "crash", "role": "leader"}]});
-    let mut seen = [false; 3];
-    for seed in 1..=10 {
+    // /tmp/audit-r15/r12-no-leader-random.json
+    let cfg = json!({
+        "termination": 5000,
+        "consensus": {"protocol": "raft", "client_timeout": 20},
+        "network": {
+            "nodes": [{"id": 1, "type": "server"}, {"id": 2, "type": "server"}, {"id": 3, "type": "server"},
+                      {"id": "c", "type": "client"}],
+            "links": [{"from": "c", "to": 1, "latency": 1}, {"from": "c", "to": 2, "latency": 1},
+                      {"from": "c", "to": 3, "latency": 1}]
+        },
+        "workload": {"type": "closed", "think_time": 10}
+    });
+    for seed in 1..=5 {
         let r = results(&cfg, seed);
-        for (i, s) in seen.iter_mut().enumerate() {
-            *s |= r["nodes"][i]["counters"]["client_requests_received"]
-                .as_u64()
-                .unwrap_or(0)
-                > 0;
+        assert_safe(&r, &format!("seed {seed}"));
+        assert!(r["protocol_stats"]["time_to_first_leader_ms"].is_null());
+        let got: Vec<u64> = (0..3)
+            .map(|i| {
+                r["nodes"][i]["counters"]["client_requests_received"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let total: u64 = got.iter().sum();
+        assert!(total > 500, "seed {seed}: {got:?}");
+        for (i, &k) in got.iter().enumerate() {
+            let share = k as f64 / total as f64;
+            assert!(
+                (0.25..=0.45).contains(&share),
+                "seed {seed}: server {} got {share:.2} of the requests: {got:?}",
+                i + 1
+            );
         }
     }
-    assert_eq!(seen, [true; 3]);
 }
 
 /// The 2015 prototype started every client twice, doubling its rate. With one operation every
@@ -534,32 +557,66 @@ fn clients_start_once() {
     }
 }
 
-/// R15: the trace names the client and the sequence number apart.
+/// R15: the 2015 trace printed the client id under "seq #". Two clients, about twenty
+/// operations each: the k-th operation a client is handed goes out (and is resent) with seq k,
+/// and every log entry names the client and the seq of the request it came from.
 #[test]
 fn r15_traces_show_client_requests_faithfully() {
-    let cfg = json!({"nodes": 3, "clients": 1, "termination": 600, "consensus": {"protocol": "raft"}, "workload": {"type": "closed", "max_ops": 1}});
-    let s = scenario(&cfg);
-    let opts = RunOptions {
-        seed: 1,
-        until: None,
-        tracer: Some(Tracer::Ring {
-            cap: 100_000,
-            lines: Default::default(),
-        }),
-        stop_after: None,
-        keep_going: false,
-        record_history: true,
-    };
-    let r = run(&s, opts, &CheckOptions::default()).unwrap();
-    let lines = r.outcome.tracer.unwrap().kept();
-    let req = lines
-        .iter()
-        .find(|l| l.contains("\"client_request\""))
-        .expect("a client request");
-    let v: Value = serde_json::from_str(req).unwrap();
-    assert_eq!(v["node"], 4, "sent by the client");
-    assert!(v["msg"]["seq"].as_u64().is_some(), "{v}");
-    assert!(v["msg"]["op"]["key"].as_u64().is_some(), "{v}");
+    // /tmp/audit-r15/r15-trace.json
+    let cfg = json!({"name": "r15-trace", "nodes": 3, "clients": 2, "termination": 1500,
+                     "consensus": {"protocol": "raft"}, "workload": {"type": "closed", "think_time": 10}});
+    let (r, trace) = traced(&cfg, 1);
+    assert_safe(&r, "r15");
+    let clients = [json!(4), json!(5)];
+    // Per client: the operations handed to it, in order, and the (seq, op) of what it sent.
+    let mut handed: HashMap<String, Vec<&Value>> = HashMap::new();
+    let mut sent: HashMap<String, Vec<(u64, &Value)>> = HashMap::new();
+    for v in &trace {
+        let node = v["node"].to_string();
+        if v["kind"] == "request" {
+            handed.entry(node).or_default().push(&v["op"]);
+        } else if v["kind"] == "send" && v["msg"]["type"] == "client_request" {
+            assert!(clients.contains(&v["node"]), "{v}");
+            let seq = v["msg"]["seq"].as_u64().unwrap_or_else(|| panic!("{v}"));
+            sent.entry(node).or_default().push((seq, &v["msg"]["op"]));
+        }
+    }
+    for c in &clients {
+        let c = c.to_string();
+        let (handed, sent) = (&handed[&c], &sent[&c]);
+        assert!(
+            handed.len() >= 10,
+            "client {c}: {} operations",
+            handed.len()
+        );
+        // seq 1, 1, 2, 3, 3, 3, 4, ...: each new request one more, retries repeat it.
+        let mut last = 0;
+        for &(seq, op) in sent {
+            assert!(
+                seq == last || seq == last + 1,
+                "client {c}: seq {seq} after {last}"
+            );
+            last = seq;
+            assert_eq!(op, handed[seq as usize - 1], "client {c}: seq {seq}");
+        }
+        assert!(last as usize + 1 >= handed.len(), "client {c}: {last} sent");
+    }
+    // Log entries carry the client and seq of a request that client sent with that op.
+    let mut entries = 0;
+    for v in trace.iter().filter(|v| v["write"]["write"] == "append") {
+        for e in v["write"]["entries"].as_array().unwrap() {
+            let cmd = &e["cmd"];
+            if cmd.is_null() {
+                continue; // a new leader's no-op
+            }
+            entries += 1;
+            let ok = sent
+                .get(&cmd["client"].to_string())
+                .is_some_and(|s| s.iter().any(|&(q, op)| cmd["seq"] == q && *op == cmd["op"]));
+            assert!(ok, "an entry no request matches: {e}");
+        }
+    }
+    assert!(entries >= 20, "{entries} entries");
 }
 
 #[test]
