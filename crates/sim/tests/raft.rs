@@ -619,44 +619,145 @@ fn r15_traces_show_client_requests_faithfully() {
     assert!(entries >= 20, "{entries} entries");
 }
 
+/// The servers that were ever leader, from the results' role series (4 = leader).
+fn ever_led(r: &Value) -> Vec<Value> {
+    r["series"]["role"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["points"].as_array().unwrap().iter().any(|p| p[1] == 4))
+        .map(|s| s["node"].clone())
+        .collect()
+}
+
+/// The 2015 test and gallery fixtures, each with what it was drawn to show. The first leader
+/// comes no earlier than the shortest election timeout plus a vote's round trip; asym's
+/// one-way server (6) hears nothing, so it never leads and starts an election every timeout,
+/// whose terms everyone adopts;
+/// split_brain's halves never make a majority; hidden_pair's pair (5, 6) hears only server 2,
+/// so it never leads, and any other leader is deposed by its ever higher terms.
 #[test]
 fn the_2015_fixtures_run_with_raft_and_report_sensible_results() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/coracle-2015");
+    let mut checked = 0;
     for sub in ["test", "web-examples"] {
         for e in std::fs::read_dir(dir.join(sub)).unwrap() {
             let p = e.unwrap().path();
             let s = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let ms = |k: &str| s.consensus[k].as_f64().unwrap();
+            let (emin, emax) = (ms("election_timeout_min"), ms("election_timeout_max"));
+            checked += 1;
             for seed in 1..=3 {
-                let r = run(
-                    &s,
-                    RunOptions {
-                        seed,
-                        until: None,
-                        tracer: None,
-                        stop_after: None,
-                        keep_going: false,
-                        record_history: true,
-                    },
-                    &CheckOptions::default(),
-                )
-                .unwrap()
-                .results;
-                assert_safe(&r, &format!("{name} seed {seed}"));
-                let first = r["protocol_stats"]["time_to_first_leader_ms"].as_f64();
-                match name.as_str() {
-                    // No majority can ever form (the two halves meet only through clients).
-                    "split_brain.json" => assert!(first.is_none(), "{name}"),
-                    // Non-transitive or one-way connectivity: a leader may or may not emerge.
-                    "asym.json" | "hidden_pair.json" => {}
+                let r = run(&s, RunOptions::seeded(seed), &CheckOptions::default())
+                    .unwrap()
+                    .results;
+                let what = format!("{sub}/{name} seed {seed}");
+                assert_safe(&r, &what);
+                let horizon = r["horizon_ms"].as_f64().unwrap();
+                let p = &r["protocol_stats"];
+                let first = p["time_to_first_leader_ms"].as_f64();
+                if let Some(t) = first {
+                    // A candidate waits a whole timeout, then needs a vote back.
+                    let rtt = 2.0 * r["network"]["latency_ms"]["min"].as_f64().unwrap();
+                    assert!(t >= emin + rtt, "{what}: first leader after {t} ms");
+                }
+                let led = ever_led(&r);
+                let server = |id: u64| {
+                    r["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|n| n["id"] == id)
+                        .unwrap()
+                };
+                match (sub, name.as_str()) {
+                    ("web-examples", "split_brain.json") => {
+                        // No majority (4 of 6) can ever form: the halves meet only at clients.
+                        assert!(first.is_none() && led.is_empty(), "{what}: {led:?}");
+                        assert_eq!(p["available_ms"], 0.0, "{what}");
+                        // Someone times out at least every emax (plus a delivery).
+                        assert!(p["max_term"].as_u64().unwrap() >= 3, "{what}");
+                    }
+                    ("web-examples", "asym.json") => {
+                        assert!(!led.contains(&json!(6)), "{what}: {led:?}");
+                        // Server 6 hears nothing: every term it has is an election of its own.
+                        let s6 = server(6);
+                        let term = s6["term"].as_u64().unwrap();
+                        assert!(
+                            term as f64 >= (horizon / emax).floor(),
+                            "{what}: term {term}"
+                        );
+                        assert_eq!(s6["counters"]["elections_started"], term, "{what}");
+                        // Its requests reach everyone: all adopt its terms (its last request
+                        // may still be on its way).
+                        for n in r["nodes"].as_array().unwrap() {
+                            if n["type"] == "server" {
+                                let t = n["term"].as_u64().unwrap();
+                                assert!(t + 1 >= term, "{what}: {} in term {t}", n["id"]);
+                            }
+                        }
+                    }
+                    ("web-examples", "hidden_pair.json") => {
+                        assert!(
+                            !led.contains(&json!(5)) && !led.contains(&json!(6)),
+                            "{what}: {led:?}"
+                        );
+                        // A leader other than 2 is deposed by the pair's higher terms within
+                        // two timeouts (the pair's timer may just have been reset), or the run
+                        // ends first.
+                        for ser in r["series"]["role"].as_array().unwrap() {
+                            let node = &ser["node"];
+                            if node == 2 {
+                                continue;
+                            }
+                            let pts = ser["points"].as_array().unwrap();
+                            for (k, pt) in pts.iter().enumerate().filter(|(_, pt)| pt[1] == 4) {
+                                let from = pt[0].as_f64().unwrap();
+                                let to = pts.get(k + 1).map(|q| q[0].as_f64().unwrap());
+                                let held = to.unwrap_or(horizon) - from;
+                                assert!(
+                                    held <= 2.0 * emax,
+                                    "{what}: {node} led {held} ms from {from}"
+                                );
+                                if to.is_some() {
+                                    let led_in = term_at(&r, node, from);
+                                    let now =
+                                        server(node.as_u64().unwrap())["term"].as_u64().unwrap();
+                                    assert!(
+                                        now > led_in,
+                                        "{what}: {node} led term {led_in}, ends in {now}"
+                                    );
+                                }
+                            }
+                        }
+                    }
                     _ => {
-                        let t = first.unwrap_or_else(|| panic!("{name} seed {seed}: no leader"));
-                        assert!(t < 1000.0, "{name}: first leader after {t} ms");
+                        let t = first.unwrap_or_else(|| panic!("{what}: no leader"));
+                        assert!(t < 1000.0, "{what}: first leader after {t} ms");
                     }
                 }
             }
         }
     }
+    assert_eq!(checked, 11);
+}
+
+/// A server's term at time `t`, from the results' term series.
+fn term_at(r: &Value, node: &Value, t: f64) -> u64 {
+    let s = r["series"]["term"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"] == *node)
+        .unwrap();
+    let points = s["points"].as_array().unwrap();
+    let p = points
+        .iter()
+        .take_while(|p| p[0].as_f64().unwrap() <= t)
+        .last()
+        .unwrap();
+    p[1].as_u64().unwrap()
 }
 
 /// A new leader that must walk a follower's log back ~1,000 entries (one rejection per round
