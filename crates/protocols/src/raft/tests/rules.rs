@@ -189,6 +189,32 @@ fn voted_for_survives_a_restart() {
     assert_eq!(granted(&s.recv(2, rv(1, 0, 0))), Some(false));
 }
 
+/// R2 of the 2015 prototype: accepting the leader's AppendEntries cleared `votedFor`, so a
+/// follower could vote again in the same term. Here the second candidate's log is as up to
+/// date as ours, so only the kept vote refuses it.
+#[test]
+fn a_follower_keeps_its_vote_after_accepting_the_leaders_append_entries() {
+    let (mut s, _) = Solo::new(cfg(), 3, 0, RaftDisk::default());
+    assert_eq!(granted(&s.recv(1, rv(1, 0, 0))), Some(true));
+    let outs = s.recv(1, ae(1, 0, 0, log_of(&[1], 0), 0));
+    assert!(matches!(
+        ae_response(&outs),
+        Some(RaftMsg::AppendEntriesResponse {
+            success: true,
+            match_index: 1,
+            ..
+        })
+    ));
+    let o = s.node.observe();
+    assert_eq!(
+        (o.role, o.term, o.leader),
+        (Role::Follower, 1, Some(NodeId(1)))
+    );
+    assert_eq!(granted(&s.recv(2, rv(1, 1, 1))), Some(false));
+    assert_eq!(s.node.voted_for(), Some(NodeId(1)));
+    assert_eq!(s.node.c.votes_granted, 1);
+}
+
 #[test]
 fn higher_term_makes_a_leader_step_down() {
     let (mut s, _) = Solo::new(cfg(), 3, 0, RaftDisk::default());
