@@ -748,10 +748,17 @@ fn step_lines(points: &[(f64, f64)], down: &[(f64, f64)], end: f64) -> Vec<Vec<(
     cuts.push(end);
     cuts.sort_by(f64::total_cmp);
     cuts.dedup();
-    let value_at = |t: f64| points.iter().take_while(|p| p.0 <= t).last().map(|p| p.1);
+    // The cuts are in order: the value in force moves forward with them (linear, not a scan
+    // of the points per cut: a commits series has up to 2,000 points per server).
+    let mut next = 0;
+    let mut value: Option<f64> = None;
     for w in cuts.windows(2) {
         let (from, to) = (w[0], w[1]);
-        match value_at(from) {
+        while next < points.len() && points[next].0 <= from {
+            value = Some(points[next].1);
+            next += 1;
+        }
+        match value {
             Some(v) if !is_down(from) => {
                 if let Some(&(_, last)) = cur.last() {
                     if last != v {

@@ -139,10 +139,10 @@ pub fn perfetto(text: &str) -> Result<String, String> {
     // Flow ids of traces without `pkt`, apart from packet numbers (and below 2^53, so that
     // viewers that read ids as doubles still tell them apart).
     let mut next_flow = 1u64 << 52;
-    // By packet: where it was sent (time, track, label) and whether a copy has arrived, so
+    // By flow: the send's slice (its index in `events`) and whether a copy has arrived, so
     // that the second copy of a duplicated packet gets an arrow of its own (a flow id binds
     // one slice to one other).
-    let mut sent_at: HashMap<u64, (f64, usize, String, bool, Value)> = HashMap::new();
+    let mut sent_at: HashMap<u64, (usize, bool)> = HashMap::new();
     let end = recs.last().map(us).unwrap_or(0.0);
     let close = |events: &mut Vec<Value>, node: &str, tid: usize, r: &str, from: f64, to: f64| {
         events.push(json!({"name": r, "cat": "role", "ph": "X", "ts": from, "dur": (to - from).max(0.0), "pid": 1, "tid": tid, "args": {"node": node}}));
@@ -189,12 +189,11 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                     }
                 };
                 let k = msg_kind(&r["msg"]);
-                let label = format!("send {k} → {to}");
-                sent_at.insert(id, (ts, t, label.clone(), false, r["msg"].clone()));
+                sent_at.insert(id, (events.len(), false));
                 // A zero-length slice carrying the flow (`bind_id`, flow v2): Perfetto binds
                 // a flow to a slice, and an instant event with a v1 flow beside it bound the
                 // arrow to the enclosing role span instead.
-                events.push(json!({"name": label, "cat": "send", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "bind_id": id, "flow_out": true, "args": {"msg": r["msg"]}}));
+                events.push(json!({"name": format!("send {k} → {to}"), "cat": "send", "ph": "X", "dur": 0, "ts": ts, "pid": 1, "tid": t, "bind_id": id, "flow_out": true, "args": {"msg": r["msg"]}}));
             }
             "recv" | "drop" => {
                 let (from, to) = if kind == "recv" {
@@ -222,13 +221,16 @@ pub fn perfetto(text: &str) -> Result<String, String> {
                 // original send, with a new flow id.
                 let id = match id.and_then(|id| sent_at.get_mut(&id).map(|e| (id, e))) {
                     Some((id, e)) if kind == "recv" => {
-                        if e.3 {
+                        if e.1 {
                             let copy = next_flow;
                             next_flow += 1;
-                            events.push(json!({"name": format!("{} (copy)", e.2), "cat": "send", "ph": "X", "dur": 0, "ts": e.0, "pid": 1, "tid": e.1, "bind_id": copy, "flow_out": true, "args": {"msg": e.4}}));
+                            let mut slice = events[e.0].clone();
+                            slice["name"] = json!(format!("{} (copy)", name(&slice["name"])));
+                            slice["bind_id"] = json!(copy);
+                            events.push(slice);
                             Some(copy)
                         } else {
-                            e.3 = true;
+                            e.1 = true;
                             Some(id)
                         }
                     }
