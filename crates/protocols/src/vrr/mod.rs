@@ -198,7 +198,11 @@
 //!   checkpoint the first op after the checkpoint (or a Commit); a backup that lacks committed
 //!   ops asks for state transfer as before.
 //! * State transfer: a GetState for ops the responder has compacted is answered with its
-//!   checkpoint and the ops after it (a batch of them). A backup behind in its view installs
+//!   checkpoint and the ops after it (a batch of them), but not again to the same replica
+//!   within `view_change_timeout_min`, doubled with each copy in a row up to 64× (as Raft's
+//!   InstallSnapshot; the count starts over once that replica asks for ops after the
+//!   checkpoint): it repeats its GetState every commit interval, and on a slow link copies of
+//!   a large store would queue faster than the link carries them. A backup behind in its view installs
 //!   the checkpoint at once (its log is a prefix of the responder's: the ops after the
 //!   checkpoint are kept if it holds them). A replica transferring into a newer view keeps the
 //!   checkpoint aside with the batches and installs it when the transfer completes; its old log

@@ -128,6 +128,9 @@ pub struct VrrServer {
     pub(crate) ckpt: Option<Arc<Checkpoint>>,
     /// Op-number of the last op covered by `ckpt` (0 without one): the log holds the ops after.
     pub(crate) base: u64,
+    /// By position: when we last sent that replica our checkpoint in a NewState, and how many
+    /// copies in a row (`on_get_state`).
+    pub(crate) ckpt_sent: Vec<(Option<Time>, u32)>,
 
     // Volatile.
     pub(crate) status: Status,
@@ -221,6 +224,7 @@ impl VrrServer {
             log: disk.log.clone(),
             ckpt: disk.checkpoint.clone(),
             base,
+            ckpt_sent: vec![(None, 0); n],
             status: Status::Normal,
             commit: disk.commit.max(base).min(disk.op()),
             executed: base,
@@ -540,7 +544,9 @@ impl VrrServer {
                 log.map(|l| (checkpoint, l, commit)),
                 out,
             ),
-            VrrMsg::GetState { view, op } if from_server => self.on_get_state(from, view, op, out),
+            VrrMsg::GetState { view, op } if from_server => {
+                self.on_get_state(ctx.now, from, view, op, out)
+            }
             VrrMsg::NewState {
                 view,
                 after,

@@ -2,7 +2,7 @@
 
 use super::server::{RecoveryInfo, Status, VrrServer};
 use super::{Checkpoint, Entry, Vrr, VrrMsg, VrrTimer, VrrWrite};
-use coracle_core::{Ctx, KvStore, NodeId, Out};
+use coracle_core::{Ctx, KvStore, NodeId, Out, Time};
 use rand::RngExt;
 use std::sync::Arc;
 
@@ -202,14 +202,38 @@ impl VrrServer {
 
     /// §5.2: a replica in normal status in `view`, holding that view's log, sends the ops after
     /// `after` (at most `max_entries_per_message`), possibly none.
-    pub(crate) fn on_get_state(&mut self, from: NodeId, view: u64, after: u64, out: &mut Out<Vrr>) {
+    pub(crate) fn on_get_state(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: u64,
+        after: u64,
+        out: &mut Out<Vrr>,
+    ) {
         if !self.caught_up() || view != self.view || after > self.op() || from == self.me {
             return;
         }
-        // Ops we have checkpointed go as the checkpoint (§5.3), then the ops after it.
+        let Some(i) = self.p.pos(from) else { return };
+        // Ops we have checkpointed go as the checkpoint (§5.3), then the ops after it. Not
+        // again to the same replica within `view_change_timeout_min`, doubled with each copy
+        // in a row (up to 64×, as Raft's InstallSnapshot): the replica repeats its GetState
+        // every commit interval, and on a slow link copies of a large store would otherwise
+        // queue faster than the link carries them.
         let (after, checkpoint) = if after < self.base {
+            let (at, tries) = self.ckpt_sent[i];
+            let wait = self
+                .p
+                .view_change
+                .0
+                .saturating_mul(1 << tries.saturating_sub(1).min(6));
+            if at.is_some_and(|t| now.saturating_sub(t) < wait) {
+                return;
+            }
+            self.ckpt_sent[i] = (Some(now), tries.saturating_add(1));
             (self.base, self.ckpt.clone())
         } else {
+            // It holds our checkpoint's ops (it installed it, or never needed it).
+            self.ckpt_sent[i] = (None, 0);
             (after, None)
         };
         let end = self.op().min(after.saturating_add(self.p.max_entries));
