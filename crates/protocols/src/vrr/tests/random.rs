@@ -280,7 +280,8 @@ fn random_faults_with_checkpoints() {
 }
 
 /// A longer soak, run only when asked: `VRR_SOAK_SEEDS=3000 cargo test -p coracle-protocols
-/// random_faults_soak -- --nocapture` runs that many seeds of each diskless configuration.
+/// random_faults_soak -- --nocapture` runs that many seeds of each configuration (diskless and
+/// durable, with and without checkpoints).
 #[test]
 fn random_faults_soak() {
     let Some(k) = std::env::var("VRR_SOAK_SEEDS")
@@ -292,4 +293,16 @@ fn random_faults_soak() {
     run_config("soak-diskless-3", cfg(), 3, 10_000..10_000 + k);
     run_config("soak-diskless-5", cfg(), 5, 20_000..20_000 + k);
     run_config("soak-durable-5", durable(), 5, 30_000..30_000 + k);
+    run_config(
+        "soak-ckpt-diskless-3",
+        ckpt(cfg(), 5),
+        3,
+        40_000..40_000 + k,
+    );
+    run_config(
+        "soak-ckpt-durable-5",
+        ckpt(durable(), 7),
+        5,
+        50_000..50_000 + k,
+    );
 }
