@@ -550,3 +550,64 @@ fn the_stall_note_counts_a_down_diskless_replica_against_f() {
     assert_eq!(r["notes"], json!([]));
     assert_eq!(coracle_sim::results::stall_note(&r, false), None);
 }
+
+/// Checkpoints (`checkpoint_interval`, §5.3) taken every few ops: a partitioned replica comes
+/// back after the others compacted past its op-number and catches up through state transfer
+/// (the checkpoint, then the ops after it); a diskless replica recovers from the primary's
+/// checkpoint and log; a disk-based one resumes from its own; the primary crashes after
+/// compaction and the view changes; all with every invariant and a linearizable history.
+#[test]
+fn checkpoints_under_partitions_crashes_and_view_changes() {
+    let tl = json!([
+        {"at": 1000, "action": "partition", "groups": [["r2"], "rest"]},
+        {"at": 2500, "action": "heal"},
+        {"at": 3000, "action": "crash", "node": "r1"},
+        {"at": 3600, "action": "recover", "node": "r1"},
+        {"at": 4200, "action": "crash", "node": "r0"},
+        {"at": 4800, "action": "recover", "node": "r0"},
+    ]);
+    for durable in [false, true] {
+        let mut installed = 0;
+        for seed in 1..=20 {
+            let mut cfg = three(tl.clone(), durable);
+            cfg["consensus"]["checkpoint_interval"] = json!(5 + seed % 6);
+            let r = results(&cfg, seed);
+            let what = format!("durable {durable} seed {seed}");
+            assert_safe(&r, &what);
+            let c = &r["protocol_stats"]["counters"];
+            assert!(c["checkpoints_taken"].as_u64().unwrap() > 10, "{what}: {c}");
+            installed += c["checkpoints_installed"].as_u64().unwrap();
+            assert!(view_of_leader_at_end(&r) >= 1, "{what}: a view change");
+            let logs: Vec<u64> = r["nodes"].as_array().unwrap()[..3]
+                .iter()
+                .map(|n| n["log_len"].as_u64().unwrap())
+                .collect();
+            let top = *logs.iter().max().unwrap();
+            assert!(
+                logs.iter().all(|&l| l + 5 >= top),
+                "{what}: every replica caught up ({logs:?})"
+            );
+            let ops = r["clients"]["ops_completed"].as_u64().unwrap();
+            assert!(ops > 300, "{what}: {ops} operations");
+        }
+        // The partitioned replica (and the diskless ones recovering) needed the checkpoint.
+        assert!(
+            installed >= 20,
+            "durable {durable}: {installed} checkpoints installed"
+        );
+    }
+}
+
+/// The same chaos as `diskless_and_durable_vrr_under_chaos`, compacting every 8 ops.
+#[test]
+fn checkpoints_under_chaos() {
+    let mut cfg = vrr(example("teaching/storm.json"));
+    cfg["consensus"] = json!({"protocol": "vrr", "election_timeout_min": 150, "election_timeout_max": 300, "heartbeat_interval": 50, "checkpoint_interval": 8});
+    for durable in [false, true] {
+        cfg["consensus"]["durable"] = json!(durable);
+        for seed in 1..=15 {
+            let r = results(&cfg, seed);
+            assert_safe(&r, &format!("durable {durable} seed {seed}"));
+        }
+    }
+}

@@ -67,7 +67,7 @@ pub struct VrrConfig {
     /// at least 1). DoViewChange and StartView carry the log after the receiver's
     /// commit-number, StartView at most this many ops or 64, whichever is larger (a replica
     /// further behind fetches the rest by state transfer); the primary's RecoveryResponse
-    /// carries its whole log, as in the paper.
+    /// carries its whole log (its checkpoint and the log after it), as in the paper.
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1))]
     pub max_entries_per_message: u64,
@@ -97,6 +97,24 @@ pub struct VrrConfig {
     /// (the retransmission spacing of DoViewChange and StartView applies either way).
     #[serde(default = "yes")]
     pub view_change_backoff: bool,
+    /// Checkpoints (§5.3): a replica that has executed this many ops beyond its last checkpoint
+    /// takes one of its state machine (store and client table) at its last executed op and
+    /// drops the log prefix it covers; every replica does so on its own. A replica that needs
+    /// ops another has compacted (state transfer, recovery) is sent the checkpoint and the
+    /// log after it. An integer >= 1; default 10000; null: never (the log grows for ever).
+    /// Also accepted as `snapshot_threshold`, Raft's name, so that one scenario compacts under
+    /// both protocols.
+    #[serde(
+        default = "default_checkpoint_interval",
+        alias = "snapshot_threshold",
+        deserialize_with = "coracle_core::strict::nullable"
+    )]
+    #[schemars(range(min = 1), extend("x-nullable" = true))]
+    pub checkpoint_interval: Option<u64>,
+}
+
+fn default_checkpoint_interval() -> Option<u64> {
+    Some(10_000)
 }
 
 fn yes() -> bool {
@@ -115,6 +133,7 @@ impl Default for VrrConfig {
             client_max_attempts: None,
             durable: false,
             view_change_backoff: true,
+            checkpoint_interval: default_checkpoint_interval(),
         }
     }
 }
@@ -198,6 +217,12 @@ impl VrrConfig {
                  recovering one (f + 1 = 2 responses are needed) and the cluster stops for good",
             ));
         }
+        if self.checkpoint_interval == Some(0) {
+            return Err(ConfigIssue::error(
+                "checkpoint_interval",
+                "expected an integer >= 1 (ops executed between checkpoints) or null (never), found 0",
+            ));
+        }
         let params = Params {
             view_change: (vmin, vmax),
             commit_interval,
@@ -206,6 +231,7 @@ impl VrrConfig {
             client_max_attempts: self.client_max_attempts,
             durable: self.durable,
             view_change_backoff: self.view_change_backoff,
+            checkpoint_interval: self.checkpoint_interval,
             quorum: servers.len() / 2 + 1,
             servers,
             pos: positions(cluster),

@@ -6,8 +6,9 @@
 //!   view `v` is the `(v mod n)`-th server in the configured order (`Cluster::servers`).
 //! * [`VrrClient`] is the client proxy: it numbers its requests, sends them to the primary of the
 //!   latest view it knows and retries.
-//! * [`VrrConfig`] holds the timeouts, the state-transfer batch size, the client's retry budget
-//!   and the `durable` switch (disk-based replicas instead of the paper's diskless ones).
+//! * [`VrrConfig`] holds the timeouts, the state-transfer batch size, the client's retry budget,
+//!   the checkpoint interval and the `durable` switch (disk-based replicas instead of the
+//!   paper's diskless ones).
 //!
 //! # What the checkers see
 //!
@@ -19,7 +20,9 @@
 //! primary that assigned its op-number, and keeps it through view changes, recovery and state
 //! transfer, so `(op-number, view)` identifies an entry as `(index, term)` does in Raft. Ops
 //! are executed in op-number order, each once per incarnation, and reported with
-//! `Output::Applied`; a recovering replica rebuilds its state machine from op 1.
+//! `Output::Applied`; a recovering replica rebuilds its state machine from op 1, or from a
+//! checkpoint (reported with `Output::Restored`, and `compacted` is the checkpoint's op-number:
+//! [`coracle_core::Node::entry`] is `None` below it and the checkpoint's last op at it).
 //!
 //! A diskless replica in recovering status holds no log at all: it is failed, in the paper's
 //! model, until its recovery completes. A check that counts which servers still hold a
@@ -153,7 +156,8 @@
 //!   the primary's log took longer than the retry interval to cross a slow link; a later
 //!   response from the same replica replaces an older one). Only replicas in normal status that are
 //!   caught up answer. After recovery it sends a PrepareOK when its new log has uncommitted
-//!   ops, and executes from op 1. A single diskless replica can never recover (nobody can
+//!   ops, and executes from op 1 (or from the primary's checkpoint, which the response carries
+//!   with the log after it). A single diskless replica can never recover (nobody can
 //!   answer it); `Vrr::new` warns about that configuration.
 //!
 //! Disk-based replicas (`durable: true`)
@@ -176,6 +180,43 @@
 //! * A single durable replica commits an op only when its own write completed, learnt through
 //!   a [`VrrMsg::Persisted`] note it sends itself.
 //!
+//! Checkpoints (§5.3, `checkpoint_interval`)
+//! * Every replica, primary or backup, on its own, once it has executed `checkpoint_interval`
+//!   ops beyond its last checkpoint, takes a [`Checkpoint`] at its last executed op: a clone of
+//!   the store (client sessions included) and of the client table, with the view and digest of
+//!   that op. It drops the log up to it (no trailing ops are kept). Only executed, hence
+//!   committed, ops are ever compacted; the log holds the ops after the checkpoint
+//!   (`op-number = checkpoint op + log length`).
+//! * View changes only ever need ops above a commit-number, so they carry suffixes as before,
+//!   with one more case of a withheld DoViewChange: a replica does not send it to a new primary
+//!   that reported a commit-number below its checkpoint (it no longer holds the ops that
+//!   primary lacks). The replicas with the highest commit-number are still withheld from by no
+//!   one. A new primary skips the part of a chosen suffix at or below its own checkpoint, and
+//!   StartView starts no lower than the primary's checkpoint (a replica that cannot attach it
+//!   fetches the view's log by state transfer).
+//! * The primary's heartbeat sends a backup whose acknowledged op-number is below the
+//!   checkpoint the first op after the checkpoint (or a Commit); a backup that lacks committed
+//!   ops asks for state transfer as before.
+//! * State transfer: a GetState for ops the responder has compacted is answered with its
+//!   checkpoint and the ops after it (a batch of them), but not again to the same replica
+//!   within `view_change_timeout_min`, doubled with each copy in a row up to 64× (as Raft's
+//!   InstallSnapshot; the count starts over once that replica asks for ops after the
+//!   checkpoint): it repeats its GetState every commit interval, and on a slow link copies of
+//!   a large store would queue faster than the link carries them. A backup behind in its view installs
+//!   the checkpoint at once (its log is a prefix of the responder's: the ops after the
+//!   checkpoint are kept if it holds them). A replica transferring into a newer view keeps the
+//!   checkpoint aside with the batches and installs it when the transfer completes; its old log
+//!   is kept after the checkpoint only if it holds the checkpoint's last op with the same view
+//!   (then, by log matching, its log up to there is the committed prefix), and then replaced by
+//!   the view's ops as before.
+//! * Recovery: the primary's RecoveryResponse carries its checkpoint and the log after it.
+//! * Disk-based replicas persist each checkpoint ([`VrrWrite::Checkpoint`], as Raft persists a
+//!   snapshot); the disk image then drops the ops it covers (keeping the ops after it under the
+//!   same rule as above), and a restarted replica resumes from the checkpoint (reported with
+//!   `Restored`) and executes the log after it up to the commit-number on disk.
+//! * A message's `wire_size` counts the checkpoint's encoded size (the JSON encoding of the
+//!   store, plus 16 bytes per client-table row), computed once per checkpoint.
+//!
 //! Client proxy
 //! * Requests go to the primary of the highest view the proxy has seen in a reply, or to a
 //!   random server (seeded, uniform over all servers) when it knows none. On `client_timeout`
@@ -189,6 +230,7 @@
 //! Counters live in the node value: a driver that rebuilds a node after a crash starts them
 //! again from zero.
 
+mod checkpoint;
 mod client;
 mod config;
 mod msg;
@@ -200,6 +242,7 @@ mod view_change;
 #[cfg(test)]
 mod tests;
 
+pub use checkpoint::Checkpoint;
 pub use client::VrrClient;
 pub use config::VrrConfig;
 pub use msg::VrrMsg;
@@ -246,6 +289,10 @@ pub enum VrrWrite {
     },
     /// Delete the ops at op-numbers `from..`.
     Truncate { from: u64 },
+    /// Store `checkpoint` in place of the one stored (if it is newer) and drop the ops it
+    /// covers (`1..=checkpoint.op`). The ops after it are kept if the stored log holds its last
+    /// op with the same view, and dropped otherwise (`checkpoint::compact`).
+    Checkpoint { checkpoint: Arc<Checkpoint> },
 }
 
 /// A replica's disk image. Empty unless `durable` is on.
@@ -253,12 +300,27 @@ pub enum VrrWrite {
 pub struct VrrDisk {
     pub view: u64,
     pub last_normal: u64,
-    /// `log[i - 1]` is the op with op-number `i`.
+    /// `log[i - 1 - c]` is the op with op-number `i`, where `c` is the checkpoint's op-number
+    /// (0 without one).
     pub log: Vec<Entry>,
+    /// The latest checkpoint, covering ops `1..=c`.
+    #[serde(default)]
+    pub checkpoint: Option<Arc<Checkpoint>>,
     /// A commit-number the replica knew at its last append (a lower bound of what is
     /// committed).
     #[serde(default)]
     pub commit: u64,
+}
+
+impl VrrDisk {
+    /// Op-number of the last op covered by the stored checkpoint (0 without one).
+    pub fn checkpoint_op(&self) -> u64 {
+        self.checkpoint.as_ref().map_or(0, |c| c.op)
+    }
+    /// The op-number of the last op stored.
+    pub fn op(&self) -> u64 {
+        self.checkpoint_op() + self.log.len() as u64
+    }
 }
 
 /// VRR's timers. One slot per name and node.
@@ -309,6 +371,8 @@ pub(crate) struct Params {
     pub client_max_attempts: Option<u32>,
     pub durable: bool,
     pub view_change_backoff: bool,
+    /// Ops executed beyond the last checkpoint that trigger a new one (`None`: never).
+    pub checkpoint_interval: Option<u64>,
     /// The servers, in configured order: the replica order.
     pub servers: Vec<NodeId>,
     /// `pos[id.index()]`: the position (replica number) of server `id` in `servers`.
@@ -375,13 +439,14 @@ impl Protocol for Vrr {
             "max_entries_per_message": p.max_entries,
             "durable": p.durable,
             "view_change_backoff": p.view_change_backoff,
+            "checkpoint_interval": p.checkpoint_interval,
             "quorum": p.quorum,
         })
     }
 
     /// A diskless replica's image stays empty: it shows view 0 and no log while down.
     fn durable_position(disk: &VrrDisk) -> Option<(u64, u64)> {
-        Some((disk.view, disk.log.len() as u64))
+        Some((disk.view, disk.op()))
     }
 
     fn apply_write(disk: &mut VrrDisk, write: &VrrWrite) {
@@ -395,16 +460,31 @@ impl Protocol for Vrr {
                 entries,
                 commit,
             } => {
-                let keep = first_index.saturating_sub(1) as usize;
+                // Ops at or below the checkpoint are committed, hence the same: skipped.
+                let base = disk.checkpoint_op();
+                let first = (*first_index).max(1);
+                let skip = (base + 1).saturating_sub(first) as usize;
+                let keep = first.saturating_sub(1).saturating_sub(base) as usize;
                 debug_assert!(keep <= disk.log.len(), "append leaves a gap in the log");
                 disk.log.truncate(keep);
-                disk.log.extend_from_slice(entries);
-                disk.commit = disk.commit.max(*commit).min(disk.log.len() as u64);
+                disk.log
+                    .extend_from_slice(entries.get(skip..).unwrap_or_default());
+                disk.commit = disk.commit.max(*commit).min(disk.op());
             }
             VrrWrite::Truncate { from } => {
-                disk.log.truncate(from.saturating_sub(1) as usize);
+                let base = disk.checkpoint_op();
+                disk.log
+                    .truncate(from.saturating_sub(1).saturating_sub(base) as usize);
                 // Committed ops are never truncated; the bound only keeps the number in range.
-                disk.commit = disk.commit.min(disk.log.len() as u64);
+                disk.commit = disk.commit.min(disk.op());
+            }
+            VrrWrite::Checkpoint { checkpoint } => {
+                let base = disk.checkpoint_op();
+                if checkpoint.op > base {
+                    checkpoint::compact(&mut disk.log, base, checkpoint);
+                    disk.checkpoint = Some(checkpoint.clone());
+                    disk.commit = disk.commit.max(checkpoint.op);
+                }
             }
         }
     }

@@ -1,9 +1,10 @@
 //! VRR's wire messages (Liskov & Cowling 2012, §4 and §5.2). The sender's replica number `i`
 //! of the paper is not carried: the driver tells the receiver who sent a message.
 
-use super::Entry;
+use super::{Checkpoint, Entry};
 use coracle_core::{Message, Op, OpResult};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A VRR message.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -65,10 +66,12 @@ pub enum VrrMsg {
     /// `Recovery(i, x)` (§4.3) with the recovering replica's fresh nonce.
     Recovery { nonce: u64 },
     /// `RecoveryResponse(v, x, l, n, k, j)` (§4.3). Only the primary fills in `log` (and its
-    /// `op`, `commit`); backups send `log: None`.
+    /// `op`, `commit`); backups send `log: None`. With a checkpoint (§5.3) the primary's state
+    /// is its `checkpoint` and `log` holds the ops after it.
     RecoveryResponse {
         view: u64,
         nonce: u64,
+        checkpoint: Option<Arc<Checkpoint>>,
         log: Option<Vec<Entry>>,
         op: u64,
         commit: u64,
@@ -77,10 +80,13 @@ pub enum VrrMsg {
     GetState { view: u64, op: u64 },
     /// `NewState(v, l, n, k)` (§5.2): `entries` are the responder's ops `after + 1 ..` (at most
     /// `max_entries_per_message` of them; `after` echoes the request); `op` and `commit` are
-    /// the responder's op-number and commit-number.
+    /// the responder's op-number and commit-number. When the responder no longer holds the op
+    /// after `after` (it checkpointed past it) it sends its `checkpoint` and `after` is the
+    /// checkpoint's op-number (§5.3).
     NewState {
         view: u64,
         after: u64,
+        checkpoint: Option<Arc<Checkpoint>>,
         entries: Vec<Entry>,
         op: u64,
         commit: u64,
@@ -118,8 +124,14 @@ impl Message for VrrMsg {
         }
     }
 
-    /// 64 bytes of header plus 48 per log entry carried.
+    /// 64 bytes of header plus 48 per log entry carried, plus a checkpoint's encoded size.
     fn wire_size(&self) -> u32 {
+        let ck = match self {
+            VrrMsg::RecoveryResponse { checkpoint, .. } | VrrMsg::NewState { checkpoint, .. } => {
+                checkpoint.as_ref().map_or(0, |c| c.size)
+            }
+            _ => 0,
+        };
         let entries = match self {
             VrrMsg::Prepare { .. } => 1,
             VrrMsg::DoViewChange { entries, .. } | VrrMsg::StartView { entries, .. } => {
@@ -129,6 +141,8 @@ impl Message for VrrMsg {
             VrrMsg::NewState { entries, .. } => entries.len(),
             _ => 0,
         };
-        64u32.saturating_add(48u32.saturating_mul(entries.min(u32::MAX as usize) as u32))
+        64u32
+            .saturating_add(48u32.saturating_mul(entries.min(u32::MAX as usize) as u32))
+            .saturating_add(ck)
     }
 }

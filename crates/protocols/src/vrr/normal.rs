@@ -77,7 +77,8 @@ impl VrrServer {
             return;
         }
         let executed = self.client_table.get(&from).copied().unwrap_or(0);
-        let pending = self.log[self.executed as usize..]
+        let pending = self
+            .ops_after(self.executed)
             .iter()
             .filter(|e| e.cmd.client == from)
             .map(|e| e.cmd.seq)
@@ -183,14 +184,18 @@ impl VrrServer {
                 continue;
             }
             let to = self.p.servers[i];
-            let a = self.acked[i];
-            if !self.sent_since_tick[i] && a < self.op() {
+            // Ops at or below the checkpoint are committed: a backup that lacks them learns so
+            // from the commit-number and fetches the checkpoint by state transfer.
+            let a = self.acked[i].max(self.base);
+            if !self.sent_since_tick[i]
+                && let Some(&entry) = self.entry_at(a + 1)
+            {
                 self.c.prepares_sent += 1;
                 out.send(
                     to,
                     VrrMsg::Prepare {
                         view: self.view,
-                        entry: self.log[a as usize],
+                        entry,
                         op: a + 1,
                         commit: self.commit,
                     },
@@ -217,7 +222,10 @@ impl VrrServer {
     pub(crate) fn execute(&mut self, out: &mut Out<Vrr>) {
         while self.executed < self.commit {
             let i = self.executed + 1;
-            let e = self.log[i as usize - 1];
+            let Some(&e) = self.entry_at(i) else {
+                debug_assert!(false, "commit-number {} above the log", self.commit);
+                break;
+            };
             out.applied(i, e.id());
             self.executed = i;
             self.c.entries_applied += 1;
@@ -233,6 +241,7 @@ impl VrrServer {
                 self.reply(out, cmd.client, cmd.seq, r);
             }
         }
+        self.maybe_checkpoint(out);
     }
 
     // ----- backups ------------------------------------------------------------------------
@@ -299,7 +308,7 @@ impl VrrServer {
                 out,
                 VrrWrite::Append {
                     first_index: n,
-                    entries: self.log[op as usize..].to_vec(),
+                    entries: self.ops_after(op).to_vec(),
                     commit: self.commit,
                 },
             );

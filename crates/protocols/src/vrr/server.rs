@@ -2,7 +2,7 @@
 //! `normal.rs`, view changes in `view_change.rs`, recovery and state transfer in
 //! `transfer.rs`.
 
-use super::{Entry, Params, Vrr, VrrDisk, VrrMsg, VrrTimer, VrrWrite};
+use super::{Checkpoint, Entry, Params, Vrr, VrrDisk, VrrMsg, VrrTimer, VrrWrite};
 use coracle_core::{Ctx, EntryId, Input, KvStore, Node, NodeId, Observation, Out, Role, Time};
 use rand::RngExt;
 use serde::Serialize;
@@ -60,6 +60,10 @@ pub(crate) struct ServerCounters {
     pub redirects: u64,
     /// Client requests answered at once from the client table (retries of executed ops).
     pub duplicate_requests: u64,
+    /// Checkpoints taken (`checkpoint_interval`).
+    pub checkpoints_taken: u64,
+    /// Another replica's checkpoint installed (state transfer or recovery).
+    pub checkpoints_installed: u64,
 }
 
 impl ServerCounters {
@@ -78,6 +82,8 @@ impl ServerCounters {
         v("client_requests_received", self.client_requests_received);
         v("redirects", self.redirects);
         v("duplicate_requests", self.duplicate_requests);
+        v("checkpoints_taken", self.checkpoints_taken);
+        v("checkpoints_installed", self.checkpoints_installed);
     }
 }
 
@@ -96,8 +102,9 @@ pub(crate) struct DvcInfo {
 #[derive(Clone, Debug)]
 pub(crate) struct RecoveryInfo {
     pub view: u64,
-    /// The primary's log and commit-number; `None` from a backup.
-    pub state: Option<(Vec<Entry>, u64)>,
+    /// The primary's checkpoint, log (after the checkpoint) and commit-number; `None` from a
+    /// backup.
+    pub state: Option<(Option<Arc<Checkpoint>>, Vec<Entry>, u64)>,
 }
 
 /// Most out-of-order Prepares a backup buffers.
@@ -115,8 +122,15 @@ pub struct VrrServer {
     pub(crate) view: u64,
     /// The latest view in which this replica's status was normal *and* it held that view's log.
     pub(crate) last_normal: u64,
-    /// `log[i - 1]` is op-number `i`; the op-number is the log's length.
+    /// `log[i - 1 - base]` is op-number `i`; the op-number is `base` plus the log's length.
     pub(crate) log: Vec<Entry>,
+    /// The latest checkpoint (§5.3): the state machine after ops `1..=base`.
+    pub(crate) ckpt: Option<Arc<Checkpoint>>,
+    /// Op-number of the last op covered by `ckpt` (0 without one): the log holds the ops after.
+    pub(crate) base: u64,
+    /// By position: when we last sent that replica our checkpoint in a NewState, and how many
+    /// copies in a row (`on_get_state`).
+    pub(crate) ckpt_sent: Vec<(Option<Time>, u32)>,
 
     // Volatile.
     pub(crate) status: Status,
@@ -155,6 +169,9 @@ pub struct VrrServer {
     /// in its own view and catches up as one.
     pub(crate) transfer_target: Option<u64>,
     pub(crate) staged: Vec<Entry>,
+    /// A checkpoint the responder sent in place of ops it had compacted: `staged` then holds the
+    /// ops after it.
+    pub(crate) staged_ckpt: Option<Arc<Checkpoint>>,
 
     // View change.
     /// StartViewChange received for the current view, by position.
@@ -194,17 +211,25 @@ impl VrrServer {
     pub(crate) fn from_disk(p: Arc<Params>, me: NodeId, disk: &VrrDisk) -> VrrServer {
         let n = p.servers.len();
         let my_pos = p.pos(me).unwrap_or(usize::MAX);
+        let base = disk.checkpoint_op();
+        let (kv, client_table) = match &disk.checkpoint {
+            Some(c) => (c.kv.clone(), c.clients.iter().copied().collect()),
+            None => (KvStore::default(), BTreeMap::new()),
+        };
         VrrServer {
             me,
             my_pos,
             view: disk.view,
             last_normal: disk.last_normal,
             log: disk.log.clone(),
+            ckpt: disk.checkpoint.clone(),
+            base,
+            ckpt_sent: vec![(None, 0); n],
             status: Status::Normal,
-            commit: disk.commit.min(disk.log.len() as u64),
-            executed: 0,
-            kv: KvStore::default(),
-            client_table: BTreeMap::new(),
+            commit: disk.commit.max(base).min(disk.op()),
+            executed: base,
+            kv,
+            client_table,
             acked: vec![0; n],
             sent_since_tick: vec![false; n],
             told_commit: vec![0; n],
@@ -215,6 +240,7 @@ impl VrrServer {
             transfer_base: 0,
             transfer_target: None,
             staged: Vec::new(),
+            staged_ckpt: None,
             svc: vec![false; n],
             peer_commit: vec![None; n],
             dvc_sent: false,
@@ -247,7 +273,16 @@ impl VrrServer {
     }
     /// Op-number.
     pub fn op_number(&self) -> u64 {
-        self.log.len() as u64
+        self.op()
+    }
+    /// Op-number of the last op covered by the latest checkpoint (0: none); the log holds the
+    /// ops after it.
+    pub fn checkpoint_op(&self) -> u64 {
+        self.base
+    }
+    /// The latest checkpoint.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        self.ckpt.as_deref()
     }
     /// Commit-number.
     pub fn commit_number(&self) -> u64 {
@@ -261,7 +296,7 @@ impl VrrServer {
     pub fn kv(&self) -> &KvStore {
         &self.kv
     }
-    /// The log (`log()[i - 1]` is op-number `i`).
+    /// The log after the checkpoint (`log()[i - 1 - checkpoint_op()]` is op-number `i`).
     pub fn log(&self) -> &[Entry] {
         &self.log
     }
@@ -276,17 +311,30 @@ impl VrrServer {
     }
 
     pub(crate) fn op(&self) -> u64 {
-        self.log.len() as u64
+        self.base + self.log.len() as u64
+    }
+    /// Op `op` if the log holds it (not at or below the checkpoint).
+    pub(crate) fn entry_at(&self, op: u64) -> Option<&Entry> {
+        op.checked_sub(self.base + 1)
+            .and_then(|i| self.log.get(i as usize))
+    }
+    /// The ops after `after` (which must be at least the checkpoint's op-number).
+    pub(crate) fn ops_after(&self, after: u64) -> &[Entry] {
+        debug_assert!(after >= self.base);
+        let i = (after.saturating_sub(self.base) as usize).min(self.log.len());
+        &self.log[i..]
     }
     /// In normal status with the current view's log.
     pub(crate) fn caught_up(&self) -> bool {
         self.status == Status::Normal && self.last_normal == self.view
     }
-    /// The view recorded in op `op` of our log (0 for op 0, the empty prefix).
+    /// The view recorded in op `op` of our log (0 for op 0, the empty prefix, and for ops below
+    /// the checkpoint's, which are committed).
     pub(crate) fn view_of(&self, op: u64) -> u64 {
-        op.checked_sub(1)
-            .and_then(|i| self.log.get(i as usize))
-            .map_or(0, |e| e.view)
+        match &self.ckpt {
+            Some(c) if op == c.op => c.view,
+            _ => self.entry_at(op).map_or(0, |e| e.view),
+        }
     }
     pub(crate) fn n(&self) -> usize {
         self.p.servers.len()
@@ -308,32 +356,34 @@ impl VrrServer {
         );
     }
 
-    /// Replaces the log by `new`, persisting only what differs.
-    pub(crate) fn replace_log(&mut self, new: Vec<Entry>, out: &mut Out<Vrr>) {
-        let common = self
-            .log
+    /// Replaces the ops after `after` by `new` (ops `after + 1 ..`), persisting only what
+    /// differs. Ops at or below the checkpoint are committed, hence the same: those of `new`
+    /// are skipped.
+    pub(crate) fn replace_log_after(&mut self, after: u64, new: &[Entry], out: &mut Out<Vrr>) {
+        let skip = (self.base.saturating_sub(after) as usize).min(new.len());
+        let new = &new[skip..];
+        let after = after.max(self.base);
+        let keep = ((after - self.base) as usize).min(self.log.len());
+        let common = self.log[keep..]
             .iter()
             .zip(new.iter())
             .take_while(|(a, b)| a == b)
             .count();
+        let first = after + common as u64 + 1;
         if common < new.len() {
             self.persist(
                 out,
                 VrrWrite::Append {
-                    first_index: common as u64 + 1,
+                    first_index: first,
                     entries: new[common..].to_vec(),
                     commit: self.commit,
                 },
             );
-        } else if new.len() < self.log.len() {
-            self.persist(
-                out,
-                VrrWrite::Truncate {
-                    from: new.len() as u64 + 1,
-                },
-            );
+        } else if keep + new.len() < self.log.len() {
+            self.persist(out, VrrWrite::Truncate { from: first });
         }
-        self.log = new;
+        self.log.truncate(keep + common);
+        self.log.extend_from_slice(&new[common..]);
         self.buffered.clear();
     }
 
@@ -373,6 +423,7 @@ impl VrrServer {
         self.dvcs.fill(None);
         self.buffered.clear();
         self.staged.clear();
+        self.staged_ckpt = None;
         self.transfer_target = None;
         self.waiting.clear();
         self.get_state_at = None;
@@ -403,7 +454,13 @@ impl VrrServer {
 
     /// First boot, or restart of a disk-based replica: resume in the status the disk implies.
     fn resume(&mut self, ctx: &mut Ctx<'_>, out: &mut Out<Vrr>) {
-        // The ops up to the commit-number on disk are committed: execute them now.
+        // The state machine starts from the checkpoint on disk; the ops up to the
+        // commit-number on disk are committed: execute them now.
+        if let Some(c) = &self.ckpt
+            && self.executed == c.op
+        {
+            out.restored(c.op, c.last());
+        }
         self.execute(out);
         if self.view == self.last_normal {
             if self.p.primary(self.view) == self.me {
@@ -475,18 +532,39 @@ impl VrrServer {
             VrrMsg::RecoveryResponse {
                 view,
                 nonce,
+                checkpoint,
                 log,
                 op: _,
                 commit,
-            } if from_server => self.on_recovery_response(ctx, from, view, nonce, log, commit, out),
-            VrrMsg::GetState { view, op } if from_server => self.on_get_state(from, view, op, out),
+            } if from_server => self.on_recovery_response(
+                ctx,
+                from,
+                view,
+                nonce,
+                log.map(|l| (checkpoint, l, commit)),
+                out,
+            ),
+            VrrMsg::GetState { view, op } if from_server => {
+                self.on_get_state(ctx.now, from, view, op, out)
+            }
             VrrMsg::NewState {
                 view,
                 after,
+                checkpoint,
                 entries,
                 op,
                 commit,
-            } if from_server => self.on_new_state(ctx, from, view, after, entries, op, commit, out),
+            } if from_server && checkpoint.as_ref().is_none_or(|c| c.op == after) => self
+                .on_new_state(
+                    ctx,
+                    from,
+                    view,
+                    (after, checkpoint),
+                    entries,
+                    op,
+                    commit,
+                    out,
+                ),
             VrrMsg::Persisted { view, op } if from == self.me => self.on_persisted(view, op, out),
             _ => {}
         }
@@ -536,16 +614,16 @@ impl Node<Vrr> for VrrServer {
             leader: (self.status == Status::Normal).then(|| self.p.primary(self.view)),
             commit_index: self.commit,
             log_len: self.op(),
-            last_log_term: self.log.last().map_or(0, |e| e.view),
-            compacted: 0,
+            last_log_term: self.view_of(self.op()),
+            compacted: self.base,
         }
     }
 
     fn entry(&self, index: u64) -> Option<EntryId> {
-        if index == 0 {
-            return None;
+        match &self.ckpt {
+            Some(c) if index == c.op => Some(c.last()),
+            _ => self.entry_at(index).map(Entry::id),
         }
-        self.log.get(index as usize - 1).map(Entry::id)
     }
 
     fn counters(&self, visit: &mut dyn FnMut(&'static str, u64)) {
@@ -563,6 +641,7 @@ impl Node<Vrr> for VrrServer {
             "commit_number": self.commit,
             "executed": self.executed,
             "log_len": self.log.len(),
+            "checkpoint_op": self.base,
             "kv_keys": self.kv.len(),
             "kv_commands_applied": self.kv.applied_commands(),
         })

@@ -1,9 +1,10 @@
 //! Recovery of diskless replicas (§4.3) and state transfer (§5.2).
 
 use super::server::{RecoveryInfo, Status, VrrServer};
-use super::{Entry, Vrr, VrrMsg, VrrTimer, VrrWrite};
-use coracle_core::{Ctx, NodeId, Out};
+use super::{Checkpoint, Entry, Vrr, VrrMsg, VrrTimer, VrrWrite};
+use coracle_core::{Ctx, KvStore, NodeId, Out, Time};
 use rand::RngExt;
+use std::sync::Arc;
 
 impl VrrServer {
     // ----- recovery -----------------------------------------------------------------------
@@ -16,6 +17,10 @@ impl VrrServer {
         self.view = 0;
         self.last_normal = 0;
         self.log.clear();
+        self.ckpt = None;
+        self.base = 0;
+        self.kv = KvStore::default();
+        self.client_table.clear();
         self.commit = 0;
         self.executed = 0;
         self.clear_view_state();
@@ -61,6 +66,7 @@ impl VrrServer {
             VrrMsg::RecoveryResponse {
                 view: self.view,
                 nonce,
+                checkpoint: if primary { self.ckpt.clone() } else { None },
                 log: primary.then(|| self.log.clone()),
                 op: if primary { self.op() } else { 0 },
                 commit: if primary { self.commit } else { 0 },
@@ -77,8 +83,7 @@ impl VrrServer {
         from: NodeId,
         view: u64,
         nonce: u64,
-        log: Option<Vec<Entry>>,
-        commit: u64,
+        state: Option<(Option<Arc<Checkpoint>>, Vec<Entry>, u64)>,
         out: &mut Out<Vrr>,
     ) {
         if self.status != Status::Recovering || nonce != self.nonce {
@@ -88,10 +93,7 @@ impl VrrServer {
         if i == self.my_pos || self.responses[i].as_ref().is_some_and(|r| r.view > view) {
             return;
         }
-        self.responses[i] = Some(RecoveryInfo {
-            view,
-            state: log.map(|l| (l, commit)),
-        });
+        self.responses[i] = Some(RecoveryInfo { view, state });
         if self.responses.iter().flatten().count() < self.p.quorum {
             return;
         }
@@ -109,7 +111,7 @@ impl VrrServer {
             return;
         }
         let Some(RecoveryInfo {
-            state: Some((log, k)),
+            state: Some((ck, log, k)),
             ..
         }) = self.responses[p].take()
         else {
@@ -119,7 +121,17 @@ impl VrrServer {
         self.view = latest;
         self.last_normal = latest;
         self.log = log;
-        self.commit = k.min(self.op());
+        if let Some(c) = ck {
+            // The primary's checkpoint, then its log after it (§5.3).
+            self.base = c.op;
+            self.kv = c.kv.clone();
+            self.client_table = c.clients.iter().copied().collect();
+            self.executed = c.op;
+            self.c.checkpoints_installed += 1;
+            out.restored(c.op, c.last());
+            self.ckpt = Some(c);
+        }
+        self.commit = k.max(self.base).min(self.op());
         self.c.recoveries_completed += 1;
         out.cancel_timer(VrrTimer::Recovery);
         self.become_backup(ctx, out);
@@ -175,7 +187,7 @@ impl VrrServer {
         let after = if self.caught_up() {
             self.op()
         } else {
-            self.transfer_base + self.staged.len() as u64
+            self.staged_end()
         };
         self.get_state_at = Some(ctx.now);
         self.c.state_transfers += 1;
@@ -190,17 +202,48 @@ impl VrrServer {
 
     /// §5.2: a replica in normal status in `view`, holding that view's log, sends the ops after
     /// `after` (at most `max_entries_per_message`), possibly none.
-    pub(crate) fn on_get_state(&mut self, from: NodeId, view: u64, after: u64, out: &mut Out<Vrr>) {
+    pub(crate) fn on_get_state(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: u64,
+        after: u64,
+        out: &mut Out<Vrr>,
+    ) {
         if !self.caught_up() || view != self.view || after > self.op() || from == self.me {
             return;
         }
+        let Some(i) = self.p.pos(from) else { return };
+        // Ops we have checkpointed go as the checkpoint (§5.3), then the ops after it. Not
+        // again to the same replica within `view_change_timeout_min`, doubled with each copy
+        // in a row (up to 64×, as Raft's InstallSnapshot): the replica repeats its GetState
+        // every commit interval, and on a slow link copies of a large store would otherwise
+        // queue faster than the link carries them.
+        let (after, checkpoint) = if after < self.base {
+            let (at, tries) = self.ckpt_sent[i];
+            let wait = self
+                .p
+                .view_change
+                .0
+                .saturating_mul(1 << tries.saturating_sub(1).min(6));
+            if at.is_some_and(|t| now.saturating_sub(t) < wait) {
+                return;
+            }
+            self.ckpt_sent[i] = (Some(now), tries.saturating_add(1));
+            (self.base, self.ckpt.clone())
+        } else {
+            // It holds our checkpoint's ops (it installed it, or never needed it).
+            self.ckpt_sent[i] = (None, 0);
+            (after, None)
+        };
         let end = self.op().min(after.saturating_add(self.p.max_entries));
         out.send(
             from,
             VrrMsg::NewState {
                 view,
                 after,
-                entries: self.log[after as usize..end as usize].to_vec(),
+                checkpoint,
+                entries: self.ops_after(after)[..(end - after) as usize].to_vec(),
                 op: self.op(),
                 commit: self.commit,
             },
@@ -213,7 +256,7 @@ impl VrrServer {
         ctx: &mut Ctx<'_>,
         from: NodeId,
         view: u64,
-        after: u64,
+        (after, ck): (u64, Option<Arc<Checkpoint>>),
         entries: Vec<Entry>,
         n: u64,
         k: u64,
@@ -229,13 +272,21 @@ impl VrrServer {
         }
         if self.caught_up() {
             // Behind in our own view: our log is a prefix of the responder's.
+            let mut installed = false;
+            if let Some(c) = ck
+                && c.op > self.op()
+            {
+                // It checkpointed past our op-number: its state machine replaces ours.
+                self.install_checkpoint(c, out);
+                installed = true;
+            }
             let op = self.op();
             if after > op {
                 return;
             }
             let skip = (op - after) as usize;
-            let progress = skip < entries.len();
-            if progress {
+            let progress = installed || skip < entries.len();
+            if skip < entries.len() {
                 self.log.extend_from_slice(&entries[skip..]);
                 while let Some(e) = self.buffered.remove(&(self.op() + 1)) {
                     self.log.push(e);
@@ -246,7 +297,7 @@ impl VrrServer {
                     out,
                     VrrWrite::Append {
                         first_index: op + 1,
-                        entries: self.log[op as usize..].to_vec(),
+                        entries: self.ops_after(op).to_vec(),
                         commit: self.commit,
                     },
                 );
@@ -272,7 +323,15 @@ impl VrrServer {
             return;
         }
         // Transferring into the view: collect aside until we hold the responder's op-number.
-        let expected = self.transfer_base + self.staged.len() as u64;
+        if let Some(c) = ck
+            && c.op > self.staged_end()
+        {
+            // It checkpointed past what we collected: its checkpoint, then the ops after it,
+            // replace our state when the transfer completes.
+            self.staged.clear();
+            self.staged_ckpt = Some(c);
+        }
+        let expected = self.staged_end();
         if after > expected {
             return;
         }
@@ -281,16 +340,22 @@ impl VrrServer {
         if progress {
             self.staged.extend_from_slice(&entries[skip..]);
         }
-        let end = self.transfer_base + self.staged.len() as u64;
+        let end = self.staged_end();
         let target = *self.transfer_target.get_or_insert(n);
         if end < target {
             self.request_state(ctx, from, progress, out);
             return;
         }
         self.transfer_target = None;
-        let mut log = self.log[..self.transfer_base as usize].to_vec();
-        log.append(&mut self.staged);
-        self.replace_log(log, out);
+        let staged = std::mem::take(&mut self.staged);
+        match self.staged_ckpt.take() {
+            Some(c) => {
+                let at = c.op;
+                self.install_checkpoint(c, out);
+                self.replace_log_after(at, &staged, out);
+            }
+            None => self.replace_log_after(self.transfer_base, &staged, out),
+        }
         self.last_normal = view;
         self.persist_view(out);
         self.commit = self.commit.max(k).min(self.op());
@@ -310,5 +375,15 @@ impl VrrServer {
             // The rest as a backup behind in its own view.
             self.request_state(ctx, from, true, out);
         }
+    }
+}
+
+impl VrrServer {
+    /// The op-number up to which a transfer into a newer view has collected the view's log.
+    pub(crate) fn staged_end(&self) -> u64 {
+        self.staged_ckpt
+            .as_ref()
+            .map_or(self.transfer_base, |c| c.op)
+            + self.staged.len() as u64
     }
 }

@@ -149,7 +149,7 @@ impl VrrServer {
             op: self.op(),
             commit: self.commit,
             after,
-            entries: self.log[after as usize..].to_vec(),
+            entries: self.ops_after(after).to_vec(),
         }
     }
 
@@ -174,9 +174,10 @@ impl VrrServer {
     /// primary is one of them can always complete.
     fn withhold_dvc(&self) -> bool {
         let primary = self.p.pos(self.p.primary(self.view));
+        // Also when it lacks ops we have checkpointed (we no longer hold the ops it needs).
         primary
             .and_then(|i| self.peer_commit[i])
-            .is_some_and(|c| c.saturating_add(self.suffix_limit()) < self.commit)
+            .is_some_and(|c| c.saturating_add(self.suffix_limit()) < self.commit || c < self.base)
     }
 
     /// §4.2 step 2: after StartViewChange from f other replicas, DoViewChange to the new
@@ -269,14 +270,16 @@ impl VrrServer {
     /// view's Commits queued behind it until the backups started another view change.
     fn start_view_msg(&self, theirs: Option<u64>) -> VrrMsg {
         let base = theirs.map_or(self.commit, |c| c.min(self.commit));
-        let after = base.max(self.op().saturating_sub(self.suffix_limit()));
+        let after = base
+            .max(self.op().saturating_sub(self.suffix_limit()))
+            .max(self.base);
         VrrMsg::StartView {
             view: self.view,
             op: self.op(),
             commit: self.commit,
             after,
             after_view: self.view_of(after),
-            entries: self.log[after as usize..].to_vec(),
+            entries: self.ops_after(after).to_vec(),
         }
     }
 
@@ -293,22 +296,24 @@ impl VrrServer {
         if self.dvcs.iter().filter(|d| d.is_some()).count() < self.p.quorum {
             return;
         }
-        let mut best: Option<&DvcInfo> = None;
+        let mut best: Option<usize> = None;
         let mut commit = self.commit;
-        for d in self.dvcs.iter().flatten() {
+        for (i, d) in self.dvcs.iter().enumerate() {
+            let Some(d) = d else { continue };
             commit = commit.max(d.commit);
-            if best.is_none_or(|b| (d.last_normal, d.op) > (b.last_normal, b.op)) {
-                best = Some(d);
+            let better = best
+                .and_then(|b| self.dvcs[b].as_ref())
+                .is_none_or(|b| (d.last_normal, d.op) > (b.last_normal, b.op));
+            if better {
+                best = Some(i);
             }
         }
         // Our own ops up to `after` (committed), then the chosen replica's suffix.
-        let log: Vec<Entry> = best.map_or_else(Vec::new, |b| {
-            let mut log = self.log[..b.after as usize].to_vec();
-            log.extend_from_slice(&b.entries);
-            log
-        });
+        let chosen = best.and_then(|b| self.dvcs[b].take());
         self.clear_view_state();
-        self.replace_log(log, out);
+        if let Some(b) = chosen {
+            self.replace_log_after(b.after, &b.entries, out);
+        }
         self.last_normal = self.view;
         self.persist_view(out);
         self.c.view_changes_completed += 1;
@@ -325,9 +330,10 @@ impl VrrServer {
         // §4.2 step 4: execute the committed ops not executed yet and send their replies to
         // the clients (whose requests went to the old primary; a client takes a reply from any
         // replica).
-        for i in self.executed..self.commit {
-            let cmd = self.log[i as usize].cmd;
-            self.waiting.insert(cmd.client, cmd.seq);
+        for i in self.executed + 1..=self.commit {
+            if let Some(e) = self.entry_at(i) {
+                self.waiting.insert(e.cmd.client, e.cmd.seq);
+            }
         }
         self.execute(out);
     }
@@ -360,15 +366,16 @@ impl VrrServer {
         // checks on every run).
         let fits =
             after <= self.commit || (after <= self.op() && self.view_of(after) == after_view);
-        if !fits {
+        // (A suffix that ends below our checkpoint cannot happen: the view's log holds every
+        // committed op. Fetched by state transfer all the same.)
+        let short = after.saturating_add(entries.len() as u64) < self.base;
+        if !fits || short {
             // We lack some of the view's ops up to the suffix (we were behind, restarted since
             // we told the primary our commit-number, or hold ops the new view did not keep):
             // fetch the view's log after our commit-number by state transfer.
             self.start_transfer(ctx, from, view, out);
             return;
         }
-        let mut log = self.log[..after as usize].to_vec();
-        log.extend(entries);
         let jumped = view > self.view;
         self.view = view;
         self.clear_view_state();
@@ -378,7 +385,7 @@ impl VrrServer {
             // normal in the old view with a log that was never that view's.
             self.persist_view(out);
         }
-        self.replace_log(log, out);
+        self.replace_log_after(after, &entries, out);
         self.last_normal = view;
         self.persist_view(out);
         self.commit = self.commit.max(commit).min(self.op());

@@ -555,3 +555,105 @@ fn the_proxy_gives_up_after_client_max_attempts() {
     assert_eq!(sim.counter(3, "retries"), 2);
     assert_eq!(sim.counter(3, "timeouts"), 3);
 }
+
+/// `checkpoint_interval`: every replica checkpoints on its own and drops the log it covers; a
+/// backup cut off from the primary while the others compacted past its op-number catches up
+/// from the primary's checkpoint (state transfer), with the same store as everyone.
+#[test]
+fn a_backup_behind_the_checkpoints_catches_up_from_one() {
+    let c = VrrConfig {
+        max_entries_per_message: 4,
+        ..ckpt(cfg(), 10)
+    };
+    let mut sim = Sim::new(c, 3, 3, 10);
+    sim.workload = workload(10_000, 4);
+    sim.filter = Some(Box::new(|now, from, to, _| {
+        !(from == 0 && to == 2 && (100 * MS..220 * MS).contains(&now))
+    }));
+    sim.start_all();
+    sim.run_for(220 * MS);
+    let behind = sim.obs(0).log_len - sim.obs(2).log_len;
+    assert!(behind > 20, "behind by {behind}");
+    assert!(sim.server(0).checkpoint_op() > sim.obs(2).log_len);
+    assert!(sim.server(0).log().len() <= 10 + 3);
+    sim.run_for(100 * MS);
+    assert!(sim.counter(2, "checkpoints_installed") >= 1);
+    assert!(!sim.restored[2].is_empty(), "reported as Restored");
+    assert_eq!(sim.total("view_changes_started"), 0);
+    settle_with_load(&mut sim);
+    for i in 0..3 {
+        assert_eq!(sim.server(i).kv(), sim.server(0).kv(), "server {i}");
+        assert!(sim.counter(i, "checkpoints_taken") > 0, "server {i}");
+    }
+    sim.assert_safe();
+    sim.assert_applied_prefixes();
+    sim.assert_log_matching();
+}
+
+/// A diskless replica recovers from the primary's checkpoint and the log after it (it does
+/// not execute from op 1), and the primary crashing after compaction changes the view.
+#[test]
+fn recovery_and_view_changes_after_compaction() {
+    let mut sim = Sim::new(ckpt(cfg(), 7), 5, 2, 9);
+    sim.workload = workload(10_000, 5);
+    sim.start_all();
+    sim.run_for(300 * MS);
+    assert!(sim.server(4).checkpoint_op() > 0);
+    sim.crash(4);
+    sim.run_for(100 * MS);
+    sim.recover(4);
+    let ok = sim.run_until_cond(1000 * MS, MS, |s| s.obs(4).role != Role::Recovering);
+    assert!(ok);
+    assert_eq!(sim.counter(4, "recoveries_completed"), 1);
+    assert!(sim.counter(4, "checkpoints_installed") >= 1);
+    let ones = sim.applied[4].iter().filter(|(i, _)| *i == 1).count();
+    assert_eq!(ones, 1, "not executed from op 1 again");
+    // The primary fails after compacting: view 1 completes with the others' suffixes.
+    sim.run_for(200 * MS);
+    sim.crash(0);
+    let changed = sim.run_until_cond(1000 * MS, MS, |s| s.leader() == Some(1));
+    assert!(changed);
+    sim.run_for(300 * MS);
+    sim.recover(0);
+    settle_with_load(&mut sim);
+    assert!(sim.server(0).checkpoint_op() > 0);
+    for i in 0..5 {
+        assert_eq!(sim.server(i).kv(), sim.server(1).kv(), "server {i}");
+    }
+    sim.assert_safe();
+    sim.assert_applied_prefixes();
+    sim.assert_log_matching();
+}
+
+/// Disk-based replicas persist their checkpoints and restart from them.
+#[test]
+fn durable_replicas_restart_from_their_checkpoints() {
+    let mut sim = Sim::new(ckpt(durable(), 10), 3, 1, 14);
+    sim.storage_latency = MS;
+    sim.workload = workload(10_000, 5);
+    sim.start_all();
+    sim.run_for(500 * MS);
+    for i in 0..3 {
+        let d = &sim.nodes[i].disk;
+        let c = d.checkpoint.as_ref().expect("a checkpoint on disk");
+        assert!(c.op > 0 && c.op <= sim.server(i).checkpoint_op());
+        assert!(d.op() <= sim.server(i).op_number());
+    }
+    let committed = sim.committed.len();
+    for i in 0..3 {
+        sim.crash(i);
+    }
+    sim.run_for(50 * MS);
+    for i in 0..3 {
+        sim.recover(i);
+        let base = sim.nodes[i].disk.checkpoint_op();
+        assert_eq!(sim.server(i).checkpoint_op(), base);
+        assert!(sim.server(i).executed() >= base);
+        assert_eq!(sim.restored[i].last().map(|r| r.1), Some(base));
+    }
+    sim.run_for(1000 * MS);
+    assert!(sim.committed.len() > committed);
+    settle_with_load(&mut sim);
+    sim.assert_safe();
+    sim.assert_applied_prefixes();
+}

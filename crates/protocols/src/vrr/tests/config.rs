@@ -196,6 +196,7 @@ fn schema_documents_every_key() {
         "durable",
         "view_change_backoff",
         "timeout",
+        "checkpoint_interval",
     ];
     assert_eq!(props.len(), keys.len());
     for key in keys {
@@ -212,6 +213,17 @@ fn schema_documents_every_key() {
 #[test]
 fn message_kinds_sizes_and_timer_names() {
     let e = entry(0, 1);
+    let mut kv = coracle_core::KvStore::default();
+    for k in 0..50 {
+        kv.apply(&entry(0, k).cmd);
+    }
+    let ck = std::sync::Arc::new(crate::vrr::Checkpoint::new(
+        5,
+        e.id(),
+        kv,
+        vec![(NodeId(99), 49)],
+    ));
+    assert!(ck.size > 50, "{}", ck.size);
     let msgs = [
         (
             VrrMsg::Request {
@@ -274,6 +286,7 @@ fn message_kinds_sizes_and_timer_names() {
         (VrrMsg::Recovery { nonce: 1 }, "recovery", 64),
         (
             VrrMsg::RecoveryResponse {
+                checkpoint: None,
                 view: 1,
                 nonce: 1,
                 log: Some(vec![e, e, e]),
@@ -286,6 +299,7 @@ fn message_kinds_sizes_and_timer_names() {
         (VrrMsg::GetState { view: 1, op: 0 }, "get_state", 64),
         (
             VrrMsg::NewState {
+                checkpoint: None,
                 view: 1,
                 after: 0,
                 entries: vec![e],
@@ -296,6 +310,31 @@ fn message_kinds_sizes_and_timer_names() {
             112,
         ),
         (VrrMsg::Persisted { view: 0, op: 1 }, "persisted", 64),
+        // A checkpoint counts its encoded size (as Raft's InstallSnapshot).
+        (
+            VrrMsg::NewState {
+                checkpoint: Some(ck.clone()),
+                view: 1,
+                after: 5,
+                entries: vec![e],
+                op: 6,
+                commit: 5,
+            },
+            "new_state",
+            112 + ck.size,
+        ),
+        (
+            VrrMsg::RecoveryResponse {
+                checkpoint: Some(ck.clone()),
+                view: 1,
+                nonce: 1,
+                log: Some(vec![]),
+                op: 5,
+                commit: 5,
+            },
+            "recovery_response",
+            64 + ck.size,
+        ),
     ];
     for (m, kind, size) in msgs {
         assert_eq!(m.kind(), kind);

@@ -28,7 +28,8 @@ fn converged(sim: &Sim) -> bool {
         s.status() == Status::Normal
             && s.view() == a.view()
             && s.last_normal() == s.view()
-            && s.log() == a.log()
+            && s.op_number() == a.op_number()
+            && s.entry(s.op_number()) == a.entry(a.op_number())
             && s.commit_number() == s.op_number()
             && s.executed() == s.commit_number()
     })
@@ -57,6 +58,14 @@ pub fn log_of(views: &[u64], tag_base: u64) -> Vec<Entry> {
 
 pub fn cfg() -> VrrConfig {
     VrrConfig::default()
+}
+
+/// Checkpoints every `k` ops.
+pub fn ckpt(c: VrrConfig, k: u64) -> VrrConfig {
+    VrrConfig {
+        checkpoint_interval: Some(k),
+        ..c
+    }
 }
 
 pub fn durable() -> VrrConfig {

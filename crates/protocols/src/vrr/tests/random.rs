@@ -101,6 +101,9 @@ fn chaos(c: VrrConfig, n: usize, seed: u64) -> Sim {
 /// effect (one op is outstanding at a time and nobody gives up).
 fn check_results(sim: &Sim, what: &str) -> usize {
     let s = sim.server(0);
+    if s.checkpoint_op() > 0 {
+        return check_compacted(sim, what);
+    }
     let log = &s.log()[..s.commit_number() as usize];
     for (i, e) in log.iter().enumerate() {
         if let Some(c) = sim.committed.get(i) {
@@ -140,6 +143,47 @@ fn check_results(sim: &Sim, what: &str) -> usize {
     completed
 }
 
+/// With checkpoints the early commands are gone: every replica's store is its checkpoint's
+/// with the rest of the committed log replayed, the committed ops it holds are the ones first
+/// observed, and all stores agree. (Client results are checked by the simulator's
+/// linearizability checker in `crates/sim/tests/vrr.rs`.) Returns the completions.
+fn check_compacted(sim: &Sim, what: &str) -> usize {
+    let mut stores = Vec::new();
+    for i in 0..sim.n_servers {
+        let s = sim.server(i);
+        let base = s.checkpoint_op();
+        let mut kv = s
+            .checkpoint()
+            .map_or_else(KvStore::default, |c| c.kv.clone());
+        for (k, e) in s.log()[..(s.commit_number() - base) as usize]
+            .iter()
+            .enumerate()
+        {
+            if let Some(c) = sim.committed.get(base as usize + k) {
+                assert_eq!(
+                    c.entry,
+                    e.id(),
+                    "{what}: committed entry {}",
+                    base as usize + k + 1
+                );
+            }
+            kv.apply(&e.cmd);
+        }
+        assert!(
+            &kv == s.kv(),
+            "{what}: replica {i}'s store is not its checkpoint plus its log"
+        );
+        stores.push(kv);
+    }
+    assert!(
+        stores.windows(2).all(|w| w[0] == w[1]),
+        "{what}: stores differ"
+    );
+    (sim.n_servers..sim.nodes.len())
+        .map(|c| sim.completions_of(c).len())
+        .sum()
+}
+
 /// Counters summed over all seeds (last incarnations only), to show which paths ran.
 const SHOWN: &[&str] = &[
     "view_changes_completed",
@@ -148,6 +192,8 @@ const SHOWN: &[&str] = &[
     "state_transfers",
     "state_transfers_completed",
     "duplicate_requests",
+    "checkpoints_taken",
+    "checkpoints_installed",
     "redirects",
     "retries",
 ];
@@ -221,8 +267,21 @@ fn random_faults_even_cluster_and_lockstep_timeouts() {
     run_config("diskless-5-lockstep", c, 5, 7000..7060);
 }
 
+#[test]
+fn random_faults_with_checkpoints() {
+    run_config("ckpt-diskless-3", ckpt(cfg(), 7), 3, 8000..8150);
+    run_config("ckpt-diskless-5", ckpt(cfg(), 5), 5, 8200..8300);
+    run_config("ckpt-durable-5", ckpt(durable(), 10), 5, 8400..8500);
+    let c = VrrConfig {
+        max_entries_per_message: 2,
+        ..ckpt(durable(), 6)
+    };
+    run_config("ckpt-durable-3-small-batches", c, 3, 8600..8700);
+}
+
 /// A longer soak, run only when asked: `VRR_SOAK_SEEDS=3000 cargo test -p coracle-protocols
-/// random_faults_soak -- --nocapture` runs that many seeds of each diskless configuration.
+/// random_faults_soak -- --nocapture` runs that many seeds of each configuration (diskless and
+/// durable, with and without checkpoints).
 #[test]
 fn random_faults_soak() {
     let Some(k) = std::env::var("VRR_SOAK_SEEDS")
@@ -234,4 +293,16 @@ fn random_faults_soak() {
     run_config("soak-diskless-3", cfg(), 3, 10_000..10_000 + k);
     run_config("soak-diskless-5", cfg(), 5, 20_000..20_000 + k);
     run_config("soak-durable-5", durable(), 5, 30_000..30_000 + k);
+    run_config(
+        "soak-ckpt-diskless-3",
+        ckpt(cfg(), 5),
+        3,
+        40_000..40_000 + k,
+    );
+    run_config(
+        "soak-ckpt-durable-5",
+        ckpt(durable(), 7),
+        5,
+        50_000..50_000 + k,
+    );
 }

@@ -27,6 +27,7 @@ fn prepare(view: u64, e: Entry, op: u64, commit: u64) -> VrrMsg {
 
 fn disk(view: u64, last_normal: u64, log: Vec<Entry>) -> VrrDisk {
     VrrDisk {
+        checkpoint: None,
         view,
         last_normal,
         log,
@@ -186,6 +187,7 @@ fn a_backup_processes_prepares_in_order_and_executes_committed_ops() {
     let outs = s.recv(
         0,
         VrrMsg::NewState {
+            checkpoint: None,
             view: 0,
             after: 3,
             entries: more.clone(),
@@ -502,6 +504,7 @@ fn a_recovering_replica_takes_no_part_and_recovers_from_the_primary_of_the_lates
     assert_eq!(s.node.observe().role, Role::Recovering);
     // Responses: a backup of view 4 (whose primary is replica 1), then the primary.
     let resp = |view: u64, nonce: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
+        checkpoint: None,
         view,
         nonce,
         op: log.as_ref().map_or(0, |l| l.len() as u64),
@@ -535,6 +538,7 @@ fn recovery_needs_the_primary_of_the_latest_view_and_retries_with_the_same_nonce
     };
     let nonce = recovery_nonce(&s.restart());
     let resp = |nonce: u64, view: u64, log: Option<Vec<Entry>>| VrrMsg::RecoveryResponse {
+        checkpoint: None,
         view,
         nonce,
         op: 0,
@@ -570,6 +574,7 @@ fn replicas_answer_recovery_only_in_normal_status_and_only_the_primary_sends_its
     assert_eq!(
         sent_to(&outs, 2),
         vec![VrrMsg::RecoveryResponse {
+            checkpoint: None,
             view: 0,
             nonce: 42,
             log: Some(log.clone()),
@@ -581,6 +586,7 @@ fn replicas_answer_recovery_only_in_normal_status_and_only_the_primary_sends_its
     assert_eq!(
         sent_to(&outs, 2),
         vec![VrrMsg::RecoveryResponse {
+            checkpoint: None,
             view: 0,
             nonce: 42,
             log: None,
@@ -618,6 +624,7 @@ fn a_replica_that_learns_of_a_newer_view_keeps_its_log_until_the_transfer_comple
     let outs = s.recv(
         2,
         VrrMsg::NewState {
+            checkpoint: None,
             view: 2,
             after: 1,
             entries: new[..2].to_vec(),
@@ -634,6 +641,7 @@ fn a_replica_that_learns_of_a_newer_view_keeps_its_log_until_the_transfer_comple
     let outs = s.recv(
         2,
         VrrMsg::NewState {
+            checkpoint: None,
             view: 2,
             after: 3,
             entries: new[2..].to_vec(),
@@ -665,6 +673,7 @@ fn get_state_is_answered_only_by_a_caught_up_replica_of_that_view_in_batches() {
     assert_eq!(
         sent_to(&outs, 1),
         vec![VrrMsg::NewState {
+            checkpoint: None,
             view: 0,
             after: 1,
             entries: log[1..3].to_vec(),
@@ -925,6 +934,7 @@ fn start_view_carries_at_most_64_ops_and_a_far_behind_replica_transfers_the_rest
     let outs = b.recv(
         1,
         VrrMsg::NewState {
+            checkpoint: None,
             view: 1,
             after: 0,
             entries: log[..2].to_vec(),
