@@ -128,9 +128,9 @@ pub struct VrrServer {
     pub(crate) ckpt: Option<Arc<Checkpoint>>,
     /// Op-number of the last op covered by `ckpt` (0 without one): the log holds the ops after.
     pub(crate) base: u64,
-    /// By position: when we last sent that replica our checkpoint in a NewState, and how many
-    /// copies in a row (`on_get_state`).
-    pub(crate) ckpt_sent: Vec<(Option<Time>, u32)>,
+    /// By position: when we last sent that replica our checkpoint in a NewState, how many
+    /// copies in a row, and the op-number that copy covered (`on_get_state`).
+    pub(crate) ckpt_sent: Vec<(Option<Time>, u32, u64)>,
 
     // Volatile.
     pub(crate) status: Status,
@@ -224,7 +224,7 @@ impl VrrServer {
             log: disk.log.clone(),
             ckpt: disk.checkpoint.clone(),
             base,
-            ckpt_sent: vec![(None, 0); n],
+            ckpt_sent: vec![(None, 0, 0); n],
             status: Status::Normal,
             commit: disk.commit.max(base).min(disk.op()),
             executed: base,

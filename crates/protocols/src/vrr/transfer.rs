@@ -219,8 +219,15 @@ impl VrrServer {
         // in a row (up to 64×, as Raft's InstallSnapshot): the replica repeats its GetState
         // every commit interval, and on a slow link copies of a large store would otherwise
         // queue faster than the link carries them.
+        // A GetState past the last copy's checkpoint shows that copy arrived: the next one is
+        // not "in a row" (the others may have checkpointed again since, so `after` can be
+        // below our checkpoint again; counting it as a repeat held a caught-up backup back
+        // for up to 64 timeouts, 9.6 s with the defaults, in a review).
+        if self.ckpt_sent[i].2 > 0 && after >= self.ckpt_sent[i].2 {
+            self.ckpt_sent[i] = (None, 0, 0);
+        }
         let (after, checkpoint) = if after < self.base {
-            let (at, tries) = self.ckpt_sent[i];
+            let (at, tries, _) = self.ckpt_sent[i];
             let wait = self
                 .p
                 .view_change
@@ -229,11 +236,11 @@ impl VrrServer {
             if at.is_some_and(|t| now.saturating_sub(t) < wait) {
                 return;
             }
-            self.ckpt_sent[i] = (Some(now), tries.saturating_add(1));
+            self.ckpt_sent[i] = (Some(now), tries.saturating_add(1), self.base);
             (self.base, self.ckpt.clone())
         } else {
             // It holds our checkpoint's ops (it installed it, or never needed it).
-            self.ckpt_sent[i] = (None, 0);
+            self.ckpt_sent[i] = (None, 0, 0);
             (after, None)
         };
         let end = self.op().min(after.saturating_add(self.p.max_entries));
