@@ -59,7 +59,11 @@ impl Histogram {
     #[inline]
     pub fn record(&mut self, v: u64) {
         let b = Self::bucket(v);
-        self.cover(b, b);
+        // In the kept span (the common case: a packet's latency is recorded every hop) one
+        // compare; below it the subtraction wraps to a large index and widens the span too.
+        if b.wrapping_sub(self.base) >= self.counts.len() {
+            self.cover(b, b);
+        }
         self.counts[b - self.base] += 1;
         self.n += 1;
         self.sum += v as u128;
@@ -68,6 +72,8 @@ impl Histogram {
     }
 
     /// Extends the kept span to cover buckets `lo..=hi`.
+    #[cold]
+    #[inline(never)]
     fn cover(&mut self, lo: usize, hi: usize) {
         if self.counts.is_empty() {
             self.base = lo;
