@@ -5,6 +5,7 @@ mod config;
 pub mod dummy;
 mod proxy;
 pub mod raft;
+mod stored;
 #[cfg(test)]
 mod testkit;
 pub mod vrr;

@@ -21,7 +21,7 @@ pub struct Snapshot {
     /// Digest of that entry's command (0 for a no-op).
     pub digest: u64,
     /// The state machine after applying `1..=index`.
-    #[serde(deserialize_with = "kv_via_value")]
+    #[serde(deserialize_with = "crate::stored::kv_via_value")]
     pub kv: KvStore,
     /// Estimated encoded size in bytes (the length of the state machine's JSON encoding),
     /// computed once when the snapshot is taken; used by [`coracle_core::Message::wire_size`].
@@ -31,15 +31,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot of `kv` whose last entry, at `index`, is `last`.
     pub fn new(index: u64, last: EntryId, kv: KvStore) -> Snapshot {
-        let mut n = ByteCount(0);
-        // Writing into a counter cannot fail, and KvStore's encoding has no fallible parts.
-        let _ = serde_json::to_writer(&mut n, &kv);
+        let n = crate::stored::encoded_len(&kv);
         Snapshot {
             index,
             term: last.term,
             digest: last.digest,
             kv,
-            size: u32::try_from(n.0).unwrap_or(u32::MAX),
+            size: u32::try_from(n).unwrap_or(u32::MAX),
         }
     }
 
@@ -49,26 +47,6 @@ impl Snapshot {
             term: self.term,
             digest: self.digest,
         }
-    }
-}
-
-/// Reads the state machine through a JSON value: inside an internally tagged enum (`RaftMsg`,
-/// `RaftWrite`) serde buffers the content, and the store's integer map keys (encoded as JSON
-/// strings) can then only be read back by `serde_json`'s own value deserializer.
-fn kv_via_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KvStore, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    serde_json::from_value(v).map_err(serde::de::Error::custom)
-}
-
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Checkpoint {
     /// Digest of that op's command.
     pub digest: u64,
     /// The state machine after executing `1..=op`.
-    #[serde(deserialize_with = "kv_via_value")]
+    #[serde(deserialize_with = "crate::stored::kv_via_value")]
     pub kv: KvStore,
     /// The client table: the highest request number executed per client.
     pub clients: Vec<(NodeId, u64)>,
@@ -30,10 +30,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn new(op: u64, last: EntryId, kv: KvStore, clients: Vec<(NodeId, u64)>) -> Checkpoint {
-        let mut n = ByteCount(0);
-        // Writing into a counter cannot fail.
-        let _ = serde_json::to_writer(&mut n, &kv);
-        let size = n.0.saturating_add(clients.len().saturating_mul(16));
+        let size = crate::stored::encoded_len(&kv).saturating_add(clients.len().saturating_mul(16));
         Checkpoint {
             op,
             view: last.term,
@@ -50,25 +47,6 @@ impl Checkpoint {
             term: self.view,
             digest: self.digest,
         }
-    }
-}
-
-/// Reads the store through a JSON value (see Raft's snapshot: inside an internally tagged enum
-/// the store's integer map keys can only be read back by `serde_json`'s value deserializer).
-fn kv_via_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KvStore, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    serde_json::from_value(v).map_err(serde::de::Error::custom)
-}
-
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
