@@ -1,5 +1,6 @@
 //! What Raft's snapshots and VRR's checkpoints share: the encoded size of a key-value store
-//! (for the bandwidth model) and reading one back from inside a tagged message.
+//! (for the bandwidth model), reading one back from inside a tagged message, and the rule for
+//! which log entries a snapshot replaces.
 
 use coracle_core::KvStore;
 use serde::Deserialize;
@@ -28,4 +29,24 @@ pub(crate) fn encoded_len(kv: &KvStore) -> usize {
 pub(crate) fn kv_via_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KvStore, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     serde_json::from_value(v).map_err(serde::de::Error::custom)
+}
+
+/// Drops from `log` (the entries after index `base`) those a snapshot up to `upto` covers
+/// (`upto > base`). The entries after it are kept if `log` holds entry `upto` and `is_last`
+/// says it is the snapshot's last (same term or view: by log matching, `log` up to there is
+/// what the snapshot covers); otherwise the whole log goes. Raft's snapshots and VRR's
+/// checkpoints, for servers and disk images alike, make this one choice.
+pub(crate) fn drop_covered<E>(
+    log: &mut Vec<E>,
+    base: u64,
+    upto: u64,
+    is_last: impl Fn(&E) -> bool,
+) {
+    debug_assert!(upto > base);
+    let k = (upto - base) as usize;
+    if k <= log.len() && is_last(&log[k - 1]) {
+        log.drain(..k);
+    } else {
+        log.clear();
+    }
 }

@@ -55,13 +55,7 @@ impl Snapshot {
 /// same term (thesis §5.3), otherwise the whole log goes. Shared by servers and disk images,
 /// so that both make the same choice.
 pub(crate) fn compact(log: &mut Vec<Entry>, base: u64, snap: &Snapshot) {
-    debug_assert!(snap.index > base);
-    let k = (snap.index - base) as usize;
-    if k <= log.len() && log[k - 1].term == snap.term {
-        log.drain(..k);
-    } else {
-        log.clear();
-    }
+    crate::stored::drop_covered(log, base, snap.index, |e| e.term == snap.term);
 }
 
 impl RaftServer {

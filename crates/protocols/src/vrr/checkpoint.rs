@@ -55,13 +55,7 @@ impl Checkpoint {
 /// matching, `log` up to there is the committed prefix the checkpoint covers); otherwise the
 /// whole log goes. Shared by replicas and disk images, so that both make the same choice.
 pub(crate) fn compact(log: &mut Vec<super::Entry>, base: u64, ck: &Checkpoint) {
-    debug_assert!(ck.op > base);
-    let k = (ck.op - base) as usize;
-    if k <= log.len() && log[k - 1].view == ck.view {
-        log.drain(..k);
-    } else {
-        log.clear();
-    }
+    crate::stored::drop_covered(log, base, ck.op, |e| e.view == ck.view);
 }
 
 impl VrrServer {
